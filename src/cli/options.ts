@@ -1,0 +1,55 @@
+// The options of each command, as the CLI parses them (DESIGN.md "Commands").
+// Each command lives in its own module with `run(options, io): Promise<number>` (the exit code).
+import type { Readable, Writable } from 'node:stream'
+
+export interface Io {
+  readonly stdin: Readable
+  readonly stdout: Writable
+  readonly stderr: Writable
+  readonly env: NodeJS.ProcessEnv
+}
+
+export interface GlobalOptions {
+  readonly config?: string
+  readonly kubeconfig?: string
+}
+
+export interface ServeOptions extends GlobalOptions {
+  readonly listen: string
+  readonly metricsListen: string
+  readonly tlsCert?: string
+  readonly tlsKey?: string
+  readonly selfSigned: boolean
+  readonly logLevel: string
+}
+
+export interface InjectOptions extends GlobalOptions {
+  readonly filename: string
+  readonly namespace?: string
+}
+
+export interface RenderOptions extends GlobalOptions {
+  readonly namespace?: string
+}
+
+export interface ProvisionOptions extends GlobalOptions {
+  readonly dryRun: boolean
+  readonly prune: boolean
+  readonly pruneAll: boolean
+  readonly timeout: number
+}
+
+export interface CertsOptions extends GlobalOptions {
+  readonly namespace: string
+  readonly service: string
+  readonly secret: string
+  readonly webhook: string
+  readonly caValidityDays: number
+  readonly leafValidityDays: number
+  readonly renewFraction: number
+}
+
+export interface DoctorOptions extends GlobalOptions {
+  readonly namespace: string
+  readonly workload?: string
+}

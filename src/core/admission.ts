@@ -1,0 +1,81 @@
+// AdmissionReview v1 (admission.k8s.io/v1): the shapes the webhook reads and writes, and
+// the check that a body is one. Pure.
+
+export interface GroupVersionKind {
+  readonly group: string
+  readonly version: string
+  readonly kind: string
+}
+
+/** The fields of AdmissionReview.request that egress-mtls reads. */
+export interface AdmissionRequest {
+  readonly uid: string
+  readonly kind: GroupVersionKind
+  readonly namespace?: string
+  readonly name?: string
+  /** CREATE, UPDATE, DELETE or CONNECT */
+  readonly operation: string
+  readonly object?: unknown
+  readonly oldObject?: unknown
+  readonly dryRun?: boolean
+}
+
+export interface AdmissionStatus {
+  readonly code: number
+  readonly message: string
+  readonly reason?: string
+}
+
+export interface AdmissionResponse {
+  readonly uid: string
+  readonly allowed: boolean
+  readonly patchType?: 'JSONPatch'
+  /** base64 of the JSON Patch */
+  readonly patch?: string
+  readonly warnings?: readonly string[]
+  readonly status?: AdmissionStatus
+}
+
+export interface AdmissionReview {
+  readonly apiVersion: string
+  readonly kind: 'AdmissionReview'
+  readonly request?: AdmissionRequest
+  readonly response?: AdmissionResponse
+}
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1'
+
+export type ParsedReview =
+  | { readonly ok: true, readonly apiVersion: string, readonly request: AdmissionRequest }
+  | { readonly ok: false, readonly reason: string }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Checks that a parsed JSON body is an AdmissionReview with a request we can answer.
+ * Only the envelope is checked here; the object itself is judged by the injection policy.
+ */
+export function parseReview (body: unknown): ParsedReview {
+  if (!isRecord(body)) return { ok: false, reason: 'body is not a JSON object' }
+  if (body['kind'] !== 'AdmissionReview') return { ok: false, reason: 'kind is not AdmissionReview' }
+  const apiVersion = body['apiVersion']
+  if (apiVersion !== ADMISSION_API_VERSION && apiVersion !== 'admission.k8s.io/v1beta1') {
+    return { ok: false, reason: `apiVersion ${JSON.stringify(apiVersion)} is not ${ADMISSION_API_VERSION}` }
+  }
+  const request = body['request']
+  if (!isRecord(request)) return { ok: false, reason: 'request is missing' }
+  const uid = request['uid']
+  if (typeof uid !== 'string' || uid === '') return { ok: false, reason: 'request.uid is missing' }
+  const kind = request['kind']
+  if (!isRecord(kind) || typeof kind['kind'] !== 'string' || typeof kind['group'] !== 'string' || typeof kind['version'] !== 'string') {
+    return { ok: false, reason: 'request.kind is not a group/version/kind' }
+  }
+  if (typeof request['operation'] !== 'string') return { ok: false, reason: 'request.operation is missing' }
+  if (request['namespace'] !== undefined && typeof request['namespace'] !== 'string') return { ok: false, reason: 'request.namespace is not a string' }
+  return { ok: true, apiVersion, request: request as unknown as AdmissionRequest }
+}
+
+/** The AdmissionReview answering a request, in the apiVersion it came with. */
+export function reviewResponse (apiVersion: string, response: AdmissionResponse): AdmissionReview {
+  return { apiVersion, kind: 'AdmissionReview', response }
+}
