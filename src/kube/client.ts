@@ -1,0 +1,37 @@
+// The Kubernetes API shell: one place that loads a kubeconfig and explains API errors.
+import { ApiException, KubeConfig } from '@kubernetes/client-node'
+
+/** --kubeconfig, else $KUBECONFIG, in-cluster, ~/.kube/config (client-node's default order). */
+export function loadKubeConfig (path?: string): KubeConfig {
+  const kc = new KubeConfig()
+  if (path === undefined) kc.loadFromDefault()
+  else kc.loadFromFile(path)
+  return kc
+}
+
+export interface ApiFailure {
+  /** HTTP status, when the API answered. */
+  readonly code?: number
+  /** metav1.Status reason (NotFound, Conflict, Invalid, ...), when the API said one. */
+  readonly reason?: string
+  readonly message: string
+}
+
+/** What went wrong, in the API's own words: client-node's ApiException.body is raw text. */
+export function apiFailure (err: unknown): ApiFailure {
+  if (err instanceof ApiException) {
+    const code = err.code
+    const body: unknown = err.body
+    let status: { reason?: unknown, message?: unknown } | undefined
+    if (typeof body === 'string') {
+      try { status = JSON.parse(body) as typeof status } catch { status = undefined }
+    } else if (typeof body === 'object' && body !== null) {
+      status = body
+    }
+    const reason = typeof status?.reason === 'string' ? status.reason : undefined
+    const message = typeof status?.message === 'string' ? status.message : (typeof body === 'string' && body !== '' ? body : `HTTP ${code}`)
+    return reason === undefined ? { code, message } : { code, reason, message }
+  }
+  const e = err as NodeJS.ErrnoException | undefined
+  return { message: e?.code !== undefined ? `${e.code}: ${e.message}` : String(err) }
+}
