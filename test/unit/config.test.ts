@@ -1,0 +1,132 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { parseConfig, targetsForNamespace } from '../../src/core/config.ts'
+import { ConfigError } from '../../src/errors.ts'
+
+const issuesOf = (text: string): string[] => {
+  try {
+    parseConfig(text, 'c.yaml')
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err))
+    assert.equal(err.exitCode, 2)
+    return err.issues.map((i) => `${i.line ?? '?'} ${i.path}: ${i.message}`)
+  }
+  assert.fail('expected a ConfigError')
+}
+
+test('defaults fill every field but name, host and namespaces', () => {
+  const c = parseConfig('targets:\n  - { name: bank-api, host: api.bank.example.com, namespaces: [payments] }\n')
+  assert.deepEqual(c, {
+    injection: 'label',
+    mountRoot: '/etc/egress-mtls',
+    annotationFormat: 'map',
+    routing: 'targetPort',
+    workloadSelector: true,
+    meshRootNamespace: 'istio-system',
+    excludeNamespaces: [],
+    targets: [{
+      name: 'bank-api',
+      host: 'api.bank.example.com',
+      port: 443,
+      plainPort: 80,
+      secretName: 'bank-api-mtls',
+      secretKeys: { cert: 'cert', key: 'key', cacert: 'cacert' },
+      namespaces: ['payments'],
+      sni: 'api.bank.example.com',
+      subjectAltNames: [],
+    }],
+  })
+  assert.ok(Object.isFrozen(c.targets[0]))
+})
+
+test('an empty file is a valid configuration without targets', () => {
+  assert.deepEqual(parseConfig('').targets, [])
+})
+
+test('partial secretKeys keep the other defaults; mountRoot loses a trailing slash', () => {
+  const c = parseConfig('mountRoot: /certs/\ntargets:\n  - { name: a, host: a.example.com, namespaces: [x], secretKeys: { cert: tls.crt } }\n')
+  assert.equal(c.mountRoot, '/certs')
+  assert.deepEqual(c.targets[0]?.secretKeys, { cert: 'tls.crt', key: 'key', cacert: 'cacert' })
+})
+
+test('errors name the file, the line and the field', () => {
+  const text = [
+    'injection: labels', //                    1
+    'targets:', //                             2
+    '  - name: bank-api', //                   3
+    '    host: api.bank.example.com', //       4
+    '    namespaces: [payments]', //           5
+    '  - name: tax', //                        6
+    '    host: "*.tax.example.com"', //        7
+    '    hots: x', //                          8
+    '    port: 70000', //                      9
+    '    namespaces: [Payments]', //           10
+  ].join('\n')
+  assert.deepEqual(issuesOf(text).sort(), [
+    '1 injection: must be one of "label", "namespace", "cluster"',
+    '10 targets[1].namespaces[0]: must be "*" or a namespace name (DNS-1123 label)',
+    '7 targets[1].host: must be a lowercase DNS name without wildcard (e.g. api.bank.example.com)',
+    '8 targets[1].hots: unknown field',
+    '9 targets[1].port: must be <= 65535',
+  ])
+})
+
+test('a missing required field points at its target', () => {
+  assert.deepEqual(issuesOf('targets:\n  - name: a\n    namespaces: [x]\n'), ['2 targets[0].host: is required'])
+})
+
+test('rules across fields: duplicates, reserved names, port clash, "*" alone, IP hosts', () => {
+  const text = `targets:
+  - { name: a, host: a.example.com, namespaces: [x] }
+  - { name: a, host: a.example.com, namespaces: ["*", y], port: 80 }
+  - { name: inject, host: 10.0.0.1, namespaces: [x], secretKeys: { cert: k, key: k } }
+`
+  assert.deepEqual(issuesOf(text), [
+    '3 targets[1].name: duplicates targets[0].name "a"',
+    '3 targets[1].host: duplicates targets[0].host "a.example.com" (two ServiceEntries for one host conflict)',
+    '3 targets[1].plainPort: must differ from port (80)',
+    '3 targets[1].namespaces: "*" (the whole mesh) must stand alone',
+    '4 targets[2].name: "inject" is reserved (egress-mtls.io/inject is a name egress-mtls uses itself)',
+    '4 targets[2].host: must be a DNS name, not an IP address',
+    '4 targets[2].secretKeys: cert, key and cacert must be three different keys',
+  ])
+})
+
+test('target names are limited to 51 characters so resource names fit in 63', () => {
+  const ok = 'a'.repeat(51)
+  assert.equal(parseConfig(`targets: [{ name: ${ok}, host: h.example.com, namespaces: [x] }]`).targets[0]?.name, ok)
+  assert.deepEqual(issuesOf(`targets: [{ name: ${ok}b, host: h.example.com, namespaces: [x] }]`), [
+    '1 targets[0].name: must NOT have more than 51 characters',
+  ])
+})
+
+test('YAML syntax errors and non-mappings are configuration errors with a line', () => {
+  assert.match(issuesOf('targets: [\n  - a\n')[0] ?? '', /^\d+ : /)
+  assert.deepEqual(issuesOf('- a\n- b\n'), ['1 : must be a mapping of configuration fields'])
+  assert.match(issuesOf('a: 1\na: 2\n')[0] ?? '', /^2 : Map keys must be unique/)
+})
+
+test('maxConnectionDuration takes Go-style durations only', () => {
+  assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1h30m }]').targets[0]?.maxConnectionDuration, '1h30m')
+  assert.deepEqual(issuesOf('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1 hour }]'), [
+    '1 targets[0].maxConnectionDuration: must be a duration such as 1h, 30m or 1h30m',
+  ])
+})
+
+test('targetsForNamespace: listed namespaces and the whole mesh, in configuration order', () => {
+  const c = parseConfig(`targets:
+  - { name: a, host: a.io, namespaces: [x, y] }
+  - { name: b, host: b.io, namespaces: ["*"] }
+  - { name: c, host: c.io, namespaces: [y] }
+`)
+  assert.deepEqual(targetsForNamespace(c, 'x').map((t) => t.name), ['a', 'b'])
+  assert.deepEqual(targetsForNamespace(c, 'y').map((t) => t.name), ['a', 'b', 'c'])
+  assert.deepEqual(targetsForNamespace(c, 'z').map((t) => t.name), ['b'])
+})
+
+test('the example configuration in the repository is valid', () => {
+  const path = new URL('../../examples/config.yaml', import.meta.url)
+  const c = parseConfig(readFileSync(path, 'utf8'), 'examples/config.yaml')
+  assert.deepEqual(c.targets.map((t) => t.name), ['bank-api', 'tax-gw'])
+})
