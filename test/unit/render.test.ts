@@ -1,0 +1,247 @@
+// render(): the Istio resources of DESIGN.md, each validated against the openAPIV3Schema of
+// Istio 1.30.3's CRDs (read from ../shared/fixtures/istio, never copied into the repo).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { Ajv, type ValidateFunction } from 'ajv'
+import { parseAllDocuments } from 'yaml'
+import { resolveConfig, type Config } from '../../src/core/config.ts'
+import { certFiles } from '../../src/core/names.ts'
+import { ISTIO_KINDS, render, type IstioKind, type IstioObject } from '../../src/core/render.ts'
+
+const CRDS = new URL('../../../shared/fixtures/istio/crds-1.30.3.yaml', import.meta.url)
+
+type Schema = Record<string, unknown>
+const isSchema = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Structural schemas prune unknown fields; a JSON Schema validator would let them through.
+ * Close every node that lists properties and does not say otherwise, so an unknown field fails.
+ */
+function closed (node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(closed)
+  if (!isSchema(node)) return node
+  const out: Schema = {}
+  for (const [k, v] of Object.entries(node)) {
+    // Property names and enum values are data, not schemas: copy them, closing their values only.
+    if (k === 'properties' && isSchema(v)) out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, closed(s)]))
+    else if (k === 'enum' || k === 'required' || k === 'description') out[k] = v
+    else out[k] = closed(v)
+  }
+  if (isSchema(node['properties']) && node['additionalProperties'] === undefined && node['x-kubernetes-preserve-unknown-fields'] !== true) {
+    out['additionalProperties'] = false
+  }
+  return out
+}
+
+function loadValidators (): Map<IstioKind, ValidateFunction> {
+  const ajv = new Ajv({ strict: false, allErrors: true })
+  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 })
+  ajv.addFormat('double', { type: 'number', validate: () => true })
+  ajv.addFormat('byte', /^[A-Za-z0-9+/]*={0,2}$/)
+  ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)))
+  const validators = new Map<IstioKind, ValidateFunction>()
+  for (const doc of parseAllDocuments(readFileSync(CRDS, 'utf8'))) {
+    const crd = doc.toJS() as { kind?: string, spec?: { group?: string, names?: { kind?: string }, versions?: { name: string, schema?: { openAPIV3Schema?: Schema } }[] } } | null
+    const kind = crd?.spec?.names?.kind as IstioKind | undefined
+    if (crd?.kind !== 'CustomResourceDefinition' || crd.spec?.group !== 'networking.istio.io' || kind === undefined || !ISTIO_KINDS.includes(kind)) continue
+    const schema = crd.spec.versions?.find((v) => v.name === 'v1')?.schema?.openAPIV3Schema
+    assert.ok(schema, `${kind}: no v1 openAPIV3Schema`)
+    // The CRD schema leaves apiVersion, kind and metadata to the API server; say them here.
+    const top = closed(schema) as Schema
+    top['properties'] = {
+      ...(top['properties'] as Schema),
+      apiVersion: { const: 'networking.istio.io/v1' },
+      kind: { const: kind },
+      metadata: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'namespace', 'labels'],
+        properties: {
+          name: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          namespace: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
+        },
+      },
+    }
+    top['required'] = ['apiVersion', 'kind', 'metadata', 'spec']
+    validators.set(kind, ajv.compile(top))
+  }
+  assert.deepEqual([...validators.keys()].sort(), [...ISTIO_KINDS].sort())
+  return validators
+}
+
+const validators = loadValidators()
+
+function schemaErrors (o: unknown): string[] {
+  const kind = (o as { kind: IstioKind }).kind
+  const validate = validators.get(kind)
+  assert.ok(validate, `no schema for ${kind}`)
+  return validate(o) ? [] : (validate.errors ?? []).map((e) => `${kind} ${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`)
+}
+
+function assertValid (objects: readonly IstioObject[]): void {
+  assert.ok(objects.length > 0)
+  for (const o of objects) assert.deepEqual(schemaErrors(o), [], `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+}
+
+const config = (raw: Record<string, unknown>): Config => resolveConfig(raw)
+const bank = { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }
+const find = (objects: readonly IstioObject[], kind: IstioKind, namespace: string, name = 'egress-mtls-bank-api'): IstioObject => {
+  const o = objects.find((x) => x.kind === kind && x.metadata.namespace === namespace && x.metadata.name === name)
+  assert.ok(o, `${kind} ${namespace}/${name} not rendered`)
+  return o
+}
+
+test('the schema check rejects what the API server would: unknown fields, bad enums, missing fields', () => {
+  const [se, dr] = render(config({ targets: [bank] }))
+  assert.ok(se && dr)
+  assert.deepEqual(schemaErrors(se), [])
+  const withTls = (tls: Record<string, unknown>): unknown => ({ ...dr, spec: { ...dr.spec, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls }] } } })
+  assert.notDeepEqual(schemaErrors(withTls({ mode: 'MUTUAL', clientCert: '/x' })), [], 'unknown field inside tls')
+  assert.notDeepEqual(schemaErrors(withTls({ mode: 'MUTUAL_TLS' })), [], 'mode outside the enum')
+  assert.notDeepEqual(schemaErrors({ ...se, spec: { ...se.spec, resolution: 'dns' } }), [], 'resolution outside the enum')
+  assert.notDeepEqual(schemaErrors({ ...se, spec: { ...se.spec, hosts: undefined } }), [], 'hosts is required')
+  assert.notDeepEqual(schemaErrors({ ...se, metadata: { ...se.metadata, uid: 'x' } }), [], 'unknown metadata field')
+  assert.notDeepEqual(schemaErrors({ ...se, kind: 'DestinationRule' }), [], 'kind is checked')
+})
+
+test('targetPort routing (default): ServiceEntry with targetPort, DestinationRule TLS on the plain port, no VirtualService', () => {
+  const c = config({ targets: [{ ...bank, subjectAltNames: ['bank.example.com'], maxConnectionDuration: '1h' }] })
+  const objects = render(c)
+  assertValid(objects)
+  const files = certFiles(c.mountRoot, 'bank-api')
+  const labels = { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/target': 'bank-api' }
+  assert.deepEqual(objects, [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: { name: 'egress-mtls-bank-api', namespace: 'payments', labels },
+      spec: {
+        hosts: ['api.bank.example.com'],
+        exportTo: ['.'],
+        location: 'MESH_EXTERNAL',
+        resolution: 'DNS',
+        ports: [
+          { number: 80, name: 'http', protocol: 'HTTP', targetPort: 443 },
+          { number: 443, name: 'https', protocol: 'HTTPS' },
+        ],
+      },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'egress-mtls-bank-api', namespace: 'payments', labels },
+      spec: {
+        host: 'api.bank.example.com',
+        exportTo: ['.'],
+        workloadSelector: { matchLabels: { 'egress-mtls.io/bank-api': 'true' } },
+        trafficPolicy: {
+          portLevelSettings: [{
+            port: { number: 80 },
+            connectionPool: { tcp: { maxConnectionDuration: '1h' } },
+            tls: {
+              mode: 'MUTUAL',
+              clientCertificate: files.cert,
+              privateKey: files.key,
+              caCertificates: files.cacert,
+              sni: 'api.bank.example.com',
+              subjectAltNames: ['bank.example.com'],
+            },
+          }],
+        },
+      },
+    },
+  ])
+  assert.equal(files.cert, '/etc/egress-mtls/bank-api/cert')
+})
+
+test('virtualService routing: the VirtualService routes plainPort to port, TLS on port, no targetPort', () => {
+  const objects = render(config({ routing: 'virtualService', targets: [{ ...bank, port: 8443, plainPort: 8080 }] }))
+  assertValid(objects)
+  assert.deepEqual(objects.map((o) => o.kind), ['ServiceEntry', 'DestinationRule', 'VirtualService'])
+  assert.deepEqual(find(objects, 'ServiceEntry', 'payments').spec['ports'], [
+    { number: 8080, name: 'http', protocol: 'HTTP' },
+    { number: 8443, name: 'https', protocol: 'HTTPS' },
+  ])
+  const dr = find(objects, 'DestinationRule', 'payments').spec as { trafficPolicy: { portLevelSettings: { port: unknown, tls: Record<string, unknown> }[] } }
+  assert.deepEqual(dr.trafficPolicy.portLevelSettings.map((p) => p.port), [{ number: 8443 }])
+  assert.equal(dr.trafficPolicy.portLevelSettings[0]?.tls['mode'], 'MUTUAL')
+  assert.deepEqual(find(objects, 'VirtualService', 'payments').spec, {
+    hosts: ['api.bank.example.com'],
+    exportTo: ['.'],
+    http: [{ match: [{ port: 8080 }], route: [{ destination: { host: 'api.bank.example.com', port: { number: 8443 } } }] }],
+  })
+})
+
+test('a mesh-wide target gets one set in meshRootNamespace, exported everywhere, without selector', () => {
+  for (const routing of ['targetPort', 'virtualService']) {
+    const objects = render(config({ routing, meshRootNamespace: 'mesh-root', targets: [{ ...bank, namespaces: ['*'] }] }))
+    assertValid(objects)
+    assert.deepEqual(new Set(objects.map((o) => o.metadata.namespace)), new Set(['mesh-root']))
+    for (const o of objects) assert.deepEqual(o.spec['exportTo'], ['*'])
+    assert.equal(find(objects, 'DestinationRule', 'mesh-root').spec['workloadSelector'], undefined)
+  }
+})
+
+test('a namespaced target gets one set per namespace; workloadSelector: false leaves the selector out', () => {
+  const objects = render(config({ workloadSelector: false, targets: [{ ...bank, namespaces: ['payments', 'billing'] }] }))
+  assertValid(objects)
+  assert.deepEqual(objects.map((o) => `${o.metadata.namespace}/${o.kind}`), [
+    'billing/ServiceEntry', 'billing/DestinationRule', 'payments/ServiceEntry', 'payments/DestinationRule',
+  ])
+  for (const o of objects) assert.equal(o.spec['workloadSelector'], undefined)
+})
+
+test('sni defaults to the host; custom sni, mountRoot and optional fields absent when not given', () => {
+  const objects = render(config({ mountRoot: '/var/run/mtls/', targets: [bank, { name: 'tax-gw', host: 'gw.tax.example.org', sni: 'sni.tax.example.org', namespaces: ['payments'] }] }))
+  assertValid(objects)
+  const tlsOf = (name: string): Record<string, unknown> => {
+    const dr = find(objects, 'DestinationRule', 'payments', name).spec as { trafficPolicy: { portLevelSettings: Record<string, unknown>[] } }
+    const pls = dr.trafficPolicy.portLevelSettings[0]
+    assert.ok(pls)
+    assert.equal(pls['connectionPool'], undefined)
+    return pls['tls'] as Record<string, unknown>
+  }
+  assert.equal(tlsOf('egress-mtls-bank-api')['sni'], 'api.bank.example.com')
+  assert.equal(tlsOf('egress-mtls-bank-api')['subjectAltNames'], undefined)
+  assert.equal(tlsOf('egress-mtls-tax-gw')['sni'], 'sni.tax.example.org')
+  assert.equal(tlsOf('egress-mtls-tax-gw')['clientCertificate'], '/var/run/mtls/tax-gw/cert')
+  assert.equal(tlsOf('egress-mtls-tax-gw')['clientCertificate'], certFiles('/var/run/mtls', 'tax-gw').cert)
+})
+
+test('every combination of routing, selector, scope and optional fields validates against the CRDs', () => {
+  let count = 0
+  for (const routing of ['targetPort', 'virtualService']) {
+    for (const workloadSelector of [true, false]) {
+      for (const namespaces of [['payments'], ['payments', 'billing'], ['*']]) {
+        for (const subjectAltNames of [[], ['a.example.com', 'spiffe://bank/ns/x/sa/y']]) {
+          for (const maxConnectionDuration of [undefined, '90m', '1h30m0.5s']) {
+            const target = { ...bank, namespaces, subjectAltNames, ...(maxConnectionDuration === undefined ? {} : { maxConnectionDuration }) }
+            const objects = render(config({ routing, workloadSelector, targets: [target, { name: 'z', host: 'z.example.com', port: 1, plainPort: 65535, namespaces: ['payments'] }] }))
+            assertValid(objects)
+            count += objects.length
+          }
+        }
+      }
+    }
+  }
+  assert.ok(count > 100, `${count} objects validated`)
+})
+
+test('output is ordered by namespace, target and kind whatever the configuration order', () => {
+  const a = { name: 'a', host: 'a.example.com', namespaces: ['zeta', 'alpha'] }
+  const b = { name: 'b', host: 'b.example.com', namespaces: ['alpha'] }
+  const one = render(config({ routing: 'virtualService', targets: [b, a] }))
+  const two = render(config({ routing: 'virtualService', targets: [a, b] }))
+  assert.deepEqual(one, two)
+  assert.deepEqual(one.map((o) => `${o.metadata.namespace}/${o.metadata.name}/${o.kind}`), [
+    'alpha/egress-mtls-a/ServiceEntry', 'alpha/egress-mtls-a/DestinationRule', 'alpha/egress-mtls-a/VirtualService',
+    'alpha/egress-mtls-b/ServiceEntry', 'alpha/egress-mtls-b/DestinationRule', 'alpha/egress-mtls-b/VirtualService',
+    'zeta/egress-mtls-a/ServiceEntry', 'zeta/egress-mtls-a/DestinationRule', 'zeta/egress-mtls-a/VirtualService',
+  ])
+})
+
+test('no targets, no objects', () => {
+  assert.deepEqual(render(config({})), [])
+})
