@@ -1,7 +1,17 @@
-import type { RenderOptions, Io } from './options.ts'
-import { operationError } from '../errors.ts'
+// `egress-mtls render [--namespace NS]`: the Istio resources as multi-document YAML, the
+// same objects `provision` applies (for GitOps users who commit them).
+import { stringify } from 'yaml'
+import { render } from '../core/render.ts'
+import { configPath, loadConfigFile } from '../io/config-file.ts'
+import type { Io, RenderOptions } from './options.ts'
 
-// Placeholder until the render command lands (being built in this session).
-export function run (_options: RenderOptions, _io: Io): Promise<number> {
-  return Promise.reject(operationError('render: not available yet'))
+export async function run (options: RenderOptions, io: Io): Promise<number> {
+  const config = await loadConfigFile(configPath(options.config, io.env))
+  const objects = render(config).filter((o) => options.namespace === undefined || o.metadata.namespace === options.namespace)
+  if (objects.length === 0) {
+    io.stderr.write(`egress-mtls: no resources${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}\n`)
+    return 0
+  }
+  io.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'))
+  return 0
 }

@@ -1,0 +1,94 @@
+// `egress-mtls render` as a real process: YAML on stdout, the namespace filter, exit codes.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments } from 'yaml'
+import { parseConfig } from '../../src/core/config.ts'
+import { render } from '../../src/core/render.ts'
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+
+interface Result { code: number, stdout: string, stderr: string }
+function cli (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'], ...env } }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+const CONFIG = `
+routing: virtualService
+targets:
+  - name: bank-api
+    host: api.bank.example.com
+    namespaces: [payments]
+    subjectAltNames: [bank.example.com]
+  - name: tax-gw
+    host: gw.tax.example.org
+    namespaces: [payments, billing]
+    maxConnectionDuration: 30m
+  - name: everywhere
+    host: all.example.net
+    namespaces: ["*"]
+`
+
+const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-render-'))
+const configFile = join(dir, 'config.yaml')
+await writeFile(configFile, CONFIG)
+
+const docs = (yaml: string): unknown[] => parseAllDocuments(yaml).map((d) => {
+  assert.deepEqual(d.errors, [])
+  return d.toJS() as unknown
+})
+
+test('prints every rendered object as multi-document YAML, byte-identical across runs', async () => {
+  const first = await cli(['render', '--config', configFile])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(first.stderr, '')
+  const expected = render(parseConfig(CONFIG))
+  assert.deepEqual(docs(first.stdout), JSON.parse(JSON.stringify(expected)))
+  assert.equal(expected.length, 12)
+  const second = await cli(['render', '--config', configFile])
+  assert.equal(second.stdout, first.stdout)
+})
+
+test('--namespace keeps that namespace only; mesh-wide targets live in meshRootNamespace', async () => {
+  const billing = await cli(['render', '--namespace', 'billing', '--config', configFile])
+  assert.equal(billing.code, 0, billing.stderr)
+  assert.deepEqual(docs(billing.stdout).map((o) => {
+    const { kind, metadata } = o as { kind: string, metadata: { namespace: string, name: string } }
+    return `${kind} ${metadata.namespace}/${metadata.name}`
+  }), [
+    'ServiceEntry billing/egress-mtls-tax-gw',
+    'DestinationRule billing/egress-mtls-tax-gw',
+    'VirtualService billing/egress-mtls-tax-gw',
+  ])
+  const root = await cli(['render', '-n', 'istio-system'], { EGRESS_MTLS_CONFIG: configFile })
+  assert.equal(root.code, 0, root.stderr)
+  assert.deepEqual(new Set(docs(root.stdout).map((o) => (o as { metadata: { name: string } }).metadata.name)), new Set(['egress-mtls-everywhere']))
+})
+
+test('a namespace without resources: empty output, a note on stderr, exit 0', async () => {
+  const r = await cli(['render', '--namespace', 'nowhere', '--config', configFile])
+  assert.equal(r.code, 0)
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr, /no resources in namespace nowhere/)
+})
+
+test('bad configuration exits 2 naming the field and line; no configuration exits 2', async () => {
+  const bad = join(dir, 'bad.yaml')
+  await writeFile(bad, 'targets:\n  - name: x\n    host: "*.example.com"\n    namespaces: [a]\n')
+  const r = await cli(['render', '--config', bad])
+  assert.equal(r.code, 2)
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr, /bad\.yaml:3: targets\[0\]\.host: /)
+  const none = await cli(['render'])
+  assert.equal(none.code, 2)
+  assert.match(none.stderr, /EGRESS_MTLS_CONFIG/)
+})
