@@ -1,7 +1,31 @@
-import type { ServeOptions, Io } from './options.ts'
-import { operationError } from '../errors.ts'
+// egress-mtls serve: the admission webhook (HTTPS) and its metrics/health port, until
+// SIGTERM or SIGINT.
+import { pino } from 'pino'
+import { configPath } from '../io/config-file.ts'
+import { usageError } from '../errors.ts'
+import { parseListenAddress } from '../server/address.ts'
+import { stopOnSignal } from '../server/shutdown.ts'
+import { startWebhook, type CertificateFiles } from '../server/webhook.ts'
+import type { Io, ServeOptions } from './options.ts'
 
-// Placeholder until the serve command lands (being built in this session).
-export function run (_options: ServeOptions, _io: Io): Promise<number> {
-  return Promise.reject(operationError('serve: not available yet'))
+function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
+  if (o.selfSigned) {
+    if (o.tlsCert !== undefined || o.tlsKey !== undefined) throw usageError('serve: --self-signed and --tls-cert/--tls-key exclude each other')
+    return 'self-signed'
+  }
+  if (o.tlsCert === undefined || o.tlsKey === undefined) {
+    throw usageError('serve: pass --tls-cert FILE and --tls-key FILE, or --self-signed for local use')
+  }
+  return { certFile: o.tlsCert, keyFile: o.tlsKey }
+}
+
+export async function run (options: ServeOptions, io: Io): Promise<number> {
+  const tls = certificateSource(options)
+  const listen = parseListenAddress(options.listen, '--listen')
+  const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
+  const configFile = configPath(options.config, io.env)
+  const log = pino({ level: options.logLevel }, io.stdout)
+  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log })
+  await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)
+  return 0
 }

@@ -1,0 +1,73 @@
+// The serving certificate: read from PEM files (and checked before it is served), or made
+// in memory for local use.
+import { X509Certificate } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createSecureContext, type SecureContextOptions } from 'node:tls'
+import { tlsError } from '../errors.ts'
+
+/** TLS 1.2+ (DESIGN.md); what kube-apiserver's Go client negotiates. */
+export const MIN_TLS_VERSION = 'TLSv1.2'
+
+export interface ServingCertificate {
+  /** PEM: the leaf first, then any intermediates. */
+  readonly cert: string
+  /** PEM private key. Never logged. */
+  readonly key: string
+  readonly notAfter: Date
+  readonly fingerprint256: string
+}
+
+/** A certificate and key that a TLS server can use, or a TlsError saying why not. */
+export function servingCertificate (cert: string, key: string, source: string): ServingCertificate {
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(cert)
+  } catch (err) {
+    throw tlsError(`${source}: not a PEM certificate (${(err as Error).message})`, err)
+  }
+  try {
+    // OpenSSL checks here that the key parses and belongs to the certificate.
+    createSecureContext({ cert, key })
+  } catch (err) {
+    throw tlsError(`${source}: unusable certificate/key pair (${(err as Error).message})`, err)
+  }
+  return { cert, key, notAfter: x509.validToDate, fingerprint256: x509.fingerprint256 }
+}
+
+export async function readServingCertificate (certFile: string, keyFile: string): Promise<ServingCertificate> {
+  const read = async (file: string): Promise<string> => {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (err) {
+      throw tlsError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err)
+    }
+  }
+  const [cert, key] = await Promise.all([read(certFile), read(keyFile)])
+  return servingCertificate(cert, key, `${certFile} + ${keyFile}`)
+}
+
+/** An in-memory EC P-256/SHA-256 certificate for localhost (`serve --self-signed`). */
+export async function selfSignedCertificate (days = 365): Promise<ServingCertificate> {
+  // Loaded only here, so that `serve` with certificate files never loads it.
+  const { generate } = await import('selfsigned')
+  const notBeforeDate = new Date()
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate,
+    notAfterDate: new Date(notBeforeDate.getTime() + days * 86_400_000),
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+    ],
+  })
+  return servingCertificate(pems.cert, pems.private, 'self-signed certificate')
+}
+
+/** What a TLS server needs from a serving certificate. */
+export function secureContextOptions (serving: ServingCertificate): SecureContextOptions {
+  return { cert: serving.cert, key: serving.key, minVersion: MIN_TLS_VERSION }
+}

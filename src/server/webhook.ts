@@ -1,0 +1,139 @@
+// The running webhook: the HTTPS app, the side port, and the files they depend on
+// (configuration, serving certificate) reloaded when they change.
+import type { Logger } from 'pino'
+import type { Config } from '../core/config.ts'
+import { loadConfigFile } from '../io/config-file.ts'
+import { watchFiles, type FileWatcher, type WatchOptions } from '../io/watch.ts'
+import { listen, type ListenAddress } from './address.ts'
+import { createApp, type App } from './app.ts'
+import { createMetrics } from './metrics.ts'
+import { createSideServer } from './side.ts'
+import { readServingCertificate, secureContextOptions, selfSignedCertificate, type ServingCertificate } from './tls.ts'
+
+export interface CertificateFiles {
+  readonly certFile: string
+  readonly keyFile: string
+}
+
+export interface WebhookOptions {
+  readonly listen: ListenAddress
+  readonly metricsListen: ListenAddress
+  readonly configFile: string
+  /** Files reloaded when they change, or an in-memory certificate for local use. */
+  readonly tls: CertificateFiles | 'self-signed'
+  readonly log: Logger
+  readonly watch?: WatchOptions
+}
+
+export interface Webhook {
+  readonly port: number
+  readonly metricsPort: number
+  /**
+   * Graceful stop: not ready at once, no new connections, idle keep-alive connections
+   * closed, in-flight reviews answered (with `Connection: close`); connections still open
+   * after `graceMs` are cut. Resolves when both ports are closed.
+   */
+  close: (graceMs?: number) => Promise<void>
+  /** Cuts every connection now (a second signal while closing). */
+  abort: () => void
+}
+
+const message = (err: unknown): string => err instanceof Error ? err.message : String(err)
+
+export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
+  const { log } = options
+  const metrics = createMetrics()
+  const watchers: FileWatcher[] = []
+  const watchError = (err: unknown): void => { log.warn({ error: message(err) }, 'file watch failed; polling only') }
+  let app: App | undefined
+  let closing = false
+  let listening = false
+
+  // Each watcher starts before its files are first read: a change in between is not lost.
+  let config: Config | undefined
+  const reloadConfig = async (): Promise<void> => {
+    try {
+      config = await loadConfigFile(options.configFile)
+      metrics.configReload('success')
+      log.info({ file: options.configFile, targets: config.targets.map((t) => t.name) }, 'configuration reloaded')
+    } catch (err) {
+      metrics.configReload('failure')
+      log.error({ file: options.configFile, error: message(err) }, 'configuration reload failed; keeping the last good configuration')
+    }
+  }
+
+  let certificate: ServingCertificate | undefined
+  const served = (c: ServingCertificate, what: string): void => {
+    metrics.servingCertificateExpiry(c.notAfter)
+    log.info({ notAfter: c.notAfter.toISOString(), sha256: c.fingerprint256 }, what)
+  }
+  const reloadCertificate = async ({ certFile, keyFile }: CertificateFiles): Promise<void> => {
+    try {
+      const next = await readServingCertificate(certFile, keyFile)
+      if (next.cert === certificate?.cert && next.key === certificate.key) return
+      app?.server.setSecureContext(secureContextOptions(next))
+      certificate = next
+      served(next, 'serving certificate reloaded')
+    } catch (err) {
+      log.error({ error: message(err) }, 'serving certificate reload failed; keeping the current one')
+    }
+  }
+
+  const side = createSideServer({ registry: metrics.registry, ready: () => listening && !closing, log })
+  try {
+    watchers.push(watchFiles([options.configFile], reloadConfig, watchError, options.watch))
+    const initialConfig = await loadConfigFile(options.configFile)
+    config ??= initialConfig
+
+    const { tls } = options
+    let initial: ServingCertificate
+    if (tls === 'self-signed') {
+      initial = await selfSignedCertificate()
+    } else {
+      watchers.push(watchFiles([tls.certFile, tls.keyFile], () => reloadCertificate(tls), watchError, options.watch))
+      initial = await readServingCertificate(tls.certFile, tls.keyFile)
+    }
+    certificate ??= initial
+    served(certificate, 'serving certificate loaded')
+
+    app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log })
+    await app.ready()
+    const port = await listen(app.server, options.listen, '--listen')
+    const metricsPort = await listen(side, options.metricsListen, '--metrics-listen')
+    listening = true
+    log.info({ https: port, metrics: metricsPort }, 'listening')
+
+    const running = app
+    return {
+      port,
+      metricsPort,
+      async close (graceMs = 25_000) {
+        closing = true
+        log.info({ graceMs }, 'shutting down: finishing in-flight reviews')
+        const force = setTimeout(() => {
+          log.warn('grace period over: closing the connections still open')
+          running.server.closeAllConnections()
+        }, graceMs)
+        force.unref()
+        await running.close()
+        clearTimeout(force)
+        for (const w of watchers) w.close()
+        await closeSide(side)
+        log.info('stopped')
+      },
+      abort () { running.server.closeAllConnections() },
+    }
+  } catch (err) {
+    for (const w of watchers) w.close()
+    await app?.close()
+    await closeSide(side)
+    throw err
+  }
+}
+
+async function closeSide (side: ReturnType<typeof createSideServer>): Promise<void> {
+  if (!side.listening) return
+  const closed = new Promise<void>((resolve) => side.close(() => { resolve() }))
+  side.closeAllConnections()
+  await closed
+}
