@@ -1,14 +1,25 @@
-// Placeholder: the injection decision (admit) is being written in this session.
+// admit(): the webhook's answer to one AdmissionRequest, and the offline `inject`'s. Pure,
+// and total: whatever the request holds, it returns an answer and never throws.
+//
+// Results (the `result` label of egress_mtls_admission_requests_total):
+// - injected: allowed with a non-empty patch (adding and/or removing egress-mtls's keys);
+// - unchanged: targets to inject, and the pod template already carries exactly them;
+// - skipped: nothing for egress-mtls to do: an operation other than CREATE/UPDATE, a kind
+//   without a pod template, a workload not opted in (or opted in with no target) that
+//   carries nothing of ours; warnings say why when the workload asked for something;
+// - denied: allowed: false, status 400 BadRequest, the message names the annotation;
+// - error: the object cannot be read as its kind (not an object, metadata, labels or
+//   annotations of the wrong type, no pod template): allowed unchanged, with a warning.
 import type { AdmissionRequest, AdmissionResponse } from './admission.ts'
 import type { Config } from './config.ts'
+import { isRecord, stringMap } from './json.ts'
+import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from './mutate.ts'
+import { decide } from './policy.ts'
+import { podTemplatePath } from './workloads.ts'
+
+export type { PatchOperation } from './mutate.ts'
 
 export type Result = 'injected' | 'unchanged' | 'skipped' | 'denied' | 'error'
-
-export interface PatchOperation {
-  readonly op: 'add' | 'remove' | 'replace' | 'test'
-  readonly path: string
-  readonly value?: unknown
-}
 
 export interface Admission {
   readonly response: AdmissionResponse
@@ -16,6 +27,82 @@ export interface Admission {
   readonly patch: readonly PatchOperation[]
 }
 
-export function admit (request: AdmissionRequest, _config: Config): Admission {
-  return { response: { uid: request.uid, allowed: true }, result: 'skipped', patch: [] }
+export function admit (request: AdmissionRequest, config: Config): Admission {
+  try {
+    return review(request, config)
+  } catch (err) {
+    // Not expected: every shape is checked below. The request is let through as it is.
+    return answer(request, 'error', [], [`egress-mtls: internal error, object left unchanged: ${String(err)}`])
+  }
+}
+
+function review (request: AdmissionRequest, config: Config): Admission {
+  if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer(request, 'skipped')
+  const templatePath = isRecord(request.kind) ? podTemplatePath(request.kind) : undefined
+  if (templatePath === undefined) return answer(request, 'skipped')
+
+  const object = request.object
+  if (!isRecord(object)) return unreadable(request, 'the object is not a JSON object')
+  const metadata = object['metadata'] ?? {}
+  if (!isRecord(metadata)) return unreadable(request, 'metadata is not an object')
+  const labels = stringMap(metadata['labels'])
+  if (labels === false) return unreadable(request, 'metadata.labels is not a map of strings')
+  const annotations = stringMap(metadata['annotations'])
+  if (annotations === false) return unreadable(request, 'metadata.annotations is not a map of strings')
+  const namespace = nonEmpty(request.namespace) ?? nonEmpty(metadata['namespace']) ?? 'default'
+  const { targets, warnings } = decide(config, namespace, labels ?? {}, annotations ?? {})
+
+  let template: unknown = object
+  for (const field of templatePath) template = isRecord(template) ? template[field] : undefined
+  if (!isRecord(template)) {
+    return targets.length === 0
+      ? answer(request, 'skipped', [], warnings)
+      : unreadable(request, `${templatePath.join('.')} is not an object`, warnings)
+  }
+  const meta = templateMetadata(template['metadata'], templatePath.join('.'))
+  if (typeof meta === 'string') return unreadable(request, meta, warnings)
+
+  const mutation = mutatePodTemplate(templatePath, meta, targets, config)
+  if ('denied' in mutation) {
+    return {
+      response: {
+        uid: request.uid,
+        allowed: false,
+        status: { code: 400, message: mutation.denied, reason: 'BadRequest' },
+        ...(warnings.length === 0 ? {} : { warnings }),
+      },
+      result: 'denied',
+      patch: [],
+    }
+  }
+  const result = mutation.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
+  return answer(request, result, mutation.patch, warnings)
+}
+
+function templateMetadata (value: unknown, where: string): TemplateMetadata | string {
+  if (value === undefined || value === null) return { exists: false }
+  if (!isRecord(value)) return `${where}.metadata is not an object`
+  const labels = stringMap(value['labels'])
+  if (labels === false) return `${where}.metadata.labels is not a map of strings`
+  const annotations = stringMap(value['annotations'])
+  if (annotations === false) return `${where}.metadata.annotations is not a map of strings`
+  return { exists: true, labels, annotations }
+}
+
+function unreadable (request: AdmissionRequest, why: string, warnings: readonly string[] = []): Admission {
+  return answer(request, 'error', [], [...warnings, `egress-mtls: ${why}: object left unchanged`])
+}
+
+function answer (request: AdmissionRequest, result: Result, patch: readonly PatchOperation[] = [], warnings: readonly string[] = []): Admission {
+  const response: AdmissionResponse = {
+    uid: request.uid,
+    allowed: true,
+    ...(patch.length === 0 ? {} : { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+    ...(warnings.length === 0 ? {} : { warnings }),
+  }
+  return { response, result, patch }
+}
+
+function nonEmpty (v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined
 }

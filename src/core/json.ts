@@ -1,0 +1,37 @@
+// Small helpers for JSON values of unknown shape: the webhook reads whatever the API server
+// (or a manifest file) sends and must never throw on it. Pure.
+
+export type JsonRecord = Record<string, unknown>
+
+export const isRecord = (v: unknown): v is JsonRecord => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * A Kubernetes string map (labels, annotations): `undefined` when absent (or null),
+ * `false` when present but not an object of strings.
+ */
+export function stringMap (v: unknown): Readonly<Record<string, string>> | undefined | false {
+  if (v === undefined || v === null) return undefined
+  if (!isRecord(v) || !Object.values(v).every((s) => typeof s === 'string')) return false
+  return v as Record<string, string>
+}
+
+/** Deep equality of JSON values; object key order does not matter, array order does. */
+export function jsonEqual (a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (Array.isArray(a)) {
+    return Array.isArray(b) && a.length === b.length && a.every((v, i) => jsonEqual(v, b[i]))
+  }
+  if (!isRecord(a) || !isRecord(b)) return false
+  const keys = Object.keys(a)
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]))
+}
+
+/** RFC 6901: one reference token (`sidecar.istio.io/userVolume` → `sidecar.istio.io~1userVolume`). */
+export function escapePointer (token: string): string {
+  return token.replaceAll('~', '~0').replaceAll('/', '~1')
+}
+
+/** RFC 6901: a JSON Pointer from its reference tokens. */
+export function pointer (tokens: readonly string[]): string {
+  return tokens.map((t) => `/${escapePointer(t)}`).join('')
+}

@@ -1,0 +1,159 @@
+// The mutation of one pod template (DESIGN.md "The mutation"): the JSON Patch that makes its
+// metadata carry exactly the wanted targets' volumes, mounts, labels and the injected
+// annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
+// annotations; never copies or diffs the object. Pure.
+import type { Config, Target } from './config.ts'
+import { pointer, type JsonRecord } from './json.ts'
+import {
+  CERT_FILE_NAMES, INJECTED_ANNOTATION, PREFIX, RESERVED_TARGET_NAMES, USER_VOLUME, USER_VOLUME_MOUNT,
+  mountPath, resourceName, targetPodLabel,
+} from './names.ts'
+import { entry, parseUserVolumes, sameEntry, serializeUserVolumes, type Entry } from './user-volumes.ts'
+
+export interface PatchOperation {
+  readonly op: 'add' | 'remove' | 'replace' | 'test'
+  readonly path: string
+  readonly value?: unknown
+}
+
+type StringMap = Readonly<Record<string, string>>
+
+/** The pod template's metadata as found: absent maps are undefined. */
+export interface TemplateMetadata {
+  readonly exists: boolean
+  readonly labels?: StringMap | undefined
+  readonly annotations?: StringMap | undefined
+}
+
+export type Mutation =
+  | { readonly patch: readonly PatchOperation[] }
+  | { readonly denied: string }
+
+const TARGET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+
+/**
+ * The patch for the pod template at `templatePath` so that exactly `targets` are injected.
+ * Denied when an existing userVolume/userVolumeMount cannot be read, or holds a volume of
+ * ours under a name egress-mtls did not write and with a different content.
+ */
+export function mutatePodTemplate (templatePath: readonly string[], meta: TemplateMetadata, targets: readonly Target[], config: Config): Mutation {
+  const labels = meta.labels ?? {}
+  const annotations = meta.annotations ?? {}
+  const ours = injectedBefore(labels, annotations)
+  const wanted = new Set(targets.map((t) => t.name))
+  if (wanted.size === 0 && ours.size === 0) return { patch: [] }
+
+  const volumes = rewrite(USER_VOLUME, annotations[USER_VOLUME], targets, ours, config, (t) => ({
+    secret: {
+      secretName: t.secretName,
+      items: [
+        { key: t.secretKeys.cert, path: CERT_FILE_NAMES.cert },
+        { key: t.secretKeys.key, path: CERT_FILE_NAMES.key },
+        { key: t.secretKeys.cacert, path: CERT_FILE_NAMES.cacert },
+      ],
+    },
+  }))
+  if (typeof volumes === 'object' && volumes !== null) return volumes
+  const mounts = rewrite(USER_VOLUME_MOUNT, annotations[USER_VOLUME_MOUNT], targets, ours, config, (t) => ({
+    mountPath: mountPath(config.mountRoot, t.name), readOnly: true,
+  }))
+  if (typeof mounts === 'object' && mounts !== null) return mounts
+
+  const patch: PatchOperation[] = []
+  const metadata = [...templatePath, 'metadata']
+  let metadataExists = meta.exists
+  const map = (field: 'labels' | 'annotations', current: StringMap | undefined) => {
+    let exists = current !== undefined
+    return (key: string, value: string | null): void => {
+      const path = pointer([...metadata, field, key])
+      if (value === null) {
+        if (current !== undefined && Object.hasOwn(current, key)) patch.push({ op: 'remove', path })
+        return
+      }
+      if (current !== undefined && Object.hasOwn(current, key)) {
+        if (current[key] !== value) patch.push({ op: 'replace', path, value })
+        return
+      }
+      if (!metadataExists) { patch.push({ op: 'add', path: pointer(metadata), value: {} }); metadataExists = true }
+      if (!exists) { patch.push({ op: 'add', path: pointer([...metadata, field]), value: {} }); exists = true }
+      patch.push({ op: 'add', path, value })
+    }
+  }
+  const setAnnotation = map('annotations', meta.annotations)
+  const setLabel = map('labels', meta.labels)
+
+  if (volumes !== undefined) setAnnotation(USER_VOLUME, volumes)
+  if (mounts !== undefined) setAnnotation(USER_VOLUME_MOUNT, mounts)
+  setAnnotation(INJECTED_ANNOTATION, wanted.size === 0 ? null : [...wanted].join(','))
+  for (const name of wanted) setLabel(targetPodLabel(name), 'true')
+  for (const name of ours) {
+    if (!wanted.has(name) && labels[targetPodLabel(name)] === 'true') setLabel(targetPodLabel(name), null)
+  }
+  return { patch }
+}
+
+/**
+ * The targets egress-mtls injected earlier: those the injected annotation lists, and those
+ * with the per-target label (in case the annotation was lost).
+ */
+function injectedBefore (labels: StringMap, annotations: StringMap): Set<string> {
+  const names = new Set((annotations[INJECTED_ANNOTATION] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== ''))
+  for (const [key, value] of Object.entries(labels)) {
+    if (value !== 'true' || !key.startsWith(`${PREFIX}/`)) continue
+    const name = key.slice(PREFIX.length + 1)
+    if (TARGET_NAME.test(name) && !RESERVED_TARGET_NAMES.includes(name)) names.add(name)
+  }
+  return names
+}
+
+/**
+ * The new value of a userVolume/userVolumeMount annotation: a string to write, null to
+ * remove the key, undefined to leave it as it is, or a denial.
+ */
+function rewrite (
+  annotation: string, current: string | undefined, targets: readonly Target[], ours: ReadonlySet<string>,
+  config: Config, body: (t: Target) => JsonRecord,
+): string | null | undefined | { denied: string } {
+  if (current === undefined) {
+    if (targets.length === 0) return undefined
+    return serializeUserVolumes({ form: config.annotationFormat, entries: targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t))) })
+  }
+  const parsed = parseUserVolumes(current)
+  if ('error' in parsed) return { denied: `egress-mtls: pod template annotation ${annotation} ${parsed.error}` }
+  const { form } = parsed
+  const byName = new Map(targets.map((t) => [resourceName(t.name), t]))
+  const oursByName = new Set([...ours].map(resourceName))
+  const seen = new Set<string>()
+  const entries: Entry[] = []
+  let changed = false
+  for (const e of parsed.entries) {
+    const target = byName.get(e.name)
+    if (target === undefined) {
+      // Ours for a target that no longer applies: dropped. Anything else is the user's.
+      if (oursByName.has(e.name)) changed = true
+      else entries.push(e)
+      continue
+    }
+    const wanted = body(target)
+    if (sameEntry(e, e.name, wanted)) {
+      entries.push(e)
+    } else if (!oursByName.has(e.name)) {
+      return {
+        denied: `egress-mtls: pod template annotation ${annotation} already has an entry ${JSON.stringify(e.name)} ` +
+          `that is not the one egress-mtls writes for target ${target.name} (${serializeUserVolumes({ form, entries: [entry(form, e.name, wanted)] })}); ` +
+          'rename or remove it',
+      }
+    } else if (seen.has(e.name)) {
+      changed = true // a second copy of ours, outdated: dropped
+    } else {
+      entries.push(entry(form, e.name, wanted)) // ours, outdated (the configuration changed): rewritten in place
+      changed = true
+    }
+    seen.add(e.name)
+  }
+  for (const [name, target] of byName) {
+    if (!seen.has(name)) { entries.push(entry(form, name, body(target))); changed = true }
+  }
+  if (!changed) return undefined
+  return entries.length === 0 ? null : serializeUserVolumes({ form, entries })
+}

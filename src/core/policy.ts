@@ -1,0 +1,75 @@
+// Who is injected and with which targets (DESIGN.md "Who is injected"). Pure: the workload's
+// own labels and annotations (never its pod template's), its namespace and the configuration
+// decide. The API server has already applied the namespace part of the rule
+// (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
+// answer as the webhook.
+import { targetsForNamespace, type Config, type Target } from './config.ts'
+import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'
+
+/** Namespaces cluster mode never injects, beyond the mesh root and `excludeNamespaces`. */
+export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease']
+
+export interface Decision {
+  /** The targets to inject, in configuration order; empty when nothing is to be injected. */
+  readonly targets: readonly Target[]
+  /** Why an explicitly opted-in workload gets less than it asked for (admission warnings). */
+  readonly warnings: readonly string[]
+}
+
+type Metadata = Readonly<Record<string, string>>
+
+export function decide (config: Config, namespace: string, labels: Metadata, annotations: Metadata): Decision {
+  const value = labels[INJECT_LABEL]
+  if (value !== undefined && value !== 'true' && value !== 'false') {
+    return nothing(`egress-mtls: label ${INJECT_LABEL} is ${JSON.stringify(value)}, neither "true" (opt in) nor "false" (opt out): nothing injected`)
+  }
+  if (value === 'false') return nothing()
+  const labelled = value === 'true'
+  const requested = annotations[TARGETS_ANNOTATION]
+  switch (config.injection) {
+    case 'label':
+      if (!labelled) return nothing()
+      break
+    case 'namespace':
+      break
+    case 'cluster':
+      if (excluded(config, namespace)) {
+        return labelled ? nothing(`egress-mtls: namespace ${namespace} is excluded from injection (cluster mode): nothing injected`) : nothing()
+      }
+      break
+  }
+  // In cluster mode every workload of the cluster lands here: only those that asked for
+  // something explicitly hear that there is nothing for them.
+  const explicit = labelled || requested !== undefined || config.injection === 'namespace'
+  const available = targetsForNamespace(config, namespace)
+  if (requested === undefined) {
+    return available.length > 0 || !explicit
+      ? { targets: available, warnings: [] }
+      : nothing(`egress-mtls: no target is available in namespace ${namespace}: nothing injected`)
+  }
+  return narrow(config, namespace, available, requested)
+}
+
+/** The targets named by `egress-mtls.io/targets`, among those available in the namespace. */
+function narrow (config: Config, namespace: string, available: readonly Target[], requested: string): Decision {
+  const names = requested.split(',').map((n) => n.trim()).filter((n) => n !== '')
+  const warnings: string[] = []
+  const offer = `available in namespace ${namespace}: ${available.length === 0 ? 'none' : available.map((t) => t.name).join(', ')}`
+  if (names.length === 0) warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION} names no target (${offer}): nothing injected`)
+  for (const name of new Set(names)) {
+    if (!config.targets.some((t) => t.name === name)) {
+      warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: unknown target ${JSON.stringify(name)} (${offer})`)
+    } else if (!available.some((t) => t.name === name)) {
+      warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: target ${JSON.stringify(name)} is not available in namespace ${namespace} (${offer})`)
+    }
+  }
+  return { targets: available.filter((t) => names.includes(t.name)), warnings }
+}
+
+function excluded (config: Config, namespace: string): boolean {
+  return SYSTEM_NAMESPACES.includes(namespace) || namespace === config.meshRootNamespace || config.excludeNamespaces.includes(namespace)
+}
+
+function nothing (warning?: string): Decision {
+  return { targets: [], warnings: warning === undefined ? [] : [warning] }
+}

@@ -1,0 +1,167 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import jsonpatch, { type Operation } from 'fast-json-patch'
+import { resolveConfig, type Config } from '../../src/core/config.ts'
+import { mutatePodTemplate, type TemplateMetadata } from '../../src/core/mutate.ts'
+
+const config: Config = resolveConfig({
+  mountRoot: '/etc/egress-mtls',
+  targets: [
+    { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments'], secretName: 'tax', secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } },
+  ],
+})
+const [bank, tax] = config.targets as [Config['targets'][number], Config['targets'][number]]
+const arrayConfig: Config = { ...config, annotationFormat: 'array' }
+
+const BANK_VOLUME = { secret: { secretName: 'bank-api-mtls', items: [{ key: 'cert', path: 'cert' }, { key: 'key', path: 'key' }, { key: 'cacert', path: 'cacert' }] } }
+const TAX_VOLUME = { secret: { secretName: 'tax', items: [{ key: 'tls.crt', path: 'cert' }, { key: 'tls.key', path: 'key' }, { key: 'ca.crt', path: 'cacert' }] } }
+const BANK_MOUNT = { mountPath: '/etc/egress-mtls/bank-api', readOnly: true }
+const TAX_MOUNT = { mountPath: '/etc/egress-mtls/tax-gw', readOnly: true }
+const USER_VOLUME = { emptyDir: {} }
+
+interface Template { metadata?: { labels?: Record<string, string>, annotations?: Record<string, string> } }
+
+/** Mutates a pod template at /spec/template, applies the patch strictly, and returns the result. */
+function run (template: Template, targets = [bank, tax], c = config): { template: Template, ops: Operation[] } {
+  const meta: TemplateMetadata = template.metadata === undefined
+    ? { exists: false }
+    : { exists: true, labels: template.metadata.labels, annotations: template.metadata.annotations }
+  const mutation = mutatePodTemplate(['spec', 'template'], meta, targets, c)
+  assert.ok('patch' in mutation, 'denied' in mutation ? mutation.denied : '')
+  const ops = mutation.patch as Operation[]
+  const doc = { spec: { template: structuredClone(template) } }
+  // applyPatch inserts the operations' values by reference: give it copies.
+  const out = jsonpatch.applyPatch(doc, structuredClone(ops), true, false).newDocument
+  // Idempotent: the result needs nothing more.
+  const again = mutatePodTemplate(['spec', 'template'], {
+    exists: true, labels: out.spec.template.metadata?.labels, annotations: out.spec.template.metadata?.annotations,
+  }, targets, c)
+  assert.deepEqual(again, { patch: [] })
+  return { template: out.spec.template, ops }
+}
+
+const annotation = (t: Template, key: string): string | undefined => t.metadata?.annotations?.[key]
+
+function denied (template: Template, targets = [bank, tax]): string {
+  const mutation = mutatePodTemplate(['spec', 'template'], { exists: true, ...template.metadata }, targets, config)
+  assert.ok('denied' in mutation, 'expected a denial')
+  return mutation.denied
+}
+
+test('a pod template without metadata gets the parents first, then the keys, ~1-escaped', () => {
+  const { ops } = run({})
+  assert.deepEqual(ops.map((o) => [o.op, o.path]), [
+    ['add', '/spec/template/metadata'],
+    ['add', '/spec/template/metadata/annotations'],
+    ['add', '/spec/template/metadata/annotations/sidecar.istio.io~1userVolume'],
+    ['add', '/spec/template/metadata/annotations/sidecar.istio.io~1userVolumeMount'],
+    ['add', '/spec/template/metadata/annotations/egress-mtls.io~1injected'],
+    ['add', '/spec/template/metadata/labels'],
+    ['add', '/spec/template/metadata/labels/egress-mtls.io~1bank-api'],
+    ['add', '/spec/template/metadata/labels/egress-mtls.io~1tax-gw'],
+  ])
+  assert.deepEqual(ops[0]?.op === 'add' ? ops[0].value : undefined, {})
+})
+
+test('new values use the configured form, compact JSON, configuration order', () => {
+  const map = run({ metadata: { labels: { app: 'web' } } }).template
+  assert.deepEqual(map.metadata, {
+    labels: { app: 'web', 'egress-mtls.io/bank-api': 'true', 'egress-mtls.io/tax-gw': 'true' },
+    annotations: {
+      'sidecar.istio.io/userVolume': JSON.stringify({ 'egress-mtls-bank-api': BANK_VOLUME, 'egress-mtls-tax-gw': TAX_VOLUME }),
+      'sidecar.istio.io/userVolumeMount': JSON.stringify({ 'egress-mtls-bank-api': BANK_MOUNT, 'egress-mtls-tax-gw': TAX_MOUNT }),
+      'egress-mtls.io/injected': 'bank-api,tax-gw',
+    },
+  })
+  const array = run({ metadata: { labels: {}, annotations: {} } }, [bank, tax], arrayConfig).template
+  assert.equal(annotation(array, 'sidecar.istio.io/userVolume'),
+    JSON.stringify([{ name: 'egress-mtls-bank-api', ...BANK_VOLUME }, { name: 'egress-mtls-tax-gw', ...TAX_VOLUME }]))
+  assert.equal(annotation(array, 'sidecar.istio.io/userVolumeMount'),
+    JSON.stringify([{ name: 'egress-mtls-bank-api', ...BANK_MOUNT }, { name: 'egress-mtls-tax-gw', ...TAX_MOUNT }]))
+})
+
+test('existing values keep their form and their entries, ours appended', () => {
+  const mapValue = '{"cache": {"emptyDir": {}}}'
+  const arrayValue = '[{"name":"cache","mountPath":"/cache"}]'
+  // A map value with the array config and an array value with the map config: each keeps its own.
+  const { template } = run({ metadata: { annotations: { 'sidecar.istio.io/userVolume': mapValue, 'sidecar.istio.io/userVolumeMount': arrayValue } } }, [bank], arrayConfig)
+  assert.equal(annotation(template, 'sidecar.istio.io/userVolume'), JSON.stringify({ cache: USER_VOLUME, 'egress-mtls-bank-api': BANK_VOLUME }))
+  assert.equal(annotation(template, 'sidecar.istio.io/userVolumeMount'),
+    JSON.stringify([{ name: 'cache', mountPath: '/cache' }, { name: 'egress-mtls-bank-api', ...BANK_MOUNT }]))
+})
+
+test('already right, in any position and key order, whitespace and all: no patch', () => {
+  const volume = `{ "egress-mtls-bank-api": ${JSON.stringify(BANK_VOLUME, null, 2)}, "cache": {"emptyDir":{}} }`
+  const mount = '[{"readOnly":true,"mountPath":"/etc/egress-mtls/bank-api","name":"egress-mtls-bank-api"}]'
+  const mutation = mutatePodTemplate(['spec', 'template'], {
+    exists: true,
+    labels: { 'egress-mtls.io/bank-api': 'true' },
+    annotations: { 'sidecar.istio.io/userVolume': volume, 'sidecar.istio.io/userVolumeMount': mount, 'egress-mtls.io/injected': 'bank-api' },
+  }, [bank], config)
+  assert.deepEqual(mutation, { patch: [] })
+})
+
+test('removes what it injected for targets that no longer apply, never the user\'s', () => {
+  const before = run({ metadata: { labels: { app: 'web' }, annotations: { 'sidecar.istio.io/userVolume': '[{"name":"cache","emptyDir":{}}]', note: 'x' } } }).template
+  // tax-gw no longer applies
+  const fewer = run(before, [bank]).template
+  assert.deepEqual(fewer.metadata?.labels, { app: 'web', 'egress-mtls.io/bank-api': 'true' })
+  assert.equal(annotation(fewer, 'egress-mtls.io/injected'), 'bank-api')
+  assert.equal(annotation(fewer, 'sidecar.istio.io/userVolume'), JSON.stringify([{ name: 'cache', ...USER_VOLUME }, { name: 'egress-mtls-bank-api', ...BANK_VOLUME }]))
+  assert.equal(annotation(fewer, 'sidecar.istio.io/userVolumeMount'), JSON.stringify({ 'egress-mtls-bank-api': BANK_MOUNT }))
+  // none applies: the user's own value stays, the keys egress-mtls created go
+  const none = run(fewer, []).template
+  assert.deepEqual(none.metadata, { labels: { app: 'web' }, annotations: { 'sidecar.istio.io/userVolume': '[{"name":"cache","emptyDir":{}}]', note: 'x' } })
+})
+
+test('knows its own targets from the labels when the injected annotation was lost', () => {
+  const mutation = mutatePodTemplate(['spec', 'template'], {
+    exists: true,
+    labels: { 'egress-mtls.io/old': 'true', 'egress-mtls.io/inject': 'true', 'egress-mtls.io/other': 'yes' },
+    annotations: { 'sidecar.istio.io/userVolume': '{"egress-mtls-old":{},"egress-mtls-inject":{},"egress-mtls-other":{}}' },
+  }, [], config)
+  assert.deepEqual(mutation, {
+    patch: [
+      { op: 'replace', path: '/spec/template/metadata/annotations/sidecar.istio.io~1userVolume', value: '{"egress-mtls-inject":{},"egress-mtls-other":{}}' },
+      { op: 'remove', path: '/spec/template/metadata/labels/egress-mtls.io~1old' },
+    ],
+  })
+})
+
+test('rewrites its own outdated entries in place when the configuration changed', () => {
+  const before = run({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '{"a":{"mountPath":"/a"}}' } } }, [bank]).template
+  const moved: Config = { ...config, mountRoot: '/certs' }
+  const after = run(before, [moved.targets[0]!], moved).template
+  assert.equal(annotation(after, 'sidecar.istio.io/userVolumeMount'),
+    '{"a":{"mountPath":"/a"},"egress-mtls-bank-api":{"mountPath":"/certs/bank-api","readOnly":true}}')
+})
+
+test('a user entry identical to ours is taken as it is', () => {
+  const value = JSON.stringify([{ name: 'egress-mtls-bank-api', ...BANK_VOLUME }])
+  const { template, ops } = run({ metadata: { annotations: { 'sidecar.istio.io/userVolume': value } } }, [bank])
+  assert.equal(annotation(template, 'sidecar.istio.io/userVolume'), value)
+  assert.ok(!ops.some((o) => o.path.endsWith('userVolume')))
+})
+
+test('denies a user entry under our name that differs from ours', () => {
+  const message = denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '{"egress-mtls-bank-api":{"mountPath":"/mine"}}' } } }, [bank])
+  assert.equal(message, 'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount already has an entry "egress-mtls-bank-api" that is not ' +
+    'the one egress-mtls writes for target bank-api ({"egress-mtls-bank-api":{"mountPath":"/etc/egress-mtls/bank-api","readOnly":true}}); rename or remove it')
+})
+
+test('denies a value that is not JSON or not one of the two forms, when it has to touch it', () => {
+  assert.match(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolume': '{cache: {}}' } } }),
+    /^egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON \(/)
+  assert.equal(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '"cache"' } } }),
+    'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount is neither a JSON object keyed by name nor a JSON array of named items')
+  // removing needs reading too
+  assert.match(denied({ metadata: { labels: { 'egress-mtls.io/bank-api': 'true' }, annotations: { 'sidecar.istio.io/userVolume': '[' } } }, []), /not valid JSON/)
+  // nothing to inject, nothing of ours: the user's value is not our business
+  assert.deepEqual(mutatePodTemplate(['spec', 'template'], { exists: true, annotations: { 'sidecar.istio.io/userVolume': '[' } }, [], config), { patch: [] })
+})
+
+test('a label value of ours set otherwise is corrected; a user label elsewhere under the prefix is left alone', () => {
+  const { template } = run({ metadata: { labels: { 'egress-mtls.io/bank-api': 'false', 'egress-mtls.io/inject': 'true' } } }, [bank])
+  assert.deepEqual(template.metadata?.labels, { 'egress-mtls.io/bank-api': 'true', 'egress-mtls.io/inject': 'true' })
+})

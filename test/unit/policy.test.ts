@@ -1,0 +1,90 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { resolveConfig, type Config } from '../../src/core/config.ts'
+import { decide } from '../../src/core/policy.ts'
+
+function config (injection: Config['injection'], extra: Record<string, unknown> = {}): Config {
+  return resolveConfig({
+    injection,
+    excludeNamespaces: ['legacy'],
+    targets: [
+      { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
+      { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments', 'billing'] },
+      { name: 'audit', host: 'audit.example.com', namespaces: ['*'] },
+    ],
+    ...extra,
+  })
+}
+const names = (d: ReturnType<typeof decide>): string[] => d.targets.map((t) => t.name)
+const IN = { 'egress-mtls.io/inject': 'true' }
+const OUT = { 'egress-mtls.io/inject': 'false' }
+
+test('label mode: only workloads labelled "true", with every target of the namespace in configuration order', () => {
+  const c = config('label')
+  assert.deepEqual(names(decide(c, 'payments', IN, {})), ['bank-api', 'tax-gw', 'audit'])
+  assert.deepEqual(names(decide(c, 'billing', IN, {})), ['tax-gw', 'audit'])
+  assert.deepEqual(decide(c, 'payments', {}, {}), { targets: [], warnings: [] })
+  assert.deepEqual(decide(c, 'payments', OUT, {}), { targets: [], warnings: [] })
+  assert.deepEqual(decide(c, 'payments', { app: 'web' }, { 'egress-mtls.io/targets': 'bank-api' }), { targets: [], warnings: [] })
+})
+
+test('namespace mode: everything but "false"', () => {
+  const c = config('namespace')
+  assert.deepEqual(names(decide(c, 'payments', {}, {})), ['bank-api', 'tax-gw', 'audit'])
+  assert.deepEqual(names(decide(c, 'payments', IN, {})), ['bank-api', 'tax-gw', 'audit'])
+  assert.deepEqual(decide(c, 'payments', OUT, {}), { targets: [], warnings: [] })
+})
+
+test('cluster mode: everything but "false" and the excluded namespaces', () => {
+  const c = config('cluster', { meshRootNamespace: 'mesh' })
+  assert.deepEqual(names(decide(c, 'billing', {}, {})), ['tax-gw', 'audit'])
+  assert.deepEqual(decide(c, 'billing', OUT, {}), { targets: [], warnings: [] })
+  for (const ns of ['kube-system', 'kube-public', 'kube-node-lease', 'mesh', 'legacy']) {
+    assert.deepEqual(decide(c, ns, {}, {}), { targets: [], warnings: [] }, ns)
+  }
+  // istio-system is only excluded as the mesh root namespace, which here is "mesh".
+  assert.deepEqual(names(decide(c, 'istio-system', {}, {})), ['audit'])
+  const labelled = decide(c, 'kube-system', IN, {})
+  assert.deepEqual(labelled.targets, [])
+  assert.match(labelled.warnings[0] ?? '', /namespace kube-system is excluded/)
+})
+
+test('cluster mode: a namespace without targets is silent unless the workload asked', () => {
+  const c = config('cluster', { targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
+  assert.deepEqual(decide(c, 'shop', {}, {}), { targets: [], warnings: [] })
+  assert.match(decide(c, 'shop', IN, {}).warnings[0] ?? '', /no target is available in namespace shop/)
+})
+
+test('a label value other than "true" or "false" injects nothing, with a warning, in every mode', () => {
+  for (const mode of ['label', 'namespace', 'cluster'] as const) {
+    const d = decide(config(mode), 'payments', { 'egress-mtls.io/inject': 'yes' }, {})
+    assert.deepEqual(d.targets, [], mode)
+    assert.equal(d.warnings.length, 1)
+    assert.match(d.warnings[0] ?? '', /egress-mtls\.io\/inject is "yes", neither "true" \(opt in\) nor "false" \(opt out\)/)
+  }
+})
+
+test('labelled in a namespace without targets: a warning says so', () => {
+  const c = config('label', { targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
+  const d = decide(c, 'shop', IN, {})
+  assert.deepEqual(d.targets, [])
+  assert.deepEqual(d.warnings, ['egress-mtls: no target is available in namespace shop: nothing injected'])
+  // namespace mode: the namespace opted in, so the same warning
+  assert.equal(decide({ ...c, injection: 'namespace' }, 'shop', {}, {}).warnings.length, 1)
+})
+
+test('egress-mtls.io/targets narrows, keeps configuration order, and warns about unknown or unavailable names', () => {
+  const c = config('label')
+  assert.deepEqual(decide(c, 'payments', IN, { 'egress-mtls.io/targets': 'audit, bank-api' }), {
+    targets: c.targets.filter((t) => t.name !== 'tax-gw'), warnings: [],
+  })
+  const unknown = decide(c, 'billing', IN, { 'egress-mtls.io/targets': 'tax-gw,nope,bank-api' })
+  assert.deepEqual(names(unknown), ['tax-gw'])
+  assert.deepEqual(unknown.warnings, [
+    'egress-mtls: annotation egress-mtls.io/targets: unknown target "nope" (available in namespace billing: tax-gw, audit)',
+    'egress-mtls: annotation egress-mtls.io/targets: target "bank-api" is not available in namespace billing (available in namespace billing: tax-gw, audit)',
+  ])
+  const empty = decide(c, 'payments', IN, { 'egress-mtls.io/targets': ' , ' })
+  assert.deepEqual(empty.targets, [])
+  assert.match(empty.warnings[0] ?? '', /names no target/)
+})

@@ -1,0 +1,161 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import jsonpatch, { type Operation } from 'fast-json-patch'
+import type { AdmissionRequest } from '../../src/core/admission.ts'
+import { resolveConfig } from '../../src/core/config.ts'
+import { admit } from '../../src/core/review.ts'
+
+const config = resolveConfig({
+  targets: [
+    { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments', 'billing'] },
+  ],
+})
+
+const KINDS = {
+  Deployment: { group: 'apps', path: ['spec', 'template'] },
+  StatefulSet: { group: 'apps', path: ['spec', 'template'] },
+  DaemonSet: { group: 'apps', path: ['spec', 'template'] },
+  ReplicaSet: { group: 'apps', path: ['spec', 'template'] },
+  Job: { group: 'batch', path: ['spec', 'template'] },
+  CronJob: { group: 'batch', path: ['spec', 'jobTemplate', 'spec', 'template'] },
+} as const
+type Kind = keyof typeof KINDS
+
+function workload (kind: Kind, labels: Record<string, string> = { 'egress-mtls.io/inject': 'true' }, template: unknown = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'web:1' }] } }): Record<string, unknown> {
+  let spec: unknown = template
+  for (const field of KINDS[kind].path.slice(1).reverse()) spec = { [field]: spec }
+  return { apiVersion: `${KINDS[kind].group}/v1`, kind, metadata: { name: 'web', namespace: 'payments', labels }, spec }
+}
+
+function request (object: unknown, over: Partial<AdmissionRequest> = {}): AdmissionRequest {
+  const kind = (object as { kind?: Kind } | null)?.kind ?? 'Deployment'
+  return { uid: 'a1b2', kind: { group: KINDS[kind].group, version: 'v1', kind }, namespace: 'payments', operation: 'CREATE', object, ...over }
+}
+
+const decoded = (patch: string | undefined): unknown => JSON.parse(Buffer.from(patch ?? '', 'base64').toString('utf8'))
+
+test('every kind with a pod template is injected, on CREATE and UPDATE, at its own template path', () => {
+  for (const kind of Object.keys(KINDS) as Kind[]) {
+    for (const operation of ['CREATE', 'UPDATE']) {
+      const object = workload(kind)
+      const a = admit(request(object, { operation, oldObject: object }), config)
+      assert.equal(a.result, 'injected', `${kind} ${operation}`)
+      const prefix = `/${KINDS[kind].path.join('/')}/metadata/`
+      assert.ok(a.patch.every((o) => o.path.startsWith(prefix)), `${kind}: ${JSON.stringify(a.patch)}`)
+      assert.deepEqual(a.response, { uid: 'a1b2', allowed: true, patchType: 'JSONPatch', patch: a.response.patch })
+      assert.deepEqual(decoded(a.response.patch), a.patch)
+      const out = jsonpatch.applyPatch(structuredClone(object), structuredClone(a.patch) as Operation[], true, false).newDocument
+      assert.equal(admit(request(out), config).result, 'unchanged')
+    }
+  }
+})
+
+test('other operations and kinds are allowed unchanged', () => {
+  for (const operation of ['DELETE', 'CONNECT']) {
+    assert.deepEqual(admit(request(workload('Deployment'), { operation }), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [] })
+  }
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: {} }
+  assert.equal(admit({ uid: 'p', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: pod }, config).result, 'skipped')
+  assert.equal(admit(request(workload('Deployment'), { kind: { group: 'extensions', version: 'v1beta1', kind: 'Deployment' } }), config).result, 'skipped')
+  // another version of a handled group/kind is handled
+  assert.equal(admit(request(workload('CronJob'), { kind: { group: 'batch', version: 'v1beta1', kind: 'CronJob' } }), config).result, 'injected')
+})
+
+test('the workload\'s own labels and annotations decide, not the pod template\'s', () => {
+  const template = { metadata: { labels: { 'egress-mtls.io/inject': 'true' }, annotations: { 'egress-mtls.io/targets': 'tax-gw' } } }
+  assert.equal(admit(request(workload('Deployment', {}, template)), config).result, 'skipped')
+  const object = workload('Deployment', { 'egress-mtls.io/inject': 'true' }, template)
+  ;(object['metadata'] as Record<string, unknown>)['annotations'] = { 'egress-mtls.io/targets': 'bank-api' }
+  const a = admit(request(object), config)
+  assert.ok(a.patch.some((o) => o.path === '/spec/template/metadata/labels/egress-mtls.io~1bank-api'))
+  assert.ok(!a.patch.some((o) => o.path.endsWith('tax-gw')))
+})
+
+test('the namespace comes from the request, else from the object, else "default"', () => {
+  const object = workload('Deployment')
+  ;(object['metadata'] as Record<string, unknown>)['namespace'] = 'billing'
+  const fromRequest = admit(request(object), config) // request.namespace: payments
+  assert.ok(fromRequest.patch.some((o) => o.path.endsWith('egress-mtls.io~1bank-api')))
+  const { namespace: _ns, ...noNamespace } = request(object)
+  const fromObject = admit(noNamespace, config)
+  assert.ok(fromObject.patch.some((o) => o.path.endsWith('egress-mtls.io~1tax-gw')))
+  assert.ok(!fromObject.patch.some((o) => o.path.endsWith('egress-mtls.io~1bank-api')))
+  delete (object['metadata'] as Record<string, unknown>)['namespace']
+  const fallback = admit(noNamespace, config)
+  assert.deepEqual(fallback.response.warnings, ['egress-mtls: no target is available in namespace default: nothing injected'])
+})
+
+test('labelled with nothing to inject: allowed, unchanged, with the warnings', () => {
+  const a = admit(request(workload('Deployment', { 'egress-mtls.io/inject': 'yes' })), config)
+  assert.equal(a.result, 'skipped')
+  assert.equal(a.response.allowed, true)
+  assert.equal(a.response.patch, undefined)
+  assert.equal(a.response.warnings?.length, 1)
+  const unknown = workload('Deployment')
+  ;(unknown['metadata'] as Record<string, unknown>)['annotations'] = { 'egress-mtls.io/targets': 'tax-gw,nope' }
+  const b = admit(request(unknown), config)
+  assert.equal(b.result, 'injected')
+  assert.deepEqual(b.response.warnings, ['egress-mtls: annotation egress-mtls.io/targets: unknown target "nope" (available in namespace payments: bank-api, tax-gw)'])
+})
+
+test('opting out removes what was injected', () => {
+  const injected = jsonpatch.applyPatch(workload('Deployment'), admit(request(workload('Deployment')), config).patch as Operation[], true, false).newDocument
+  ;((injected['metadata'] as Record<string, unknown>)['labels'] as Record<string, string>)['egress-mtls.io/inject'] = 'false'
+  const a = admit(request(injected, { operation: 'UPDATE' }), config)
+  assert.equal(a.result, 'injected')
+  const out = jsonpatch.applyPatch(injected, a.patch as Operation[], true, false).newDocument
+  assert.deepEqual(out, { ...workload('Deployment', { 'egress-mtls.io/inject': 'false' }), spec: { template: { metadata: { labels: { app: 'web' }, annotations: {} }, spec: { containers: [{ name: 'app', image: 'web:1' }] } } } })
+})
+
+test('denial: allowed false, 400 BadRequest, the message; dry-run gets the same answer', () => {
+  const object = workload('StatefulSet', undefined, { metadata: { annotations: { 'sidecar.istio.io/userVolume': '{"a":' } } })
+  const a = admit(request(object), config)
+  assert.equal(a.result, 'denied')
+  assert.deepEqual(a.patch, [])
+  assert.equal(a.response.allowed, false)
+  assert.equal(a.response.uid, 'a1b2')
+  assert.equal(a.response.patch, undefined)
+  const { status } = a.response
+  assert.ok(status)
+  assert.equal(status.code, 400)
+  assert.equal(status.reason, 'BadRequest')
+  assert.match(status.message, /^egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON/)
+  assert.deepEqual(admit(request(object, { dryRun: true }), config), a)
+  const ok = workload('Job')
+  assert.deepEqual(admit(request(ok, { dryRun: true }), config), admit(request(ok), config))
+})
+
+test('never throws: odd shapes are allowed unchanged, with a warning saying what is odd', () => {
+  const odd: [unknown, string | null][] = [
+    [null, 'the object is not a JSON object'],
+    ['text', 'the object is not a JSON object'],
+    [[1, 2], 'the object is not a JSON object'],
+    [{ kind: 'Deployment', metadata: 'x' }, 'metadata is not an object'],
+    [{ kind: 'Deployment', metadata: { labels: ['a'] } }, 'metadata.labels is not a map of strings'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': true } } }, 'metadata.labels is not a map of strings'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' }, annotations: { a: 1 } } }, 'metadata.annotations is not a map of strings'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: 'x' }, 'spec.template is not an object'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' } } }, 'spec.template is not an object'],
+    [{ kind: 'CronJob', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: { jobTemplate: [] } }, 'spec.jobTemplate.spec.template is not an object'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: { template: { metadata: 7 } } }, 'spec.template.metadata is not an object'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: { template: { metadata: { labels: 'a=b' } } } }, 'spec.template.metadata.labels is not a map of strings'],
+    [{ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: { template: { metadata: { annotations: { a: null } } } } }, 'spec.template.metadata.annotations is not a map of strings'],
+  ]
+  for (const [object, why] of odd) {
+    const a = admit(request(object), config)
+    assert.equal(a.result, 'error', JSON.stringify(object))
+    assert.deepEqual(a.patch, [])
+    assert.equal(a.response.allowed, true)
+    assert.deepEqual(a.response.warnings, [`egress-mtls: ${why}: object left unchanged`])
+  }
+  // not opted in: a missing template is simply nothing to do
+  assert.equal(admit(request({ kind: 'Deployment', metadata: {}, spec: 1 }), config).result, 'skipped')
+  // the envelope itself malformed (the server checks it first, but admit must not throw either)
+  const broken = { uid: 'x', kind: null, operation: 'CREATE' } as unknown as AdmissionRequest
+  assert.equal(admit(broken, config).result, 'skipped')
+  // null metadata maps are absent ones
+  const nulls = admit(request({ kind: 'Deployment', metadata: { labels: { 'egress-mtls.io/inject': 'true' }, annotations: null }, spec: { template: { metadata: null } } }), config)
+  assert.equal(nulls.result, 'injected')
+  assert.deepEqual(nulls.patch[0], { op: 'add', path: '/spec/template/metadata', value: {} })
+})
