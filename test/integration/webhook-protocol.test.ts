@@ -1,0 +1,216 @@
+// The webhook's protocol (DESIGN.md "Protocol (webhook)"): AdmissionReview in and out over
+// real TLS, every bad-input answer, the body limit, TLS 1.2+, keep-alive, and the usage
+// errors of `egress-mtls serve`.
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { Agent } from 'node:https'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { after, before, describe, test } from 'node:test'
+import { connect, createServer, type TLSSocket } from 'node:tls'
+import { main } from '../../src/cli/main.ts'
+import { reviewResponse, type AdmissionRequest } from '../../src/core/admission.ts'
+import { parseConfig } from '../../src/core/config.ts'
+import { admit } from '../../src/core/review.ts'
+import { BODY_LIMIT } from '../../src/server/app.ts'
+import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, tempDir, type TestWebhook } from './helpers.ts'
+
+let t: TestWebhook
+let ca: string
+before(async () => {
+  t = await startTestWebhook()
+  ca = t.ca.cert
+})
+after(async () => { await t.webhook.close() })
+
+const errorOf = (body: string): string => (JSON.parse(body) as { message: string }).message
+
+describe('POST /mutate', () => {
+  test('answers a review with what admit() decides, uid and apiVersion echoed', async () => {
+    const review = deploymentReview('3f1c9e4a-0001')
+    const res = await post(t.webhook.port, JSON.stringify(review), { ca })
+    assert.equal(res.status, 200)
+    assert.match(String(res.headers['content-type']), /^application\/json/)
+    const answer = JSON.parse(res.body) as { apiVersion: string, kind: string, response: { uid: string, allowed: boolean } }
+    assert.equal(answer.apiVersion, 'admission.k8s.io/v1')
+    assert.equal(answer.kind, 'AdmissionReview')
+    assert.equal(answer.response.uid, '3f1c9e4a-0001')
+    // The server relays the shared decision unchanged (the same code path as `inject`).
+    const expected = reviewResponse('admission.k8s.io/v1', admit(review.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).response)
+    assert.deepEqual(answer, JSON.parse(JSON.stringify(expected)))
+  })
+
+  test('echoes admission.k8s.io/v1beta1 and accepts a charset parameter', async () => {
+    const review = { ...deploymentReview('v1beta1-uid'), apiVersion: 'admission.k8s.io/v1beta1' }
+    const res = await post(t.webhook.port, JSON.stringify(review), { ca, contentType: 'application/json; charset=utf-8' })
+    assert.equal(res.status, 200)
+    const answer = JSON.parse(res.body) as { apiVersion: string, response: { uid: string } }
+    assert.equal(answer.apiVersion, 'admission.k8s.io/v1beta1')
+    assert.equal(answer.response.uid, 'v1beta1-uid')
+  })
+
+  const noUid = deploymentReview()
+  delete noUid.request['uid']
+  const badBodies: [string, string, RegExp][] = [
+    ['not JSON', '{"apiVersion": "admission.k8s.io/v1", ', /not valid JSON/],
+    ['an empty body', '', /not valid JSON/],
+    ['a JSON array', '[]', /not a JSON object/],
+    ['a JSON string', '"AdmissionReview"', /not a JSON object/],
+    ['another kind', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: {} }), /kind is not AdmissionReview/],
+    ['another apiVersion', JSON.stringify({ ...deploymentReview(), apiVersion: 'admission.k8s.io/v2' }), /apiVersion/],
+    ['a review without request', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request is missing/],
+    ['a request without uid', JSON.stringify(noUid), /request\.uid is missing/],
+    ['a request without kind', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x', operation: 'CREATE' } }), /request\.kind/],
+  ]
+  for (const [what, body, reason] of badBodies) {
+    test(`400 for ${what}, with a short reason`, async () => {
+      const res = await post(t.webhook.port, body, { ca })
+      assert.equal(res.status, 400)
+      assert.match(errorOf(res.body), reason)
+      assert.ok(res.body.length < 200, res.body)
+    })
+  }
+
+  test('415 for a wrong or missing content type', async () => {
+    const body = JSON.stringify(deploymentReview())
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/yaml', 'application/json-patch+json', '']) {
+      const res = await post(t.webhook.port, body, { ca, contentType })
+      assert.equal(res.status, 415, contentType)
+      assert.match(errorOf(res.body), /application\/json/)
+    }
+    assert.equal((await post(t.webhook.port, body, { ca, contentType: null })).status, 415)
+    assert.equal((await post(t.webhook.port, undefined, { ca, contentType: null })).status, 415)
+  })
+
+  test(`a body of exactly ${BODY_LIMIT} bytes (7 MiB) is answered; one byte more is 413`, async () => {
+    const review = deploymentReview('big-uid')
+    const pad = (size: number): string => {
+      const obj = review.request['object'] as { metadata: { annotations?: Record<string, string> } }
+      obj.metadata.annotations = { padding: '' }
+      const base = JSON.stringify(review).length
+      obj.metadata.annotations['padding'] = 'x'.repeat(size - base)
+      const text = JSON.stringify(review)
+      assert.equal(Buffer.byteLength(text), size)
+      return text
+    }
+    const ok = await post(t.webhook.port, pad(BODY_LIMIT), { ca })
+    assert.equal(ok.status, 200)
+    assert.equal((JSON.parse(ok.body) as { response: { uid: string } }).response.uid, 'big-uid')
+
+    // Go's client sends a Content-Length: the server refuses before reading the body.
+    const res = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+      requestHeadersOnly(t.webhook.port, BODY_LIMIT + 1, ca, resolve).on('error', reject)
+    })
+    assert.equal(res.status, 413)
+    assert.match(errorOf(res.body), /larger than 7340032 bytes/)
+  })
+
+  test('other paths and methods are 404', async () => {
+    assert.equal((await post(t.webhook.port, undefined, { ca, method: 'GET' })).status, 404)
+    assert.equal((await post(t.webhook.port, '{}', { ca, path: '/validate' })).status, 404)
+  })
+
+  test('keeps HTTP/1.1 connections alive across reviews, even after bad input', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    try {
+      const first = await post(t.webhook.port, JSON.stringify(deploymentReview()), { ca, agent })
+      const bad = await post(t.webhook.port, '[]', { ca, agent })
+      const second = await post(t.webhook.port, JSON.stringify(deploymentReview()), { ca, agent })
+      assert.deepEqual([first.status, bad.status, second.status], [200, 400, 200])
+      assert.equal(first.reusedSocket, false)
+      assert.equal(second.reusedSocket, true)
+      assert.equal(first.headers.connection, 'keep-alive')
+    } finally {
+      agent.destroy()
+    }
+  })
+})
+
+function requestHeadersOnly (port: number, contentLength: number, ca: string, done: (r: { status: number, body: string }) => void): TLSSocket {
+  // Headers only: a compliant server answers 413 from the Content-Length alone.
+  const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+    socket.write(`POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${contentLength}\r\n\r\n`)
+  })
+  let raw = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (c: string) => {
+    raw += c
+    const head = /^HTTP\/1\.1 (\d{3})[^\r]*\r\n([\s\S]*?)\r\n\r\n/.exec(raw)
+    const length = /content-length: (\d+)/i.exec(head?.[2] ?? '')
+    if (head !== null && length !== null && raw.length >= head[0].length + Number(length[1])) {
+      socket.destroy()
+      done({ status: Number(head[1]), body: raw.slice(head[0].length) })
+    }
+  })
+  return socket
+}
+
+describe('TLS', () => {
+  const handshake = (port: number, options: { minVersion: 'TLSv1' | 'TLSv1.2' | 'TLSv1.3', maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' }): Promise<string> =>
+    new Promise((resolve, reject) => {
+      // SECLEVEL=0 lets this client offer TLS 1.0/1.1 at all: the refusal must come from the server.
+      const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ciphers: 'DEFAULT@SECLEVEL=0', ...options }, () => {
+        const protocol = socket.getProtocol() ?? ''
+        socket.destroy()
+        resolve(protocol)
+      })
+      socket.on('error', reject)
+    })
+
+  test('refuses TLS 1.1, accepts TLS 1.2 and 1.3', async () => {
+    // Control: the same client does get TLS 1.1 from a server that allows it.
+    const lax = createServer({ cert: t.leaf.cert, key: t.leaf.key, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, (s) => s.end())
+    await new Promise<void>((resolve) => lax.listen(0, '127.0.0.1', resolve))
+    try {
+      const laxPort = (lax.address() as { port: number }).port
+      assert.equal(await handshake(laxPort, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }), 'TLSv1.1')
+    } finally {
+      lax.close()
+    }
+    await assert.rejects(handshake(t.webhook.port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }), { code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' })
+    assert.equal(await handshake(t.webhook.port, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }), 'TLSv1.2')
+    assert.equal(await handshake(t.webhook.port, { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }), 'TLSv1.3')
+  })
+})
+
+describe('serve: usage', () => {
+  const serve = async (...args: string[]): Promise<{ code: number, stderr: string }> => {
+    const stderr = new PassThrough()
+    let text = ''
+    stderr.on('data', (c: Buffer) => { text += c.toString() })
+    const code = await main(['serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...args], { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: {} })
+    return { code, stderr: text }
+  }
+
+  test('no certificate source: exit 2', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'config.yaml'), EXAMPLE_CONFIG)
+    const r = await serve('--config', join(dir, 'config.yaml'))
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /--tls-cert FILE and --tls-key FILE, or --self-signed/)
+    const half = await serve('--config', join(dir, 'config.yaml'), '--tls-cert', join(dir, 'tls.crt'))
+    assert.equal(half.code, 2)
+  })
+
+  test('a bad configuration: exit 2 with the field named', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'config.yaml'), 'targets:\n  - name: bank-api\n    host: "not a host"\n    namespaces: [payments]\n')
+    const r = await serve('--config', join(dir, 'config.yaml'), '--self-signed')
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /config\.yaml:3: targets\[0\]\.host: must be a lowercase DNS name/)
+  })
+
+  test('no configuration at all: exit 2', async () => {
+    const r = await serve('--self-signed')
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /--config FILE or set EGRESS_MTLS_CONFIG/)
+  })
+
+  test('a bad listen address: exit 2', async () => {
+    for (const addr of ['8443', 'localhost', ':99999', '[::1:8443']) {
+      const r = await serve('--self-signed', '--config', 'examples/config.yaml', '--listen', addr)
+      assert.equal(r.code, 2, addr)
+      assert.match(r.stderr, /--listen .*must be \[HOST\]:PORT/)
+    }
+  })
+})
