@@ -71,9 +71,15 @@ export function createApp ({ certificate, config, metrics, log }: AppOptions) {
     done(null, value)
   })
 
+  // While shutting down (the listener is closed), every answer ends its connection, also
+  // for reviews that arrived before: Fastify only marks requests that arrive afterwards.
+  const send = (reply: FastifyReply, status: number, body: unknown): void => {
+    if (!app.server.listening) void reply.header('connection', 'close')
+    void reply.code(status).send(body)
+  }
   const fail = (reply: FastifyReply, status: number, message: string): void => {
     metrics.admission(UNKNOWN, UNKNOWN, 'error')
-    void reply.code(status).send({ statusCode: status, error: STATUS_CODES[status], message })
+    send(reply, status, { statusCode: status, error: STATUS_CODES[status], message })
   }
 
   // Bad requests that Fastify itself turns away: 413 and 415, and JSON syntax errors.
@@ -95,10 +101,10 @@ export function createApp ({ certificate, config, metrics, log }: AppOptions) {
     } catch (err) {
       log.error({ err, uid: review.uid }, 'admission failed')
       metrics.admission(review.kind.kind, review.operation, 'error')
-      void reply.code(500).send({ statusCode: 500, error: STATUS_CODES[500], message: 'internal error' })
+      send(reply, 500, { statusCode: 500, error: STATUS_CODES[500], message: 'internal error' })
       return
     }
-    void reply.send(reviewResponse(parsed.apiVersion, admission.response))
+    send(reply, 200, reviewResponse(parsed.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds)
     if (log.isLevelEnabled('debug')) {

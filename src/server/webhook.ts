@@ -115,8 +115,13 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
           running.server.closeAllConnections()
         }, graceMs)
         force.unref()
+        // server.close() closes the connections idle at that instant; one whose answer was
+        // still being written goes idle just after, and would linger until keepAliveTimeout.
+        const sweep = setInterval(() => { running.server.closeIdleConnections() }, 100)
+        sweep.unref()
         await running.close()
         clearTimeout(force)
+        clearInterval(sweep)
         for (const w of watchers) w.close()
         await closeSide(side)
         log.info('stopped')
