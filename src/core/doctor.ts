@@ -2,7 +2,11 @@
 // in, a line per finding out. Pure: certificates are parsed and verified with node:crypto,
 // nothing is read or written here.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
-import type { Target } from './config.ts'
+import type { Config, Target } from './config.ts'
+import { isRecord, stringMap } from './json.ts'
+import { INJECTED_ANNOTATION, INJECT_LABEL, NAMESPACE_LABEL } from './names.ts'
+import { admit } from './review.ts'
+import { groupVersionKind, podTemplatePath } from './workloads.ts'
 import { jsonEqual, type LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
 
@@ -150,4 +154,78 @@ export function checkSidecarInjection (namespace: string, labels: Readonly<Recor
   if (rev !== undefined) return ok(`${at}: Istio sidecar injection enabled (istio.io/rev=${rev})`)
   if (pod === 'true') return ok(`${at}: Istio sidecar injection enabled for the workload (sidecar.istio.io/inject=true)`)
   return warn(`${at}: Istio sidecar injection is not enabled (label the namespace istio-injection=enabled or istio.io/rev=<revision>); pods without a sidecar call the external system in plain HTTP`)
+}
+
+/** A workload as read from the API (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob). */
+export interface Workload {
+  readonly apiVersion: string
+  readonly kind: string
+  readonly metadata: {
+    readonly name: string
+    readonly namespace?: string
+    readonly labels?: Readonly<Record<string, string>>
+    readonly annotations?: Readonly<Record<string, string>>
+  }
+  readonly spec?: unknown
+}
+
+/** The pod template's labels and annotations, wherever the kind keeps its template. */
+export function podTemplateMetadata (w: Workload): { labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>> } {
+  let node: unknown = w
+  for (const field of podTemplatePath(groupVersionKind(w.apiVersion, w.kind)) ?? []) node = isRecord(node) ? node[field] : undefined
+  const metadata = isRecord(node) && isRecord(node['metadata']) ? node['metadata'] : {}
+  const labels = stringMap(metadata['labels'])
+  const annotations = stringMap(metadata['annotations'])
+  return { labels: labels === false ? {} : labels ?? {}, annotations: annotations === false ? {} : annotations ?? {} }
+}
+
+/**
+ * The workload is injected as the webhook would inject it now: the webhook's own decision
+ * (admit) on the live object answers "unchanged". `namespaceLabels` cover the part of the
+ * rule the API server applies (namespace mode).
+ */
+export function checkWorkload (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, w: Workload): Finding[] {
+  const at = `${w.kind.toLowerCase()}/${w.metadata.name}`
+  const findings: Finding[] = []
+  if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
+    findings.push(fail(`${at}: namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
+  }
+  const { response, result, patch } = admit({
+    uid: 'egress-mtls-doctor',
+    kind: groupVersionKind(w.apiVersion, w.kind),
+    namespace,
+    name: w.metadata.name,
+    operation: 'UPDATE',
+    object: w,
+  }, config)
+  const warnings = (response.warnings ?? []).map((s) => s.replace(/^egress-mtls: /, ''))
+  const injected = podTemplateMetadata(w).annotations[INJECTED_ANNOTATION]
+  switch (result) {
+    case 'unchanged':
+      findings.push(ok(`${at}: injected with ${injected ?? '?'} (pod template as the webhook makes it)`))
+      break
+    case 'injected': {
+      const keys = [...new Set(patch.map((p) => (p.path.split('/').at(-1) ?? '').replaceAll('~1', '/').replaceAll('~0', '~')))]
+      findings.push(fail(injected === undefined
+        ? `${at}: not injected (no ${INJECTED_ANNOTATION} on the pod template); with the webhook running, re-apply it or run kubectl rollout restart ${at}`
+        : `${at}: injected with ${injected}, but the webhook would now change ${keys.join(', ')}; re-apply it or run kubectl rollout restart ${at}`))
+      break
+    }
+    case 'skipped':
+      if (warnings.length > 0) for (const m of warnings) findings.push(fail(`${at}: ${m}`))
+      else findings.push(fail(`${at}: not opted in (${optIn(config, w)})`))
+      break
+    case 'denied':
+      findings.push(fail(`${at}: the webhook denies it: ${response.status?.message ?? 'no reason given'}`))
+      break
+    case 'error':
+      for (const m of warnings) findings.push(fail(`${at}: ${m}`))
+      break
+  }
+  return findings
+}
+
+function optIn (config: Config, w: Workload): string {
+  if (w.metadata.labels?.[INJECT_LABEL] === 'false') return `it is labelled ${INJECT_LABEL}=false`
+  return config.injection === 'label' ? `label it ${INJECT_LABEL}=true` : 'no target is available to it'
 }

@@ -2,7 +2,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { resolveConfig } from '../../src/core/config.ts'
-import { checkResource, checkSecret, checkSidecarInjection, differences, exitCode, formatFinding, type Finding } from '../../src/core/doctor.ts'
+import jsonpatch from 'fast-json-patch'
+import { checkResource, checkSecret, checkSidecarInjection, checkWorkload, differences, exitCode, formatFinding, type Finding, type Workload } from '../../src/core/doctor.ts'
+import { admit } from '../../src/core/review.ts'
 import { render } from '../../src/core/render.ts'
 import { authority, clientMaterial, type ClientMaterial } from '../e2e/client-certs.ts'
 
@@ -119,4 +121,45 @@ test('sidecar injection: namespace label, revision label, pod-template label, or
   assert.equal(checkSidecarInjection('p', { 'istio-injection': 'disabled', 'istio.io/rev': 'x' }).level, 'warn')
   assert.equal(checkSidecarInjection('p', {}).level, 'warn')
   assert.equal(checkSidecarInjection('p', { 'istio-injection': 'enabled' }, { 'sidecar.istio.io/inject': 'false' }).level, 'fail')
+})
+
+test('workload: injected as the webhook makes it, not injected, stale, not opted in', () => {
+  const two = resolveConfig({ targets: [
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] },
+    { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['billing'] },
+  ] })
+  const deployment = (labels: Record<string, string>): Workload => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'billing', labels },
+    spec: { selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
+  })
+  const injectedWith = (w: Workload, c: typeof config): Workload => {
+    const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: 'billing', operation: 'CREATE', object: w }, c)
+    assert.ok(patch.length > 0)
+    return jsonpatch.applyPatch(structuredClone(w), patch as jsonpatch.Operation[]).newDocument
+  }
+  const optedIn = deployment({ 'egress-mtls.io/inject': 'true' })
+
+  assert.deepEqual(lines(checkWorkload(two, 'billing', {}, injectedWith(optedIn, two))), [
+    'ok deployment/web: injected with tax-gw,bank-api (pod template as the webhook makes it)',
+  ])
+  assert.deepEqual(lines(checkWorkload(two, 'billing', {}, optedIn)), [
+    'fail deployment/web: not injected (no egress-mtls.io/injected on the pod template); with the webhook running, re-apply it or run kubectl rollout restart deployment/web',
+  ])
+  const stale = checkWorkload(two, 'billing', {}, injectedWith(optedIn, config))
+  assert.equal(stale.length, 1)
+  assert.match(formatFinding(stale[0]!), /^fail deployment\/web: injected with tax-gw, but the webhook would now change .*sidecar\.istio\.io\/userVolume.*egress-mtls\.io\/injected/)
+  assert.deepEqual(lines(checkWorkload(two, 'billing', {}, deployment({}))), ['fail deployment/web: not opted in (label it egress-mtls.io/inject=true)'])
+  const narrowed = checkWorkload(two, 'billing', {}, { ...optedIn, metadata: { ...optedIn.metadata, annotations: { 'egress-mtls.io/targets': 'nope' } } })
+  assert.ok(narrowed.every((f) => f.level === 'fail'))
+  assert.match(lines(narrowed).join('\n'), /unknown target "nope"/)
+})
+
+test('workload in namespace mode: the namespace must carry egress-mtls.io/injection=enabled', () => {
+  const c = resolveConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
+  const w: Workload = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { template: { metadata: {} } } }
+  const findings = checkWorkload(c, 'billing', {}, w)
+  assert.match(lines(findings)[0]!, /^fail statefulset\/db: namespace billing is not labelled egress-mtls\.io\/injection=enabled/)
+  assert.ok(!lines(checkWorkload(c, 'billing', { 'egress-mtls.io/injection': 'enabled' }, w)).some((l) => l.includes('not labelled')))
 })
