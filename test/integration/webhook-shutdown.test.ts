@@ -165,7 +165,7 @@ describe('egress-mtls serve', { concurrency: true }, () => {
       const signalled = performance.now()
       cli.child.kill('SIGINT')
       assert.equal(await cli.exit, 0)
-      assert.ok(performance.now() - signalled < 5000, "well within the 25 s grace period")
+      assert.ok(performance.now() - signalled < 5000, 'well within the 25 s grace period')
     } finally {
       cli.child.kill('SIGKILL')
     }
