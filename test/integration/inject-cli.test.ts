@@ -1,0 +1,198 @@
+// `egress-mtls inject` as a real process: manifests from a file or stdin, YAML out,
+// warnings on stderr, exit 1 on a denial, exit 2 on unreadable input.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments } from 'yaml'
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+
+interface Result { code: number | null, stdout: string, stderr: string }
+function cli (args: readonly string[], stdin = ''): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'] } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
+    child.stdin.end(stdin)
+  })
+}
+
+const CONFIG = `
+targets:
+  - name: bank-api
+    host: api.bank.example.com
+    namespaces: [payments]
+  - name: tax-gw
+    host: gw.tax.example.org
+    secretName: tax-gw-client
+    secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }
+    namespaces: ["*"]
+`
+
+const MANIFESTS = `# checkout: no namespace, --namespace says payments
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: checkout
+  labels: { app: checkout, egress-mtls.io/inject: "true" }
+spec:
+  selector: { matchLabels: { app: checkout } }
+  template:
+    metadata:
+      labels: { app: checkout }
+      annotations:
+        sidecar.istio.io/userVolume: '[{"name":"bootstrap","configMap":{"name":"envoy-bootstrap"}}]'
+        note: "yes"
+    spec:
+      containers: [{ name: app, image: "checkout:1.0" }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: checkout, namespace: payments }
+spec:
+  ports: [{ port: 80, targetPort: 8080 }]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly
+  namespace: billing
+  labels: { egress-mtls.io/inject: "true" }
+spec:
+  schedule: "15 2 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations:
+            sidecar.istio.io/userVolumeMount: '{"scratch":{"mountPath":"/scratch"}}'
+        spec:
+          restartPolicy: OnFailure
+          containers: [{ name: job, image: "nightly:2" }]
+---
+apiVersion: v1
+kind: List
+items:
+  - apiVersion: apps/v1
+    kind: StatefulSet
+    metadata: { name: ledger, namespace: payments, labels: { egress-mtls.io/inject: "yes" } }
+    spec:
+      serviceName: ledger
+      selector: { matchLabels: { app: ledger } }
+      template:
+        metadata: { labels: { app: ledger } }
+        spec: { containers: [{ name: app, image: "ledger:3" }] }
+---
+`
+
+async function files (manifests: string): Promise<{ config: string, manifests: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-inject-'))
+  await writeFile(join(dir, 'config.yaml'), CONFIG)
+  await writeFile(join(dir, 'manifests.yaml'), manifests)
+  return { config: join(dir, 'config.yaml'), manifests: join(dir, 'manifests.yaml') }
+}
+
+const docs = (yaml: string): unknown[] => parseAllDocuments(yaml).map((d) => d.toJS() as unknown)
+const at = (value: unknown, ...path: string[]): unknown => path.reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], value)
+
+test('a multi-document file: workloads mutated, other kinds and List items handled, warnings on stderr', async () => {
+  const f = await files(MANIFESTS)
+  const r = await cli(['inject', '-f', f.manifests, '--namespace', 'payments', '--config', f.config])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stderr, 'egress-mtls: warning: StatefulSet/ledger: label egress-mtls.io/inject is "yes", neither "true" (opt in) nor "false" (opt out): nothing injected\n')
+  const [deployment, service, cronJob, list, ...rest] = docs(r.stdout)
+  assert.equal(rest.length, 0)
+
+  assert.deepEqual(at(deployment, 'spec', 'template', 'metadata'), {
+    labels: { app: 'checkout', 'egress-mtls.io/bank-api': 'true', 'egress-mtls.io/tax-gw': 'true' },
+    annotations: {
+      'sidecar.istio.io/userVolume': '[{"name":"bootstrap","configMap":{"name":"envoy-bootstrap"}},' +
+        '{"name":"egress-mtls-bank-api","secret":{"secretName":"bank-api-mtls","items":[{"key":"cert","path":"cert"},{"key":"key","path":"key"},{"key":"cacert","path":"cacert"}]}},' +
+        '{"name":"egress-mtls-tax-gw","secret":{"secretName":"tax-gw-client","items":[{"key":"tls.crt","path":"cert"},{"key":"tls.key","path":"key"},{"key":"ca.crt","path":"cacert"}]}}]',
+      'sidecar.istio.io/userVolumeMount': '{"egress-mtls-bank-api":{"mountPath":"/etc/egress-mtls/bank-api","readOnly":true},"egress-mtls-tax-gw":{"mountPath":"/etc/egress-mtls/tax-gw","readOnly":true}}',
+      'egress-mtls.io/injected': 'bank-api,tax-gw',
+      note: 'yes',
+    },
+  })
+  // The workload's own metadata is untouched.
+  assert.deepEqual(at(deployment, 'metadata'), { name: 'checkout', labels: { app: 'checkout', 'egress-mtls.io/inject': 'true' } })
+  assert.deepEqual(service, docs(MANIFESTS)[1])
+  // billing: only the mesh-wide target; the pod template is under jobTemplate.
+  assert.deepEqual(at(cronJob, 'spec', 'jobTemplate', 'spec', 'template', 'metadata'), {
+    annotations: {
+      'sidecar.istio.io/userVolumeMount': '{"scratch":{"mountPath":"/scratch"},"egress-mtls-tax-gw":{"mountPath":"/etc/egress-mtls/tax-gw","readOnly":true}}',
+      'sidecar.istio.io/userVolume': '{"egress-mtls-tax-gw":{"secret":{"secretName":"tax-gw-client","items":[{"key":"tls.crt","path":"cert"},{"key":"tls.key","path":"key"},{"key":"ca.crt","path":"cacert"}]}}}',
+      'egress-mtls.io/injected': 'tax-gw',
+    },
+    labels: { 'egress-mtls.io/tax-gw': 'true' },
+  })
+  assert.deepEqual(list, docs(MANIFESTS)[3])
+  // Strings YAML 1.1 reads as booleans stay strings for kubectl.
+  assert.match(r.stdout, /note: "yes"/)
+
+  // Its own output needs nothing more: the same bytes again.
+  await writeFile(f.manifests, r.stdout)
+  const again = await cli(['inject', '-f', f.manifests, '--namespace', 'payments', '--config', f.config])
+  assert.equal(again.code, 0, again.stderr)
+  assert.equal(again.stdout, r.stdout)
+})
+
+test('JSON on stdin, namespace "default" when none is given', async () => {
+  const f = await files('')
+  const deployment = {
+    apiVersion: 'apps/v1', kind: 'Deployment',
+    metadata: { name: 'web', labels: { 'egress-mtls.io/inject': 'true' } },
+    spec: { template: { spec: { containers: [{ name: 'web', image: 'web:1' }] } } },
+  }
+  const r = await cli(['inject', '-f', '-', '--config', f.config], JSON.stringify(deployment, null, 2))
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stderr, '')
+  const [out] = docs(r.stdout)
+  assert.deepEqual(at(out, 'spec', 'template', 'metadata', 'labels'), { 'egress-mtls.io/tax-gw': 'true' })
+  assert.equal(at(out, 'spec', 'template', 'metadata', 'annotations', 'egress-mtls.io/injected'), 'tax-gw')
+  // stdin is also the default
+  const implicit = await cli(['inject', '--config', f.config], JSON.stringify(deployment))
+  assert.equal(implicit.stdout, r.stdout)
+})
+
+test('a denial prints the reason and no manifests, exit 1', async () => {
+  const f = await files(`${MANIFESTS}---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: broken, namespace: payments, labels: { egress-mtls.io/inject: "true" } }
+spec:
+  template:
+    metadata:
+      annotations:
+        sidecar.istio.io/userVolumeMount: '{"egress-mtls-bank-api":{"mountPath":"/mine"}}'
+    spec: { containers: [{ name: app, image: "x:1" }] }
+`)
+  const r = await cli(['inject', '-f', f.manifests, '--config', f.config])
+  assert.equal(r.code, 1)
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr, /^egress-mtls: Deployment\/broken: denied: pod template annotation sidecar\.istio\.io\/userVolumeMount already has an entry "egress-mtls-bank-api" that is not the one egress-mtls writes for target bank-api/m)
+})
+
+test('unreadable input: exit 2, naming the file and the line', async () => {
+  const f = await files('apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n    bad: indent\n')
+  const r = await cli(['inject', '-f', f.manifests, '--config', f.config])
+  assert.equal(r.code, 2)
+  assert.equal(r.stdout, '')
+  assert.match(r.stderr, new RegExp(`^egress-mtls: ${f.manifests.replaceAll('.', '\\.')}:4: Nested mappings are not allowed`))
+
+  const missing = await cli(['inject', '-f', `${f.manifests}.nope`, '--config', f.config])
+  assert.equal(missing.code, 2)
+  assert.equal(missing.stderr, `egress-mtls: ${f.manifests}.nope: cannot read: ENOENT\n`)
+
+  const noConfig = await cli(['inject', '-f', f.manifests])
+  assert.equal(noConfig.code, 2)
+  assert.match(noConfig.stderr, /no configuration/)
+})
