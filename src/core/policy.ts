@@ -28,13 +28,19 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
   const requested = annotations[TARGETS_ANNOTATION]
   switch (config.injection) {
     case 'label':
-      if (!labelled) return nothing()
+      if (!labelled) {
+        return requested === undefined
+          ? nothing()
+          : nothing(`egress-mtls: annotation ${TARGETS_ANNOTATION} is set but the workload is not opted in (label ${INJECT_LABEL}: "true"): nothing injected`)
+      }
       break
     case 'namespace':
       break
     case 'cluster':
       if (excluded(config, namespace)) {
-        return labelled ? nothing(`egress-mtls: namespace ${namespace} is excluded from injection (cluster mode): nothing injected`) : nothing()
+        return labelled || requested !== undefined
+          ? nothing(`egress-mtls: namespace ${namespace} is excluded from injection (cluster mode): nothing injected`)
+          : nothing()
       }
       break
   }
@@ -64,6 +70,16 @@ function narrow (config: Config, namespace: string, available: readonly Target[]
     }
   }
   return { targets: available.filter((t) => names.includes(t.name)), warnings }
+}
+
+/**
+ * The opt-in label put on the pod template instead of the workload (label mode): what a
+ * user who meant to opt in should hear.
+ */
+export function misplacedOptIn (config: Config, kind: string, labels: Metadata, podTemplateLabels: Metadata): string | undefined {
+  return config.injection === 'label' && labels[INJECT_LABEL] === undefined && podTemplateLabels[INJECT_LABEL] === 'true'
+    ? `egress-mtls: label ${INJECT_LABEL} is on the pod template; the ${kind}'s own labels opt it in: nothing injected`
+    : undefined
 }
 
 function excluded (config: Config, namespace: string): boolean {

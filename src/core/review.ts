@@ -14,7 +14,7 @@ import type { AdmissionRequest, AdmissionResponse } from './admission.ts'
 import type { Config } from './config.ts'
 import { isRecord, stringMap } from './json.ts'
 import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from './mutate.ts'
-import { decide } from './policy.ts'
+import { decide, misplacedOptIn } from './policy.ts'
 import { podTemplatePath } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
@@ -50,7 +50,9 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const annotations = stringMap(metadata['annotations'])
   if (annotations === false) return unreadable(request, 'metadata.annotations is not a map of strings')
   const namespace = nonEmpty(request.namespace) ?? nonEmpty(metadata['namespace']) ?? 'default'
-  const { targets, warnings } = decide(config, namespace, labels ?? {}, annotations ?? {})
+  const decision = decide(config, namespace, labels ?? {}, annotations ?? {})
+  const { targets } = decision
+  let { warnings } = decision
 
   let template: unknown = object
   for (const field of templatePath) template = isRecord(template) ? template[field] : undefined
@@ -62,6 +64,8 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const meta = templateMetadata(template['metadata'], templatePath.join('.'))
   if (typeof meta === 'string') return unreadable(request, meta, warnings)
 
+  const misplaced = misplacedOptIn(config, request.kind.kind, labels ?? {}, meta.labels ?? {})
+  if (misplaced !== undefined) warnings = [...warnings, misplaced]
   const mutation = mutatePodTemplate(templatePath, meta, targets, config)
   if ('denied' in mutation) {
     return {

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { resolveConfig, type Config } from '../../src/core/config.ts'
-import { decide } from '../../src/core/policy.ts'
+import { decide, misplacedOptIn } from '../../src/core/policy.ts'
 
 function config (injection: Config['injection'], extra: Record<string, unknown> = {}): Config {
   return resolveConfig({
@@ -25,7 +25,23 @@ test('label mode: only workloads labelled "true", with every target of the names
   assert.deepEqual(names(decide(c, 'billing', IN, {})), ['tax-gw', 'audit'])
   assert.deepEqual(decide(c, 'payments', {}, {}), { targets: [], warnings: [] })
   assert.deepEqual(decide(c, 'payments', OUT, {}), { targets: [], warnings: [] })
-  assert.deepEqual(decide(c, 'payments', { app: 'web' }, { 'egress-mtls.io/targets': 'bank-api' }), { targets: [], warnings: [] })
+})
+
+test('label mode: naming targets without the opt-in label gets a warning', () => {
+  assert.deepEqual(decide(config('label'), 'payments', { app: 'web' }, { 'egress-mtls.io/targets': 'bank-api' }), {
+    targets: [],
+    warnings: ['egress-mtls: annotation egress-mtls.io/targets is set but the workload is not opted in (label egress-mtls.io/inject: "true"): nothing injected'],
+  })
+  // an explicit opt-out is not a mistake
+  assert.deepEqual(decide(config('label'), 'payments', OUT, { 'egress-mtls.io/targets': 'bank-api' }), { targets: [], warnings: [] })
+})
+
+test('label mode: the opt-in label on the pod template instead of the workload gets a warning', () => {
+  assert.equal(misplacedOptIn(config('label'), 'Deployment', { app: 'web' }, IN),
+    'egress-mtls: label egress-mtls.io/inject is on the pod template; the Deployment\'s own labels opt it in: nothing injected')
+  assert.equal(misplacedOptIn(config('label'), 'Deployment', IN, IN), undefined)
+  assert.equal(misplacedOptIn(config('label'), 'Deployment', OUT, IN), undefined)
+  assert.equal(misplacedOptIn(config('namespace'), 'Deployment', {}, IN), undefined)
 })
 
 test('namespace mode: everything but "false"', () => {
@@ -44,9 +60,11 @@ test('cluster mode: everything but "false" and the excluded namespaces', () => {
   }
   // istio-system is only excluded as the mesh root namespace, which here is "mesh".
   assert.deepEqual(names(decide(c, 'istio-system', {}, {})), ['audit'])
-  const labelled = decide(c, 'kube-system', IN, {})
-  assert.deepEqual(labelled.targets, [])
-  assert.match(labelled.warnings[0] ?? '', /namespace kube-system is excluded/)
+  for (const [labels, annotations] of [[IN, {}], [{}, { 'egress-mtls.io/targets': 'audit' }]] as const) {
+    assert.deepEqual(decide(c, 'kube-system', labels, annotations), {
+      targets: [], warnings: ['egress-mtls: namespace kube-system is excluded from injection (cluster mode): nothing injected'],
+    })
+  }
 })
 
 test('cluster mode: a namespace without targets is silent unless the workload asked', () => {

@@ -64,7 +64,9 @@ test('other operations and kinds are allowed unchanged', () => {
 
 test('the workload\'s own labels and annotations decide, not the pod template\'s', () => {
   const template = { metadata: { labels: { 'egress-mtls.io/inject': 'true' }, annotations: { 'egress-mtls.io/targets': 'tax-gw' } } }
-  assert.equal(admit(request(workload('Deployment', {}, template)), config).result, 'skipped')
+  const misplaced = admit(request(workload('Deployment', {}, template)), config)
+  assert.equal(misplaced.result, 'skipped')
+  assert.deepEqual(misplaced.response.warnings, ['egress-mtls: label egress-mtls.io/inject is on the pod template; the Deployment\'s own labels opt it in: nothing injected'])
   const object = workload('Deployment', { 'egress-mtls.io/inject': 'true' }, template)
   ;(object['metadata'] as Record<string, unknown>)['annotations'] = { 'egress-mtls.io/targets': 'bank-api' }
   const a = admit(request(object), config)
