@@ -10,6 +10,8 @@
 // - denied: allowed: false, status 400 BadRequest, the message names the annotation;
 // - error: the object cannot be read as its kind (not an object, metadata, labels or
 //   annotations of the wrong type, no pod template): allowed unchanged, with a warning.
+// The namespace is request.namespace, else the object's metadata.namespace, else "default".
+// request.dryRun changes nothing: the webhook has no side effects.
 import type { AdmissionRequest, AdmissionResponse } from './admission.ts'
 import type { Config } from './config.ts'
 import { isRecord, stringMap } from './json.ts'
