@@ -5,7 +5,8 @@
 // - injected: allowed with a non-empty patch (adding and/or removing egress-mtls's keys);
 // - unchanged: targets to inject, and the pod template already carries exactly them;
 // - skipped: nothing for egress-mtls to do: an operation other than CREATE/UPDATE, a kind
-//   without a pod template, a workload not opted in (or opted in with no target) that
+//   without a pod template, a ReplicaSet a Deployment controls (its Deployment is injected),
+//   a workload not opted in (or opted in with no target) that
 //   carries nothing of ours; warnings say why when the workload asked for something;
 // - denied: allowed: false, status 400 BadRequest, the message names the annotation;
 // - error: the object cannot be read as its kind (not an object, metadata, labels or
@@ -17,7 +18,7 @@ import type { Config } from './config.ts'
 import { isRecord, stringMap } from './json.ts'
 import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from './mutate.ts'
 import { decide, misplacedOptIn } from './policy.ts'
-import { podTemplatePath } from './workloads.ts'
+import { controlledByDeployment, podTemplatePath } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
 
@@ -47,6 +48,7 @@ function review (request: AdmissionRequest, config: Config): Admission {
   if (!isRecord(object)) return unreadable(request, 'the object is not a JSON object')
   const metadata = object['metadata'] ?? {}
   if (!isRecord(metadata)) return unreadable(request, 'metadata is not an object')
+  if (controlledByDeployment(request.kind.kind, metadata['ownerReferences'])) return answer(request, 'skipped')
   const labels = stringMap(metadata['labels'])
   if (labels === false) return unreadable(request, 'metadata.labels is not a map of strings')
   const annotations = stringMap(metadata['annotations'])

@@ -62,6 +62,20 @@ test('other operations and kinds are allowed unchanged', () => {
   assert.equal(admit(request(workload('CronJob'), { kind: { group: 'batch', version: 'v1beta1', kind: 'CronJob' } }), config).result, 'injected')
 })
 
+test('a ReplicaSet a Deployment controls is left to its Deployment', () => {
+  const owned = (ownerReferences: unknown): Record<string, unknown> => {
+    const rs = workload('ReplicaSet')
+    ;(rs['metadata'] as Record<string, unknown>)['ownerReferences'] = ownerReferences
+    return rs
+  }
+  const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'u', controller: true, blockOwnerDeletion: true }
+  assert.deepEqual(admit(request(owned([deployment])), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [] })
+  // not its controller, or not a Deployment, or nonsense: injected as any ReplicaSet
+  for (const refs of [[{ ...deployment, controller: false }], [{ ...deployment, kind: 'Rollout', apiVersion: 'argoproj.io/v1alpha1' }], 'x', [null]]) {
+    assert.equal(admit(request(owned(refs)), config).result, 'injected', JSON.stringify(refs))
+  }
+})
+
 test('the workload\'s own labels and annotations decide, not the pod template\'s', () => {
   const template = { metadata: { labels: { 'egress-mtls.io/inject': 'true' }, annotations: { 'egress-mtls.io/targets': 'tax-gw' } } }
   const misplaced = admit(request(workload('Deployment', {}, template)), config)
