@@ -1,0 +1,95 @@
+// The three Istio kinds through client-node's CustomObjectsApi: list what we own, read one,
+// server-side apply (field manager egress-mtls, force), replace a spec, delete what we own.
+import { CustomObjectsApi, PatchStrategy, V1DeleteOptions, V1Preconditions, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
+import { MANAGED_BY_LABEL, MANAGER } from '../core/names.ts'
+import type { LiveObject } from '../core/plan.ts'
+import { ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, OWNED_SELECTOR, type IstioKind, type IstioObject } from '../core/render.ts'
+
+export type { LiveObject }
+
+export function istioApi (kc: KubeConfig): CustomObjectsApi {
+  return kc.makeApiClient(CustomObjectsApi)
+}
+
+const base = (kind: IstioKind): { group: string, version: string, plural: string } =>
+  ({ group: ISTIO_GROUP, version: ISTIO_VERSION, plural: ISTIO_PLURALS[kind] })
+
+const withKind = (kind: IstioKind, o: unknown): LiveObject => ({ ...(o as LiveObject), kind })
+
+/** Every object of the three kinds, in all namespaces, carrying app.kubernetes.io/managed-by=egress-mtls. */
+export async function listOwned (api: CustomObjectsApi): Promise<LiveObject[]> {
+  const lists = await Promise.all(ISTIO_KINDS.map(async (kind) => {
+    const items: LiveObject[] = []
+    let next: string | undefined
+    do {
+      const page = await api.listClusterCustomObject({
+        ...base(kind), labelSelector: OWNED_SELECTOR, limit: 500, ...(next === undefined ? {} : { _continue: next }),
+      }) as { items?: unknown[], metadata?: { continue?: string } }
+      items.push(...(page.items ?? []).map((o) => withKind(kind, o)))
+      next = page.metadata?.continue === '' ? undefined : page.metadata?.continue
+    } while (next !== undefined)
+    return items
+  }))
+  return lists.flat()
+}
+
+/** One object, or undefined when there is none. */
+export async function getObject (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string): Promise<LiveObject | undefined> {
+  try {
+    return withKind(kind, await api.getNamespacedCustomObject({ ...base(kind), namespace, name }))
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) return undefined
+    throw err
+  }
+}
+
+const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)
+const jsonPatchOptions = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)
+
+/** Server-side apply of the whole object, taking over fields other managers set (force). */
+export async function apply (api: CustomObjectsApi, o: IstioObject): Promise<LiveObject> {
+  return withKind(o.kind, await api.patchNamespacedCustomObject({
+    ...base(o.kind), namespace: o.metadata.namespace, name: o.metadata.name, body: o, fieldManager: MANAGER, force: true,
+  }, applyOptions))
+}
+
+/**
+ * Replaces the spec of `live` with the desired one, if `live` is still the version read.
+ * Apply leaves alone fields that only another manager set (say, `insecureSkipVerify`
+ * added with kubectl edit); this removes them.
+ */
+export async function replaceSpec (api: CustomObjectsApi, live: LiveObject, o: IstioObject): Promise<LiveObject> {
+  return withKind(o.kind, await api.patchNamespacedCustomObject({
+    ...base(o.kind),
+    namespace: o.metadata.namespace,
+    name: o.metadata.name,
+    body: [
+      { op: 'test', path: '/metadata/resourceVersion', value: live.metadata.resourceVersion },
+      { op: 'replace', path: '/spec', value: o.spec },
+    ],
+    fieldManager: MANAGER,
+  }, jsonPatchOptions))
+}
+
+export type DeleteResult = 'deleted' | 'gone' | 'not ours'
+
+/**
+ * Deletes an object we own. It is read again first, and deleted only if it still carries
+ * our labels, with that version as precondition: a 409 means it changed meanwhile (retry).
+ */
+export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string): Promise<DeleteResult> {
+  const live = await getObject(api, kind, namespace, name)
+  if (live === undefined) return 'gone'
+  if (live.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGER) return 'not ours'
+  const body = new V1DeleteOptions()
+  body.preconditions = new V1Preconditions()
+  if (live.metadata.uid !== undefined) body.preconditions.uid = live.metadata.uid
+  if (live.metadata.resourceVersion !== undefined) body.preconditions.resourceVersion = live.metadata.resourceVersion
+  try {
+    await api.deleteNamespacedCustomObject({ ...base(kind), namespace, name, body })
+    return 'deleted'
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) return 'gone'
+    throw err
+  }
+}
