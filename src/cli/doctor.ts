@@ -1,7 +1,26 @@
+// `egress-mtls doctor [--namespace NS] [WORKLOAD]`: a line per finding (ok, warn, fail) and
+// exit 1 when anything fails.
+import { exitCode, formatFinding } from '../core/doctor.ts'
+import { configPath, loadConfigFile } from '../io/config-file.ts'
+import { loadKubeConfig } from '../kube/client.ts'
+import { doctor, parseWorkloadRef } from '../kube/doctor.ts'
 import type { DoctorOptions, Io } from './options.ts'
-import { operationError } from '../errors.ts'
 
-// Placeholder until the doctor command lands (being built in this session).
-export function run (_options: DoctorOptions, _io: Io): Promise<number> {
-  return Promise.reject(operationError('doctor: not available yet'))
+/** How long transient API errors are retried. */
+const TIMEOUT_MS = 30_000
+
+export async function run (options: DoctorOptions, io: Io): Promise<number> {
+  if (options.workload !== undefined) parseWorkloadRef(options.workload) // bad usage before any I/O
+  const config = await loadConfigFile(configPath(options.config, io.env))
+  const kc = loadKubeConfig(options.kubeconfig)
+  const findings = await doctor(kc, config, {
+    namespace: options.namespace,
+    ...(options.workload === undefined ? {} : { workload: options.workload }),
+    now: new Date(),
+    deadline: Date.now() + TIMEOUT_MS,
+  })
+  for (const f of findings) io.stdout.write(`${formatFinding(f)}\n`)
+  const count = (level: string): number => findings.filter((f) => f.level === level).length
+  io.stdout.write(`doctor: ${count('ok')} ok, ${count('warn')} warn, ${count('fail')} fail\n`)
+  return exitCode(findings)
 }

@@ -1,0 +1,118 @@
+// doctor: read what the checks need (namespace, Secrets, Istio objects, the workload) and
+// run the pure checks of core/doctor.ts on it. Reads only.
+import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { targetsForNamespace, type Config } from '../core/config.ts'
+import { checkResource, checkSecret, checkSidecarInjection, checkWorkload, podTemplateMetadata, type Finding, type Workload } from '../core/doctor.ts'
+import { renderTarget, targetNamespaces } from '../core/render.ts'
+import { usageError } from '../errors.ts'
+import { getObject, istioApi } from './istio.ts'
+import { failure, withRetry, type RetryOptions } from './retry.ts'
+
+export interface DoctorOptions {
+  readonly namespace: string
+  /** `deployment/web`, `sts/db` or `web` (a Deployment). */
+  readonly workload?: string
+  readonly now: Date
+  /** Date.now() milliseconds after which transient errors are no longer retried. */
+  readonly deadline: number
+}
+
+interface WorkloadKind {
+  readonly kind: string
+  readonly apiVersion: string
+  readonly read: (kc: KubeConfig, name: string, namespace: string) => Promise<unknown>
+}
+
+const apps = (kind: string, read: (api: AppsV1Api, name: string, namespace: string) => Promise<unknown>): WorkloadKind =>
+  ({ kind, apiVersion: 'apps/v1', read: (kc, name, namespace) => read(kc.makeApiClient(AppsV1Api), name, namespace) })
+const batch = (kind: string, read: (api: BatchV1Api, name: string, namespace: string) => Promise<unknown>): WorkloadKind =>
+  ({ kind, apiVersion: 'batch/v1', read: (kc, name, namespace) => read(kc.makeApiClient(BatchV1Api), name, namespace) })
+
+const DEPLOYMENT = apps('Deployment', (a, name, namespace) => a.readNamespacedDeployment({ name, namespace }))
+const STATEFULSET = apps('StatefulSet', (a, name, namespace) => a.readNamespacedStatefulSet({ name, namespace }))
+const DAEMONSET = apps('DaemonSet', (a, name, namespace) => a.readNamespacedDaemonSet({ name, namespace }))
+const REPLICASET = apps('ReplicaSet', (a, name, namespace) => a.readNamespacedReplicaSet({ name, namespace }))
+const JOB = batch('Job', (a, name, namespace) => a.readNamespacedJob({ name, namespace }))
+const CRONJOB = batch('CronJob', (a, name, namespace) => a.readNamespacedCronJob({ name, namespace }))
+
+/** kubectl's names and short names of the kinds egress-mtls injects. */
+const KINDS: Readonly<Record<string, WorkloadKind>> = {
+  deployment: DEPLOYMENT, deployments: DEPLOYMENT, deploy: DEPLOYMENT,
+  statefulset: STATEFULSET, statefulsets: STATEFULSET, sts: STATEFULSET,
+  daemonset: DAEMONSET, daemonsets: DAEMONSET, ds: DAEMONSET,
+  replicaset: REPLICASET, replicasets: REPLICASET, rs: REPLICASET,
+  job: JOB, jobs: JOB,
+  cronjob: CRONJOB, cronjobs: CRONJOB, cj: CRONJOB,
+}
+
+/** `deployment/web` or `web` → the kind and the name; a usage error for anything else. */
+export function parseWorkloadRef (ref: string): { kind: WorkloadKind, name: string } {
+  const [first, second, ...rest] = ref.split('/')
+  const kindName = second === undefined ? 'deployment' : (first ?? '').toLowerCase().replace(/\.(apps|batch)$/, '')
+  const name = second ?? first ?? ''
+  const kind = Object.hasOwn(KINDS, kindName) ? KINDS[kindName] : undefined
+  if (kind === undefined || rest.length > 0 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+    throw usageError(`workload ${JSON.stringify(ref)}: expected NAME (a Deployment) or KIND/NAME with KIND one of deployment, statefulset, daemonset, replicaset, job, cronjob`)
+  }
+  return { kind, name }
+}
+
+/** Every finding for the namespace (and the workload, when named), in a stable order. */
+export async function doctor (kc: KubeConfig, config: Config, options: DoctorOptions): Promise<Finding[]> {
+  const ref = options.workload === undefined ? undefined : parseWorkloadRef(options.workload)
+  const { namespace } = options
+  const retry: RetryOptions = { deadline: options.deadline }
+  /** The object, undefined when there is none, or a failing finding when it cannot be read. */
+  const read = async <T>(what: string, fn: () => Promise<T>): Promise<{ value: T | undefined } | { error: Finding }> => {
+    try {
+      return { value: await withRetry(fn, retry) }
+    } catch (err) {
+      const f = failure(err)
+      if (f.code === 404) return { value: undefined }
+      return { error: { level: 'fail', message: `${what}: cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}` } }
+    }
+  }
+
+  const core = kc.makeApiClient(CoreV1Api)
+  const ns = await read(`Namespace ${namespace}`, () => core.readNamespace({ name: namespace }))
+  if ('error' in ns) return [ns.error]
+  if (ns.value === undefined) return [{ level: 'fail', message: `Namespace ${namespace}: not found` }]
+  const namespaceLabels = ns.value.metadata?.labels ?? {}
+
+  const findings: Finding[] = []
+  const targets = targetsForNamespace(config, namespace)
+  if (targets.length === 0) findings.push({ level: 'warn', message: `Namespace ${namespace}: no target is available here (see targets[].namespaces)` })
+
+  const istio = istioApi(kc)
+  for (const t of targets) {
+    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => core.readNamespacedSecret({ name: t.secretName, namespace }))
+    if ('error' in secret) findings.push(secret.error)
+    else findings.push(...checkSecret(t, namespace, secret.value === undefined ? undefined : decode(secret.value.data ?? {}), options.now))
+
+    const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
+    for (const desired of renderTarget(config, t, home)) {
+      const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name))
+      findings.push('error' in live ? live.error : checkResource(desired, live.value))
+    }
+  }
+
+  let podLabels: Readonly<Record<string, string>> = {}
+  if (ref !== undefined) {
+    const what = `${ref.kind.kind.toLowerCase()}/${ref.name}`
+    const object = await read(what, () => ref.kind.read(kc, ref.name, namespace))
+    if ('error' in object) findings.push(object.error)
+    else if (object.value === undefined) findings.push({ level: 'fail', message: `${what}: not found in namespace ${namespace}` })
+    else {
+      // Typed client objects carry Date instances; the checks read plain JSON, as the webhook does.
+      const w = { ...(JSON.parse(JSON.stringify(object.value)) as Workload), apiVersion: ref.kind.apiVersion, kind: ref.kind.kind }
+      findings.push(...checkWorkload(config, namespace, namespaceLabels, w))
+      podLabels = podTemplateMetadata(w).labels
+    }
+  }
+  findings.push(checkSidecarInjection(namespace, namespaceLabels, podLabels))
+  return findings
+}
+
+function decode (data: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+}

@@ -1,0 +1,187 @@
+// `egress-mtls doctor` against a real kube-apiserver: Secrets with real certificates
+// (selfsigned: CA + client, SHA-256), the Istio objects as `provision` makes them, and a
+// Deployment injected as the webhook injects it. The ok path, then one problem at a time.
+// Istio objects are made with `provision --no-prune`, which deletes nothing of other tests.
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import jsonpatch from 'fast-json-patch'
+import { resolveConfig } from '../../src/core/config.ts'
+import { admit } from '../../src/core/review.ts'
+import { KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
+import { clientMaterial, type ClientMaterial } from './client-certs.ts'
+import { runCli, type CliResult } from './run-cli.ts'
+
+const kc = loadKubeConfig()
+const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''
+const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-doctor-'))
+const good = await clientMaterial()
+
+interface Setup {
+  readonly ns: string
+  readonly config: string
+}
+
+/** A fresh namespace (and mesh root), a configuration with target bank-api there and mesh-wide target `mesh`, provisioned. */
+async function setup (t: TestContext, options: { labels?: Record<string, string>, secret?: Record<string, string> | null } = {}): Promise<Setup> {
+  const made = await Promise.all([freshNamespace(kc, 'doctor', options.labels ?? { 'istio-injection': 'enabled' }), freshNamespace(kc, 'doctor-root')])
+  t.after(() => Promise.all(made.map((n) => n.cleanup())))
+  const [ns, root] = made.map((n) => n.name) as [string, string]
+  const raw = {
+    meshRootNamespace: root,
+    targets: [
+      { name: 'bank-api', host: 'api.bank.example.com', namespaces: [ns] },
+      { name: 'mesh', host: 'mesh.example.com', namespaces: ['*'], secretName: 'mesh-client', secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } },
+    ],
+  }
+  resolveConfig(raw)
+  const config = join(dir, `${ns}.json`)
+  await writeFile(config, JSON.stringify(raw))
+  const provisioned = await runCli(['provision', '--no-prune', '--config', config, '--kubeconfig', kubeconfig])
+  assert.equal(provisioned.code, 0, provisioned.stderr)
+  if (options.secret !== null) await secret(ns, 'bank-api-mtls', options.secret ?? { cert: good.cert, key: good.key, cacert: good.cacert })
+  await secret(ns, 'mesh-client', { 'tls.crt': good.cert, 'tls.key': good.key, 'ca.crt': good.cacert })
+  return { ns, config }
+}
+
+async function secret (ns: string, name: string, stringData: Record<string, string>): Promise<void> {
+  await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${ns}/secrets`, body: { metadata: { name }, stringData } })
+}
+const material = (m: ClientMaterial): Record<string, string> => ({ cert: m.cert, key: m.key, cacert: m.cacert })
+
+/** A Deployment labelled for injection, created as the webhook would have mutated it (or not). */
+async function deployment (s: Setup, name: string, injected: boolean): Promise<void> {
+  const object = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: s.ns, labels: { 'egress-mtls.io/inject': 'true' } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } },
+    },
+  }
+  const config = resolveConfig(JSON.parse(await readFile(s.config, 'utf8')) as unknown)
+  const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: s.ns, operation: 'CREATE', object }, config)
+  const body = injected ? jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[]).newDocument : object
+  await kubeJson(kc, { method: 'POST', path: `/apis/apps/v1/namespaces/${s.ns}/deployments`, body })
+}
+
+const doctor = (s: Setup, ...args: string[]): Promise<CliResult> =>
+  runCli(['doctor', '--config', s.config, '--kubeconfig', kubeconfig, '--namespace', s.ns, ...args])
+const lines = (r: CliResult): string[] => r.stdout.split('\n').filter((l) => l !== '')
+const failures = (r: CliResult): string[] => lines(r).filter((l) => l.startsWith('fail '))
+
+test('all is well: a line per check, all ok, exit 0', async (t) => {
+  const s = await setup(t)
+  await deployment(s, 'web', true)
+  const r = await doctor(s, 'deployment/web')
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  const out = lines(r)
+  const root = out.find((l) => l.includes('/egress-mtls-mesh'))?.split(' ')[2]?.split('/')[0]
+  assert.ok(root !== undefined)
+  assert.deepEqual(out.map((l) => l.replace(/expires in \d+ days \(\d{4}-\d\d-\d\d\)/, 'expires in N days')), [
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): keys cert, key, cacert present`,
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): key matches the certificate`,
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): the certificate chains to the CA in cacert`,
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): the certificate expires in N days`,
+    `ok ServiceEntry ${s.ns}/egress-mtls-bank-api: as rendered`,
+    `ok DestinationRule ${s.ns}/egress-mtls-bank-api: as rendered`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): keys tls.crt, tls.key, ca.crt present`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): tls.key matches the certificate`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): the certificate chains to the CA in ca.crt`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): the certificate expires in N days`,
+    `ok ServiceEntry ${root}/egress-mtls-mesh: as rendered`,
+    `ok DestinationRule ${root}/egress-mtls-mesh: as rendered`,
+    'ok deployment/web: injected with bank-api,mesh (pod template as the webhook makes it)',
+    `ok Namespace ${s.ns}: Istio sidecar injection enabled (istio-injection=enabled)`,
+    'doctor: 14 ok, 0 warn, 0 fail',
+  ])
+  // A bare name is a Deployment.
+  assert.equal((await doctor(s, 'web')).code, 0)
+})
+
+test('a missing Secret fails', async (t) => {
+  const s = await setup(t, { secret: null })
+  const r = await doctor(s)
+  assert.equal(r.code, 1)
+  assert.deepEqual(failures(r), [`fail Secret ${s.ns}/bank-api-mtls (target bank-api): not found; create it with keys cert, key, cacert`])
+})
+
+test('a key that does not match the certificate fails', async (t) => {
+  const other = await clientMaterial({ ca: good.ca })
+  const s = await setup(t, { secret: { ...material(good), key: other.key } })
+  const r = await doctor(s)
+  assert.equal(r.code, 1)
+  assert.deepEqual(failures(r), [`fail Secret ${s.ns}/bank-api-mtls (target bank-api): key does not match the certificate in cert`])
+})
+
+test('a certificate from another CA fails the chain check', async (t) => {
+  const stranger = await clientMaterial()
+  const s = await setup(t, { secret: { ...material(good), cacert: stranger.cacert } })
+  const r = await doctor(s)
+  assert.equal(r.code, 1)
+  assert.deepEqual(failures(r), [`fail Secret ${s.ns}/bank-api-mtls (target bank-api): the certificate is not signed by the CA in cacert (issuer CN=egress-mtls test CA)`])
+})
+
+test('an expired certificate fails; one expiring within 30 days warns and exits 0', async (t) => {
+  const expired = await clientMaterial({ ca: good.ca, validFromDays: -60, validToDays: -1 })
+  const s = await setup(t, { secret: material(expired) })
+  const r = await doctor(s)
+  assert.equal(r.code, 1)
+  assert.equal(failures(r).length, 1)
+  assert.match(failures(r)[0]!, new RegExp(`^fail Secret ${s.ns}/bank-api-mtls \\(target bank-api\\): the certificate expired on \\d{4}-\\d\\d-\\d\\d$`))
+
+  const soon = await clientMaterial({ ca: good.ca, validToDays: 10 })
+  const s2 = await setup(t, { secret: material(soon) })
+  const w = await doctor(s2)
+  assert.equal(w.code, 0, w.stdout)
+  assert.ok(lines(w).some((l) => /^warn Secret .*: the certificate expires in (9|10) days/.test(l)), w.stdout)
+  assert.match(lines(w).at(-1)!, /^doctor: \d+ ok, 1 warn, 0 fail$/)
+})
+
+test('Istio objects drifted or deleted fail, naming what differs', async (t) => {
+  const s = await setup(t)
+  const dr = `/apis/networking.istio.io/v1/namespaces/${s.ns}/destinationrules/egress-mtls-bank-api`
+  const patched = await kubeRequest(kc, {
+    method: 'PATCH', path: `${dr}?fieldManager=kubectl-edit`, contentType: 'application/json-patch+json',
+    body: [{ op: 'replace', path: '/spec/trafficPolicy/portLevelSettings/0/tls/mode', value: 'SIMPLE' }],
+  })
+  assert.equal(patched.status, 200, patched.body)
+  const deleted = await kubeRequest(kc, { method: 'DELETE', path: `/apis/networking.istio.io/v1/namespaces/${s.ns}/serviceentries/egress-mtls-bank-api` })
+  assert.equal(deleted.status, 200, deleted.body)
+
+  const r = await doctor(s)
+  assert.equal(r.code, 1)
+  assert.deepEqual(failures(r), [
+    `fail ServiceEntry ${s.ns}/egress-mtls-bank-api: not found; run egress-mtls provision`,
+    `fail DestinationRule ${s.ns}/egress-mtls-bank-api: differs from what render produces at spec.trafficPolicy.portLevelSettings[0].tls.mode; run egress-mtls provision`,
+  ])
+  // provision repairs both; doctor agrees.
+  assert.equal((await runCli(['provision', '--no-prune', '--config', s.config, '--kubeconfig', kubeconfig])).code, 0)
+  assert.equal((await doctor(s)).code, 0)
+})
+
+test('a workload not injected fails; one missing fails; sidecar injection off warns', async (t) => {
+  const s = await setup(t, { labels: {} })
+  await deployment(s, 'plain', false)
+  const r = await doctor(s, 'deploy/plain')
+  assert.equal(r.code, 1)
+  assert.deepEqual(failures(r), ['fail deployment/plain: not injected (no egress-mtls.io/injected on the pod template); with the webhook running, re-apply it or run kubectl rollout restart deployment/plain'])
+  assert.match(lines(r).find((l) => l.startsWith('warn '))!, new RegExp(`^warn Namespace ${s.ns}: Istio sidecar injection is not enabled`))
+
+  const missing = await doctor(s, 'statefulset/nope')
+  assert.deepEqual(failures(missing), [`fail statefulset/nope: not found in namespace ${s.ns}`])
+
+  const bad = await doctor(s, 'service/web')
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /workload "service\/web": expected NAME \(a Deployment\) or KIND\/NAME/)
+})
+
+test('a namespace that does not exist fails', async (t) => {
+  const s = await setup(t)
+  const r = await runCli(['doctor', '--config', s.config, '--kubeconfig', kubeconfig, '--namespace', `${s.ns}-gone`])
+  assert.equal(r.code, 1)
+  assert.deepEqual(lines(r), [`fail Namespace ${s.ns}-gone: not found`, 'doctor: 0 ok, 0 warn, 1 fail'])
+})
