@@ -3,11 +3,11 @@
 // nothing is read or written here.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
 import type { Config, Target } from './config.ts'
-import { isRecord, stringMap } from './json.ts'
+import { isRecord, jsonEqual, stringMap } from './json.ts'
 import { INJECTED_ANNOTATION, INJECT_LABEL, NAMESPACE_LABEL } from './names.ts'
 import { admit } from './review.ts'
 import { groupVersionKind, podTemplatePath } from './workloads.ts'
-import { jsonEqual, type LiveObject } from './plan.ts'
+import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
 
 export type Level = 'ok' | 'warn' | 'fail'

@@ -1,5 +1,6 @@
 // What provision has to do: the rendered objects against the live ones that carry our
 // labels. Pure.
+import { jsonEqual } from './json.ts'
 import type { IstioKind, IstioObject } from './render.ts'
 
 export type Action = 'create' | 'update' | 'unchanged' | 'delete'
@@ -68,20 +69,6 @@ export function plan (desired: readonly IstioObject[], live: readonly LiveObject
 export function matches (desired: IstioObject, live: LiveObject): boolean {
   const labels = live.metadata.labels ?? {}
   return Object.entries(desired.metadata.labels).every(([k, v]) => labels[k] === v) && jsonEqual(desired.spec, live.spec)
-}
-
-/** Equality of JSON values; object key order does not matter, array order does. */
-export function jsonEqual (a: unknown, b: unknown): boolean {
-  if (a === b) return true
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((v, i) => jsonEqual(v, b[i]))
-  }
-  const ra = a as Record<string, unknown>
-  const rb = b as Record<string, unknown>
-  const ka = Object.keys(ra).filter((k) => ra[k] !== undefined)
-  const kb = Object.keys(rb).filter((k) => rb[k] !== undefined)
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(rb, k) && jsonEqual(ra[k], rb[k]))
 }
 
 /** `create ServiceEntry payments/egress-mtls-bank-api` */
