@@ -1,0 +1,296 @@
+{{/* Names ------------------------------------------------------------------- */}}
+
+{{- define "egress-mtls.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "<release>-<chart>", or the release name when it already contains the chart name. */}}
+{{- define "egress-mtls.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "<fullname>-<suffix>", at most 52 characters (a CronJob name's limit). Call with (list . "suffix"). */}}
+{{- define "egress-mtls.component" -}}
+{{- $ctx := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- printf "%s-%s" (include "egress-mtls.fullname" $ctx | trunc (int (sub 51 (len $suffix))) | trimSuffix "-") $suffix -}}
+{{- end -}}
+
+{{- define "egress-mtls.webhookName" -}}{{ include "egress-mtls.component" (list . "webhook") }}{{- end -}}
+{{- define "egress-mtls.tlsSecretName" -}}{{ include "egress-mtls.component" (list . "webhook-tls") }}{{- end -}}
+{{- define "egress-mtls.configMapName" -}}{{ include "egress-mtls.component" (list . "config") }}{{- end -}}
+{{- define "egress-mtls.certsName" -}}{{ include "egress-mtls.component" (list . "certs") }}{{- end -}}
+{{- define "egress-mtls.certsHookName" -}}{{ include "egress-mtls.component" (list . "certs-hook") }}{{- end -}}
+{{- define "egress-mtls.provisionName" -}}{{ include "egress-mtls.component" (list . "provision") }}{{- end -}}
+{{/* The MutatingWebhookConfiguration is cluster-scoped: one per release. */}}
+{{- define "egress-mtls.webhookConfigName" -}}{{ include "egress-mtls.fullname" . }}{{- end -}}
+{{/* The webhook's name inside the configuration (a domain name, as the API requires). */}}
+{{- define "egress-mtls.admissionWebhookName" -}}workloads.egress-mtls.io{{- end -}}
+
+{{/* Labels ------------------------------------------------------------------ */}}
+
+{{- define "egress-mtls.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels of a part. Call with (list . "webhook"). */}}
+{{- define "egress-mtls.selectorLabels" -}}
+{{- $ctx := index . 0 -}}
+app.kubernetes.io/name: {{ include "egress-mtls.name" $ctx }}
+app.kubernetes.io/instance: {{ $ctx.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* The recommended labels of a part. Call with (list . "webhook"). */}}
+{{- define "egress-mtls.labels" -}}
+{{- $ctx := index . 0 -}}
+{{ include "egress-mtls.selectorLabels" . }}
+app.kubernetes.io/version: {{ $ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: egress-mtls
+app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
+helm.sh/chart: {{ include "egress-mtls.chart" $ctx }}
+{{- end -}}
+
+{{/* Webhook selection ------------------------------------------------------- */}}
+
+{{/* Never injected, in every mode: as a JSON list. */}}
+{{- define "egress-mtls.excludedNamespaces" -}}
+{{- $c := .Values.config -}}
+{{- $always := list "kube-system" "kube-public" "kube-node-lease" (default "istio-system" $c.meshRootNamespace) .Release.Namespace -}}
+{{- concat $always (default list $c.excludeNamespaces) | uniq | toJson -}}
+{{- end -}}
+
+{{- define "egress-mtls.injection" -}}
+{{- default "label" .Values.config.injection -}}
+{{- end -}}
+
+{{/* Fail where only opted-in workloads wait for the webhook; Ignore in cluster mode. */}}
+{{- define "egress-mtls.failurePolicy" -}}
+{{- if .Values.webhook.failurePolicy -}}
+{{- .Values.webhook.failurePolicy -}}
+{{- else if eq (include "egress-mtls.injection" .) "cluster" -}}
+Ignore
+{{- else -}}
+Fail
+{{- end -}}
+{{- end -}}
+
+{{/* The caBundle the certs Job set on the live configuration, kept across upgrades (empty in `helm template`). */}}
+{{- define "egress-mtls.existingCaBundle" -}}
+{{- $live := lookup "admissionregistration.k8s.io/v1" "MutatingWebhookConfiguration" "" (include "egress-mtls.webhookConfigName" .) -}}
+{{- $wanted := include "egress-mtls.admissionWebhookName" . -}}
+{{- range (dig "webhooks" list $live) -}}
+{{- if eq (dig "name" "" .) $wanted -}}
+{{- dig "clientConfig" "caBundle" "" . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pods ---------------------------------------------------------------------- */}}
+
+{{- define "egress-mtls.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod Security "restricted", on every pod the chart runs. */}}
+{{- define "egress-mtls.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "egress-mtls.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "egress-mtls.placement" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The pod template of a Job (hook Jobs and CronJobs alike). Call with a dict:
+  root: ., component: "certs" | "provision", serviceAccount: NAME, args: [..], config: bool
+*/}}
+{{- define "egress-mtls.jobPodTemplate" -}}
+{{- $ := .root -}}
+metadata:
+  labels:
+    {{- include "egress-mtls.labels" (list $ .component) | nindent 4 }}
+spec:
+  serviceAccountName: {{ .serviceAccount }}
+  # certs and provision call the Kubernetes API (the webhook alone has no token).
+  automountServiceAccountToken: true
+  restartPolicy: Never
+  securityContext:
+    {{- include "egress-mtls.podSecurityContext" $ | nindent 4 }}
+  {{- with include "egress-mtls.placement" $ | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "egress-mtls.image" $ | quote }}
+      imagePullPolicy: {{ $.Values.image.pullPolicy }}
+      args:
+        {{- toYaml .args | nindent 8 }}
+      securityContext:
+        {{- include "egress-mtls.containerSecurityContext" $ | nindent 8 }}
+      resources:
+        {{- toYaml (index $.Values .component).resources | nindent 8 }}
+      {{- if .config }}
+      volumeMounts:
+        - name: config
+          mountPath: /config
+          readOnly: true
+      {{- end }}
+  {{- if .config }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "egress-mtls.configMapName" $ }}
+  {{- end }}
+{{- end -}}
+
+{{- define "egress-mtls.certsArgs" -}}
+{{- toJson (list "certs"
+  "--namespace" .Release.Namespace
+  "--service" (include "egress-mtls.webhookName" .)
+  "--secret" (include "egress-mtls.tlsSecretName" .)
+  "--webhook" (include "egress-mtls.webhookConfigName" .)
+  "--ca-validity-days" (toString (int .Values.certs.caValidityDays))
+  "--leaf-validity-days" (toString (int .Values.certs.leafValidityDays))
+  "--renew-fraction" (toString .Values.certs.renewFraction)) -}}
+{{- end -}}
+
+{{- define "egress-mtls.provisionArgs" -}}
+{{- toJson (list "provision" "--config" "/config/config.yaml" "--timeout" (toString (int .Values.provision.timeoutSeconds))) -}}
+{{- end -}}
+
+{{/* RBAC ---------------------------------------------------------------------- */}}
+
+{{/*
+The certs part's ServiceAccount and rights: its Secret (get/update by name; create cannot
+be limited by resourceNames, since a create request names no existing object) and its
+MutatingWebhookConfiguration (get/patch by name). Call with (list . NAME HOOK-ANNOTATIONS).
+*/}}
+{{- define "egress-mtls.certsRbac" -}}
+{{- $ := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $meta := index . 2 -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ $name }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "egress-mtls.labels" (list $ "certs") | nindent 4 }}
+  {{- with $meta }}
+  {{- . | nindent 2 }}
+  {{- end }}
+automountServiceAccountToken: false
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "egress-mtls.labels" (list $ "certs") | nindent 4 }}
+  {{- with $meta }}
+  {{- . | nindent 2 }}
+  {{- end }}
+rules:
+  - apiGroups: [""]
+    resources: [secrets]
+    resourceNames: [{{ include "egress-mtls.tlsSecretName" $ }}]
+    verbs: [get, update]
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "egress-mtls.labels" (list $ "certs") | nindent 4 }}
+  {{- with $meta }}
+  {{- . | nindent 2 }}
+  {{- end }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $name }}
+    namespace: {{ $.Release.Namespace }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "egress-mtls.labels" (list $ "certs") | nindent 4 }}
+  {{- with $meta }}
+  {{- . | nindent 2 }}
+  {{- end }}
+rules:
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [mutatingwebhookconfigurations]
+    resourceNames: [{{ include "egress-mtls.webhookConfigName" $ }}]
+    verbs: [get, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "egress-mtls.labels" (list $ "certs") | nindent 4 }}
+  {{- with $meta }}
+  {{- . | nindent 2 }}
+  {{- end }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $name }}
+    namespace: {{ $.Release.Namespace }}
+{{- end -}}

@@ -1,0 +1,426 @@
+// The Helm chart, with a real helm and the end-to-end tier's real kube-apiserver:
+// lint; template for every injection mode x routing; the rendered objects checked (RBAC
+// exactly, selectors per mode, Pod Security "restricted", hooks); every object applied
+// with server-side dry-run (field manager egress-mtls) in namespaces that enforce
+// "restricted". Runs under test/e2e/global-setup.ts.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type { KubeConfig } from '@kubernetes/client-node'
+import { parseAllDocuments, stringify } from 'yaml'
+import { parseConfig } from '../../src/core/config.ts'
+import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+
+const chartDir = join(repoRoot, 'charts', 'egress-mtls')
+const release = 'egress-mtls'
+const full = 'egress-mtls'
+
+interface Meta { name: string, namespace?: string, labels?: Record<string, string>, annotations?: Record<string, string>, managedFields?: { manager: string }[] }
+interface Obj { apiVersion: string, kind: string, metadata: Meta, [k: string]: unknown }
+interface Rule { apiGroups: string[], resources: string[], resourceNames?: string[], verbs: string[] }
+interface Subject { kind: string, name: string, namespace?: string }
+interface Probe { httpGet: { path: string, port: string } }
+interface Container {
+  name: string
+  image: string
+  args: string[]
+  securityContext: Record<string, unknown>
+  volumeMounts?: { name: string, mountPath: string }[]
+  livenessProbe?: Probe
+  readinessProbe?: Probe
+  resources?: { requests?: Record<string, string>, limits?: Record<string, string> }
+}
+interface PodSpec {
+  serviceAccountName: string
+  automountServiceAccountToken?: boolean
+  securityContext: Record<string, unknown>
+  containers: Container[]
+  volumes?: Record<string, unknown>[]
+  [k: string]: unknown
+}
+interface Selector { matchLabels?: Record<string, string>, matchExpressions?: { key: string, operator: string, values: string[] }[] }
+interface Webhook {
+  name: string
+  clientConfig: { service: Record<string, unknown>, caBundle?: string }
+  namespaceSelector: Selector
+  objectSelector: Selector
+  rules: Record<string, unknown>[]
+  [k: string]: unknown
+}
+
+interface Run { code: number | null, stdout: string, stderr: string }
+
+function helm (...args: string[]): Promise<Run> {
+  const bin = process.env[HELM_ENV]
+  assert.ok(bin !== undefined && bin !== '', `${HELM_ENV} is not set: run under --test-global-setup=test/e2e/global-setup.ts`)
+  const child = spawn(bin, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: process.env[KUBECONFIG_ENV] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
+  })
+}
+
+const PLURALS: Record<string, string> = {
+  ServiceAccount: 'serviceaccounts',
+  ConfigMap: 'configmaps',
+  Service: 'services',
+  Deployment: 'deployments',
+  PodDisruptionBudget: 'poddisruptionbudgets',
+  Job: 'jobs',
+  CronJob: 'cronjobs',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  ClusterRole: 'clusterroles',
+  ClusterRoleBinding: 'clusterrolebindings',
+  MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
+}
+
+/** The REST path of an object (namespaced when it names a namespace). */
+function pathOf (o: Obj): string {
+  const plural = PLURALS[o.kind]
+  assert.ok(plural !== undefined, `the chart renders a ${o.kind}: add it to PLURALS`)
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`
+  const ns = o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`
+  return `${base}${ns}/${plural}/${o.metadata.name}`
+}
+
+/** Server-side apply with dryRun=All: what the API server would store, and its warnings. */
+async function dryRunApply (kc: KubeConfig, o: Obj): Promise<{ status: number, body: string, warnings: string }> {
+  const r = await kubeRequest(kc, {
+    method: 'PATCH',
+    path: `${pathOf(o)}?dryRun=All&fieldManager=egress-mtls&force=true`,
+    body: o,
+    contentType: 'application/apply-patch+yaml',
+  })
+  const w = r.headers['warning']
+  return { status: r.status, body: r.body, warnings: Array.isArray(w) ? w.join('\n') : (w ?? '') }
+}
+
+function podSpecs (objs: readonly Obj[]): { where: string, spec: PodSpec }[] {
+  const out: { where: string, spec: PodSpec }[] = []
+  for (const o of objs) {
+    const where = `${o.kind}/${o.metadata.name}`
+    if (o.kind === 'Deployment' || o.kind === 'Job') out.push({ where, spec: (o['spec'] as { template: { spec: PodSpec } }).template.spec })
+    if (o.kind === 'CronJob') out.push({ where, spec: (o['spec'] as { jobTemplate: { spec: { template: { spec: PodSpec } } } }).jobTemplate.spec.template.spec })
+  }
+  return out
+}
+
+const byKind = (objs: readonly Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind)
+function one (objs: readonly Obj[], kind: string, name: string): Obj {
+  const found = objs.filter((o) => o.kind === kind && o.metadata.name === name)
+  assert.equal(found.length, 1, `${kind}/${name} rendered ${found.length} times`)
+  return found[0]!
+}
+
+const HOOKS: Record<string, [string, string]> = {
+  [`ServiceAccount/${full}-certs-hook`]: ['pre-install,pre-upgrade', '-10'],
+  [`Role/${full}-certs-hook`]: ['pre-install,pre-upgrade', '-10'],
+  [`RoleBinding/${full}-certs-hook`]: ['pre-install,pre-upgrade', '-10'],
+  [`ClusterRole/${full}-certs-hook`]: ['pre-install,pre-upgrade', '-10'],
+  [`ClusterRoleBinding/${full}-certs-hook`]: ['pre-install,pre-upgrade', '-10'],
+  [`Job/${full}-certs-init`]: ['pre-install,pre-upgrade', '0'],
+  [`Job/${full}-certs-ca-bundle`]: ['post-install,post-upgrade', '0'],
+  [`Job/${full}-provision`]: ['post-install,post-upgrade', '10'],
+  [`Job/${full}-provision-cleanup`]: ['pre-delete', '0'],
+}
+
+describe('chart', () => {
+  let kc: KubeConfig
+  let kubeVersion = ''
+  let work = ''
+  const namespaces: FreshNamespace[] = []
+  let releaseNs = ''
+  let payments = ''
+  let billing = ''
+
+  before(async () => {
+    kc = loadKubeConfig()
+    kubeVersion = ((await kubeJson(kc, { path: '/version' })) as { gitVersion: string }).gitVersion
+    work = await mkdtemp(join(tmpdir(), 'egress-mtls-chart-'))
+    const restricted = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': 'latest' }
+    for (const prefix of ['chart', 'chart-payments', 'chart-billing']) namespaces.push(await freshNamespace(kc, prefix, restricted))
+    ;[releaseNs, payments, billing] = namespaces.map((n) => n.name) as [string, string, string]
+  })
+
+  after(async () => {
+    for (const ns of namespaces) await ns.cleanup()
+    if (work !== '') await rm(work, { recursive: true, force: true })
+  })
+
+  async function valuesFile (values: unknown): Promise<string> {
+    const file = join(work, `values-${randomBytes(4).toString('hex')}.yaml`)
+    await writeFile(file, stringify(values))
+    return file
+  }
+
+  const config = (injection: string, routing: string): Record<string, unknown> => ({
+    injection,
+    routing,
+    excludeNamespaces: ['legacy'],
+    targets: [
+      { name: 'bank-api', host: 'api.bank.example.com', namespaces: [payments] },
+      { name: 'tax-gw', host: 'gw.tax.example.org', secretName: 'tax-gw-client', namespaces: [payments, billing], maxConnectionDuration: '1h' },
+      { name: 'status', host: 'status.partner.example.net', namespaces: ['*'] },
+    ],
+  })
+
+  async function template (...args: string[]): Promise<Obj[]> {
+    const r = await helm('template', release, chartDir, '--namespace', releaseNs, '--kube-version', kubeVersion, ...args)
+    assert.equal(r.code, 0, r.stderr)
+    return parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => o !== null)
+  }
+
+  test('helm lint passes, with the defaults and with every example values file', async () => {
+    for (const extra of [[], ['-f', join(chartDir, 'examples', 'values-bank.yaml')]]) {
+      const r = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, ...extra)
+      assert.equal(r.code, 0, `helm lint ${extra.join(' ')}:\n${r.stdout}${r.stderr}`)
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/)
+    }
+  })
+
+  test('the example values render the write-up: one target bank-api for namespace payments', async () => {
+    const objs = await template('-f', join(chartDir, 'examples', 'values-bank.yaml'))
+    const cm = one(objs, 'ConfigMap', `${full}-config`)
+    const cfg = parseConfig((cm['data'] as Record<string, string>)['config.yaml']!, 'ConfigMap')
+    assert.deepEqual(cfg.targets.map((t) => [t.name, t.host, t.namespaces]), [['bank-api', 'api.bank.example.com', ['payments']]])
+    const role = one(objs, 'Role', `${full}-provision`)
+    assert.equal(role.metadata.namespace, 'payments')
+    assert.deepEqual(role['rules'], [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] }])
+  })
+
+  test('a typo in a target fails helm template and helm lint, naming the field', async () => {
+    const file = await valuesFile({ config: { targets: [{ name: 'bank-api', hots: 'api.bank.example.com', namespaces: ['payments'] }] } })
+    const t = await helm('template', release, chartDir, '--kube-version', kubeVersion, '-f', file)
+    assert.notEqual(t.code, 0)
+    assert.match(t.stderr, /\/config\/targets\/0/)
+    assert.match(t.stderr, /'hots'/)
+    assert.match(t.stderr, /'host'/)
+    const l = await helm('lint', chartDir, '--kube-version', kubeVersion, '-f', file)
+    assert.notEqual(l.code, 0)
+    assert.match(l.stdout + l.stderr, /'hots'/)
+    const unknown = await helm('template', release, chartDir, '--kube-version', kubeVersion, '--set', 'webhook.replicas=3')
+    assert.notEqual(unknown.code, 0)
+    assert.match(unknown.stderr, /'replicas'/)
+  })
+
+  for (const injection of ['label', 'namespace', 'cluster']) {
+    for (const routing of ['targetPort', 'virtualService']) {
+      test(`injection ${injection}, routing ${routing}: rendered objects are right and the API server accepts every one`, async () => {
+        const objs = await template('-f', await valuesFile({ config: config(injection, routing) }))
+        const kinds = new Set(objs.map((o) => o.kind))
+        assert.deepEqual([...kinds].sort(), Object.keys(PLURALS).sort())
+
+        // Labels and hooks.
+        for (const o of objs) {
+          const l = o.metadata.labels ?? {}
+          for (const k of ['name', 'instance', 'version', 'component', 'part-of', 'managed-by']) assert.ok(l[`app.kubernetes.io/${k}`], `${o.kind}/${o.metadata.name} lacks app.kubernetes.io/${k}`)
+          assert.match(l['helm.sh/chart'] ?? '', /^egress-mtls-\d/)
+          const a = o.metadata.annotations ?? {}
+          const hook = HOOKS[`${o.kind}/${o.metadata.name}`]
+          if (hook === undefined) assert.equal(a['helm.sh/hook'], undefined, `${o.kind}/${o.metadata.name} is a hook`)
+          else {
+            assert.deepEqual([a['helm.sh/hook'], a['helm.sh/hook-weight'], a['helm.sh/hook-delete-policy']], [...hook, 'before-hook-creation,hook-succeeded'], `${o.kind}/${o.metadata.name}`)
+          }
+        }
+        assert.equal(Object.keys(HOOKS).filter((k) => !objs.some((o) => `${o.kind}/${o.metadata.name}` === k)).length, 0)
+
+        // The ConfigMap is a configuration the program accepts.
+        const cfg = parseConfig((one(objs, 'ConfigMap', `${full}-config`)['data'] as Record<string, string>)['config.yaml']!, 'ConfigMap')
+        assert.equal(cfg.injection, injection)
+        assert.equal(cfg.routing, routing)
+        assert.equal(cfg.targets.length, 3)
+
+        // The MutatingWebhookConfiguration.
+        const mwc = one(objs, 'MutatingWebhookConfiguration', full)
+        const webhooks = mwc['webhooks'] as Webhook[]
+        assert.equal(webhooks.length, 1)
+        const wh = webhooks[0]!
+        assert.equal(wh.name, 'workloads.egress-mtls.io')
+        assert.deepEqual(wh['admissionReviewVersions'], ['v1'])
+        assert.equal(wh['sideEffects'], 'None')
+        assert.equal(wh['matchPolicy'], 'Equivalent')
+        assert.equal(wh['reinvocationPolicy'], 'Never')
+        assert.equal(wh['timeoutSeconds'], 5)
+        assert.equal(wh['failurePolicy'], injection === 'cluster' ? 'Ignore' : 'Fail')
+        assert.deepEqual(wh.clientConfig, { service: { name: `${full}-webhook`, namespace: releaseNs, path: '/mutate', port: 443 } }, 'no caBundle: the certs Job sets it')
+        assert.deepEqual(wh.rules, [
+          { apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
+          { apiGroups: ['batch'], apiVersions: ['v1'], resources: ['jobs', 'cronjobs'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
+        ])
+        const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', 'istio-system', releaseNs, 'legacy'] }
+        const optOut = { matchExpressions: [{ key: 'egress-mtls.io/inject', operator: 'NotIn', values: ['false'] }] }
+        assert.deepEqual(wh.namespaceSelector, injection === 'namespace'
+          ? { matchLabels: { 'egress-mtls.io/injection': 'enabled' }, matchExpressions: [excluded] }
+          : { matchExpressions: [excluded] })
+        assert.deepEqual(wh.objectSelector, injection === 'label' ? { matchLabels: { 'egress-mtls.io/inject': 'true' } } : optOut)
+
+        // The webhook Deployment.
+        const dep = one(objs, 'Deployment', `${full}-webhook`)
+        const depSpec = dep['spec'] as { replicas: number, template: { spec: PodSpec } }
+        assert.equal(depSpec.replicas, 2)
+        const pod = depSpec.template.spec
+        assert.equal(pod.serviceAccountName, `${full}-webhook`)
+        assert.equal(pod.automountServiceAccountToken, false)
+        const c = pod.containers[0]
+        assert.ok(c !== undefined && pod.containers.length === 1)
+        assert.deepEqual(c.args, ['serve', '--listen', ':8443', '--metrics-listen', ':9090', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--config', '/config/config.yaml', '--log-level', 'info'])
+        assert.deepEqual([c.livenessProbe?.httpGet, c.readinessProbe?.httpGet], [{ path: '/healthz', port: 'metrics' }, { path: '/readyz', port: 'metrics' }])
+        assert.deepEqual(c.volumeMounts?.map((m) => [m.name, m.mountPath, 'subPath' in m]), [['tls', '/tls', false], ['config', '/config', false]])
+        assert.deepEqual(pod.volumes, [
+          { name: 'tls', secret: { secretName: `${full}-webhook-tls`, defaultMode: 0o440, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] } },
+          { name: 'config', configMap: { name: `${full}-config` } },
+        ])
+        assert.deepEqual((pod['topologySpreadConstraints'] as Record<string, unknown>[]).map((t) => [t['topologyKey'], t['whenUnsatisfiable']]), [['kubernetes.io/hostname', 'ScheduleAnyway']])
+        assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } })
+        assert.equal(dep.metadata.annotations?.['checksum/config'], undefined)
+        assert.deepEqual((one(objs, 'PodDisruptionBudget', `${full}-webhook`)['spec'] as { minAvailable: number }).minAvailable, 1)
+        assert.deepEqual((one(objs, 'Service', `${full}-webhook`)['spec'] as { ports: unknown }).ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }])
+
+        // Pod Security "restricted" on every pod spec: the Deployment, the Jobs, the CronJobs.
+        const specs = podSpecs(objs)
+        assert.equal(specs.length, 1 + 4 + 2)
+        for (const { where, spec } of specs) {
+          assert.deepEqual(spec.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }, where)
+          for (const ct of spec.containers) {
+            assert.deepEqual(ct.securityContext, {
+              runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+            }, where)
+            assert.equal(ct.image, 'egress-mtls:0.1.0', where)
+          }
+          assert.ok(!JSON.stringify(spec).includes('hostPath'), where)
+        }
+
+        // The commands each Job runs, and as whom.
+        const certsArgs = ['certs', '--namespace', releaseNs, '--service', `${full}-webhook`, '--secret', `${full}-webhook-tls`, '--webhook', full,
+          '--ca-validity-days', '3650', '--leaf-validity-days', '365', '--renew-fraction', '0.3333333333333333']
+        const provisionArgs = ['provision', '--config', '/config/config.yaml', '--timeout', '120']
+        const jobs = Object.fromEntries(specs.filter((s) => s.where !== `Deployment/${full}-webhook`).map((s) => [s.where, [s.spec.serviceAccountName, s.spec.automountServiceAccountToken, s.spec.containers[0]?.args]]))
+        assert.deepEqual(jobs, {
+          [`Job/${full}-certs-init`]: [`${full}-certs-hook`, true, certsArgs],
+          [`Job/${full}-certs-ca-bundle`]: [`${full}-certs`, true, certsArgs],
+          [`CronJob/${full}-certs-renew`]: [`${full}-certs`, true, certsArgs],
+          [`Job/${full}-provision`]: [`${full}-provision`, true, provisionArgs],
+          [`CronJob/${full}-provision-sync`]: [`${full}-provision`, true, provisionArgs],
+          [`Job/${full}-provision-cleanup`]: [`${full}-provision`, true, [...provisionArgs, '--prune-all']],
+        })
+
+        // RBAC, exactly: each ServiceAccount's rules through its bindings.
+        const roles = new Map([...byKind(objs, 'Role'), ...byKind(objs, 'ClusterRole')].map((r) => [`${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`, r['rules'] as Rule[]]))
+        const grants = new Map<string, { scope: string, rules: Rule[] }[]>()
+        for (const b of [...byKind(objs, 'RoleBinding'), ...byKind(objs, 'ClusterRoleBinding')]) {
+          const ref = b['roleRef'] as { kind: string, name: string }
+          const ns = ref.kind === 'Role' ? (b.metadata.namespace ?? '') : ''
+          const rules = roles.get(`${ref.kind}/${ns}/${ref.name}`)
+          assert.ok(rules !== undefined, `${b.kind}/${b.metadata.name} binds a ${ref.kind} the chart does not render`)
+          for (const s of b['subjects'] as Subject[]) {
+            assert.equal(s.kind, 'ServiceAccount')
+            assert.equal(s.namespace, releaseNs)
+            const list = grants.get(s.name) ?? []
+            list.push({ scope: ref.kind === 'Role' ? ns : '(cluster)', rules })
+            grants.set(s.name, list)
+          }
+        }
+        const sorted = (g: { scope: string, rules: Rule[] }[] | undefined) => [...(g ?? [])].sort((a, b) => a.scope.localeCompare(b.scope))
+        const certsGrants = [
+          { scope: '(cluster)', rules: [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [full], verbs: ['get', 'patch'] }] },
+          { scope: releaseNs, rules: [
+            { apiGroups: [''], resources: ['secrets'], resourceNames: [`${full}-webhook-tls`], verbs: ['get', 'update'] },
+            { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+          ] },
+        ]
+        assert.deepEqual(new Set(byKind(objs, 'ServiceAccount').map((s) => s.metadata.name)), new Set([`${full}-webhook`, `${full}-certs`, `${full}-certs-hook`, `${full}-provision`]))
+        assert.equal(grants.get(`${full}-webhook`), undefined, 'the webhook ServiceAccount is bound to nothing')
+        assert.equal(one(objs, 'ServiceAccount', `${full}-webhook`)['automountServiceAccountToken'], false)
+        for (const sa of [`${full}-certs`, `${full}-certs-hook`]) {
+          assert.deepEqual(sorted(grants.get(sa)), sorted(certsGrants), sa)
+        }
+        assert.deepEqual(sorted(grants.get(`${full}-provision`)), sorted([
+          { scope: '(cluster)', rules: [{ apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'], verbs: ['get', 'list', 'create', 'patch', 'delete'] }] },
+          { scope: payments, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
+          { scope: billing, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
+        ]))
+        assert.equal(grants.size, 3)
+        assert.ok(!JSON.stringify([...roles.values()]).includes('"*"'), 'no wildcard in any rule')
+
+        // Every object, server-side dry-run, field manager egress-mtls.
+        const rejected: string[] = []
+        await Promise.all(objs.map(async (o) => {
+          const r = await dryRunApply(kc, o)
+          if (r.status < 200 || r.status > 299) rejected.push(`${o.kind}/${o.metadata.name}: HTTP ${r.status}: ${r.body}`)
+          else if (r.warnings !== '') rejected.push(`${o.kind}/${o.metadata.name}: warning: ${r.warnings}`)
+          else assert.equal((JSON.parse(r.body) as Obj).metadata.managedFields?.[0]?.manager, 'egress-mtls')
+        }))
+        assert.deepEqual(rejected, [])
+      })
+    }
+  }
+
+  test('the API server does warn about a pod template that is not "restricted" (the check above can fail)', async () => {
+    const r = await dryRunApply(kc, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'not-restricted', namespace: releaseNs },
+      spec: {
+        selector: { matchLabels: { app: 'x' } },
+        template: { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'x', image: 'x' }] } },
+      },
+    })
+    assert.ok(r.status === 200 || r.status === 201, r.body)
+    assert.match(r.warnings, /would violate PodSecurity \\"restricted:latest\\": allowPrivilegeEscalation/)
+  })
+
+  test('webhook values: failurePolicy override, one replica renders no PodDisruptionBudget, timeoutSeconds', async () => {
+    const objs = await template('--set', 'webhook.failurePolicy=Ignore', '--set', 'webhook.replicaCount=1', '--set', 'webhook.timeoutSeconds=10', '--set', 'provision.cronJob.enabled=false')
+    const wh = (one(objs, 'MutatingWebhookConfiguration', full)['webhooks'] as Webhook[])[0]!
+    assert.equal(wh['failurePolicy'], 'Ignore')
+    assert.equal(wh['timeoutSeconds'], 10)
+    assert.equal(byKind(objs, 'PodDisruptionBudget').length, 0)
+    assert.equal(byKind(objs, 'CronJob').length, 1)
+    assert.equal(byKind(objs, 'Role').filter((r) => r.metadata.name === `${full}-provision`).length, 0, 'no targets, no Secret rights')
+  })
+
+  test('an upgrade keeps the caBundle the certs Job set (lookup of the live configuration)', async () => {
+    const name = `keep-${randomBytes(3).toString('hex')}`
+    const fullname = `${name}-egress-mtls`
+    const caBundle = Buffer.from('-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n').toString('base64')
+    // A live configuration as a previous release left it, made harmless: it selects nothing.
+    const live = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: {
+        name: fullname,
+        labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+        annotations: { 'meta.helm.sh/release-name': name, 'meta.helm.sh/release-namespace': releaseNs },
+      },
+      webhooks: [{
+        name: 'workloads.egress-mtls.io',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Ignore',
+        clientConfig: { service: { name: `${fullname}-webhook`, namespace: releaseNs, path: '/mutate', port: 443 }, caBundle },
+        namespaceSelector: { matchLabels: { 'egress-mtls.io/e2e-never': 'true' } },
+        objectSelector: { matchLabels: { 'egress-mtls.io/e2e-never': 'true' } },
+        rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE'] }],
+      }],
+    }
+    await kubeJson(kc, { method: 'POST', path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', body: live })
+    try {
+      const r = await helm('template', name, chartDir, '--namespace', releaseNs, '--dry-run=server', '--set', 'provision.cronJob.enabled=false')
+      assert.equal(r.code, 0, r.stderr)
+      const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => o !== null)
+      const wh = (one(objs, 'MutatingWebhookConfiguration', fullname)['webhooks'] as Webhook[])[0]!
+      assert.equal(wh.clientConfig.caBundle, caBundle)
+    } finally {
+      await kubeRequest(kc, { method: 'DELETE', path: `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}` })
+    }
+  })
+})
