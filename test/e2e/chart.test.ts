@@ -13,7 +13,9 @@ import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import { parseConfig } from '../../src/core/config.ts'
+import { render } from '../../src/core/render.ts'
 import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+import { runCli } from './run-cli.ts'
 
 const chartDir = join(repoRoot, 'charts', 'egress-mtls')
 const release = 'egress-mtls'
@@ -421,6 +423,114 @@ describe('chart', () => {
       assert.equal(wh.clientConfig.caBundle, caBundle)
     } finally {
       await kubeRequest(kc, { method: 'DELETE', path: `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}` })
+    }
+  })
+
+  test('the chart\'s RBAC is enough for the real certs and provision commands, and no more', async () => {
+    // A release of its own, its RBAC created for real; the commands run with the tokens of
+    // the chart's ServiceAccounts. Nothing here changes what other tests own: certs writes
+    // its own Secret and configuration, provision runs as --dry-run, writes are dry-run.
+    const name = `rbac-${randomBytes(3).toString('hex')}`
+    const fullname = `${name}-egress-mtls`
+    const meshRoot = await freshNamespace(kc, 'chart-mesh-root')
+    namespaces.push(meshRoot)
+    const values = { config: { ...config('label', 'targetPort'), meshRootNamespace: meshRoot.name } }
+    const r = await helm('template', name, chartDir, '--namespace', releaseNs, '--kube-version', kubeVersion, '-f', await valuesFile(values))
+    assert.equal(r.code, 0, r.stderr)
+    const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => o !== null)
+    const rbacKinds = ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding']
+    const created: Obj[] = []
+    const apply = async (o: Obj): Promise<void> => {
+      await kubeJson(kc, { method: 'PATCH', path: `${pathOf(o)}?fieldManager=egress-mtls-e2e&force=true`, body: o, contentType: 'application/apply-patch+yaml' })
+      created.push(o)
+    }
+    try {
+      for (const o of objs.filter((x) => rbacKinds.includes(x.kind))) await apply(o)
+      const cluster = kc.getCurrentCluster()
+      assert.ok(cluster !== null)
+      const kubeconfigOf = async (sa: string): Promise<string> => {
+        const tr = (await kubeJson(kc, {
+          method: 'POST',
+          path: `/api/v1/namespaces/${releaseNs}/serviceaccounts/${sa}/token`,
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
+        })) as { status: { token: string } }
+        const file = join(work, `${sa}.kubeconfig`)
+        await writeFile(file, JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+          users: [{ name: sa, user: { token: tr.status.token } }],
+          contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: sa, namespace: releaseNs } }],
+          'current-context': 'e2e',
+        }), { mode: 0o600 })
+        return file
+      }
+      const as = async (sa: string): Promise<KubeConfig> => loadKubeConfig(await kubeconfigOf(sa))
+      const secretPath = `/api/v1/namespaces/${releaseNs}/secrets/${fullname}-webhook-tls`
+      const mwcPath = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}`
+      const certs = async (sa: string) => runCli(['certs', '--kubeconfig', await kubeconfigOf(sa), '--namespace', releaseNs, '--service', `${fullname}-webhook`, '--secret', `${fullname}-webhook-tls`, '--webhook', fullname])
+
+      // pre-install: no MutatingWebhookConfiguration yet; the hook's ServiceAccount makes the Secret.
+      const pre = await certs(`${fullname}-certs-hook`)
+      assert.equal(pre.code, 0, pre.stderr)
+      assert.equal((await kubeRequest(kc, { path: secretPath })).status, 200)
+
+      // Helm creates the configuration (here made to select nothing); post-install sets caBundle.
+      const mwc = one(objs, 'MutatingWebhookConfiguration', fullname)
+      const never = { matchLabels: { 'egress-mtls.io/e2e-never': 'true' } }
+      await apply({ ...mwc, webhooks: (mwc['webhooks'] as Webhook[]).map((w) => ({ ...w, namespaceSelector: never, objectSelector: never })) })
+      const post = await certs(`${fullname}-certs`)
+      assert.equal(post.code, 0, post.stderr)
+      const secret = (await kubeJson(kc, { path: secretPath })) as { data: Record<string, string> }
+      const live = (await kubeJson(kc, { path: mwcPath })) as { webhooks: Webhook[] }
+      const bundle = Buffer.from(live.webhooks[0]?.clientConfig.caBundle ?? '', 'base64').toString('utf8')
+      assert.ok(bundle.includes(Buffer.from(secret.data['ca.crt'] ?? '', 'base64').toString('utf8').trim()), 'caBundle carries the CA of the Secret')
+
+      // ... and no more: another Secret, listing Secrets, another configuration.
+      const certsKc = await as(`${fullname}-certs`)
+      for (const path of [`/api/v1/namespaces/${releaseNs}/secrets/other`, `/api/v1/namespaces/${releaseNs}/secrets`, `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/other`]) {
+        assert.equal((await kubeRequest(certsKc, { path })).status, 403, path)
+      }
+
+      // provision: the plan (lists across namespaces, Secret presence), then every write as dry-run.
+      const configFile = join(work, `${name}-config.yaml`)
+      await writeFile(configFile, stringify(values.config))
+      const provisionKubeconfig = await kubeconfigOf(`${fullname}-provision`)
+      const plan = await runCli(['provision', '--dry-run', '--config', configFile, '--kubeconfig', provisionKubeconfig, '--timeout', '10'])
+      assert.equal(plan.code, 0, plan.stderr)
+      assert.match(plan.stdout, /create/)
+      assert.doesNotMatch(plan.stderr, /forbidden|cannot check/i)
+      assert.match(plan.stderr, new RegExp(`Secret ${payments}/bank-api-mtls of target bank-api is missing`))
+      const provisionKc = loadKubeConfig(provisionKubeconfig)
+      const rendered = render(parseConfig(stringify(values.config)))
+      assert.ok(rendered.length > 0)
+      for (const o of rendered) {
+        const plural = { ServiceEntry: 'serviceentries', DestinationRule: 'destinationrules', VirtualService: 'virtualservices' }[o.kind]
+        const path = `/apis/${o.apiVersion}/namespaces/${o.metadata.namespace}/${plural}/${o.metadata.name}?dryRun=All&fieldManager=egress-mtls&force=true`
+        const w = await kubeRequest(provisionKc, { method: 'PATCH', path, body: o, contentType: 'application/apply-patch+yaml' })
+        assert.ok(w.status === 200 || w.status === 201, `apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}: HTTP ${w.status} ${w.body}`)
+      }
+      const [first] = rendered
+      assert.ok(first !== undefined)
+      const firstPath = `/apis/${first.apiVersion}/namespaces/${first.metadata.namespace}/serviceentries/${first.metadata.name}`
+      assert.equal(first.kind, 'ServiceEntry')
+      await kubeJson(kc, { method: 'PATCH', path: `${firstPath}?fieldManager=egress-mtls-e2e`, body: first, contentType: 'application/apply-patch+yaml' })
+      try {
+        assert.equal((await kubeRequest(provisionKc, { method: 'DELETE', path: `${firstPath}?dryRun=All` })).status, 200)
+      } finally {
+        await kubeRequest(kc, { method: 'DELETE', path: firstPath })
+      }
+      for (const path of [`/api/v1/namespaces/${billing}/secrets/bank-api-mtls`, `/api/v1/namespaces/${releaseNs}/secrets/${fullname}-webhook-tls`, `/api/v1/namespaces/${payments}/secrets`]) {
+        assert.equal((await kubeRequest(provisionKc, { path })).status, 403, path)
+      }
+
+      // The webhook's ServiceAccount can do nothing at all.
+      const webhookKc = await as(`${fullname}-webhook`)
+      for (const path of [`/api/v1/namespaces/${releaseNs}/configmaps`, secretPath, mwcPath, '/apis/networking.istio.io/v1/serviceentries']) {
+        assert.equal((await kubeRequest(webhookKc, { path })).status, 403, path)
+      }
+    } finally {
+      for (const o of created.filter((x) => x.metadata.namespace === undefined)) await kubeRequest(kc, { method: 'DELETE', path: pathOf(o) })
     }
   })
 })
