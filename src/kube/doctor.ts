@@ -1,12 +1,12 @@
 // doctor: read what the checks need (namespace, Secrets, Istio objects, the workload) and
 // run the pure checks of core/doctor.ts on it. Reads only.
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, CoreV1Api, type ConfigurationOptions, type KubeConfig } from '@kubernetes/client-node'
 import { targetsForNamespace, type Config } from '../core/config.ts'
 import { checkResource, checkSecret, checkSidecarInjection, checkWorkload, podTemplateMetadata, type Finding, type Workload } from '../core/doctor.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
 import { getObject, istioApi } from './istio.ts'
-import { failure, withRetry, type RetryOptions } from './retry.ts'
+import { deadlineOptions, failure, withRetry, type RetryOptions } from './retry.ts'
 
 export interface DoctorOptions {
   readonly namespace: string
@@ -20,20 +20,21 @@ export interface DoctorOptions {
 interface WorkloadKind {
   readonly kind: string
   readonly apiVersion: string
-  readonly read: (kc: KubeConfig, name: string, namespace: string) => Promise<unknown>
+  readonly read: (kc: KubeConfig, name: string, namespace: string, options: ConfigurationOptions) => Promise<unknown>
 }
 
-const apps = (kind: string, read: (api: AppsV1Api, name: string, namespace: string) => Promise<unknown>): WorkloadKind =>
-  ({ kind, apiVersion: 'apps/v1', read: (kc, name, namespace) => read(kc.makeApiClient(AppsV1Api), name, namespace) })
-const batch = (kind: string, read: (api: BatchV1Api, name: string, namespace: string) => Promise<unknown>): WorkloadKind =>
-  ({ kind, apiVersion: 'batch/v1', read: (kc, name, namespace) => read(kc.makeApiClient(BatchV1Api), name, namespace) })
+type Read<Api> = (api: Api, name: string, namespace: string, options: ConfigurationOptions) => Promise<unknown>
+const apps = (kind: string, read: Read<AppsV1Api>): WorkloadKind =>
+  ({ kind, apiVersion: 'apps/v1', read: (kc, name, namespace, options) => read(kc.makeApiClient(AppsV1Api), name, namespace, options) })
+const batch = (kind: string, read: Read<BatchV1Api>): WorkloadKind =>
+  ({ kind, apiVersion: 'batch/v1', read: (kc, name, namespace, options) => read(kc.makeApiClient(BatchV1Api), name, namespace, options) })
 
-const DEPLOYMENT = apps('Deployment', (a, name, namespace) => a.readNamespacedDeployment({ name, namespace }))
-const STATEFULSET = apps('StatefulSet', (a, name, namespace) => a.readNamespacedStatefulSet({ name, namespace }))
-const DAEMONSET = apps('DaemonSet', (a, name, namespace) => a.readNamespacedDaemonSet({ name, namespace }))
-const REPLICASET = apps('ReplicaSet', (a, name, namespace) => a.readNamespacedReplicaSet({ name, namespace }))
-const JOB = batch('Job', (a, name, namespace) => a.readNamespacedJob({ name, namespace }))
-const CRONJOB = batch('CronJob', (a, name, namespace) => a.readNamespacedCronJob({ name, namespace }))
+const DEPLOYMENT = apps('Deployment', (a, name, namespace, o) => a.readNamespacedDeployment({ name, namespace }, o))
+const STATEFULSET = apps('StatefulSet', (a, name, namespace, o) => a.readNamespacedStatefulSet({ name, namespace }, o))
+const DAEMONSET = apps('DaemonSet', (a, name, namespace, o) => a.readNamespacedDaemonSet({ name, namespace }, o))
+const REPLICASET = apps('ReplicaSet', (a, name, namespace, o) => a.readNamespacedReplicaSet({ name, namespace }, o))
+const JOB = batch('Job', (a, name, namespace, o) => a.readNamespacedJob({ name, namespace }, o))
+const CRONJOB = batch('CronJob', (a, name, namespace, o) => a.readNamespacedCronJob({ name, namespace }, o))
 
 /** kubectl's names and short names of the kinds egress-mtls injects. */
 const KINDS: Readonly<Record<string, WorkloadKind>> = {
@@ -62,6 +63,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   const ref = options.workload === undefined ? undefined : parseWorkloadRef(options.workload)
   const { namespace } = options
   const retry: RetryOptions = { deadline: options.deadline }
+  const bound = deadlineOptions(options.deadline)
   /** The object, undefined when there is none, or a failing finding when it cannot be read. */
   const read = async <T>(what: string, fn: () => Promise<T>): Promise<{ value: T | undefined } | { error: Finding }> => {
     try {
@@ -74,7 +76,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   }
 
   const core = kc.makeApiClient(CoreV1Api)
-  const ns = await read(`Namespace ${namespace}`, () => core.readNamespace({ name: namespace }))
+  const ns = await read(`Namespace ${namespace}`, () => core.readNamespace({ name: namespace }, bound))
   if ('error' in ns) return [ns.error]
   if (ns.value === undefined) return [{ level: 'fail', message: `Namespace ${namespace}: not found` }]
   const namespaceLabels = ns.value.metadata?.labels ?? {}
@@ -85,13 +87,13 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
 
   const istio = istioApi(kc)
   for (const t of targets) {
-    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => core.readNamespacedSecret({ name: t.secretName, namespace }))
+    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => core.readNamespacedSecret({ name: t.secretName, namespace }, bound))
     if ('error' in secret) findings.push(secret.error)
     else findings.push(...checkSecret(t, namespace, secret.value === undefined ? undefined : decode(secret.value.data ?? {}), options.now))
 
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
     for (const desired of renderTarget(config, t, home)) {
-      const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name))
+      const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
       findings.push('error' in live ? live.error : checkResource(desired, live.value))
     }
   }
@@ -99,7 +101,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   let podLabels: Readonly<Record<string, string>> = {}
   if (ref !== undefined) {
     const what = `${ref.kind.kind.toLowerCase()}/${ref.name}`
-    const object = await read(what, () => ref.kind.read(kc, ref.name, namespace))
+    const object = await read(what, () => ref.kind.read(kc, ref.name, namespace, bound))
     if ('error' in object) findings.push(object.error)
     else if (object.value === undefined) findings.push({ level: 'fail', message: `${what}: not found in namespace ${namespace}` })
     else {

@@ -1,8 +1,10 @@
 // The three Istio kinds through client-node's CustomObjectsApi: list what we own, read one,
 // server-side apply (field manager egress-mtls, force), replace a spec, delete what we own.
+// No request outlives `deadline` (Date.now() milliseconds).
 import { CustomObjectsApi, PatchStrategy, V1DeleteOptions, V1Preconditions, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
 import { MANAGED_BY_LABEL, MANAGER } from '../core/names.ts'
 import type { LiveObject } from '../core/plan.ts'
+import { deadlineOptions } from './retry.ts'
 import { ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, OWNED_SELECTOR, type IstioKind, type IstioObject } from '../core/render.ts'
 
 export type { LiveObject }
@@ -17,14 +19,14 @@ const base = (kind: IstioKind): { group: string, version: string, plural: string
 const withKind = (kind: IstioKind, o: unknown): LiveObject => ({ ...(o as LiveObject), kind })
 
 /** Every object of the three kinds, in all namespaces, carrying app.kubernetes.io/managed-by=egress-mtls. */
-export async function listOwned (api: CustomObjectsApi): Promise<LiveObject[]> {
+export async function listOwned (api: CustomObjectsApi, deadline: number): Promise<LiveObject[]> {
   const lists = await Promise.all(ISTIO_KINDS.map(async (kind) => {
     const items: LiveObject[] = []
     let next: string | undefined
     do {
       const page = await api.listClusterCustomObject({
         ...base(kind), labelSelector: OWNED_SELECTOR, limit: 500, ...(next === undefined ? {} : { _continue: next }),
-      }) as { items?: unknown[], metadata?: { continue?: string } }
+      }, deadlineOptions(deadline)) as { items?: unknown[], metadata?: { continue?: string } }
       items.push(...(page.items ?? []).map((o) => withKind(kind, o)))
       next = page.metadata?.continue === '' ? undefined : page.metadata?.continue
     } while (next !== undefined)
@@ -34,23 +36,21 @@ export async function listOwned (api: CustomObjectsApi): Promise<LiveObject[]> {
 }
 
 /** One object, or undefined when there is none. */
-export async function getObject (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string): Promise<LiveObject | undefined> {
+export async function getObject (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, deadline: number): Promise<LiveObject | undefined> {
   try {
-    return withKind(kind, await api.getNamespacedCustomObject({ ...base(kind), namespace, name }))
+    return withKind(kind, await api.getNamespacedCustomObject({ ...base(kind), namespace, name }, deadlineOptions(deadline)))
   } catch (err) {
     if ((err as { code?: unknown }).code === 404) return undefined
     throw err
   }
 }
 
-const applyOptions = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)
-const jsonPatchOptions = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)
 
 /** Server-side apply of the whole object, taking over fields other managers set (force). */
-export async function apply (api: CustomObjectsApi, o: IstioObject): Promise<LiveObject> {
+export async function apply (api: CustomObjectsApi, o: IstioObject, deadline: number): Promise<LiveObject> {
   return withKind(o.kind, await api.patchNamespacedCustomObject({
     ...base(o.kind), namespace: o.metadata.namespace, name: o.metadata.name, body: o, fieldManager: MANAGER, force: true,
-  }, applyOptions))
+  }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply, deadlineOptions(deadline))))
 }
 
 /**
@@ -58,7 +58,7 @@ export async function apply (api: CustomObjectsApi, o: IstioObject): Promise<Liv
  * Apply leaves alone fields that only another manager set (say, `insecureSkipVerify`
  * added with kubectl edit); this removes them.
  */
-export async function replaceSpec (api: CustomObjectsApi, live: LiveObject, o: IstioObject): Promise<LiveObject> {
+export async function replaceSpec (api: CustomObjectsApi, live: LiveObject, o: IstioObject, deadline: number): Promise<LiveObject> {
   return withKind(o.kind, await api.patchNamespacedCustomObject({
     ...base(o.kind),
     namespace: o.metadata.namespace,
@@ -68,7 +68,7 @@ export async function replaceSpec (api: CustomObjectsApi, live: LiveObject, o: I
       { op: 'replace', path: '/spec', value: o.spec },
     ],
     fieldManager: MANAGER,
-  }, jsonPatchOptions))
+  }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch, deadlineOptions(deadline))))
 }
 
 export type DeleteResult = 'deleted' | 'gone' | 'not ours'
@@ -77,8 +77,8 @@ export type DeleteResult = 'deleted' | 'gone' | 'not ours'
  * Deletes an object we own. It is read again first, and deleted only if it still carries
  * our labels, with that version as precondition: a 409 means it changed meanwhile (retry).
  */
-export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string): Promise<DeleteResult> {
-  const live = await getObject(api, kind, namespace, name)
+export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, deadline: number): Promise<DeleteResult> {
+  const live = await getObject(api, kind, namespace, name, deadline)
   if (live === undefined) return 'gone'
   if (live.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGER) return 'not ours'
   const body = new V1DeleteOptions()
@@ -86,7 +86,7 @@ export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, names
   if (live.metadata.uid !== undefined) body.preconditions.uid = live.metadata.uid
   if (live.metadata.resourceVersion !== undefined) body.preconditions.resourceVersion = live.metadata.resourceVersion
   try {
-    await api.deleteNamespacedCustomObject({ ...base(kind), namespace, name, body })
+    await api.deleteNamespacedCustomObject({ ...base(kind), namespace, name, body }, deadlineOptions(deadline))
     return 'deleted'
   } catch (err) {
     if ((err as { code?: unknown }).code === 404) return 'gone'

@@ -7,7 +7,7 @@ import { render, type IstioObject } from '../core/render.ts'
 import { operationError } from '../errors.ts'
 import { apply, deleteOwned, istioApi, listOwned, replaceSpec, type LiveObject } from './istio.ts'
 import type { ApiFailure } from './client.ts'
-import { failure, withRetry, type RetryOptions } from './retry.ts'
+import { deadlineOptions, failure, withRetry, type RetryOptions } from './retry.ts'
 
 export interface ProvisionOptions {
   /** Print the plan, change nothing. */
@@ -49,13 +49,13 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
   const prune = options.prune || config === undefined
   const list = async (): Promise<LiveObject[]> => {
     try {
-      return await withRetry(() => listOwned(api), retry('list Istio objects'))
+      return await withRetry(() => listOwned(api, options.deadline), retry('list Istio objects'))
     } catch (err) {
       throw operationError(`cannot list the Istio objects egress-mtls owns: ${reason(err)}`, err)
     }
   }
   const entries = plan(desired, await list(), { prune })
-  if (config !== undefined) await reportMissingSecrets(kc, config, retry, options.warn)
+  if (config !== undefined) await reportMissingSecrets(kc, config, options.deadline, retry, options.warn)
 
   if (options.dryRun) {
     for (const e of entries) options.out(formatEntry(e))
@@ -67,11 +67,11 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
   for (const e of entries) {
     try {
       if (e.action === 'delete') {
-        const result = await withRetry(() => deleteOwned(api, e.kind, e.namespace, e.name), retry(`delete ${where(e)}`))
+        const result = await withRetry(() => deleteOwned(api, e.kind, e.namespace, e.name, options.deadline), retry(`delete ${where(e)}`))
         if (result === 'not ours') options.warn(`${where(e)}: no longer carries our labels; left alone`)
       } else if (e.action !== 'unchanged' && e.desired !== undefined) {
         const d = e.desired
-        await withRetry(() => applyExactly(api, d), retry(`apply ${where(e)}`))
+        await withRetry(() => applyExactly(api, d, options.deadline), retry(`apply ${where(e)}`))
       }
       done.push(e)
       options.out(formatEntry(e))
@@ -90,14 +90,14 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
  * Server-side apply; when the result still differs (a field only another manager set, which
  * apply does not remove), the spec is replaced on that exact version.
  */
-async function applyExactly (api: CustomObjectsApi, o: IstioObject): Promise<LiveObject> {
-  const applied = await apply(api, o)
+async function applyExactly (api: CustomObjectsApi, o: IstioObject, deadline: number): Promise<LiveObject> {
+  const applied = await apply(api, o, deadline)
   if (matches(o, applied)) return applied
-  return await replaceSpec(api, applied, o)
+  return await replaceSpec(api, applied, o, deadline)
 }
 
 /** Warns about each namespace where a target's Secret is missing (Secret `get` only). */
-async function reportMissingSecrets (kc: KubeConfig, config: Config, retry: (what: string) => RetryOptions, warn: (line: string) => void): Promise<void> {
+async function reportMissingSecrets (kc: KubeConfig, config: Config, deadline: number, retry: (what: string) => RetryOptions, warn: (line: string) => void): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api)
   for (const t of config.targets) {
     if (t.namespaces.includes('*')) {
@@ -106,7 +106,7 @@ async function reportMissingSecrets (kc: KubeConfig, config: Config, retry: (wha
     }
     for (const namespace of t.namespaces) {
       try {
-        await withRetry(() => core.readNamespacedSecret({ name: t.secretName, namespace }), retry(`get Secret ${namespace}/${t.secretName}`))
+        await withRetry(() => core.readNamespacedSecret({ name: t.secretName, namespace }, deadlineOptions(deadline)), retry(`get Secret ${namespace}/${t.secretName}`))
       } catch (err) {
         const f = failure(err)
         warn(f.code === 404

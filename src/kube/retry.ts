@@ -2,7 +2,7 @@
 // 5xx and 409 (a conflict: the caller re-reads before it retries), with exponential backoff
 // and full jitter, within a deadline.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiException } from '@kubernetes/client-node'
+import { ApiException, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node'
 import { apiFailure, type ApiFailure } from './client.ts'
 
 /** Network error codes that say "try again": the server is starting, restarting or overloaded. */
@@ -26,8 +26,24 @@ function errorCode (err: unknown): string | undefined {
  * and keeps `connect ECONNREFUSED 127.0.0.1:6443` in its cause).
  */
 export function failure (err: unknown): ApiFailure {
+  if (err instanceof Error && err.name === 'TimeoutError') return { message: 'no answer from the API server before the deadline' }
   if (err instanceof ApiException || !(err instanceof Error) || !(err.cause instanceof Error)) return apiFailure(err)
   return { message: `${err.message}: ${err.cause.message}` }
+}
+
+/**
+ * Client-node request options under which no request outlives `deadline`, not even one the
+ * server accepted and never answers (the request is aborted; see `failure`).
+ */
+export function deadlineOptions (deadline: number): ConfigurationOptions {
+  const bound: ObservableMiddleware = {
+    pre: (request) => {
+      request.setSignal(AbortSignal.timeout(Math.max(1, deadline - Date.now())))
+      return new Observable(Promise.resolve(request))
+    },
+    post: (response) => new Observable(Promise.resolve(response)),
+  }
+  return { middleware: [bound], middlewareMergeStrategy: 'append' }
 }
 
 /** Worth another try: connection errors, 409 Conflict, 429 Too Many Requests, 5xx but 501. */
@@ -64,6 +80,8 @@ export interface RetryOptions {
   readonly random?: () => number
 }
 
+const LAST_TRY_MS = 100
+
 /** Runs `fn` until it succeeds, fails for good, or the deadline leaves no room for another try. */
 export async function withRetry<T> (fn: () => Promise<T>, options: RetryOptions): Promise<T> {
   const base = options.baseDelayMs ?? 200
@@ -73,8 +91,12 @@ export async function withRetry<T> (fn: () => Promise<T>, options: RetryOptions)
       return await fn()
     } catch (err) {
       if (!isTransient(err)) throw err
-      const delay = Math.max(backoffDelay(attempt, base, max, options.random), retryAfterMs(err) ?? 0)
-      if (Date.now() + delay >= options.deadline) throw err
+      // The last try gets at least LAST_TRY_MS before the deadline; a server asking for a
+      // longer pause than the time left is not tried again.
+      const remaining = options.deadline - Date.now() - LAST_TRY_MS
+      const asked = retryAfterMs(err) ?? 0
+      if (remaining <= 0 || asked > remaining) throw err
+      const delay = Math.min(Math.max(backoffDelay(attempt, base, max, options.random), asked), remaining)
       options.onRetry?.(failure(err), attempt + 1, delay)
       await sleep(delay)
     }

@@ -124,7 +124,7 @@ test('provision creates every object, the API server accepts them as rendered, a
 
   // provision skips unchanged objects; server-side apply of an unchanged object is a no-op too.
   const api = istioApi(kc)
-  for (const o of rendered) assert.equal((await apply(api, o)).metadata.resourceVersion, live.get(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)?.metadata.resourceVersion)
+  for (const o of rendered) assert.equal((await apply(api, o, Date.now() + 10_000)).metadata.resourceVersion, live.get(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)?.metadata.resourceVersion)
 })
 
 test('changing routing: the VirtualService comes and, back to targetPort, is pruned', async (t) => {
@@ -317,5 +317,18 @@ test('the API server never reachable: provision gives up at --timeout, exit 1, s
   const elapsed = Date.now() - started
   assert.equal(r.code, 1)
   assert.match(r.stderr, /egress-mtls: cannot list the Istio objects egress-mtls owns: fetch failed: connect ECONNREFUSED 127\.0\.0\.1:\d+\n$/)
-  assert.ok(elapsed < 2500, `gave up after ${elapsed} ms`)
+  assert.ok(elapsed >= 1900 && elapsed < 2500, `gave up after ${elapsed} ms`)
+})
+
+test('an API server that accepts connections and never answers: no request outlives --timeout', async (t) => {
+  const silent = createServer(() => undefined)
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  t.after(() => { silent.close() })
+  const kubeconfig = await kubeconfigAt((silent.address() as { port: number }).port)
+  const started = Date.now()
+  const r = await runCli(['provision', '--config', await configFile({ targets: [] }), '--kubeconfig', kubeconfig, '--timeout', '2'])
+  const elapsed = Date.now() - started
+  assert.equal(r.code, 1)
+  assert.equal(r.stderr, 'egress-mtls: cannot list the Istio objects egress-mtls owns: no answer from the API server before the deadline\n')
+  assert.ok(elapsed >= 1900 && elapsed < 3000, `gave up after ${elapsed} ms`)
 })

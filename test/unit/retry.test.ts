@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type AddressInfo } from 'node:net'
 import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
-import { backoffDelay, failure, isTransient, withRetry } from '../../src/kube/retry.ts'
+import { backoffDelay, deadlineOptions, failure, isTransient, withRetry } from '../../src/kube/retry.ts'
 import { apiFailure } from '../../src/kube/client.ts'
 
 function api (port: number): CustomObjectsApi {
@@ -53,7 +53,7 @@ test('connection refused, as client-node throws it, is transient; withRetry give
   const elapsed = Date.now() - started
   assert.ok(retries.length >= 3, `retried ${retries.length} times`)
   assert.deepEqual(retries, retries.map((_, i) => i + 1))
-  assert.ok(elapsed < 1500 + 300, `gave up after ${elapsed} ms`)
+  assert.ok(elapsed >= 1400 && elapsed < 1500 + 300, `gave up after ${elapsed} ms: the whole time is used, not more`)
 })
 
 test('a connection cut by the server, as client-node throws it, is transient', async () => {
@@ -65,6 +65,22 @@ test('a connection cut by the server, as client-node throws it, is transient', a
     assert.ok(isTransient(err), failure(err).message)
   } finally {
     srv.close()
+  }
+})
+
+test('deadlineOptions: a request the server accepts and never answers is aborted at the deadline', async () => {
+  const silent = createServer(() => undefined) // accepts, never speaks (no TLS handshake either)
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  try {
+    const a = api((silent.address() as AddressInfo).port)
+    const started = Date.now()
+    const err = await a.listClusterCustomObject({ group: 'networking.istio.io', version: 'v1', plural: 'serviceentries' }, deadlineOptions(started + 700))
+      .then(() => undefined, (e: unknown) => e)
+    const elapsed = Date.now() - started
+    assert.ok(elapsed >= 650 && elapsed < 1500, `aborted after ${elapsed} ms`)
+    assert.equal(failure(err).message, 'no answer from the API server before the deadline')
+  } finally {
+    silent.close()
   }
 })
 
