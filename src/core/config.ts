@@ -258,10 +258,22 @@ function crossCheck (config: Config): { path: string[], message: string }[] {
     if (/^[0-9]+$/.test(t.host.split('.').at(-1) ?? '')) out.push({ path: at('host'), message: 'must be a DNS name, not an IP address' })
     if (t.port === t.plainPort) out.push({ path: at('plainPort'), message: `must differ from port (${t.port})` })
     if (t.namespaces.includes('*') && t.namespaces.length > 1) out.push({ path: at('namespaces'), message: '"*" (the whole mesh) must stand alone' })
+    if (t.maxConnectionDuration !== undefined && durationMs(t.maxConnectionDuration) < 1) {
+      out.push({ path: at('maxConnectionDuration'), message: 'must be at least 1ms (Istio rejects shorter durations)' })
+    }
     const keys = [t.secretKeys.cert, t.secretKeys.key, t.secretKeys.cacert]
     if (new Set(keys).size !== keys.length) out.push({ path: at('secretKeys'), message: 'cert, key and cacert must be three different keys' })
   })
   return out
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 }
+
+/** Milliseconds of a duration that matched DURATION (`1h30m`, `1.5s`). */
+function durationMs (text: string): number {
+  let ms = 0
+  for (const [, n, unit] of text.matchAll(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g)) ms += Number(n) * (UNIT_MS[unit ?? ''] ?? 0)
+  return ms
 }
 
 function deepFreeze<T> (value: T): T {

@@ -112,6 +112,12 @@ test('maxConnectionDuration takes Go-style durations only', () => {
   assert.deepEqual(issuesOf('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1 hour }]'), [
     '1 targets[0].maxConnectionDuration: must be a duration such as 1h, 30m or 1h30m',
   ])
+  assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1ms }]').targets[0]?.maxConnectionDuration, '1ms')
+  for (const short of ['0s', '999us', '0.5ms']) {
+    assert.deepEqual(issuesOf(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${short} }]`), [
+      '1 targets[0].maxConnectionDuration: must be at least 1ms (Istio rejects shorter durations)',
+    ])
+  }
 })
 
 test('targetsForNamespace: listed namespaces and the whole mesh, in configuration order', () => {
