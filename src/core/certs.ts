@@ -125,11 +125,11 @@ function dnsNames (cert: X509Certificate): string[] {
   return (cert.subjectAltName ?? '').split(', ').filter((s) => s !== '').sort()
 }
 
-export const days = (ms: number): string => (ms / DAY_MS).toFixed(1)
+const days = (ms: number): string => (ms / DAY_MS).toFixed(1)
 export const date = (d: Date): string => d.toISOString().slice(0, 10)
 const percent = (f: number): string => `${String(Math.round(f * 1000) / 10)}%`
 
-/** "CA 'CN=...' (until 2036-11-24)" */
+/** "'CN=...' (until 2036-11-24)": how log lines name a certificate. */
 export function describe (cert: X509Certificate): string {
   return `'${cert.subject.replace(/\n/g, ', ')}' (until ${date(cert.validToDate)})`
 }
