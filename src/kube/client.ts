@@ -17,8 +17,13 @@ export interface ApiFailure {
   readonly message: string
 }
 
-/** What went wrong, in the API's own words: client-node's ApiException.body is raw text. */
+/**
+ * What went wrong, in the API's own words (client-node's ApiException.body is raw text), or
+ * the network's: undici says only "fetch failed" and keeps the reason in `cause`.
+ */
 export function apiFailure (err: unknown): ApiFailure {
+  if (err instanceof Error && err.name === 'TimeoutError') return { message: 'no answer from the API server before the deadline' }
+  if (!(err instanceof ApiException) && err instanceof Error && err.cause instanceof Error) return { message: `${err.message}: ${err.cause.message}` }
   if (err instanceof ApiException) {
     const code = err.code
     const body: unknown = err.body

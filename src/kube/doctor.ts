@@ -6,7 +6,8 @@ import { checkResource, checkSecret, checkSidecarInjection, checkWorkload, podTe
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
 import { getObject, istioApi } from './istio.ts'
-import { deadlineOptions, failure, withRetry, type RetryOptions } from './retry.ts'
+import { apiFailure } from './client.ts'
+import { deadlineOptions, withRetry, type RetryOptions } from './retry.ts'
 
 export interface DoctorOptions {
   readonly namespace: string
@@ -69,7 +70,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     try {
       return { value: await withRetry(fn, retry) }
     } catch (err) {
-      const f = failure(err)
+      const f = apiFailure(err)
       if (f.code === 404) return { value: undefined }
       return { error: { level: 'fail', message: `${what}: cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}` } }
     }

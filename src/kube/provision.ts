@@ -7,7 +7,8 @@ import { render, type IstioObject } from '../core/render.ts'
 import { operationError } from '../errors.ts'
 import { apply, deleteOwned, istioApi, listOwned, replaceSpec, type LiveObject } from './istio.ts'
 import type { ApiFailure } from './client.ts'
-import { deadlineOptions, failure, withRetry, type RetryOptions } from './retry.ts'
+import { apiFailure } from './client.ts'
+import { deadlineOptions, withRetry, type RetryOptions } from './retry.ts'
 
 export interface ProvisionOptions {
   /** Print the plan, change nothing. */
@@ -36,7 +37,7 @@ function describe (f: ApiFailure): string {
   if (f.reason !== undefined) return `${f.reason} (${f.code ?? '?'}): ${f.message}`
   return f.code === undefined ? f.message : `HTTP ${f.code}: ${f.message}`
 }
-const reason = (err: unknown): string => describe(failure(err))
+const reason = (err: unknown): string => describe(apiFailure(err))
 
 /** Provisions `config`; with no configuration, deletes everything we own (uninstall). */
 export async function provision (kc: KubeConfig, config: Config | undefined, options: ProvisionOptions): Promise<ProvisionResult> {
@@ -108,7 +109,7 @@ async function reportMissingSecrets (kc: KubeConfig, config: Config, deadline: n
       try {
         await withRetry(() => core.readNamespacedSecret({ name: t.secretName, namespace }, deadlineOptions(deadline)), retry(`get Secret ${namespace}/${t.secretName}`))
       } catch (err) {
-        const f = failure(err)
+        const f = apiFailure(err)
         warn(f.code === 404
           ? `Secret ${namespace}/${t.secretName} of target ${t.name} is missing: workloads of ${namespace} cannot reach ${t.host} over mTLS until it exists`
           : `cannot check Secret ${namespace}/${t.secretName} of target ${t.name}: ${reason(err)}`)

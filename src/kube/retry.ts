@@ -22,18 +22,8 @@ function errorCode (err: unknown): string | undefined {
 }
 
 /**
- * apiFailure, with the cause of a network error spelled out (undici says only "fetch failed"
- * and keeps `connect ECONNREFUSED 127.0.0.1:6443` in its cause).
- */
-export function failure (err: unknown): ApiFailure {
-  if (err instanceof Error && err.name === 'TimeoutError') return { message: 'no answer from the API server before the deadline' }
-  if (err instanceof ApiException || !(err instanceof Error) || !(err.cause instanceof Error)) return apiFailure(err)
-  return { message: `${err.message}: ${err.cause.message}` }
-}
-
-/**
  * Client-node request options under which no request outlives `deadline`, not even one the
- * server accepted and never answers (the request is aborted; see `failure`).
+ * server accepted and never answers (the request is aborted; apiFailure explains it).
  */
 export function deadlineOptions (deadline: number): ConfigurationOptions {
   const bound: ObservableMiddleware = {
@@ -97,7 +87,7 @@ export async function withRetry<T> (fn: () => Promise<T>, options: RetryOptions)
       const asked = retryAfterMs(err) ?? 0
       if (remaining <= 0 || asked > remaining) throw err
       const delay = Math.min(Math.max(backoffDelay(attempt, base, max, options.random), asked), remaining)
-      options.onRetry?.(failure(err), attempt + 1, delay)
+      options.onRetry?.(apiFailure(err), attempt + 1, delay)
       await sleep(delay)
     }
   }

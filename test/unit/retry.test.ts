@@ -4,7 +4,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type AddressInfo } from 'node:net'
 import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
-import { backoffDelay, deadlineOptions, failure, isTransient, withRetry } from '../../src/kube/retry.ts'
+import { apiFailure as failure } from '../../src/kube/client.ts'
+import { backoffDelay, deadlineOptions, isTransient, withRetry } from '../../src/kube/retry.ts'
 import { apiFailure } from '../../src/kube/client.ts'
 
 function api (port: number): CustomObjectsApi {
