@@ -5,16 +5,17 @@
 //
 // The webhooks are registered by Service reference, as the chart registers them, so that
 // the API server checks the certificate against the name it really uses, SVC.NS.svc (a URL
-// to 127.0.0.1 would need an IP SAN, which the serving certificate must not have). This
-// needs kube-apiserver's --enable-aggregator-routing (it then dials an EndpointSlice address
-// instead of the ClusterIP, which nothing routes here), so this file starts its own control
-// plane. EndpointSlices may not hold loopback addresses: the webhook listens on this
-// machine's first non-loopback IPv4 address.
+// to 127.0.0.1 would need an IP SAN, which the serving certificate must not have). Without
+// aggregator routing, kube-apiserver calls a Service reference at https://CLUSTER-IP:PORT and
+// verifies the certificate against ServerName SVC.NS.svc. So this file starts its own
+// control plane with a loopback Service range (the shared one's is 10.0.0.0/24), gives the
+// Service a fixed ClusterIP in it and its port, and the webhook listens on exactly that
+// address and port (Linux routes all of 127.0.0.0/8 to lo): no traffic leaves loopback.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { X509Certificate, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs'
-import { networkInterfaces, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
@@ -28,6 +29,9 @@ import {
 const SERVICE = 'egress-mtls'
 const SECRET = 'egress-mtls-webhook-tls'
 const WEBHOOKS = ['a.certs.egress-mtls.io', 'b.certs.egress-mtls.io']
+/** The control plane's Service range, on loopback, and the Service's ClusterIP in it. */
+const SERVICE_RANGE = '127.1.0.0/24'
+const CLUSTER_IP = '127.1.0.10'
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
@@ -49,13 +53,6 @@ interface DeploymentObject {
 const text = (b64: string | undefined): string => Buffer.from(b64 ?? '', 'base64').toString('utf8')
 const fingerprints = (pem: string): string[] =>
   (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p).fingerprint256)
-
-function hostAddress (): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
-  }
-  throw new Error('this test needs a non-loopback IPv4 address (EndpointSlices may not point to loopback)')
-}
 
 function node (args: string[]): ChildProcess {
   return spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -133,7 +130,6 @@ describe('egress-mtls certs against a real API server', () => {
   let nsName = ''
   let kubeconfig = ''
   let port: number
-  let address: string
   let work = ''
   let server: Serve | undefined
   let certsArgs: string[]
@@ -219,10 +215,10 @@ describe('egress-mtls certs against a real API server', () => {
   }
 
   before(async () => {
-    const plane = await startControlPlane({ binaries: await ensureBinaries({ helm: false }), apiserverFlags: ['--enable-aggregator-routing=true'] })
+    // A later --service-cluster-ip-range overrides the harness's default.
+    const plane = await startControlPlane({ binaries: await ensureBinaries({ helm: false }), apiserverFlags: [`--service-cluster-ip-range=${SERVICE_RANGE}`] })
     cp = plane
     kc = loadKubeConfig(plane.kubeconfigPath)
-    address = hostAddress()
     port = await freePort()
     work = mkdtempSync(join(tmpdir(), 'egress-mtls-certs-e2e-'))
     const namespace = await freshNamespace(kc, 'certs')
@@ -233,18 +229,11 @@ describe('egress-mtls certs against a real API server', () => {
     await kubeJson(kc, {
       method: 'POST',
       path: `/api/v1/namespaces/${nsName}/services`,
-      body: { apiVersion: 'v1', kind: 'Service', metadata: { name: SERVICE }, spec: { ports: [{ name: 'https', port: 443, targetPort: port }] } },
-    })
-    await kubeJson(kc, {
-      method: 'POST',
-      path: `/apis/discovery.k8s.io/v1/namespaces/${nsName}/endpointslices`,
       body: {
-        apiVersion: 'discovery.k8s.io/v1',
-        kind: 'EndpointSlice',
-        metadata: { name: `${SERVICE}-1`, labels: { 'kubernetes.io/service-name': SERVICE } },
-        addressType: 'IPv4',
-        endpoints: [{ addresses: [address], conditions: { ready: true } }],
-        ports: [{ name: 'https', port, protocol: 'TCP' }],
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: SERVICE },
+        spec: { clusterIP: CLUSTER_IP, ports: [{ name: 'https', port, targetPort: port }] },
       },
     })
     await kubeJson(kc, {
@@ -256,7 +245,7 @@ describe('egress-mtls certs against a real API server', () => {
         metadata: { name: webhookConfig },
         webhooks: WEBHOOKS.map((name) => ({
           name,
-          clientConfig: { service: { namespace: nsName, name: SERVICE, path: '/mutate', port: 443 } },
+          clientConfig: { service: { namespace: nsName, name: SERVICE, path: '/mutate', port } },
           rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'], operations: ['CREATE', 'UPDATE'] }],
           // Only this test's namespace: nothing else is sent to a webhook that is not there.
           namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': nsName } },
@@ -331,7 +320,7 @@ describe('egress-mtls certs against a real API server', () => {
     const fp = await projectSecret()
     server = serve([
       '--tls-cert', join(work, 'tls', 'tls.crt'), '--tls-key', join(work, 'tls', 'tls.key'),
-      '--listen', `${address}:${String(port)}`, '--metrics-listen', '127.0.0.1:0', '--config', join(work, 'config.yaml'),
+      '--listen', `${CLUSTER_IP}:${String(port)}`, '--metrics-listen', '127.0.0.1:0', '--config', join(work, 'config.yaml'),
     ])
     await server.waitFor((l) => l['msg'] === 'listening')
     assert.ok(server.lines.some((l) => l['msg'] === 'serving certificate loaded' && l['sha256'] === fp))
