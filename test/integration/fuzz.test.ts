@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
-import { answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
+import { answerProblem, keepAliveAgent, post, type Answer } from '../../scripts/bench/client.ts'
 import { httpGet, metricSum, procStatusBytes, startServe, type Listening } from '../../scripts/bench/processes.ts'
 import { BENCH_CONFIG, labelledUpdate, unlabelledCreate, type JsonObject } from '../../scripts/bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret } from '../../scripts/bench/tls.ts'
@@ -289,6 +289,17 @@ after(async () => {
 
 interface Outcome { label: string, problem: string, input: string }
 
+/** How the inputs were answered: 200 injected (a patch), 200 allowed unchanged, 200 denied, or the 4xx status. */
+const tally = new Map<string, number>()
+function count (answer: Answer): void {
+  let kind = String(answer.status)
+  if (answer.status === 200) {
+    const response = (JSON.parse(answer.body) as { response?: { allowed?: boolean, patch?: string } }).response
+    kind = response?.allowed === false ? '200 denied' : response?.patch === undefined ? '200 allowed' : '200 patched'
+  }
+  tally.set(kind, (tally.get(kind) ?? 0) + 1)
+}
+
 async function send (inputs: readonly Input[], port: number, problems: Outcome[]): Promise<void> {
   const agent = keepAliveAgent(ca, CONCURRENCY)
   let next = 0
@@ -297,7 +308,9 @@ async function send (inputs: readonly Input[], port: number, problems: Outcome[]
       const input = inputs[next++]!
       let problem: string | undefined
       try {
-        problem = answerProblem(input.body, await post(agent, port, input.body, input.contentType), input.contentType)
+        const answer = await post(agent, port, input.body, input.contentType)
+        problem = answerProblem(input.body, answer, input.contentType)
+        if (problem === undefined) count(answer)
       } catch (err) {
         // An over-limit body may be refused (413) before it is all sent; a reset then is fair.
         const refused = Buffer.byteLength(input.body) > MAX_BODY && /ECONNRESET|EPIPE/.test(String(err))
@@ -366,7 +379,8 @@ test(`every input gets a 200 with a valid AdmissionReview or a 4xx, the server s
 
   t.diagnostic(`${total} inputs (${corpus.length} from the corpus) generated in ${generation.toFixed(1)} s, sent in ${seconds.toFixed(1)} s (${phases.join(', ')}); ` +
     `peak RSS ${(baseline.peakRss / MB).toFixed(1)} -> ${(end.peakRss / MB).toFixed(1)} MB; heap used (low points) ${(baseline.heap / MB).toFixed(1)} -> ${(end.heap / MB).toFixed(1)} MB; ` +
-    `heap samples ${samples.map((m) => (m.heap / MB).toFixed(0)).join(' ')} MB; external ${samples.map((m) => (m.external / MB).toFixed(0)).join(' ')} MB`)
+    `heap samples ${samples.map((m) => (m.heap / MB).toFixed(0)).join(' ')} MB; external ${samples.map((m) => (m.external / MB).toFixed(0)).join(' ')} MB; ` +
+    `answers: ${[...tally.entries()].sort().map(([k, n]) => `${k} ${n}`).join(', ')}`)
   assert.ok(total >= 10_000, `only ${total} inputs`)
   assert.deepEqual(problems.slice(0, 10), [], `${problems.length} wrong answers (seed ${SEED}); the first ones above`)
   assert.equal(s.child.exitCode, null, `the server exited:\n${s.output()}`)
