@@ -8,6 +8,7 @@ import { listen, type ListenAddress } from './address.ts'
 import { createApp, type App } from './app.ts'
 import { createMetrics } from './metrics.ts'
 import { createSideServer } from './side.ts'
+import { trackConnections } from './drain.ts'
 import { readServingCertificate, secureContextOptions, selfSignedCertificate, type ServingCertificate } from './tls.ts'
 
 export interface CertificateFiles {
@@ -97,6 +98,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     served(certificate, 'serving certificate loaded')
 
     app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log })
+    const drain = trackConnections(app.server)
     await app.ready()
     const port = await listen(app.server, options.listen, '--listen')
     const metricsPort = await listen(side, options.metricsListen, '--metrics-listen')
@@ -115,9 +117,9 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
           running.server.closeAllConnections()
         }, graceMs)
         force.unref()
-        // server.close() closes the connections idle at that instant; one whose answer was
-        // still being written goes idle just after, and would linger until keepAliveTimeout.
-        const sweep = setInterval(() => { running.server.closeIdleConnections() }, 100)
+        // Connections that go idle while draining (an answer with Connection: close ends its
+        // own) are closed by this sweep once idle for the grace; see drain.ts.
+        const sweep = setInterval(() => { drain.closeIdle() }, 50)
         sweep.unref()
         await running.close()
         clearTimeout(force)
