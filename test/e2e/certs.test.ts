@@ -13,14 +13,15 @@
 // address and port (Linux routes all of 127.0.0.0/8 to lo): no traffic leaves loopback.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { X509Certificate, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { certsClient, isConflict } from '../../src/kube/certs.ts'
+import { projectVolume } from '../integration/helpers.ts'
 import {
   ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,
   type ControlPlane, type FreshNamespace,
@@ -69,21 +70,6 @@ async function run (args: string[]): Promise<Run> {
     child.on('close', resolve)
   })
   return { code, stdout, stderr }
-}
-
-/** Writes `files` into `dir` the way kubelet updates a Secret volume: a new directory, then an atomic `..data` symlink swap. */
-function projectVolume (dir: string, files: Readonly<Record<string, string>>): void {
-  mkdirSync(dir, { recursive: true })
-  const previous = readdirSync(dir).filter((n) => n.startsWith('..') && n !== '..data' && n !== '..data_tmp')
-  const stamp = `..${String(Date.now())}_${randomBytes(4).toString('hex')}`
-  mkdirSync(join(dir, stamp))
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, stamp, name), content, { mode: 0o600 })
-  symlinkSync(stamp, join(dir, '..data_tmp'))
-  renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
-  for (const name of Object.keys(files)) {
-    try { lstatSync(join(dir, name)) } catch { symlinkSync(join('..data', name), join(dir, name)) }
-  }
-  for (const old of previous) rmSync(join(dir, old), { recursive: true, force: true })
 }
 
 interface Serve {
