@@ -18,6 +18,8 @@ declare module 'autocannon' {
       /** Seconds. */
       duration?: number
       amount?: number
+      /** Requests per second over all connections. */
+      overallRate?: number
       /** Seconds before a request times out. */
       timeout?: number
       method?: string

@@ -24,6 +24,8 @@ export interface HotSpot {
   /** Share of all samples, 0..1. */
   readonly self: number
   readonly total: number
+  /** The callers through which most of the self time came, nearest first. */
+  readonly via: string
 }
 
 function frameName (f: CallFrame, root: string): string {
@@ -31,8 +33,18 @@ function frameName (f: CallFrame, root: string): string {
   return `${f.functionName === '' ? '(anonymous)' : f.functionName} ${file === '' ? '' : `${file}:${f.lineNumber + 1}`}`.trim()
 }
 
-/** The `limit` hottest functions by self time and by inclusive time, idle time excluded. */
-export async function hotSpots (path: string, root: string, limit = 15): Promise<{ bySelf: HotSpot[], byTotal: HotSpot[], busyMs: number }> {
+/** Where a frame's code lives: a package, a folder of the repository, Node's own JavaScript, or native code. */
+function origin (f: CallFrame, root: string): string {
+  if (f.url === '') return f.functionName === '(garbage collector)' ? 'garbage collector' : 'native (V8, OpenSSL, libuv)'
+  if (f.url.startsWith('node:')) return 'node: internals'
+  const file = relative(root, f.url.replace(/^file:\/\//, ''))
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)
+  if (pkg !== null) return pkg[1]!
+  return file.split('/').slice(0, 2).join('/')
+}
+
+/** The `limit` hottest functions by self time and by inclusive time, and self time by origin; idle time excluded. */
+export async function hotSpots (path: string, root: string, limit = 15): Promise<{ bySelf: HotSpot[], byTotal: HotSpot[], byOrigin: [string, number][], busyMs: number }> {
   const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
@@ -41,6 +53,8 @@ export async function hotSpots (path: string, root: string, limit = 15): Promise
   profile.samples.forEach((id, i) => { selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)) })
   const self = new Map<string, number>()
   const total = new Map<string, number>()
+  const chains = new Map<string, Map<string, number>>()
+  const origins = new Map<string, number>()
   let busy = 0
   for (const [id, t] of selfTime) {
     const node = byId.get(id)
@@ -48,6 +62,16 @@ export async function hotSpots (path: string, root: string, limit = 15): Promise
     busy += t
     const name = frameName(node.callFrame, root)
     self.set(name, (self.get(name) ?? 0) + t)
+    const from = origin(node.callFrame, root)
+    origins.set(from, (origins.get(from) ?? 0) + t)
+    const up: string[] = []
+    for (let cur = parent.get(id); cur !== undefined && up.length < 4; cur = parent.get(cur)) {
+      const n = byId.get(cur)
+      if (n !== undefined && n.callFrame.functionName !== '(root)') up.push(frameName(n.callFrame, root))
+    }
+    const via = chains.get(name) ?? new Map<string, number>()
+    via.set(up.join(' < '), (via.get(up.join(' < ')) ?? 0) + t)
+    chains.set(name, via)
     const seen = new Set<string>()
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const n = byId.get(cur)
@@ -60,6 +84,12 @@ export async function hotSpots (path: string, root: string, limit = 15): Promise
   }
   const top = (m: Map<string, number>): HotSpot[] => [...m.entries()]
     .sort((a, b) => b[1] - a[1]).slice(0, limit)
-    .map(([name]) => ({ name, self: (self.get(name) ?? 0) / busy, total: (total.get(name) ?? 0) / busy }))
-  return { bySelf: top(self), byTotal: top(total), busyMs: busy / 1000 }
+    .map(([name]) => ({
+      name,
+      self: (self.get(name) ?? 0) / busy,
+      total: (total.get(name) ?? 0) / busy,
+      via: [...(chains.get(name) ?? new Map<string, number>()).entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '',
+    }))
+  const byOrigin = [...origins.entries()].sort((a, b) => b[1] - a[1]).map(([o, t]): [string, number] => [o, t / busy])
+  return { bySelf: top(self), byTotal: top(total), byOrigin, busyMs: busy / 1000 }
 }
