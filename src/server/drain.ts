@@ -35,10 +35,14 @@ export function trackConnections (server: Server): Drain {
     u.active++
     res.once('close', () => { u.active--; u.idleSince = performance.now() })
   })
-  const closeIdle = (graceMs = IDLE_GRACE_MS): void => {
+  const closeIdleNow = (graceMs: number): void => {
     const now = performance.now()
     for (const [socket, u] of usage) if (u.active === 0 && now - u.idleSince >= graceMs) socket.destroy()
   }
+  // Judged only after the input already waiting has been read (setImmediate runs after the
+  // event loop's poll phase): after a stall of the loop (GC, a busy machine), a review that
+  // sits unread in a socket has become a request in progress by then, not an idle connection.
+  const closeIdle = (graceMs = IDLE_GRACE_MS): void => { setImmediate(closeIdleNow, graceMs) }
   // Node's close() calls this method of the instance: it gets the grace too.
   server.closeIdleConnections = () => { closeIdle() }
   return { closeIdle }
