@@ -3,7 +3,7 @@
 // annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
 // annotations; never copies or diffs the object. Pure.
 import type { Config, Target } from './config.ts'
-import { pointer, type JsonRecord } from './json.ts'
+import { escapePointer, pointer, type JsonRecord } from './json.ts'
 import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, PREFIX, RESERVED_TARGET_NAMES, USER_VOLUME, USER_VOLUME_MOUNT,
   mountPath, resourceName, targetPodLabel,
@@ -60,12 +60,13 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
   if (typeof mounts === 'object' && mounts !== null) return mounts
 
   const patch: PatchOperation[] = []
-  const metadata = [...templatePath, 'metadata']
+  const metadata = pointer([...templatePath, 'metadata'])
   let metadataExists = meta.exists
   const map = (field: 'labels' | 'annotations', current: StringMap | undefined) => {
     let exists = current !== undefined
+    const fieldPath = `${metadata}/${field}`
     return (key: string, value: string | null): void => {
-      const path = pointer([...metadata, field, key])
+      const path = `${fieldPath}/${escapePointer(key)}`
       if (value === null) {
         if (current !== undefined && Object.hasOwn(current, key)) patch.push({ op: 'remove', path })
         return
@@ -74,8 +75,8 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
         if (current[key] !== value) patch.push({ op: 'replace', path, value })
         return
       }
-      if (!metadataExists) { patch.push({ op: 'add', path: pointer(metadata), value: {} }); metadataExists = true }
-      if (!exists) { patch.push({ op: 'add', path: pointer([...metadata, field]), value: {} }); exists = true }
+      if (!metadataExists) { patch.push({ op: 'add', path: metadata, value: {} }); metadataExists = true }
+      if (!exists) { patch.push({ op: 'add', path: fieldPath, value: {} }); exists = true }
       patch.push({ op: 'add', path, value })
     }
   }
