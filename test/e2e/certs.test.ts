@@ -22,6 +22,7 @@ import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { certsClient, isConflict } from '../../src/kube/certs.ts'
 import { projectVolume } from '../integration/helpers.ts'
+import { run as runCommand, type Run } from '../process.ts'
 import {
   ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,
   type ControlPlane, type FreshNamespace,
@@ -33,8 +34,6 @@ const WEBHOOKS = ['a.certs.egress-mtls.io', 'b.certs.egress-mtls.io']
 /** The control plane's Service range, on loopback, and the Service's ClusterIP in it. */
 const SERVICE_RANGE = '127.1.0.0/24'
 const CLUSTER_IP = '127.1.0.10'
-
-interface Run { code: number | null, stdout: string, stderr: string }
 
 interface SecretObject {
   type?: string
@@ -59,18 +58,7 @@ function node (args: string[]): ChildProcess {
   return spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-async function run (args: string[]): Promise<Run> {
-  const child = node(args)
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => { stdout += c })
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => { stderr += c })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', resolve)
-  })
-  return { code, stdout, stderr }
-}
+const run = (args: string[]): Promise<Run> => runCommand(process.execPath, [join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot })
 
 interface Serve {
   child: ChildProcess

@@ -4,7 +4,6 @@
 // with server-side dry-run (field manager egress-mtls) in namespaces that enforce
 // "restricted". Runs under test/e2e/global-setup.ts.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,6 +15,7 @@ import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
 import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
 import { runCli } from './run-cli.ts'
+import { run, type Run } from '../process.ts'
 
 const chartDir = join(repoRoot, 'charts', 'egress-mtls')
 const release = 'egress-mtls'
@@ -54,20 +54,11 @@ interface Webhook {
   [k: string]: unknown
 }
 
-interface Run { code: number | null, stdout: string, stderr: string }
 
 function helm (...args: string[]): Promise<Run> {
   const bin = process.env[HELM_ENV]
   assert.ok(bin !== undefined && bin !== '', `${HELM_ENV} is not set: run under --test-global-setup=test/e2e/global-setup.ts`)
-  const child = spawn(bin, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: process.env[KUBECONFIG_ENV] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
-  })
+  return run(bin, args, { cwd: repoRoot, env: { ...process.env, KUBECONFIG: process.env[KUBECONFIG_ENV] ?? '' } })
 }
 
 const PLURALS: Record<string, string> = {

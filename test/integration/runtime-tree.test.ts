@@ -12,27 +12,17 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
 import { parseAllDocuments } from 'yaml'
+import { run as runCommand, type Run } from '../process.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')
 const exampleConfig = join(repo, 'examples', 'config.yaml')
 
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function run (cmd: string, args: readonly string[], cwd: string, timeoutMs = 60_000): Promise<Run> {
-  const env = { ...process.env }
-  delete env['NODE_PATH']
-  delete env['NODE_OPTIONS']
-  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
-  })
-}
+/** Without NODE_PATH and NODE_OPTIONS: the tree must stand on its own. */
+const env = { ...process.env }
+delete env['NODE_PATH']
+delete env['NODE_OPTIONS']
+const run = (cmd: string, args: readonly string[], cwd: string, timeoutMs = 60_000): Promise<Run> => runCommand(cmd, args, { cwd, env, timeoutMs })
 
 let work = ''
 let tree = ''
@@ -102,9 +92,6 @@ async function freePort (): Promise<number> {
 
 test('serve starts from the tree (Fastify, pino, prom-client, selfsigned) and stops on SIGTERM', async () => {
   const [https, metrics] = [await freePort(), await freePort()]
-  const env = { ...process.env }
-  delete env['NODE_PATH']
-  delete env['NODE_OPTIONS']
   const child = spawn(node24, [join(tree, 'bin', 'egress-mtls.js'), 'serve', '--self-signed', '--config', exampleConfig,
     '--listen', `127.0.0.1:${https}`, '--metrics-listen', `127.0.0.1:${metrics}`], { cwd: work, env, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
