@@ -3,11 +3,15 @@
 # command. The runtime tree is assembled by scripts/build-runtime.sh, the same script that
 # test/integration/runtime-tree.test.ts runs without a container engine.
 #
-#   docker build -t REGISTRY/egress-mtls:0.1.0 .
+#   docker build --build-arg RUNTIME_IMAGE=<your mirror>/distroless/nodejs24-debian12:nonroot \
+#     -t REGISTRY/egress-mtls:0.1.0 .
 #   docker run --rm REGISTRY/egress-mtls:0.1.0 --help
+#
+# RUNTIME_IMAGE has no default on purpose: name the distroless Node 24 "nonroot" image
+# (Debian 12) from the registry or mirror your clusters pull from.
 
 ARG BUILD_IMAGE=node:24-bookworm-slim
-ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+ARG RUNTIME_IMAGE
 
 # ---- build: npm ci + tsc, then the production-only runtime tree in /app -----
 FROM ${BUILD_IMAGE} AS build
