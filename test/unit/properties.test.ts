@@ -8,17 +8,11 @@ import type { AdmissionRequest } from '../../src/core/admission.ts'
 import { resolveConfig, type Config } from '../../src/core/config.ts'
 import { admit, type Result } from '../../src/core/review.ts'
 import { parseUserVolumes } from '../../src/core/user-volumes.ts'
+import { KINDS as WORKLOAD_KINDS } from './kinds.ts'
 
 const TARGETS = ['alpha', 'beta', 'gamma', 'delta']
 const NAMESPACES = ['ns-a', 'ns-b', 'kube-system']
-const KINDS: Record<string, { group: string, path: string[] }> = {
-  Deployment: { group: 'apps', path: ['spec', 'template'] },
-  StatefulSet: { group: 'apps', path: ['spec', 'template'] },
-  DaemonSet: { group: 'apps', path: ['spec', 'template'] },
-  ReplicaSet: { group: 'apps', path: ['spec', 'template'] },
-  Job: { group: 'batch', path: ['spec', 'template'] },
-  CronJob: { group: 'batch', path: ['spec', 'jobTemplate', 'spec', 'template'] },
-}
+const KINDS: Readonly<Record<string, { group: string, path: readonly string[] }>> = WORKLOAD_KINDS
 const VOLUME_KEYS = ['sidecar.istio.io/userVolume', 'sidecar.istio.io/userVolumeMount'] as const
 
 const configArb = fc.record({

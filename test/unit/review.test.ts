@@ -4,6 +4,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch'
 import type { AdmissionRequest } from '../../src/core/admission.ts'
 import { resolveConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/review.ts'
+import { KINDS, type Kind } from './kinds.ts'
 
 const config = resolveConfig({
   targets: [
@@ -12,15 +13,6 @@ const config = resolveConfig({
   ],
 })
 
-const KINDS = {
-  Deployment: { group: 'apps', path: ['spec', 'template'] },
-  StatefulSet: { group: 'apps', path: ['spec', 'template'] },
-  DaemonSet: { group: 'apps', path: ['spec', 'template'] },
-  ReplicaSet: { group: 'apps', path: ['spec', 'template'] },
-  Job: { group: 'batch', path: ['spec', 'template'] },
-  CronJob: { group: 'batch', path: ['spec', 'jobTemplate', 'spec', 'template'] },
-} as const
-type Kind = keyof typeof KINDS
 
 function workload (kind: Kind, labels: Record<string, string> = { 'egress-mtls.io/inject': 'true' }, template: unknown = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'web:1' }] } }): Record<string, unknown> {
   let spec: unknown = template
