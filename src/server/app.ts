@@ -19,6 +19,8 @@ export interface AppOptions {
   readonly config: () => Config
   readonly metrics: Metrics
   readonly log: Logger
+  /** True from the moment shutdown begins: answers then carry `Connection: close`. */
+  readonly draining: () => boolean
 }
 
 declare module 'fastify' {
@@ -37,7 +39,7 @@ const ERROR_MESSAGES: Readonly<Partial<Record<number, string>>> = {
   415: 'Content-Type must be application/json',
 }
 
-export function createApp ({ certificate, config, metrics, log }: AppOptions) {
+export function createApp ({ certificate, config, metrics, log, draining }: AppOptions) {
   const app = Fastify({
     https: secureContextOptions(certificate),
     bodyLimit: BODY_LIMIT,
@@ -71,10 +73,11 @@ export function createApp ({ certificate, config, metrics, log }: AppOptions) {
     done(null, value)
   })
 
-  // While shutting down (the listener is closed), every answer ends its connection, also
-  // for reviews that arrived before: Fastify only marks requests that arrive afterwards.
+  // From the moment shutdown begins, every answer ends its connection, also for reviews
+  // whose headers arrived before: Fastify marks only requests it routes once its onClose
+  // hooks run, a few ticks later.
   const send = (reply: FastifyReply, status: number, body: unknown): void => {
-    if (!app.server.listening) void reply.header('connection', 'close')
+    if (draining()) void reply.header('connection', 'close')
     void reply.code(status).send(body)
   }
   const fail = (reply: FastifyReply, status: number, message: string): void => {

@@ -97,7 +97,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     certificate ??= initial
     served(certificate, 'serving certificate loaded')
 
-    app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log })
+    app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log, draining: () => closing })
     const drain = trackConnections(app.server)
     await app.ready()
     const port = await listen(app.server, options.listen, '--listen')
