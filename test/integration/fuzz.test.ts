@@ -326,13 +326,14 @@ async function send (inputs: readonly Input[], port: number, problems: Outcome[]
   }
 }
 
-interface Memory { readonly peakRss: number, readonly heap: number, readonly external: number }
+interface Memory { readonly peakRss: number, readonly rss: number, readonly heap: number, readonly external: number }
 
 async function memory (s: Listening): Promise<Memory> {
   await sleep(100)
   const metrics = (await httpGet(s.metrics!, '/metrics')).body
   return {
     peakRss: (await procStatusBytes(s.pid, 'VmHWM')) ?? Number.NaN,
+    rss: (await procStatusBytes(s.pid, 'VmRSS')) ?? Number.NaN,
     heap: metricSum(metrics, 'nodejs_heap_size_used_bytes'),
     external: metricSum(metrics, 'nodejs_external_memory_bytes'),
   }
@@ -362,23 +363,25 @@ test(`every input gets a 200 with a valid AdmissionReview or a 4xx, the server s
   // The big and odd ones first, so that what they allocate is in the baseline.
   await phase('corpus and edge cases', [...corpus, ...edge])
   await phase('warm-up', warmUp)
-  // Memory after every eighth of the rest: the heap's low points (between collections)
-  // early and late tell a leak from the sawtooth of garbage collection; the peak RSS
-  // (VmHWM) already includes the edge cases' megabytes, so it grows only with a leak.
+  // Memory after every eighth of the rest: the low points of the heap and of the RSS
+  // (between collections) early and late tell a leak from the sawtooth of garbage
+  // collection. The peak RSS (VmHWM) is reported only: when the big inputs happen to be in
+  // flight together decides it, not a leak (a CI run saw 259 MB after the edge cases, 326 MB
+  // at the end, with flat low points).
   const samples: Memory[] = [await memory(s)]
   const chunk = Math.ceil(rest.length / 8)
   for (let i = 0; i < rest.length; i += chunk) {
     await phase(`fuzzed ${i / chunk + 1}/8`, rest.slice(i, i + chunk))
     samples.push(await memory(s))
   }
-  const low = (ms: readonly Memory[]): number => Math.min(...ms.map((m) => m.heap))
-  const baseline = { peakRss: samples[0]!.peakRss, heap: low(samples.slice(0, 3)) }
-  const end = { peakRss: samples.at(-1)!.peakRss, heap: low(samples.slice(-3)) }
+  const low = (ms: readonly Memory[], field: 'heap' | 'rss'): number => Math.min(...ms.map((m) => m[field]))
+  const baseline = { peakRss: samples[0]!.peakRss, rss: low(samples.slice(0, 3), 'rss'), heap: low(samples.slice(0, 3), 'heap') }
+  const end = { peakRss: samples.at(-1)!.peakRss, rss: low(samples.slice(-3), 'rss'), heap: low(samples.slice(-3), 'heap') }
   const total = corpus.length + edge.length + fuzzed.length
   const seconds = (performance.now() - started) / 1000
 
   t.diagnostic(`${total} inputs (${corpus.length} from the corpus) generated in ${generation.toFixed(1)} s, sent in ${seconds.toFixed(1)} s (${phases.join(', ')}); ` +
-    `peak RSS ${(baseline.peakRss / MB).toFixed(1)} -> ${(end.peakRss / MB).toFixed(1)} MB; heap used (low points) ${(baseline.heap / MB).toFixed(1)} -> ${(end.heap / MB).toFixed(1)} MB; ` +
+    `peak RSS ${(baseline.peakRss / MB).toFixed(1)} -> ${(end.peakRss / MB).toFixed(1)} MB; RSS (low points) ${(baseline.rss / MB).toFixed(1)} -> ${(end.rss / MB).toFixed(1)} MB; heap used (low points) ${(baseline.heap / MB).toFixed(1)} -> ${(end.heap / MB).toFixed(1)} MB; ` +
     `heap samples ${samples.map((m) => (m.heap / MB).toFixed(0)).join(' ')} MB; external ${samples.map((m) => (m.external / MB).toFixed(0)).join(' ')} MB; ` +
     `answers: ${[...tally.entries()].sort().map(([k, n]) => `${k} ${n}`).join(', ')}`)
   assert.ok(total >= 10_000, `only ${total} inputs`)
@@ -392,7 +395,9 @@ test(`every input gets a 200 with a valid AdmissionReview or a 4xx, the server s
   agent.destroy()
   assert.equal(answerProblem(last, answer), undefined)
   // Keeping what a review allocates (its 4-20 KB body, its parsed object) would add 40 MB
-  // and more over the 8,600 inputs after the baseline; the bounds leave room for GC timing.
-  assert.ok(end.peakRss < baseline.peakRss + 64 * MB, `peak RSS grew from ${(baseline.peakRss / MB).toFixed(1)} to ${(end.peakRss / MB).toFixed(1)} MB`)
+  // and more of heap over the 8,600 inputs after the baseline (a deliberate leak of the
+  // bodies took the RSS from 371 to 643 MB). The RSS bound is wider: V8 grows its heap
+  // spaces with the big inputs and keeps the pages (+67 MB seen with flat heap low points).
+  assert.ok(end.rss < baseline.rss + 128 * MB, `RSS (low points) grew from ${(baseline.rss / MB).toFixed(1)} to ${(end.rss / MB).toFixed(1)} MB`)
   assert.ok(end.heap < baseline.heap + 32 * MB, `heap used grew from ${(baseline.heap / MB).toFixed(1)} to ${(end.heap / MB).toFixed(1)} MB`)
 })
