@@ -56,7 +56,8 @@ function injectOne (object: Record<string, unknown>, apiVersion: string, kind: s
   const warnings = response.warnings ?? []
   if (!response.allowed) return { name, object, warnings, denied: response.status?.message ?? 'denied' }
   if (patch.length === 0) return { name, object, warnings }
-  return { name, object: jsonpatch.applyPatch(object, patch as Operation[], true, false).newDocument, warnings }
+  // admit()'s patches are shared and frozen; applyPatch inserts values by reference.
+  return { name, object: jsonpatch.applyPatch(object, structuredClone(patch) as Operation[], true, false).newDocument, warnings }
 }
 
 /** The CLI says "egress-mtls:" once, at the start of the line. */

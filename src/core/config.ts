@@ -3,6 +3,7 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { LineCounter, parseDocument, isNode } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
+import { deepFreeze } from './json.ts'
 import { RESERVED_TARGET_NAMES } from './names.ts'
 
 export type InjectionMode = 'label' | 'namespace' | 'cluster'
@@ -274,14 +275,6 @@ function durationMs (text: string): number {
   let ms = 0
   for (const [, n, unit] of text.matchAll(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g)) ms += Number(n) * (UNIT_MS[unit ?? ''] ?? 0)
   return ms
-}
-
-function deepFreeze<T> (value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v)
-    Object.freeze(value)
-  }
-  return value
 }
 
 /** The targets available to workloads of a namespace, in configuration order. */

@@ -11,7 +11,8 @@ export const isRecord = (v: unknown): v is JsonRecord => typeof v === 'object' &
  */
 export function stringMap (v: unknown): Readonly<Record<string, string>> | undefined | false {
   if (v === undefined || v === null) return undefined
-  if (!isRecord(v) || !Object.values(v).every((s) => typeof s === 'string')) return false
+  if (!isRecord(v)) return false
+  for (const key in v) if (typeof v[key] !== 'string') return false
   return v as Record<string, string>
 }
 
@@ -36,4 +37,13 @@ export function escapePointer (token: string): string {
 /** RFC 6901: a JSON Pointer from its reference tokens. */
 export function pointer (tokens: readonly string[]): string {
   return tokens.map((t) => `/${escapePointer(t)}`).join('')
+}
+
+/** Freezes a JSON value and everything in it (configurations, shared results). */
+export function deepFreeze<T> (value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
 }

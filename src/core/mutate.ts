@@ -30,6 +30,7 @@ export type Mutation =
   | { readonly denied: string }
 
 const TARGET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const LABEL_PREFIX = `${PREFIX}/`
 
 /**
  * The patch for the pod template at `templatePath` so that exactly `targets` are injected.
@@ -94,14 +95,36 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
 }
 
 /**
+ * Everything of its inputs that mutatePodTemplate reads, as one string: equal keys (with one
+ * configuration) give equal mutations. Pod-template metadata is reduced to the three
+ * annotations and the egress-mtls.io/ labels it reads, so that templates differing only
+ * in other labels and annotations (the usual case) share one key. Each part is prefixed
+ * with its length, so no two inputs make the same key.
+ */
+export function mutationKey (templatePath: readonly string[], meta: TemplateMetadata, targets: readonly Target[]): string {
+  const part = (s: string | undefined): string => s === undefined ? '-' : `${s.length}:${s}`
+  const { labels, annotations } = meta
+  let key = `${part(templatePath.join('/'))}${meta.exists ? 'M' : 'm'}${labels === undefined ? 'l' : 'L'}${annotations === undefined ? 'a' : 'A'}`
+  for (const t of targets) key += part(t.name)
+  key += '|'
+  if (annotations !== undefined) {
+    key += part(annotations[USER_VOLUME]) + part(annotations[USER_VOLUME_MOUNT]) + part(annotations[INJECTED_ANNOTATION])
+  }
+  if (labels !== undefined) {
+    for (const name in labels) if (name.startsWith(LABEL_PREFIX)) key += part(name) + part(labels[name])
+  }
+  return key
+}
+
+/**
  * The targets egress-mtls injected earlier: those the injected annotation lists, and those
  * with the per-target label (in case the annotation was lost).
  */
 function injectedBefore (labels: StringMap, annotations: StringMap): Set<string> {
   const names = new Set((annotations[INJECTED_ANNOTATION] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== ''))
   for (const [key, value] of Object.entries(labels)) {
-    if (value !== 'true' || !key.startsWith(`${PREFIX}/`)) continue
-    const name = key.slice(PREFIX.length + 1)
+    if (value !== 'true' || !key.startsWith(LABEL_PREFIX)) continue
+    const name = key.slice(LABEL_PREFIX.length)
     if (TARGET_NAME.test(name) && !RESERVED_TARGET_NAMES.includes(name)) names.add(name)
   }
   return names

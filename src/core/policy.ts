@@ -4,6 +4,7 @@
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
 // answer as the webhook.
 import { targetsForNamespace, type Config, type Target } from './config.ts'
+import { memo } from './memo.ts'
 import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'
 
 /** Namespaces cluster mode never injects, beyond the mesh root and `excludeNamespaces`. */
@@ -17,6 +18,9 @@ export interface Decision {
 }
 
 type Metadata = Readonly<Record<string, string>>
+
+// Kept per configuration: the targets of up to 1,000 namespaces.
+const namespaceTargets = memo<readonly Target[]>(1000, 253)
 
 export function decide (config: Config, namespace: string, labels: Metadata, annotations: Metadata): Decision {
   const value = labels[INJECT_LABEL]
@@ -47,7 +51,7 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
   // In cluster mode every workload of the cluster lands here: only those that asked for
   // something explicitly hear that there is nothing for them.
   const explicit = labelled || requested !== undefined || config.injection === 'namespace'
-  const available = targetsForNamespace(config, namespace)
+  const available = namespaceTargets(config, namespace, () => targetsForNamespace(config, namespace))
   if (requested === undefined) {
     return available.length > 0 || !explicit
       ? { targets: available, warnings: [] }

@@ -16,7 +16,8 @@
 import type { AdmissionRequest, AdmissionResponse } from './admission.ts'
 import type { Config } from './config.ts'
 import { isRecord, stringMap } from './json.ts'
-import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from './mutate.ts'
+import { memo } from './memo.ts'
+import { mutatePodTemplate, mutationKey, type Mutation, type PatchOperation, type TemplateMetadata } from './mutate.ts'
 import { decide, misplacedOptIn } from './policy.ts'
 import { controlledByDeployment, podTemplatePath } from './workloads.ts'
 
@@ -30,12 +31,19 @@ export interface Admission {
   readonly patch: readonly PatchOperation[]
 }
 
+/** A patch, and the base64 of its JSON as the AdmissionResponse carries it. */
+interface EncodedPatch { readonly patch: readonly PatchOperation[], readonly base64: string }
+type Encoded = { readonly denied: string } | EncodedPatch
+
+// Kept per configuration: up to 1,000 distinct pod-template inputs of at most 16 KiB each.
+const mutations = memo<Encoded>(1000, 16 * 1024)
+
 export function admit (request: AdmissionRequest, config: Config): Admission {
   try {
     return review(request, config)
   } catch (err) {
     // Not expected: every shape is checked below. The request is let through as it is.
-    return answer(request, 'error', [], [`egress-mtls: internal error, object left unchanged: ${String(err)}`])
+    return answer(request, 'error', NO_PATCH, [`egress-mtls: internal error, object left unchanged: ${String(err)}`])
   }
 }
 
@@ -62,7 +70,7 @@ function review (request: AdmissionRequest, config: Config): Admission {
   for (const field of templatePath) template = isRecord(template) ? template[field] : undefined
   if (!isRecord(template)) {
     return targets.length === 0
-      ? answer(request, 'skipped', [], warnings)
+      ? answer(request, 'skipped', NO_PATCH, warnings)
       : unreadable(request, `${templatePath.join('.')} is not an object`, warnings)
   }
   const meta = templateMetadata(template['metadata'], templatePath.join('.'))
@@ -70,7 +78,7 @@ function review (request: AdmissionRequest, config: Config): Admission {
 
   const misplaced = misplacedOptIn(config, request.kind.kind, labels ?? {}, meta.labels ?? {})
   if (misplaced !== undefined) warnings = [...warnings, misplaced]
-  const mutation = mutatePodTemplate(templatePath, meta, targets, config)
+  const mutation = mutations(config, mutationKey(templatePath, meta, targets), () => encode(mutatePodTemplate(templatePath, meta, targets, config)))
   if ('denied' in mutation) {
     return {
       response: {
@@ -84,7 +92,13 @@ function review (request: AdmissionRequest, config: Config): Admission {
     }
   }
   const result = mutation.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
-  return answer(request, result, mutation.patch, warnings)
+  return answer(request, result, mutation, warnings)
+}
+
+function encode (mutation: Mutation): Encoded {
+  if ('denied' in mutation) return mutation
+  const { patch } = mutation
+  return { patch, base64: patch.length === 0 ? '' : Buffer.from(JSON.stringify(patch)).toString('base64') }
 }
 
 function templateMetadata (value: unknown, where: string): TemplateMetadata | string {
@@ -98,14 +112,16 @@ function templateMetadata (value: unknown, where: string): TemplateMetadata | st
 }
 
 function unreadable (request: AdmissionRequest, why: string, warnings: readonly string[] = []): Admission {
-  return answer(request, 'error', [], [...warnings, `egress-mtls: ${why}: object left unchanged`])
+  return answer(request, 'error', NO_PATCH, [...warnings, `egress-mtls: ${why}: object left unchanged`])
 }
 
-function answer (request: AdmissionRequest, result: Result, patch: readonly PatchOperation[] = [], warnings: readonly string[] = []): Admission {
+const NO_PATCH: EncodedPatch = { patch: [], base64: '' }
+
+function answer (request: AdmissionRequest, result: Result, { patch, base64 } = NO_PATCH, warnings: readonly string[] = []): Admission {
   const response: AdmissionResponse = {
     uid: request.uid,
     allowed: true,
-    ...(patch.length === 0 ? {} : { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+    ...(patch.length === 0 ? {} : { patchType: 'JSONPatch', patch: base64 }),
     ...(warnings.length === 0 ? {} : { warnings }),
   }
   return { response, result, patch }

@@ -18,7 +18,8 @@ const PATHS: Readonly<Record<string, readonly string[]>> = {
 
 /** The path of the pod template in an object of this kind; undefined for kinds not injected. */
 export function podTemplatePath (kind: Pick<GroupVersionKind, 'group' | 'kind'>): readonly string[] | undefined {
-  return Object.hasOwn(PATHS, `${kind.group}/${kind.kind}`) ? PATHS[`${kind.group}/${kind.kind}`] : undefined
+  const key = `${kind.group}/${kind.kind}`
+  return Object.hasOwn(PATHS, key) ? PATHS[key] : undefined
 }
 
 /** `apps/v1` → group apps, version v1; `v1` → the core group. */

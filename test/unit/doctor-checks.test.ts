@@ -137,7 +137,7 @@ test('workload: injected as the webhook makes it, not injected, stale, not opted
   const injectedWith = (w: Workload, c: typeof config): Workload => {
     const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: 'billing', operation: 'CREATE', object: w }, c)
     assert.ok(patch.length > 0)
-    return jsonpatch.applyPatch(structuredClone(w), patch as jsonpatch.Operation[]).newDocument
+    return jsonpatch.applyPatch(structuredClone(w), structuredClone(patch) as jsonpatch.Operation[]).newDocument
   }
   const optedIn = deployment({ 'egress-mtls.io/inject': 'true' })
 

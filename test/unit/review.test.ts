@@ -108,11 +108,11 @@ test('labelled with nothing to inject: allowed, unchanged, with the warnings', (
 })
 
 test('opting out removes what was injected', () => {
-  const injected = jsonpatch.applyPatch(workload('Deployment'), admit(request(workload('Deployment')), config).patch as Operation[], true, false).newDocument
+  const injected = jsonpatch.applyPatch(workload('Deployment'), structuredClone(admit(request(workload('Deployment')), config).patch) as Operation[], true, false).newDocument
   ;((injected['metadata'] as Record<string, unknown>)['labels'] as Record<string, string>)['egress-mtls.io/inject'] = 'false'
   const a = admit(request(injected, { operation: 'UPDATE' }), config)
   assert.equal(a.result, 'injected')
-  const out = jsonpatch.applyPatch(injected, a.patch as Operation[], true, false).newDocument
+  const out = jsonpatch.applyPatch(injected, structuredClone(a.patch) as Operation[], true, false).newDocument
   assert.deepEqual(out, { ...workload('Deployment', { 'egress-mtls.io/inject': 'false' }), spec: { template: { metadata: { labels: { app: 'web' }, annotations: {} }, spec: { containers: [{ name: 'app', image: 'web:1' }] } } } })
 })
 
