@@ -79,3 +79,13 @@ export function parseReview (body: unknown): ParsedReview {
 export function reviewResponse (apiVersion: string, response: AdmissionResponse): AdmissionReview {
   return { apiVersion, kind: 'AdmissionReview', response }
 }
+
+/**
+ * reviewResponse() as JSON text. The patch, base64 and often kilobytes long, needs no JSON
+ * escaping: it is spliced in as it is rather than scanned by JSON.stringify.
+ */
+export function reviewJson (apiVersion: string, response: AdmissionResponse): string {
+  const { patch, ...rest } = response
+  const json = JSON.stringify(reviewResponse(apiVersion, rest))
+  return patch === undefined ? json : `${json.slice(0, -2)},"patch":"${patch}"}}`
+}

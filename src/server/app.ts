@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
-import { parseReview, reviewResponse } from '../core/admission.ts'
+import { parseReview, reviewJson } from '../core/admission.ts'
 import type { Config } from '../core/config.ts'
 import { admit } from '../core/review.ts'
 import { UNKNOWN, type Metrics } from './metrics.ts'
@@ -33,6 +33,8 @@ declare module 'fastify' {
 class BadRequest extends Error {
   readonly statusCode = 400
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 const ERROR_MESSAGES: Readonly<Partial<Record<number, string>>> = {
   413: `body larger than ${BODY_LIMIT} bytes`,
@@ -107,7 +109,7 @@ export function createApp ({ certificate, config, metrics, log, draining }: AppO
       send(reply, 500, { statusCode: 500, error: STATUS_CODES[500], message: 'internal error' })
       return
     }
-    send(reply, 200, reviewResponse(parsed.apiVersion, admission.response))
+    send(reply.type(JSON_TYPE), 200, reviewJson(parsed.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds)
     if (log.isLevelEnabled('debug')) {
