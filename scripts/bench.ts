@@ -12,6 +12,8 @@
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots)
 //                         [--node-args="--max-semi-space-size=4"]   (flags for both servers' node)
 //                         [--built]   (serve compiled to JavaScript, as the image runs it, instead of src/*.ts)
+//                         [--memory-limit 256]   (the webhook in a memory cgroup of that many MiB, as the
+//                                                 chart's limit; Linux, root; see bench/cgroup.ts)
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
@@ -25,6 +27,7 @@ import { hotSpots } from './bench/profile.ts'
 import { procStatusBytes, repoRoot, startFloor, startServe, type Listening, type ServeFiles, type SpawnOptions } from './bench/processes.ts'
 import { BENCH_CONFIG, scenarios, type Scenario } from './bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret, type Pem } from './bench/tls.ts'
+import { memoryCgroup, type MemoryCgroup } from './bench/cgroup.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,6 +40,7 @@ const { values: flags } = parseArgs({
     'startup-runs': { type: 'string', default: '5' },
     'node-args': { type: 'string', default: '' },
     built: { type: 'boolean', default: false },
+    'memory-limit': { type: 'string', default: '' },
   },
 })
 const DURATION = Number(flags.duration)
@@ -267,6 +271,7 @@ async function main (): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-bench-'))
   let webhook: Listening | undefined
   let floor: Listening | undefined
+  let cgroup: MemoryCgroup | undefined
   try {
     const ca: Pem = await makeCa()
     const tls = await writeServingSecret(join(dir, 'tls'), await makeServing(ca), ca)
@@ -275,15 +280,18 @@ async function main (): Promise<void> {
     const all = scenarios(8)
 
     const cli = flags.built ? await build(join(dir, 'built')) : undefined
+    const memoryLimit = flags['memory-limit'] === '' ? undefined : Number(flags['memory-limit'])
+    if (memoryLimit !== undefined) cgroup = await memoryCgroup(memoryLimit)
     out(`egress-mtls benchmark: Node ${process.version}, ${availableParallelism()} cores, HTTP/1.1 keep-alive over TLS 1.3 (EC P-256 certificate), ` +
       `autocannon; ${ROUNDS} rounds x ${DURATION} s per server and load, floor and webhook interleaved; ` +
-      `serve ${cli === undefined ? 'from src/*.ts (type stripping)' : 'compiled to JavaScript'}${NODE_ARGS.length > 0 ? `; node ${NODE_ARGS.join(' ')}` : ''}`)
+      `serve ${cli === undefined ? 'from src/*.ts (type stripping)' : 'compiled to JavaScript'}${NODE_ARGS.length > 0 ? `; node ${NODE_ARGS.join(' ')}` : ''}` +
+      (memoryLimit === undefined ? '' : `; the webhook in a ${memoryLimit} MiB memory cgroup (V8 sizes its heap from it), the floor outside`))
     out()
 
     const startup = await startupTimes(files, Number(flags['startup-runs']), cli)
     const profDir = join(dir, 'profile')
     const options = (name: string): SpawnOptions => ({ nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : [])] })
-    webhook = await startServe(files, { ...options('webhook'), ...(cli === undefined ? {} : { cli }) })
+    webhook = await startServe(files, { ...options('webhook'), ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
     floor = await startFloor(files.cert, files.key, options('floor'))
     const idleRss = { webhook: await procStatusBytes(webhook.pid, 'VmRSS'), floor: await procStatusBytes(floor.pid, 'VmRSS') }
 
@@ -323,6 +331,7 @@ async function main (): Promise<void> {
     if (aRate !== undefined) out(`  (a) p99, ${CONNECTIONS} conns at ${RATE} req/s   ${lpad(fmt(aRate[0].p99, 2), 7)} ms  target <= 5 ms  ${verdict(aRate[0].p99 <= 5)} (floor ${fmt(aRate[1].p99, 2)} ms; p50 ${fmt(aRate[0].p50, 2)} vs ${fmt(aRate[1].p50, 2)} ms)`)
     if (c1 !== undefined) out(`  (c) one review at a time, p99     ${lpad(fmt(c1[0].p99, 2), 7)} ms  target < 20 ms  ${verdict(c1[0].p99 < 20)} (p50 ${fmt(c1[0].p50, 2)} ms; floor p50 ${fmt(c1[1].p50, 2)}, p99 ${fmt(c1[1].p99, 2)} ms)`)
     if (peakRss !== undefined) out(`  webhook peak RSS (VmHWM)          ${lpad(fmt(peakRss / MB, 1), 7)} MB  target <= 100 MB ${verdict(peakRss <= 100 * MB)} (${peaks.join('; ')}; RSS after startup ${fmt((idleRss.webhook ?? Number.NaN) / MB, 1)} MB, floor ${fmt((idleRss.floor ?? Number.NaN) / MB, 1)} MB)`)
+    if (cgroup !== undefined) out(`  webhook memory cgroup peak        ${lpad(fmt(await cgroup.peak() / MB, 1), 7)} MB  (memory charged to the cgroup, as a container's limit counts it)`)
     out(`  serve startup, spawn to listening: median ${fmt(median(startup.serve), 0)} ms (runs ${startup.serve.map((x) => fmt(x, 0)).join(', ')}); bare node:https floor: median ${fmt(median(startup.floor), 0)} ms`)
     out(`  failed requests (errors + non-2xx) over the whole run: ${rows.flat().reduce((n, r) => n + r.failed, 0)}`)
 
@@ -335,6 +344,7 @@ async function main (): Promise<void> {
   } finally {
     await webhook?.stop()
     await floor?.stop()
+    await cgroup?.remove()
     await rm(dir, { recursive: true, force: true })
   }
 }

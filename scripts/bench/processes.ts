@@ -46,14 +46,19 @@ export interface SpawnOptions {
   readonly nodeArgs?: readonly string[]
   readonly env?: NodeJS.ProcessEnv
   readonly timeoutMs?: number
+  /** A cgroup's cgroup.procs: the process is moved there before node starts (bench/cgroup.ts). */
+  readonly cgroupProcs?: string
 }
 
 /** Spawns `node <script> ...args` and resolves once it logs its listening ports. */
 export function spawnListening (script: string, args: readonly string[], options: SpawnOptions = {}): Promise<Listening> {
   const started = performance.now()
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
+  const node = [process.execPath, ...(options.nodeArgs ?? []), script, ...args]
+  // In a cgroup: a shell joins it, then becomes node (same pid), as V8 reads the limit at start.
+  const [command, ...argv] = options.cgroupProcs === undefined ? node : ['/bin/sh', '-c', 'echo $$ > "$CGROUP_PROCS" && exec "$@"', 'sh', ...node]
+  const child = spawn(command ?? process.execPath, argv, {
     cwd: repoRoot,
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...options.env, ...(options.cgroupProcs === undefined ? {} : { CGROUP_PROCS: options.cgroupProcs }) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
