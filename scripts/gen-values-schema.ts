@@ -108,6 +108,7 @@ export function valuesSchema (): Json {
             properties: { minAvailable: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^[0-9]+%$' }] } },
           },
           resources: resources('Webhook container resources.'),
+          nodeOptions: str('NODE_OPTIONS of the webhook container (V8 heap flags; see values.yaml).'),
           affinity: { type: 'object', description: 'Webhook pod affinity.' },
           priorityClassName: str('Webhook pod priority class.'),
           podAnnotations: stringMap('Extra annotations of the webhook pods.'),

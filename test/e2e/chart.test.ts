@@ -35,6 +35,7 @@ interface Container {
   livenessProbe?: Probe
   readinessProbe?: Probe
   resources?: { requests?: Record<string, string>, limits?: Record<string, string> }
+  env?: { name: string, value: string }[]
 }
 interface PodSpec {
   serviceAccountName: string
@@ -190,6 +191,12 @@ describe('chart', () => {
     assert.deepEqual(role['rules'], [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] }])
   })
 
+  test('webhook.nodeOptions empty: no NODE_OPTIONS, Node sizes the heap itself', async () => {
+    const objs = await template('--set', 'webhook.nodeOptions=')
+    const pod = (one(objs, 'Deployment', `${full}-webhook`)['spec'] as { template: { spec: PodSpec } }).template.spec
+    assert.equal(pod.containers[0]?.env, undefined)
+  })
+
   test('a typo in a target fails helm template and helm lint, naming the field', async () => {
     const file = await valuesFile({ config: { targets: [{ name: 'bank-api', hots: 'api.bank.example.com', namespaces: ['payments'] }] } })
     const t = await helm('template', release, chartDir, '--kube-version', kubeVersion, '-f', file)
@@ -274,6 +281,8 @@ describe('chart', () => {
         ])
         assert.deepEqual((pod['topologySpreadConstraints'] as Record<string, unknown>[]).map((t) => [t['topologyKey'], t['whenUnsatisfiable']]), [['kubernetes.io/hostname', 'ScheduleAnyway']])
         assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } })
+        // Under the 256Mi limit Node would pick 1 MiB semi-spaces (README.md "Performance").
+        assert.deepEqual(c.env, [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=16' }])
         assert.equal(dep.metadata.annotations?.['checksum/config'], undefined)
         assert.deepEqual((one(objs, 'PodDisruptionBudget', `${full}-webhook`)['spec'] as { minAvailable: number }).minAvailable, 1)
         assert.deepEqual((one(objs, 'Service', `${full}-webhook`)['spec'] as { ports: unknown }).ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }])
