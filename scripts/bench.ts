@@ -12,6 +12,8 @@
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots)
 //                         [--node-args="--max-semi-space-size=4"]   (flags for both servers' node)
 //                         [--built]   (serve compiled to JavaScript, as the image runs it, instead of src/*.ts)
+//                         [--floor fastify]   (the floor answers through Fastify, set up as the webhook's:
+//                                              the webhook/floor ratio then leaves out the framework's cost)
 //                         [--memory-limit 256]   (the webhook in a memory cgroup of that many MiB, as the
 //                                                 chart's limit; Linux, root; see bench/cgroup.ts)
 import { spawn } from 'node:child_process'
@@ -41,6 +43,7 @@ const { values: flags } = parseArgs({
     'node-args': { type: 'string', default: '' },
     built: { type: 'boolean', default: false },
     'memory-limit': { type: 'string', default: '' },
+    floor: { type: 'string', default: 'node' },
   },
 })
 const DURATION = Number(flags.duration)
@@ -49,6 +52,8 @@ const CONNECTIONS = Number(flags.connections)
 const RATE = Number(flags.rate)
 const ONLY = new Set(flags.only.split(','))
 const NODE_ARGS = flags['node-args'].split(' ').filter((a) => a !== '')
+if (flags.floor !== 'node' && flags.floor !== 'fastify') throw new Error(`--floor ${flags.floor}: node or fastify`)
+const FASTIFY_FLOOR = flags.floor === 'fastify'
 const MB = 1024 * 1024
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
@@ -215,7 +220,7 @@ async function startupTimes (files: ServeFiles, runs: number, cli: string | unde
     const s = await startServe(files, cli === undefined ? {} : { cli })
     serve.push(s.startupMs)
     await s.stop()
-    const f = await startFloor(files.cert, files.key)
+    const f = await startFloor(files.cert, files.key, { fastify: FASTIFY_FLOOR })
     floor.push(f.startupMs)
     await f.stop()
   }
@@ -284,6 +289,7 @@ async function main (): Promise<void> {
     if (memoryLimit !== undefined) cgroup = await memoryCgroup(memoryLimit)
     out(`egress-mtls benchmark: Node ${process.version}, ${availableParallelism()} cores, HTTP/1.1 keep-alive over TLS 1.3 (EC P-256 certificate), ` +
       `autocannon; ${ROUNDS} rounds x ${DURATION} s per server and load, floor and webhook interleaved; ` +
+      `floor: ${FASTIFY_FLOOR ? 'Fastify set up as the webhook, deciding nothing' : 'bare node:https'}; ` +
       `serve ${cli === undefined ? 'from src/*.ts (type stripping)' : 'compiled to JavaScript'}${NODE_ARGS.length > 0 ? `; node ${NODE_ARGS.join(' ')}` : ''}` +
       (memoryLimit === undefined ? '' : `; the webhook in a ${memoryLimit} MiB memory cgroup (V8 sizes its heap from it), the floor outside`))
     out()
@@ -292,7 +298,7 @@ async function main (): Promise<void> {
     const profDir = join(dir, 'profile')
     const options = (name: string): SpawnOptions => ({ nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : [])] })
     webhook = await startServe(files, { ...options('webhook'), ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
-    floor = await startFloor(files.cert, files.key, options('floor'))
+    floor = await startFloor(files.cert, files.key, { ...options('floor'), fastify: FASTIFY_FLOOR })
     const idleRss = { webhook: await procStatusBytes(webhook.pid, 'VmRSS'), floor: await procStatusBytes(floor.pid, 'VmRSS') }
 
     out('answers (one request of each, checked like the fuzz test does):')

@@ -112,8 +112,8 @@ export function startServe (files: ServeFiles, options: SpawnOptions & { logLeve
   ], options)
 }
 
-export function startFloor (cert: string, key: string, options: SpawnOptions = {}): Promise<Listening> {
-  return spawnListening(floorMain, ['--tls-cert', cert, '--tls-key', key, '--listen', '127.0.0.1:0'], options)
+export function startFloor (cert: string, key: string, options: SpawnOptions & { fastify?: boolean } = {}): Promise<Listening> {
+  return spawnListening(floorMain, ['--tls-cert', cert, '--tls-key', key, '--listen', '127.0.0.1:0', ...(options.fastify === true ? ['--fastify'] : [])], options)
 }
 
 /** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM), or undefined off Linux. */
