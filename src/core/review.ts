@@ -35,8 +35,10 @@ export interface Admission {
 interface EncodedPatch { readonly patch: readonly PatchOperation[], readonly base64: string }
 type Encoded = { readonly denied: string } | EncodedPatch
 
-// Kept per configuration: up to 1,000 distinct pod-template inputs of at most 16 KiB each.
-const mutations = memo<Encoded>(1000, 16 * 1024)
+// Kept per configuration: up to 256 distinct pod-template inputs (keys) of at most 4 KiB
+// each, a few megabytes at worst; typical keys (our annotations for a few targets and a
+// user volume or two) are well under 2 KiB.
+const mutations = memo<Encoded>(256, 4096)
 
 export function admit (request: AdmissionRequest, config: Config): Admission {
   try {
