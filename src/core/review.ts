@@ -28,6 +28,11 @@ export type Result = 'injected' | 'unchanged' | 'skipped' | 'denied' | 'error'
 export interface Admission {
   readonly response: AdmissionResponse
   readonly result: Result
+  /**
+   * Shared with every review of the same inputs, and frozen. Clone it before applying it
+   * with a library that inserts values by reference: fast-json-patch does, and silently
+   * leaves a frozen `{}` empty.
+   */
   readonly patch: readonly PatchOperation[]
 }
 

@@ -64,7 +64,7 @@ async function deployment (s: Setup, name: string, injected: boolean): Promise<v
   }
   const config = resolveConfig(JSON.parse(await readFile(s.config, 'utf8')) as unknown)
   const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: s.ns, operation: 'CREATE', object }, config)
-  const body = injected ? jsonpatch.applyPatch(structuredClone(object), patch as jsonpatch.Operation[]).newDocument : object
+  const body = injected ? jsonpatch.applyPatch(structuredClone(object), structuredClone(patch) as jsonpatch.Operation[]).newDocument : object
   await kubeJson(kc, { method: 'POST', path: `/apis/apps/v1/namespaces/${s.ns}/deployments`, body })
 }
 
