@@ -122,7 +122,7 @@ function unreadable (request: AdmissionRequest, why: string, warnings: readonly 
   return answer(request, 'error', NO_PATCH, [...warnings, `egress-mtls: ${why}: object left unchanged`])
 }
 
-const NO_PATCH: EncodedPatch = { patch: [], base64: '' }
+const NO_PATCH: EncodedPatch = Object.freeze({ patch: Object.freeze([]), base64: '' })
 
 function answer (request: AdmissionRequest, result: Result, { patch, base64 } = NO_PATCH, warnings: readonly string[] = []): Admission {
   const response: AdmissionResponse = {
