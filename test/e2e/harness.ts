@@ -37,11 +37,11 @@ export const HELM_ENV = 'EGRESS_MTLS_E2E_HELM'
 /** The repository root (test/e2e/../..). */
 export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url))
 
-/** Istio CRDs used by the tier: $ISTIO_CRDS, else ../shared/fixtures/istio/crds-1.30.3.yaml beside the repo. */
+/** Istio CRDs used by the tier: $ISTIO_CRDS, else the repository's test/fixtures/istio/crds-1.30.3.yaml. */
 export function istioCrdsPath(): string {
   const fromEnv = process.env['ISTIO_CRDS']
   if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv)
-  return resolve(repoRoot, '..', 'shared', 'fixtures', 'istio', 'crds-1.30.3.yaml')
+  return resolve(repoRoot, 'test', 'fixtures', 'istio', 'crds-1.30.3.yaml')
 }
 
 export interface E2EBinaries {
@@ -547,7 +547,7 @@ interface CrdStatus {
  */
 export async function installIstioCrds(kc: KubeConfig, file: string = istioCrdsPath(), timeoutMs = 60_000): Promise<string[]> {
   if (!existsSync(file)) {
-    throw new Error(`Istio CRDs not found at ${file}: set ISTIO_CRDS, or keep shared/ beside the repository (../shared/fixtures/istio/)`)
+    throw new Error(`Istio CRDs not found at ${file}: set ISTIO_CRDS to a file of Istio's CRDs`)
   }
   const docs = parseAllDocuments(await readFile(file, 'utf8'))
   const crds: CrdDoc[] = []

@@ -1,5 +1,5 @@
 // render(): the Istio resources of DESIGN.md, each validated against the openAPIV3Schema of
-// Istio 1.30.3's CRDs (read from ../shared/fixtures/istio, never copied into the repo).
+// Istio 1.30.3's CRDs (test/fixtures/istio, with Istio's licence).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -9,7 +9,7 @@ import { resolveConfig, type Config } from '../../src/core/config.ts'
 import { certFiles } from '../../src/core/names.ts'
 import { ISTIO_KINDS, render, type IstioKind, type IstioObject } from '../../src/core/render.ts'
 
-const CRDS = new URL('../../../shared/fixtures/istio/crds-1.30.3.yaml', import.meta.url)
+const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 
 type Schema = Record<string, unknown>
 const isSchema = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v)
