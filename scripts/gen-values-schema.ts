@@ -93,7 +93,7 @@ export function valuesSchema (): Json {
       },
       nodeSelector: stringMap('Node selector of every pod (webhook, Jobs, CronJobs).'),
       tolerations: { type: 'array', description: 'Tolerations of every pod.', items: { type: 'object' } },
-      config: { ...config, description: 'The egress-mtls configuration file (DESIGN.md "Configuration"), rendered into the ConfigMap.' },
+      config: { ...config, description: 'The egress-mtls configuration file (docs/design.md "Configuration"), rendered into the ConfigMap.' },
       webhook: {
         type: 'object',
         additionalProperties: false,

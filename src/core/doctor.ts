@@ -1,4 +1,4 @@
-// The checks of `egress-mtls doctor` (DESIGN.md "Commands"): what is found in the cluster
+// The checks of `egress-mtls doctor` (docs/design.md "Commands"): what is found in the cluster
 // in, a line per finding out. Pure: certificates are parsed and verified with node:crypto,
 // nothing is read or written here.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'

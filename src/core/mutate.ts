@@ -1,4 +1,4 @@
-// The mutation of one pod template (DESIGN.md "The mutation"): the JSON Patch that makes its
+// The mutation of one pod template (docs/design.md "The mutation"): the JSON Patch that makes its
 // metadata carry exactly the wanted targets' volumes, mounts, labels and the injected
 // annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
 // annotations; never copies or diffs the object. Pure.
