@@ -609,7 +609,10 @@ describe('chart', () => {
       metrics: { scrapeAnnotations: true, serviceMonitor: { enabled: true, labels: { release: 'prom' }, scrapeTimeout: '10s' } },
       networkPolicy: { enabled: true, webhookFrom: [{ ipBlock: { cidr: '10.0.0.0/8' } }] },
     }
-    const objs = await template('-f', await valuesFile(values))
+    const file = await valuesFile(values)
+    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '-f', file)
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr)
+    const objs = await template('-f', file)
     const templates = podTemplates(objs)
     assert.equal(templates.length, 7)
     for (const { where, template } of templates) {
@@ -698,6 +701,8 @@ describe('chart', () => {
   })
 
   test('certManager.enabled: a Certificate, a self-signed Issuer and the cainjector annotation instead of the certs Jobs; cert-manager\'s CRDs accept them', async () => {
+    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '--set', 'certManager.enabled=true', '--set', 'webhook.hostNetwork=true', '--set', 'networkPolicy.enabled=true')
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr)
     const objs = await template('--set', 'certManager.enabled=true')
     const names = objs.map((o) => `${o.kind}/${o.metadata.name}`)
     for (const gone of [`Job/${full}-certs-init`, `Job/${full}-certs-ca-bundle`, `CronJob/${full}-certs-renew`, `ServiceAccount/${full}-certs`, `ServiceAccount/${full}-certs-hook`, `ClusterRole/${full}-certs`, `Role/${full}-certs-hook`]) {
