@@ -589,7 +589,7 @@ describe('chart', () => {
     const values = {
       global: { imageRegistry: 'registry.example.com/mirror', imagePullSecrets: [{ name: 'global-pull' }] },
       imagePullSecrets: [{ name: 'chart-pull' }],
-      commonLabels: { team: 'platform' },
+      commonLabels: { team: 'platform', 'app.kubernetes.io/instance': 'spoofed' },
       podLabels: { 'cost-centre': 'cc-1', 'sidecar.istio.io/inject': 'true', 'app.kubernetes.io/name': 'spoofed' },
       podAnnotations: { 'example.com/all': 'every-pod' },
       nodeSelector: { 'kubernetes.io/os': 'linux' },
@@ -649,7 +649,10 @@ describe('chart', () => {
         assert.equal(c.env, undefined, where)
       }
     }
-    for (const o of objs) assert.equal(o.metadata.labels?.['team'], 'platform', `${o.kind}/${o.metadata.name} lacks commonLabels`)
+    for (const o of objs) {
+      assert.equal(o.metadata.labels?.['team'], 'platform', `${o.kind}/${o.metadata.name} lacks commonLabels`)
+      assert.equal(o.metadata.labels['app.kubernetes.io/instance'], release, `${o.kind}/${o.metadata.name}: commonLabels replaced a label of the chart`)
+    }
 
     const sm = one(objs, 'ServiceMonitor', `${full}-webhook`)
     assert.equal(sm.metadata.labels?.['release'], 'prom')

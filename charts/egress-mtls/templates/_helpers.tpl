@@ -51,17 +51,15 @@ app.kubernetes.io/instance: {{ $ctx.Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
-{{/* The recommended labels of a part. Call with (list . "webhook"). */}}
+{{/* The recommended labels of a part, and commonLabels (which cannot replace them). Call with (list . "webhook"). */}}
 {{- define "egress-mtls.labels" -}}
 {{- $ctx := index . 0 -}}
-{{ include "egress-mtls.selectorLabels" . }}
-app.kubernetes.io/version: {{ $ctx.Chart.AppVersion | quote }}
-app.kubernetes.io/part-of: egress-mtls
-app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
-helm.sh/chart: {{ include "egress-mtls.chart" $ctx }}
-{{- with $ctx.Values.commonLabels }}
-{{ toYaml . }}
-{{- end }}
+{{- $own := include "egress-mtls.selectorLabels" . | fromYaml -}}
+{{- $_ := set $own "app.kubernetes.io/version" (toString $ctx.Chart.AppVersion) -}}
+{{- $_ := set $own "app.kubernetes.io/part-of" "egress-mtls" -}}
+{{- $_ := set $own "app.kubernetes.io/managed-by" $ctx.Release.Service -}}
+{{- $_ := set $own "helm.sh/chart" (include "egress-mtls.chart" $ctx) -}}
+{{- toYaml (merge $own ($ctx.Values.commonLabels | default dict)) -}}
 {{- end -}}
 
 {{/* Webhook selection ------------------------------------------------------- */}}
