@@ -100,10 +100,10 @@ function review (request: AdmissionRequest, config: Config): Admission {
   if (frozen) {
     if ('denied' in mutation) return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `injecting it would be refused: ${mutation.denied}`)])
     if (mutation.patch.length === 0) return answer(request, targets.length > 0 ? 'unchanged' : 'skipped', NO_PATCH, warnings)
-    const had = meta.annotations?.[INJECTED_ANNOTATION] ?? ''
+    const had = (meta.annotations?.[INJECTED_ANNOTATION] ?? '').slice(0, 200)
     const now = targets.map((t) => t.name).join(',')
-    return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind,
-      `it differs from what egress-mtls would inject now (injected: ${had === '' ? 'none' : had.slice(0, 200)}; now: ${now === '' ? 'none' : now})`)])
+    const how = had === now ? `targets ${now}, with other volumes or mounts than now` : `injected: ${had === '' ? 'none' : had}; now: ${now === '' ? 'none' : now}`
+    return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `it differs from what egress-mtls would inject now (${how})`)])
   }
   if ('denied' in mutation) return deny(request, mutation.denied, warnings)
   const result = mutation.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
