@@ -326,7 +326,9 @@ async function main (): Promise<void> {
     const hostile: [string, HostileBatch][] = []
     if (ONLY.has('h')) {
       const batch = (kinds: readonly Hostile[]): string[] => kinds.map((k, i) => JSON.stringify(hostileCreate(k, 2_900_000, `hostile-${i}`)))
-      hostile.push(['4 x 2.9 MB [[[...]]] userVolume', await hostileBatch(webhook, ca.cert, batch(['deep-array', 'deep-array', 'deep-array', 'deep-array']))])
+      for (let round = 1; round <= 3; round++) {
+        hostile.push([`4 x 2.9 MB [[[...]]] userVolume (round ${round})`, await hostileBatch(webhook, ca.cert, batch(['deep-array', 'deep-array', 'deep-array', 'deep-array']))])
+      }
       hostile.push(['4 mixed: {"a":...} mount, 2.9 MB targets, 2.9 MB injected, 100k-deep 200 KB userVolume', await hostileBatch(webhook, ca.cert, batch(['deep-object', 'targets', 'injected', 'deep-small']))])
     }
     printTable(rows)

@@ -8,6 +8,13 @@
  * The API server's limit for all annotations of one object together (256 KiB, counted in
  * bytes of keys and values). It runs mutating admission before it checks that limit, so
  * the webhook can be sent values of megabytes; no value over it can ever be stored.
+ *
+ * A value over it (or nested deeper than MAX_JSON_DEPTH) in an annotation egress-mtls must
+ * read is DENIED, not allowed unchanged with a warning: the object could not be stored
+ * anyway, so the denial loses nothing and names the annotation before the API server's
+ * generic message; allowing it would mean admitting an opted-in workload without its
+ * certificates (or with stale entries of ours) had the limit been different. The one
+ * exception is an UPDATE of a Job, whose template cannot change: a warning (review.ts).
  */
 export const MAX_ANNOTATION_BYTES = 256 * 1024
 
