@@ -65,7 +65,8 @@ function program (io: Io, done: (code: number) => void): Command {
 
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')
     .option('-n, --namespace <ns>', 'namespace to check', 'default')
-    .argument('[workload]', 'kind/name or name of a Deployment to check for injection')
+    .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
     .action(async (workload: string | undefined, _opts: unknown, cmd: Command) => {
       const mod = await import('./doctor.ts')
       const values: unknown = cmd.optsWithGlobals()

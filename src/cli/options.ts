@@ -52,4 +52,5 @@ export interface CertsOptions extends GlobalOptions {
 export interface DoctorOptions extends GlobalOptions {
   readonly namespace: string
   readonly workload?: string
+  readonly output: 'text' | 'yaml' | 'json'
 }

@@ -21,21 +21,24 @@ const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
 
 export interface ParsedBundle {
   readonly certs: readonly X509Certificate[]
+  /** PEM CERTIFICATE blocks that do not parse. */
+  readonly unparsable: number
   /** Why the text is not a clean PEM bundle, if it is not. */
   readonly problem?: string
 }
 
 /** The certificates of a PEM bundle, in order, and whether anything in it is not one. */
 export function parseBundle (text: string | undefined): ParsedBundle {
-  if (text === undefined || text.trim() === '') return { certs: [], problem: 'is empty' }
+  if (text === undefined || text.trim() === '') return { certs: [], unparsable: 0, problem: 'is empty' }
   const certs: X509Certificate[] = []
   let bad = 0
   for (const block of text.match(PEM_CERT) ?? []) {
     try { certs.push(new X509Certificate(block)) } catch { bad++ }
   }
+  const unparsable = bad
   if (text.replace(PEM_CERT, '').trim() !== '') bad++
-  if (bad === 0) return { certs }
-  return { certs, problem: certs.length === 0 ? 'holds no PEM certificate' : 'holds text that is not a PEM certificate' }
+  if (bad === 0) return { certs, unparsable }
+  return { certs, unparsable, problem: certs.length === 0 ? 'holds no PEM certificate' : 'holds text that is not a PEM certificate' }
 }
 
 /** A PEM private key; undefined when the text is empty or not one. */
