@@ -16,7 +16,7 @@ export function writeReport (io: Io, command: string, format: OutputFormat, find
     io.stdout.write(`${formatSummary(command, summary)}\n`)
   } else {
     const document = { ...details, findings, summary }
-    io.stdout.write(format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : stringify(document))
+    io.stdout.write(format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : stringify(document, { lineWidth: 0 }))
   }
   return exitCode(findings)
 }
