@@ -2,20 +2,13 @@
 import { readFile } from 'node:fs/promises'
 import type { Material } from '../core/client-material.ts'
 import { inputError } from '../errors.ts'
-
-const WHY: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file',
-  EACCES: 'permission denied',
-  EISDIR: 'is a directory, not a file',
-  ENOTDIR: 'a part of the path is not a directory',
-}
+import { describeFileError } from './file-errors.ts'
 
 async function read (path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? ''
-    throw inputError(path, `cannot read: ${WHY[code] ?? (err as Error).message}`)
+    throw inputError(path, `cannot be read: ${describeFileError(err)}`)
   }
 }
 

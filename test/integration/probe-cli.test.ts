@@ -151,7 +151,7 @@ test('nothing listening: fail "cannot connect"; bad usage exits 2 saying what', 
   assert.match(where.stderr, /--connect-to ":8443": must be HOST:PORT/)
   const missing = await runCli(['probe', 'bank-api', '--config', config, '--cert', join(dir, 'nope.crt'), '--key', 'x', '--cacert', 'y'])
   assert.equal(missing.code, 2)
-  assert.match(missing.stderr, /nope\.crt: cannot read: no such file/)
+  assert.match(missing.stderr, /nope\.crt: cannot be read: no such file or directory/)
 })
 
 test('the installed command line runs probe (a child process)', async () => {
