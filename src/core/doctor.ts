@@ -1,7 +1,7 @@
 // The checks of `doctor` (DESIGN.md "Commands") on Istio objects, workloads and namespaces:
 // what is found in the cluster in, a finding per check out. Pure: nothing is read or written
 // here. The client material's checks are in client-material.ts.
-import { targetsForNamespace, type Config } from './config.ts'
+import { targetsForNamespace, type Config, type Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { isRecord, jsonEqual, stringMap } from './json.ts'
 import { INJECTED_ANNOTATION, INJECT_LABEL, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
@@ -9,6 +9,16 @@ import { admit } from './review.ts'
 import { controlledByDeployment, groupVersionKind, podTemplatePath } from './workloads.ts'
 import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
+
+/**
+ * `verifyServerName: false` (a target setting, optional here until every branch has it):
+ * the sidecar then checks only that the server's chain leads to cacert, for any name.
+ */
+export function checkServerNameVerification (target: Target & { readonly verifyServerName?: boolean }): Finding | undefined {
+  return target.verifyServerName === false
+    ? about(`target ${target.name}`).warn(`verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only ${target.sni})`)
+    : undefined
+}
 
 /** A rendered Istio object against the live one: present, ours, and with the rendered spec. */
 export function checkResource (desired: IstioObject, live: LiveObject | undefined): Finding {

@@ -27,10 +27,12 @@ export const SIDECAR_TLS = {
 
 /**
  * The names the sidecar checks the server certificate for (its DestinationRule's
- * `subjectAltNames`): the target's own, else its `sni` (which defaults to the host).
+ * `subjectAltNames`): the target's own, else its `sni` (which defaults to the host); none
+ * with `verifyServerName: false`.
  */
-export function expectedServerNames (target: Target): readonly string[] {
-  return target.subjectAltNames.length > 0 ? target.subjectAltNames : [target.sni]
+export function expectedServerNames (target: Target & { readonly verifyServerName?: boolean }): readonly string[] {
+  if (target.subjectAltNames.length > 0) return target.subjectAltNames
+  return target.verifyServerName === false ? [] : [target.sni]
 }
 
 export interface ProbePlan {

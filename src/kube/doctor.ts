@@ -4,7 +4,7 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, type ConfigurationOptions, type KubeConfig } from '@kubernetes/client-node'
 import { checkSecret } from '../core/client-material.ts'
 import { targetsForNamespace, type Config } from '../core/config.ts'
-import { checkResource, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
+import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
 import { about, type Finding } from '../core/findings.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
@@ -111,6 +111,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     if ('error' in secret) findings.push(secret.error)
     else findings.push(...checkSecret(t, namespace, secret.value, options.now))
 
+    const unchecked = checkServerNameVerification(t)
+    if (unchecked !== undefined) findings.push(unchecked)
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
     for (const desired of renderTarget(config, t, home)) {
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))

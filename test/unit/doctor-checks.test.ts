@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { resolveConfig, type Config } from '../../src/core/config.ts'
 import jsonpatch from 'fast-json-patch'
-import { checkResource, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
+import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
 import { formatFinding, type Finding } from '../../src/core/findings.ts'
 import { admit } from '../../src/core/review.ts'
 import { render } from '../../src/core/render.ts'
@@ -154,4 +154,13 @@ test('namespace scan in namespace mode: an unlabelled namespace is one finding, 
     'fail deployment/b: not injected (no egress-mtls.io/injected on the pod template); with the webhook running, re-apply it or run kubectl rollout restart deployment/b',
   ])
   assert.equal(lines(scanned)[2], 'ok Namespace billing: 3 workloads scanned, 2 asking for egress-mtls, 0 injected as the webhook makes them')
+})
+
+test('a target with verifyServerName: false warns (the sidecar accepts any name cacert verifies)', () => {
+  const target = config.targets[0]!
+  assert.equal(checkServerNameVerification(target), undefined)
+  assert.equal(checkServerNameVerification({ ...target, verifyServerName: true }), undefined)
+  const off = checkServerNameVerification({ ...target, verifyServerName: false })
+  assert.equal(off === undefined ? '' : formatFinding(off),
+    'warn target tax-gw: verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only gw.tax.example.org)')
 })

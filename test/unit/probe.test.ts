@@ -29,6 +29,7 @@ test('the names the sidecar checks: subjectAltNames, else sni (the host by defau
   assert.deepEqual(expectedServerNames(bank), ['api.bank.example.com'])
   assert.deepEqual(expectedServerNames(tax), ['mtls.tax.example.org'])
   assert.deepEqual(expectedServerNames(pay), ['spiffe://pay.example.com/gw', 'edge.pay.example.com'])
+  assert.deepEqual(expectedServerNames({ ...bank, verifyServerName: false }), [])
   assert.equal(probeRequest(probePlan(tax), 'ua/1'), 'HEAD / HTTP/1.1\r\nHost: gw.tax.example.org:8443\r\nUser-Agent: ua/1\r\nConnection: close\r\n\r\n')
   assert.match(probeRequest(plan, 'ua/1'), /^HEAD \/ HTTP\/1\.1\r\nHost: api\.bank\.example\.com\r\n/)
 })
