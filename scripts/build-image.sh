@@ -21,7 +21,8 @@
 #   skopeo copy oci-archive:OUT:<version> docker://REGISTRY/egress-mtls:<version>
 #
 # Needs: umoci, dpkg-deb, apt-get (with package lists: `apt-get update`), tar, gzip, and
-# `npm ci` done (Node 24 and TypeScript). As root, or with umoci's rootless mode otherwise.
+# `npm ci` done (Node 24 and TypeScript). Run as root, so that /home/nonroot is nonroot's (as
+# another user, every file is root's in the image).
 #
 # Cached under ${EGRESS_MTLS_CACHE:-$HOME/.cache/egress-mtls}/image/: the .deb files (by
 # name and version), and the finished archive keyed by the hash of everything it is built
@@ -130,12 +131,10 @@ mkdir -p "$work/app"
 "$repo/scripts/build-runtime.sh" "$work/app/app"
 
 # 6. Assemble with umoci; everything owned by root but /home/nonroot.
-rootless=()
-[ "$(id -u)" = 0 ] || rootless=(--rootless)
 log "assembling the OCI image with umoci"
 umoci init --layout "$layout"
 umoci new --image "$layout:$version"
-umoci config "${rootless[@]}" --image "$layout:$version" --architecture amd64 --os linux \
+umoci config --image "$layout:$version" --architecture amd64 --os linux \
   --author egress-mtls \
   --config.user 65532:65532 --config.workingdir /app \
   --config.env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -148,12 +147,19 @@ umoci config "${rootless[@]}" --image "$layout:$version" --architecture amd64 --
   --config.label "org.opencontainers.image.version=$version" \
   --config.label "org.opencontainers.image.licenses=Apache-2.0" \
   --history.created_by "scripts/build-image.sh: config"
-umoci insert "${rootless[@]}" --image "$layout:$version" --history.created_by \
-  "scripts/build-image.sh: Debian 12 ${packages[*]}, /etc/passwd (nonroot 65532)" "$base" /
-umoci insert "${rootless[@]}" --image "$layout:$version" --history.created_by \
-  "scripts/build-image.sh: Node $node_version as /nodejs/bin/node" "$node" /
-umoci insert "${rootless[@]}" --image "$layout:$version" --history.created_by \
-  "scripts/build-image.sh: /app from scripts/build-runtime.sh" "$work/app" /
+# The layers are written by GNU tar: `umoci insert` (0.4.7) leaves a layer's tar stream
+# unterminated (no padding after the last file, no end-of-archive blocks), which strict
+# readers (GNU tar, Go's archive/tar) reject. `umoci raw add-layer` takes them verbatim.
+add_layer() { # add_layer DIR HISTORY
+  local owner=()
+  [ "$(id -u)" = 0 ] || owner=(--owner=0 --group=0)
+  (cd "$1" && tar --sort=name --numeric-owner "${owner[@]}" --mtime=@0 -cf "$work/layer.tar" -- *)
+  umoci raw add-layer --image "$layout:$version" --history.created_by "scripts/build-image.sh: $2" "$work/layer.tar"
+  rm -f "$work/layer.tar"
+}
+add_layer "$base" "Debian 12 ${packages[*]}, /etc/passwd (nonroot 65532)"
+add_layer "$node" "Node $node_version as /nodejs/bin/node"
+add_layer "$work/app" "/app from scripts/build-runtime.sh"
 umoci gc --layout "$layout"
 
 # 7. The archive: the layout's files, in a stable order.
