@@ -53,8 +53,11 @@ case "$node_version" in v24.*) ;; *) die "$node_bin is $node_version, not Node 2
 # 1. The Debian packages: versions from apt's lists, files cached by name and version.
 mkdir -p "$cache/debs"
 debs=()
+# One apt-cache call (each one reads every package list): "Package Filename" lines.
+known=$(apt-cache show --no-all-versions "${packages[@]}" 2>/dev/null \
+  | awk '/^Package:/ { p = $2 } /^Filename:/ { print p, $2 }') || true
 for p in "${packages[@]}"; do
-  file=$(apt-cache show --no-all-versions "$p" 2>/dev/null | awk '/^Filename:/ { print $2; exit }')
+  file=$(awk -v p="$p" '$1 == p { print $2; exit }' <<<"$known")
   [ -n "$file" ] || die "apt knows no package $p: run apt-get update"
   deb="$cache/debs/$(basename "$file")"
   if [ ! -s "$deb" ]; then

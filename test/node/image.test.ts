@@ -101,7 +101,7 @@ test('the image config is the Dockerfile runtime stage\'s: user, workdir, env, p
 test('the root file system: /app from build-runtime.sh owned by root, Node 24 at the entrypoint, no shell', () => {
   const entry = (config.Entrypoint ?? [])[0] ?? ''
   const node = files.get(entry.slice(1))
-  assert.ok(node !== undefined && node.mode.startsWith('-rwx'), `${entry} is an executable file`)
+  assert.ok(node?.mode.startsWith('-rwx') === true, `${entry} is an executable file`)
   const app = [...files.keys()].filter((f) => f === 'app' || f.startsWith('app/'))
   assert.deepEqual([...new Set(app.map((f) => f.split('/')[1]).filter((f) => f !== undefined))].sort(),
     ['bin', 'dist', 'node_modules', 'package.json'])
