@@ -1,4 +1,4 @@
-// The npm package: `npm pack` (its prepack script compiles dist/) gives a tarball that
+// The npm package: `npm pack` (its prepack script compiles dist/ afresh) gives a tarball that
 // installs into an empty directory outside the repository and runs there: `npx egress-mtls
 // --version` and `render`, the same output as the sources give.
 //
@@ -71,6 +71,8 @@ test('the tarball carries the compiled program, its entry point, the docs and th
   }
   assert.deepEqual(packed.filter((f) => !/^(bin|dist|docs|examples)\//.test(f) && !['package.json', 'README.md'].includes(f)), [])
   assert.ok(!packed.some((f) => f.endsWith('.ts')), 'no TypeScript')
+  // dist/ may also hold what scripts/build-image.sh wrote there (the image archive): only the compiled program is packed.
+  assert.deepEqual(packed.filter((f) => f.startsWith('dist/') && !f.endsWith('.js')), [])
 })
 
 test('npx egress-mtls --version prints the package version, outside the repository', async () => {
