@@ -27,6 +27,8 @@ export interface Target {
   readonly namespaces: readonly string[]
   readonly sni: string
   readonly subjectAltNames: readonly string[]
+  /** The sidecar checks that the server certificate names `subjectAltNames`, or `sni` when none are given. */
+  readonly verifyServerName: boolean
   readonly maxConnectionDuration?: string
 }
 
@@ -90,6 +92,7 @@ export const configSchema = {
           },
           sni: dnsName,
           subjectAltNames: { type: 'array', items: { type: 'string', minLength: 1 } },
+          verifyServerName: { type: 'boolean' },
           maxConnectionDuration: { type: 'string', pattern: DURATION },
         },
       },
@@ -203,6 +206,7 @@ interface RawTarget {
   secretKeys?: Partial<SecretKeys>
   sni?: string
   subjectAltNames?: string[]
+  verifyServerName?: boolean
   maxConnectionDuration?: string
 }
 interface RawConfig {
@@ -235,6 +239,7 @@ function withDefaults (raw: RawConfig): Config {
       namespaces: t.namespaces,
       sni: t.sni ?? t.host,
       subjectAltNames: t.subjectAltNames ?? [],
+      verifyServerName: t.verifyServerName ?? true,
       ...(t.maxConnectionDuration === undefined ? {} : { maxConnectionDuration: t.maxConnectionDuration }),
     })),
   }
@@ -262,6 +267,7 @@ function crossCheck (config: Config): { path: string[], message: string }[] {
     if (t.maxConnectionDuration !== undefined && durationMs(t.maxConnectionDuration) < 1) {
       out.push({ path: at('maxConnectionDuration'), message: 'must be at least 1ms (Istio rejects shorter durations)' })
     }
+    if (!t.verifyServerName && t.subjectAltNames.length > 0) out.push({ path: at('verifyServerName'), message: 'false contradicts subjectAltNames (names to verify); remove one of them' })
     const keys = [t.secretKeys.cert, t.secretKeys.key, t.secretKeys.cacert]
     if (new Set(keys).size !== keys.length) out.push({ path: at('secretKeys'), message: 'cert, key and cacert must be three different keys' })
   })
