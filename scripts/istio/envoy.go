@@ -79,7 +79,7 @@ func runEnvoy(in []byte) (any, error) {
 				Metadata: &model.NodeMetadata{
 					Namespace:    p.Namespace,
 					Labels:       p.Labels,
-					IstioVersion: "1.31.0",
+					IstioVersion: "1.31.0", // the pinned module is Istio 1.31 (its VERSION file)
 				},
 			})
 			pc := ProxyConfig{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, Clusters: []json.RawMessage{}, Routes: []json.RawMessage{}}

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"istio.io/istio/pkg/config/schema/collections"
+	"istio.io/istio/pkg/config/schema/resource"
 	"istio.io/istio/pkg/webhooks/validation/server"
 )
 
@@ -71,7 +72,8 @@ func runValidate(in []byte) (any, error) {
 	}
 	mux := http.NewServeMux()
 	// As istiod does in pilot/pkg/bootstrap/validation.go.
-	if _, err := server.New(server.Options{Schemas: collections.PilotGatewayAPI(), DomainSuffix: "cluster.local", Mux: mux}); err != nil {
+	schemas := collections.PilotGatewayAPI()
+	if _, err := server.New(server.Options{Schemas: schemas, DomainSuffix: "cluster.local", Mux: mux}); err != nil {
 		return nil, err
 	}
 	verdicts := []Verdict{}
@@ -88,12 +90,17 @@ func runValidate(in []byte) (any, error) {
 		if err != nil {
 			return nil, badInput("document %d: apiVersion: %v", i+1, err)
 		}
+		// The resource (plural) as the API server names it; the webhook itself answers "unrecognized type" for unknown kinds.
+		plural := ""
+		if s, ok := schemas.FindByGroupKind(resource.FromKubernetesGVK(&schema.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: meta.Kind})); ok {
+			plural = s.Plural()
+		}
 		review := admissionv1.AdmissionReview{
 			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
 			Request: &admissionv1.AdmissionRequest{
 				UID:       "istio-check",
 				Kind:      metav1.GroupVersionKind{Group: gv.Group, Version: gv.Version, Kind: meta.Kind},
-				Resource:  metav1.GroupVersionResource{Group: gv.Group, Version: gv.Version, Resource: strings.ToLower(meta.Kind) + "s"},
+				Resource:  metav1.GroupVersionResource{Group: gv.Group, Version: gv.Version, Resource: plural},
 				Name:      meta.Metadata.Name,
 				Namespace: meta.Metadata.Namespace,
 				Operation: admissionv1.Create,
