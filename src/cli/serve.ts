@@ -1,9 +1,9 @@
 // egress-mtls serve: the admission webhook (HTTPS) and its metrics/health port, until
 // SIGTERM or SIGINT.
-import { pino } from 'pino'
 import { configPath } from '../io/config-file.ts'
 import { usageError } from '../errors.ts'
 import { parseListenAddress } from '../server/address.ts'
+import { pino } from 'pino'
 import { stopOnSignal } from '../server/shutdown.ts'
 import { startWebhook, type CertificateFiles } from '../server/webhook.ts'
 import type { Io, ServeOptions } from './options.ts'
@@ -19,13 +19,19 @@ function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
   return { certFile: o.tlsCert, keyFile: o.tlsKey }
 }
 
+function maxConnections (value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw usageError(`serve: --max-connections ${String(value)}: must be a whole number of at least 1`)
+  return value
+}
+
 export async function run (options: ServeOptions, io: Io): Promise<number> {
   const tls = certificateSource(options)
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
+  const limits = { maxConnections: maxConnections(options.maxConnections) }
   const configFile = configPath(options.config, io.env)
   const log = pino({ level: options.logLevel }, io.stdout)
-  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log })
+  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits })
   await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)
   return 0
 }

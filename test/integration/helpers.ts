@@ -125,7 +125,7 @@ export interface TestWebhook {
 }
 
 /** The real webhook in this process, on 127.0.0.1 port 0, certificate and config in kubelet-style volumes. */
-export async function startTestWebhook (options: { config?: string, watch?: WebhookOptions['watch'], keyType?: KeyType } = {}): Promise<TestWebhook> {
+export async function startTestWebhook (options: { config?: string, watch?: WebhookOptions['watch'], limits?: WebhookOptions['limits'], keyType?: KeyType } = {}): Promise<TestWebhook> {
   const ca = await makeCa(options.keyType)
   const leaf = await makeLeaf(ca, 30, options.keyType)
   const root = tempDir()
@@ -142,6 +142,7 @@ export async function startTestWebhook (options: { config?: string, watch?: Webh
     tls: { certFile: join(tlsDir, 'tls.crt'), keyFile: join(tlsDir, 'tls.key') },
     log: logs.logger,
     ...(options.watch === undefined ? {} : { watch: options.watch }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
   })
   return { webhook, logs, ca, leaf, tlsDir, configDir, configFile }
 }
