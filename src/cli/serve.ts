@@ -3,9 +3,10 @@
 import { configPath } from '../io/config-file.ts'
 import { usageError } from '../errors.ts'
 import { parseListenAddress } from '../server/address.ts'
-import { pino } from 'pino'
+import { createLogger, LOG_FORMATS, type LogFormat } from '../server/log.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
 import { startWebhook, type CertificateFiles } from '../server/webhook.ts'
+import { VERSION } from '../version.ts'
 import type { Io, ServeOptions } from './options.ts'
 
 function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
@@ -24,13 +25,20 @@ function maxConnections (value: number): number {
   return value
 }
 
+function logFormat (value: string): LogFormat {
+  const format = LOG_FORMATS.find((f) => f === value)
+  if (format === undefined) throw usageError(`serve: --log-format ${JSON.stringify(value)}: must be ${LOG_FORMATS.join(' or ')}`)
+  return format
+}
+
 export async function run (options: ServeOptions, io: Io): Promise<number> {
   const tls = certificateSource(options)
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
   const limits = { maxConnections: maxConnections(options.maxConnections) }
   const configFile = configPath(options.config, io.env)
-  const log = pino({ level: options.logLevel }, io.stdout)
+  const log = createLogger(options.logLevel, logFormat(options.logFormat), io.stdout)
+  log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')
   const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits })
   await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)
   return 0

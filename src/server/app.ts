@@ -188,16 +188,25 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     send(reply.type(JSON_TYPE), 200, reviewJson(parsed.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds)
-    if (log.isLevelEnabled('debug')) {
-      log.debug({
+    // Denials and warnings at info (what the user saw, and why), every review at debug;
+    // never the object itself.
+    const { allowed, status, warnings } = admission.response
+    const notable = !allowed || (warnings !== undefined && warnings.length > 0)
+    if (notable || log.isLevelEnabled('debug')) {
+      const line = {
         uid: review.uid,
         kind: review.kind.kind,
         namespace: review.namespace,
         name: review.name,
         operation: review.operation,
         result: admission.result,
+        ...(allowed ? {} : { reason: status?.message }),
+        ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
         ms: Math.round(seconds * 1e6) / 1e3,
-      }, 'review')
+      }
+      if (!allowed) log.info(line, 'review denied')
+      else if (notable) log.info(line, 'review allowed with warnings')
+      else log.debug(line, 'review')
     }
   })
   return app
