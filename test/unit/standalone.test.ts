@@ -34,10 +34,10 @@ function links (markdown: string): string[] {
   return out
 }
 
-test('no file names the workspace outside the repository, nor its DESIGN.md', () => {
+test('no file names the workspace outside the repository, nor its design file', () => {
   assert.ok(all.length > 50, String(all.length))
   // Spelt in pieces so that this file does not match itself.
-  // The contract is docs/design.md; a DESIGN.md would be the one outside the repository.
+  // The contract is docs/design.md; the upper-case name is the file outside the repository.
   const outside = [['..', 'shared'].join('/'), ['', 'work', ''].join('/'), ['DESIGN', 'md'].join('.')]
   const found: string[] = []
   for (const f of all) {
