@@ -363,7 +363,7 @@ async function main (): Promise<void> {
     }
     if (ONLY.has('m')) {
       const m = admitMicro()
-      out(`  admit() in a loop, µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
+      out(`  admit() in a loop, CPU µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
     }
 
     const exit = await webhook.stop()
