@@ -4,7 +4,7 @@
 import { checkMaterial, checkSecret, type Material } from '../core/client-material.ts'
 import type { Config, Target } from '../core/config.ts'
 import { about, type Finding } from '../core/findings.ts'
-import { judgeProbe, probeDetails, probePlan, probeRequest } from '../core/probe.ts'
+import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial } from '../core/probe.ts'
 import { keyMatches, parseBundle, parseKey } from '../core/x509.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
@@ -54,7 +54,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     request: probeRequest(plan, `egress-mtls-probe/${VERSION}`),
     timeoutMs: options.timeout * 1000,
   })
-  return writeReport(io, 'probe', options.output, [...problems, ...judgeProbe(plan, seen, now)], probeDetails(plan, seen, now))
+  return writeReport(io, 'probe', options.output, withMaterial(checks, judgeProbe(plan, seen, now)), probeDetails(plan, seen, now))
 }
 
 /** OpenSSL can load it: a certificate, its key, at least one CA. */

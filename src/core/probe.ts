@@ -187,6 +187,17 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
   return findings
 }
 
+/**
+ * The client material's problems (client-material.ts) beside what the connection showed:
+ * as they are when the connection failed, since they may explain it; as warnings when it
+ * succeeded, since this server did not mind (another server, or this one later, may).
+ */
+export function withMaterial (material: readonly Finding[], connection: readonly Finding[]): Finding[] {
+  const problems = material.filter((f) => f.level !== 'ok')
+  const failed = connection.some((f) => f.level === 'fail')
+  return [...(failed ? problems : problems.map((f) => ({ ...f, level: 'warn' as const }))), ...connection]
+}
+
 /** The facts behind the findings, for `-o yaml|json`. */
 export function probeDetails (plan: ProbePlan, seen: Observation, now: Date): Record<string, unknown> {
   const leaf = seen.serverChain[0] === undefined ? undefined : new X509Certificate(seen.serverChain[0])

@@ -4,8 +4,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { resolveConfig } from '../../src/core/config.ts'
-import { exitCode, formatFinding } from '../../src/core/findings.ts'
-import { expectedServerNames, judgeProbe, probeDetails, probePlan, probeRequest, type Observation } from '../../src/core/probe.ts'
+import { about, exitCode, formatFinding } from '../../src/core/findings.ts'
+import { expectedServerNames, judgeProbe, probeDetails, probePlan, probeRequest, withMaterial, type Observation } from '../../src/core/probe.ts'
 import { authority, clientMaterial } from '../e2e/client-certs.ts'
 
 const config = resolveConfig({
@@ -77,4 +77,15 @@ test('the facts for -o yaml|json', () => {
   assert.equal(details['clientCertificateRequested'], true)
   assert.deepEqual((details['serverCertificate'] as Record<string, unknown>)['subjectAltNames'], ['DNS:api.bank.example.com'])
   assert.equal(details['failure'], undefined)
+})
+
+test('the material\'s problems: as they are when the connection failed, warnings when the server accepted it anyway', () => {
+  const files = about('files')
+  const material = [files.ok('client.key matches the certificate'), files.fail("the client certificate's extended key usage (serverAuth) lacks clientAuth: ...")]
+  const accepted = withMaterial(material, judgeProbe(plan, done, new Date()))
+  assert.equal(exitCode(accepted), 0)
+  assert.equal(formatFinding(accepted[0]!), "warn files: the client certificate's extended key usage (serverAuth) lacks clientAuth: ...")
+  const refused = withMaterial(material, judgeProbe(plan, { serverChain: [], failure: { stage: 'handshake', code: 'x', message: 'SSL alert number 42' } }, new Date()))
+  assert.deepEqual(refused.map((f) => f.level), ['fail', 'fail'])
+  assert.match(formatFinding(refused[1]!), /the server refused the client certificate \(alert bad_certificate\)$/)
 })
