@@ -85,10 +85,13 @@ export interface Observation {
   readonly answer?: string
 }
 
+/** HOST:PORT, with an IPv6 address in brackets. */
+const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${String(port)}`
+
 /** `api.bank.example.com:443`, or `api.bank.example.com:443 via 127.0.0.1:8443` with --connect-to. */
 export function probeSubject (plan: ProbePlan): string {
-  const target = `${plan.host}:${String(plan.port)}`
-  return plan.connectTo === undefined ? target : `${target} via ${plan.connectTo.host}:${String(plan.connectTo.port)}`
+  const target = hostPort(plan.host, plan.port)
+  return plan.connectTo === undefined ? target : `${target} via ${hostPort(plan.connectTo.host, plan.connectTo.port)}`
 }
 
 /** TLS alerts a server sends when it refuses the client certificate (RFC 8446 §6.2). */
@@ -207,7 +210,7 @@ export function probeDetails (plan: ProbePlan, seen: Observation, now: Date): Re
     port: plan.port,
     sni: plan.sni,
     serverNames: plan.serverNames,
-    ...(plan.connectTo === undefined ? {} : { connectTo: `${plan.connectTo.host}:${String(plan.connectTo.port)}` }),
+    ...(plan.connectTo === undefined ? {} : { connectTo: hostPort(plan.connectTo.host, plan.connectTo.port) }),
     ...(seen.protocol === undefined ? {} : { protocol: seen.protocol }),
     ...(seen.cipher === undefined ? {} : { cipher: seen.cipher }),
     ...(seen.clientCertificateRequested === undefined ? {} : { clientCertificateRequested: seen.clientCertificateRequested }),

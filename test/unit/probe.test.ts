@@ -77,6 +77,7 @@ test('the facts for -o yaml|json', () => {
   assert.equal(details['clientCertificateRequested'], true)
   assert.deepEqual((details['serverCertificate'] as Record<string, unknown>)['subjectAltNames'], ['DNS:api.bank.example.com'])
   assert.equal(details['failure'], undefined)
+  assert.equal(probeDetails(probePlan(bank, { host: '::1', port: 8443 }), done, new Date())['connectTo'], '[::1]:8443')
 })
 
 test('the material\'s problems: as they are when the connection failed, warnings when the server accepted it anyway', () => {
