@@ -31,9 +31,16 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     checks = checkMaterial('files', { cert: options.cert, key: options.key, cacert: options.cacert }, material, now)
   } else {
     const namespace = options.namespace ?? onlyNamespace(target)
-    const { loadKubeConfig } = await import('../kube/client.ts')
+    const { apiFailure, loadKubeConfig } = await import('../kube/client.ts')
     const { readSecretData } = await import('../kube/secrets.ts')
-    const data = await readSecretData(loadKubeConfig(options.kubeconfig), namespace, target.secretName, Date.now() + options.timeout * 1000)
+    let data: Record<string, string> | undefined
+    try {
+      data = await readSecretData(loadKubeConfig(options.kubeconfig), namespace, target.secretName, Date.now() + options.timeout * 1000)
+    } catch (err) {
+      const f = apiFailure(err)
+      const cannot = about(`Secret ${namespace}/${target.secretName} (target ${target.name})`).fail(`cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}`)
+      return writeReport(io, 'probe', options.output, [cannot], { target: target.name })
+    }
     checks = checkSecret(target, namespace, data, now)
     if (data === undefined || checks[0]?.level === 'fail') return writeReport(io, 'probe', options.output, checks, { target: target.name })
     const k = target.secretKeys
