@@ -8,8 +8,9 @@
 // skews one round, not the verdict.
 //
 //   node scripts/bench.ts [--duration 1] [--rounds 10] [--connections 32] [--rate 1000 (paced row of (a))]
-//                         [--only a,b,c,h,m] [--startup-runs 5]
-//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop)
+//                         [--only a,b,c,h,m,idle] [--startup-runs 5]
+//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop;
+//                                      idle: 2,000 idle connections, bench/idle.ts)
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots)
 //                         [--node-args="--max-semi-space-size=4"]   (flags for both servers' node)
 //                         [--built]   (serve compiled to JavaScript, as the image runs it, instead of src/*.ts)
@@ -33,6 +34,8 @@ import { hostileBatch, type HostileBatch } from './bench/hostile.ts'
 import { BENCH_CONFIG, hostileCreate, scenarios, type Hostile, type Scenario } from './bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret, type Pem } from './bench/tls.ts'
 import { memoryCgroup, type MemoryCgroup } from './bench/cgroup.ts'
+import { idleReport } from './bench/idle.ts'
+import { DEFAULT_LIMITS } from '../src/server/app.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -40,7 +43,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '1000' },
-    only: { type: 'string', default: 'a,b,c,h,m' },
+    only: { type: 'string', default: 'a,b,c,h,m,idle' },
     profile: { type: 'boolean', default: false },
     'startup-runs': { type: 'string', default: '5' },
     'node-args': { type: 'string', default: '' },
@@ -371,6 +374,12 @@ async function main (): Promise<void> {
     if (exit.code !== 0) out(`\nwebhook exited with code ${String(exit.code)} signal ${String(exit.signal)}`)
     await floor.stop()
     floor = undefined
+    if (ONLY.has('idle')) {
+      const serve = (max: number): Promise<Listening> => startServe(files, { ...options('idle'), args: ['--max-connections', String(max)], ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
+      const idleFloor = (): Promise<Listening> => startFloor(files.cert, files.key, { ...options('idle-floor'), fastify: FASTIFY_FLOOR })
+      out()
+      for (const line of await idleReport({ serve, floor: idleFloor }, ca.cert, all.find((sc) => sc.id === 'b')?.bodies[0] ?? '', 2000, DEFAULT_LIMITS.maxConnections)) out(line)
+    }
     if (flags.profile) await printProfiles(profDir)
   } finally {
     await webhook?.stop()

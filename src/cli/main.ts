@@ -35,6 +35,8 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--tls-key <file>', 'serving key (PEM), reloaded when it changes')
     .option('--self-signed', 'serve an in-memory self-signed certificate (local use)', false)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
+    .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', int, 1000)
     .action(action(() => import('./serve.ts')))
 
   p.command('inject').description('offline: mutate manifests like the webhook would (stdout), warnings on stderr')

@@ -21,6 +21,8 @@ export interface ServeOptions extends GlobalOptions {
   readonly tlsKey?: string
   readonly selfSigned: boolean
   readonly logLevel: string
+  readonly logFormat: string
+  readonly maxConnections: number
 }
 
 export interface InjectOptions extends GlobalOptions {
