@@ -5,6 +5,7 @@ import { X509Certificate } from 'node:crypto'
 import type { Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { EXPIRY_WARNING_DAYS } from './client-material.ts'
+import { serverNames } from './render.ts'
 import { certificateNames, date, daysLeft, subjectAltNames, subjectOf } from './x509.ts'
 
 /**
@@ -25,23 +26,13 @@ export const SIDECAR_TLS = {
   ecdhCurve: 'X25519:P-256',
 } as const
 
-/**
- * The names the sidecar checks the server certificate for (its DestinationRule's
- * `subjectAltNames`): the target's own, else its `sni` (which defaults to the host); none
- * with `verifyServerName: false`.
- */
-export function expectedServerNames (target: Target): readonly string[] {
-  if (target.subjectAltNames.length > 0) return target.subjectAltNames
-  return target.verifyServerName ? [target.sni] : []
-}
-
 export interface ProbePlan {
   readonly target: string
   /** The target's host and TLS port: what the sidecar connects to, and the Host header. */
   readonly host: string
   readonly port: number
   readonly sni: string
-  /** The names the server certificate must carry; empty when the sidecar does not check. */
+  /** The names the server certificate must carry (the DestinationRule's subjectAltNames, render.ts's serverNames); empty when the sidecar does not check. */
   readonly serverNames: readonly string[]
   /** Where the probe connects (`--connect-to`), when not host:port. */
   readonly connectTo?: { readonly host: string, readonly port: number }
@@ -53,7 +44,7 @@ export function probePlan (target: Target, connectTo?: { host: string, port: num
     host: target.host,
     port: target.port,
     sni: target.sni,
-    serverNames: expectedServerNames(target),
+    serverNames: serverNames(target),
     ...(connectTo === undefined ? {} : { connectTo }),
   }
 }
