@@ -84,10 +84,10 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   const { namespace } = options
   const retry: RetryOptions = { deadline: options.deadline }
   const bound = deadlineOptions(options.deadline)
-  /** The object, undefined when there is none, or a failing finding when it cannot be read. */
-  const read = async <T>(what: string, fn: () => Promise<T>): Promise<{ value: T | undefined } | { error: Finding }> => {
+  /** The object, undefined when there is none, or a failing finding when it cannot be read. `fn` retries itself unless `retried`. */
+  const read = async <T>(what: string, fn: () => Promise<T>, retried = true): Promise<{ value: T | undefined } | { error: Finding }> => {
     try {
-      return { value: await withRetry(fn, retry) }
+      return { value: await (retried ? withRetry(fn, retry) : fn()) }
     } catch (err) {
       const f = apiFailure(err)
       if (f.code === 404) return { value: undefined }
@@ -107,7 +107,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
 
   const istio = istioApi(kc)
   for (const t of targets) {
-    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline))
+    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline), false)
     if ('error' in secret) findings.push(secret.error)
     else findings.push(...checkSecret(t, namespace, secret.value, options.now))
 
