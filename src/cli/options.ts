@@ -36,6 +36,9 @@ export interface ProvisionOptions extends GlobalOptions {
   readonly dryRun: boolean
   readonly prune: boolean
   readonly pruneAll: boolean
+  readonly instance: string
+  readonly adopt: boolean
+  readonly output?: 'yaml' | 'json'
   readonly timeout: number
 }
 
@@ -51,5 +54,6 @@ export interface CertsOptions extends GlobalOptions {
 
 export interface DoctorOptions extends GlobalOptions {
   readonly namespace: string
+  readonly instance: string
   readonly workload?: string
 }

@@ -13,6 +13,8 @@ export interface DoctorOptions {
   readonly namespace: string
   /** `deployment/web`, `sts/db` or `web` (a Deployment). */
   readonly workload?: string
+  /** Whose Istio resources to expect (`provision --instance`); default egress-mtls. */
+  readonly instance?: string
   readonly now: Date
   /** Date.now() milliseconds after which transient errors are no longer retried. */
   readonly deadline: number
@@ -93,7 +95,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     else findings.push(...checkSecret(t, namespace, secret.value === undefined ? undefined : decode(secret.value.data ?? {}), options.now))
 
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
-    for (const desired of renderTarget(config, t, home)) {
+    for (const desired of renderTarget(config, t, home, options.instance)) {
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
       findings.push('error' in live ? live.error : checkResource(desired, live.value))
     }
