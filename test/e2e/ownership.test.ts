@@ -175,10 +175,10 @@ test('--adopt takes a conflicting object over: our labels and spec, the user\'s 
   assert.equal(adopted.code, 0, adopted.stderr)
   assert.equal(lines(adopted.stdout).at(-1), 'provisioned: 1 created, 0 updated, 0 unchanged, 0 deleted, 1 adopted')
   const now = await get('ServiceEntry', a, se.metadata.name)
-  const want = render(resolveConfig(raw), instance)[0]
+  const want = render(resolveConfig(raw), instance)[0]!
   assert.equal(now?.metadata.uid, se.metadata.uid, 'the same object, taken over')
-  assert.deepEqual(now?.metadata.labels, { team: 'payments', ...want?.metadata.labels })
-  assert.deepEqual(now?.spec, want?.spec)
+  assert.deepEqual(now.metadata.labels, { team: 'payments', ...want.metadata.labels })
+  assert.deepEqual(now.spec, want.spec)
   const again = await provision(instance, config)
   assert.equal(again.code, 0, again.stderr)
   assert.equal(lines(again.stdout).at(-1), 'provisioned: 0 created, 0 updated, 2 unchanged, 0 deleted')

@@ -263,7 +263,7 @@ test('drift: fields another manager changed or added are put back as rendered', 
   assert.equal(json.code, 0, json.stderr)
   const doc = JSON.parse(json.stdout) as { kind: string, instance: string, items: { action: string, name: string, diff?: string, object?: unknown }[], summary: Record<string, number> }
   assert.deepEqual([doc.kind, doc.instance, doc.items.map((i) => i.action)], ['ProvisionPlan', 'egress-mtls', ['unchanged', 'update']])
-  assert.equal(`${doc.items[1]?.diff ?? ''}`, plan.stdout.split('\n').slice(2, -2).join('\n') + '\n')
+  assert.equal(doc.items[1]?.diff ?? '', plan.stdout.split('\n').slice(2, -2).join('\n') + '\n')
   assert.deepEqual(doc.summary, { create: 0, update: 1, unchanged: 1, delete: 0, conflict: 0, adopt: 0 })
   assert.equal((await provision(config, '-o', 'json')).code, 2, '-o needs --dry-run')
   const fixed = await provision(config)
