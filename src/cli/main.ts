@@ -64,6 +64,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--ca-validity-days <days>', 'validity of a new CA', int, 3650)
     .option('--leaf-validity-days <days>', 'validity of a new serving certificate', int, 365)
     .option('--renew-fraction <f>', 'renew when less than this fraction of the validity is left', Number, 1 / 3)
+    .option('--uninstall', 'delete the Secret if certs made it (the chart runs this on uninstall)', false)
     .action(action(() => import('./certs.ts')))
 
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')

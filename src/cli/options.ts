@@ -50,6 +50,8 @@ export interface CertsOptions extends GlobalOptions {
   readonly caValidityDays: number
   readonly leafValidityDays: number
   readonly renewFraction: number
+  /** Delete the Secret instead (uninstall). */
+  readonly uninstall: boolean
 }
 
 export interface DoctorOptions extends GlobalOptions {
