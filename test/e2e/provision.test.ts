@@ -2,9 +2,10 @@
 // run there): create, a second run that changes nothing, routing changes, pruning, the
 // dry-run plan, --prune-all, drift repair, Secret warnings, API errors and retries.
 //
-// Pruning works on the whole cluster (everything labelled app.kubernetes.io/managed-by=
-// egress-mtls), so this file runs its own control plane: a prune here must not delete the
-// objects another test file (doctor.test.ts) provisions at the same time on the shared one.
+// Pruning works on the whole cluster (everything of the instance, here the default one),
+// so this file runs its own control plane: a prune here must not delete the objects another
+// test file (doctor.test.ts) provisions with the default instance on the shared one.
+// Instances, conflicts and --adopt: ownership.test.ts.
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
