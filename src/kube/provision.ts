@@ -128,7 +128,9 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
  * then server-side apply on that version (a 409 means it changed meanwhile: retried, read
  * again). When the result still differs (a field only another manager set, which apply does
  * not remove), the spec is replaced on that exact version. Returns the object found instead
- * when it is someone else's: nothing was written.
+ * when it is someone else's: nothing was written. A create cannot be made conditional with
+ * server-side apply: an object someone makes at that name between the read and the apply
+ * would be taken over (the chart's admission policy refuses that write to its provisioner).
  */
 async function applyOwned (api: CustomObjectsApi, o: IstioObject, instance: string, adopt: boolean, deadline: number): Promise<LiveObject | undefined> {
   const live = await getObject(api, o.kind, o.metadata.namespace, o.metadata.name, deadline)
