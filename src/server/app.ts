@@ -125,6 +125,9 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   })
   app.server.maxConnections = limits.maxConnections
   app.server.on('drop', () => { metrics.rejection('connection_limit') })
+  metrics.countConnections(() => new Promise((resolve) => {
+    app.server.getConnections((err, count) => { resolve(err === null ? count : 0) })
+  }))
   app.server.on('request', (_req, res) => {
     metrics.inFlight(1)
     res.once('close', () => { metrics.inFlight(-1) })
