@@ -29,6 +29,8 @@ export interface Target {
   readonly namespaces: readonly string[]
   readonly sni: string
   readonly subjectAltNames: readonly string[]
+  /** The sidecar checks that the server certificate names `subjectAltNames`, or `sni` when none are given. */
+  readonly verifyServerName: boolean
   readonly maxConnectionDuration?: string
 }
 
@@ -92,6 +94,7 @@ export const configSchema = {
           },
           sni: dnsName,
           subjectAltNames: { type: 'array', items: { type: 'string', minLength: 1 } },
+          verifyServerName: { type: 'boolean' },
           maxConnectionDuration: { type: 'string', pattern: DURATION },
         },
       },
@@ -280,6 +283,7 @@ interface RawTarget {
   secretKeys?: Partial<SecretKeys>
   sni?: string
   subjectAltNames?: string[]
+  verifyServerName?: boolean
   maxConnectionDuration?: string
 }
 interface RawConfig {
@@ -312,6 +316,7 @@ function withDefaults (raw: RawConfig): Config {
       namespaces: t.namespaces,
       sni: t.sni ?? t.host,
       subjectAltNames: t.subjectAltNames ?? [],
+      verifyServerName: t.verifyServerName ?? true,
       ...(t.maxConnectionDuration === undefined ? {} : { maxConnectionDuration: t.maxConnectionDuration }),
     })),
   }
@@ -361,6 +366,9 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
     if (duration !== undefined && DURATION_RE.test(duration)) {
       const problem = durationProblem(duration)
       if (problem !== undefined) out.push({ path: at('maxConnectionDuration'), message: problem })
+    }
+    if (t['verifyServerName'] === false && Array.isArray(t['subjectAltNames']) && t['subjectAltNames'].length > 0) {
+      out.push({ path: at('verifyServerName'), message: 'false contradicts subjectAltNames (names to verify); remove one of them' })
     }
     const keys = isObject(t['secretKeys']) ? t['secretKeys'] : {}
     const chosen = [str(keys['cert']) ?? 'cert', str(keys['key']) ?? 'key', str(keys['cacert']) ?? 'cacert']

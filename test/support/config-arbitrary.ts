@@ -48,6 +48,7 @@ export function targetArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     sni: dnsName,
     subjectAltNames: fc.array(fc.oneof(dnsName, fc.constant('spiffe://bank.example/ns/x/sa/y'), fc.string({ minLength: 1, maxLength: 20 })), { maxLength: 3 }),
     maxConnectionDuration: duration,
+    verifyServerName: fc.boolean(),
   }, { requiredKeys: ['name', 'host', 'namespaces'] })
 }
 

@@ -35,6 +35,7 @@ test('defaults fill every field but name, host and namespaces', () => {
       namespaces: ['payments'],
       sni: 'api.bank.example.com',
       subjectAltNames: [],
+      verifyServerName: true,
     }],
   })
   assert.ok(Object.isFrozen(c.targets[0]))
@@ -125,6 +126,14 @@ test('rules across fields: duplicates, reserved names, port clash, "*" alone, IP
     '4 targets[2].name: "inject" is reserved (egress-mtls.io/inject is a name egress-mtls uses itself)',
     '4 targets[2].host: must be a DNS name, not an IP address',
     '4 targets[2].secretKeys: cert, key and cacert must be three different keys',
+  ])
+})
+
+test('verifyServerName: a boolean, and false cannot come with subjectAltNames', () => {
+  assert.equal(parseConfig('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: false }\n').targets[0]?.verifyServerName, false)
+  assert.deepEqual(issuesOf('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: "no" }\n'), ['2 targets[0].verifyServerName: must be boolean'])
+  assert.deepEqual(issuesOf('targets:\n  - name: a\n    host: a.example.com\n    namespaces: [x]\n    subjectAltNames: [a.example.com]\n    verifyServerName: false\n'), [
+    '6 targets[0].verifyServerName: false contradicts subjectAltNames (names to verify); remove one of them',
   ])
 })
 
