@@ -14,8 +14,8 @@ import type { IstioObject } from './render.ts'
  * `verifyServerName: false` (a target setting, optional here until every branch has it):
  * the sidecar then checks only that the server's chain leads to cacert, for any name.
  */
-export function checkServerNameVerification (target: Target & { readonly verifyServerName?: boolean }): Finding | undefined {
-  return target.verifyServerName === false
+export function checkServerNameVerification (target: Target): Finding | undefined {
+  return !target.verifyServerName
     ? about(`target ${target.name}`).warn(`verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only ${target.sni})`)
     : undefined
 }

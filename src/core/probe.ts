@@ -30,9 +30,9 @@ export const SIDECAR_TLS = {
  * `subjectAltNames`): the target's own, else its `sni` (which defaults to the host); none
  * with `verifyServerName: false`.
  */
-export function expectedServerNames (target: Target & { readonly verifyServerName?: boolean }): readonly string[] {
+export function expectedServerNames (target: Target): readonly string[] {
   if (target.subjectAltNames.length > 0) return target.subjectAltNames
-  return target.verifyServerName === false ? [] : [target.sni]
+  return target.verifyServerName ? [target.sni] : []
 }
 
 export interface ProbePlan {
