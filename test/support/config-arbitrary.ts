@@ -51,7 +51,7 @@ export function targetArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     verifyServerName: fc.boolean(),
   }, { requiredKeys: ['name', 'host', 'namespaces'] })
     // Names to verify and no verification contradict each other (a configuration error).
-    .map((t) => t['verifyServerName'] === false ? { ...t, subjectAltNames: undefined } : t)
+    .map((t) => t.verifyServerName === false ? { ...t, subjectAltNames: undefined } : t)
     .map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)))
 }
 
