@@ -81,9 +81,11 @@ const PLURALS: Record<string, string> = {
   ServiceMonitor: 'servicemonitors',
   Certificate: 'certificates',
   Issuer: 'issuers',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
 }
 /** What the chart renders with its default options. */
-const DEFAULT_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CronJob', 'Deployment', 'Job', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']
+const DEFAULT_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CronJob', 'Deployment', 'Job', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']
 /** The CRDs of the optional kinds, from their projects (test/fixtures, with their licences). */
 const OPTIONAL_CRDS = [join(repoRoot, 'test', 'fixtures', 'cert-manager', 'crds-v1.21.2.yaml'), join(repoRoot, 'test', 'fixtures', 'prometheus-operator', 'servicemonitors-v0.85.0.yaml')]
 
@@ -141,6 +143,7 @@ const HOOKS: Record<string, [string, string]> = {
   [`Job/${full}-certs-ca-bundle`]: ['post-install,post-upgrade', '0'],
   [`Job/${full}-provision`]: ['post-install,post-upgrade', '10'],
   [`Job/${full}-provision-cleanup`]: ['pre-delete', '0'],
+  [`Job/${full}-certs-cleanup`]: ['pre-delete', '0'],
 }
 
 describe('chart', () => {
@@ -151,6 +154,7 @@ describe('chart', () => {
   let releaseNs = ''
   let payments = ''
   let billing = ''
+  let meshRoot = ''
 
   before(async () => {
     kc = loadKubeConfig()
@@ -158,8 +162,8 @@ describe('chart', () => {
     work = await mkdtemp(join(tmpdir(), 'egress-mtls-chart-'))
     for (const file of OPTIONAL_CRDS) await installIstioCrds(kc, file)
     const restricted = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': 'latest' }
-    for (const prefix of ['chart', 'chart-payments', 'chart-billing']) namespaces.push(await freshNamespace(kc, prefix, restricted))
-    ;[releaseNs, payments, billing] = namespaces.map((n) => n.name) as [string, string, string]
+    for (const prefix of ['chart', 'chart-payments', 'chart-billing', 'chart-root']) namespaces.push(await freshNamespace(kc, prefix, restricted))
+    ;[releaseNs, payments, billing, meshRoot] = namespaces.map((n) => n.name) as [string, string, string, string]
   })
 
   after(async () => {
@@ -176,6 +180,7 @@ describe('chart', () => {
   const config = (injection: string, routing: string): Record<string, unknown> => ({
     injection,
     routing,
+    meshRootNamespace: meshRoot,
     excludeNamespaces: ['legacy'],
     targets: [
       { name: 'bank-api', host: 'api.bank.example.com', namespaces: [payments] },
@@ -205,7 +210,10 @@ describe('chart', () => {
     assert.deepEqual(cfg.targets.map((t) => [t.name, t.host, t.namespaces]), [['bank-api', 'api.bank.example.com', ['payments']]])
     const role = one(objs, 'Role', `${full}-provision`)
     assert.equal(role.metadata.namespace, 'payments')
-    assert.deepEqual(role['rules'], [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] }])
+    assert.deepEqual(role['rules'], [
+      { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'], verbs: ['create', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] },
+    ])
   })
 
   test('webhook.nodeOptions empty: no NODE_OPTIONS, Node sizes the heap itself', async () => {
@@ -273,7 +281,7 @@ describe('chart', () => {
           { apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
           { apiGroups: ['batch'], apiVersions: ['v1'], resources: ['jobs', 'cronjobs'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
         ])
-        const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', 'istio-system', releaseNs, 'legacy'] }
+        const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', meshRoot, releaseNs, 'legacy'] }
         const optOut = { matchExpressions: [{ key: 'egress-mtls.io/inject', operator: 'NotIn', values: ['false'] }] }
         assert.deepEqual(wh.namespaceSelector, injection === 'namespace'
           ? { matchLabels: { 'egress-mtls.io/injection': 'enabled' }, matchExpressions: [excluded] }
@@ -308,7 +316,7 @@ describe('chart', () => {
         // Pod Security "restricted" on every pod spec: the Deployment, the Jobs, the CronJobs;
         // and no Istio sidecar in any of them.
         const specs = podSpecs(objs)
-        assert.equal(specs.length, 1 + 4 + 2)
+        assert.equal(specs.length, 1 + 5 + 2)
         for (const { where, spec } of specs) {
           assert.deepEqual(spec.securityContext, POD_SECURITY, where)
           for (const ct of spec.containers) {
@@ -326,7 +334,7 @@ describe('chart', () => {
         // The commands each Job runs, and as whom.
         const certsArgs = ['certs', '--namespace', releaseNs, '--service', `${full}-webhook`, '--secret', `${full}-webhook-tls`, '--webhook', full,
           '--ca-validity-days', '3650', '--leaf-validity-days', '365', '--renew-fraction', '0.3333333333333333']
-        const provisionArgs = ['provision', '--config', '/config/config.yaml', '--timeout', '120']
+        const provisionArgs = ['provision', '--config', '/config/config.yaml', '--instance', release, '--timeout', '120']
         const jobs = Object.fromEntries(specs.filter((s) => s.where !== `Deployment/${full}-webhook`).map((s) => [s.where, [s.spec.serviceAccountName, s.spec.automountServiceAccountToken, s.spec.containers[0]?.args]]))
         assert.deepEqual(jobs, {
           [`Job/${full}-certs-init`]: [`${full}-certs-hook`, true, certsArgs],
@@ -335,6 +343,7 @@ describe('chart', () => {
           [`Job/${full}-provision`]: [`${full}-provision`, true, provisionArgs],
           [`CronJob/${full}-provision-sync`]: [`${full}-provision`, true, provisionArgs],
           [`Job/${full}-provision-cleanup`]: [`${full}-provision`, true, [...provisionArgs, '--prune-all']],
+          [`Job/${full}-certs-cleanup`]: [`${full}-certs`, true, [...certsArgs, '--uninstall']],
         })
 
         // RBAC, exactly: each ServiceAccount's rules through its bindings.
@@ -354,24 +363,36 @@ describe('chart', () => {
           }
         }
         const sorted = (g: { scope: string, rules: Rule[] }[] | undefined) => [...(g ?? [])].sort((a, b) => a.scope.localeCompare(b.scope))
-        const certsGrants = [
+        const certsGrants = (verbs: string[]) => [
           { scope: '(cluster)', rules: [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [full], verbs: ['get', 'patch'] }] },
           { scope: releaseNs, rules: [
-            { apiGroups: [''], resources: ['secrets'], resourceNames: [`${full}-webhook-tls`], verbs: ['get', 'update'] },
+            { apiGroups: [''], resources: ['secrets'], resourceNames: [`${full}-webhook-tls`], verbs },
             { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
           ] },
         ]
         assert.deepEqual(new Set(byKind(objs, 'ServiceAccount').map((s) => s.metadata.name)), new Set([`${full}-webhook`, `${full}-certs`, `${full}-certs-hook`, `${full}-provision`]))
         assert.equal(grants.get(`${full}-webhook`), undefined, 'the webhook ServiceAccount is bound to nothing')
         assert.equal(one(objs, 'ServiceAccount', `${full}-webhook`)['automountServiceAccountToken'], false)
-        for (const sa of [`${full}-certs`, `${full}-certs-hook`]) {
-          assert.deepEqual(sorted(grants.get(sa)), sorted(certsGrants), sa)
-        }
+        assert.deepEqual(sorted(grants.get(`${full}-certs`)), sorted(certsGrants(['get', 'update', 'delete'])))
+        assert.deepEqual(sorted(grants.get(`${full}-certs-hook`)), sorted(certsGrants(['get', 'update'])))
+        // Writes per namespace of the configuration (the mesh root for the mesh-wide target);
+        // cluster-wide only what pruning a dropped namespace needs.
+        const istio = { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'] }
         assert.deepEqual(sorted(grants.get(`${full}-provision`)), sorted([
-          { scope: '(cluster)', rules: [{ apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'], verbs: ['get', 'list', 'create', 'patch', 'delete'] }] },
-          { scope: payments, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
-          { scope: billing, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
+          { scope: '(cluster)', rules: [{ ...istio, verbs: ['get', 'list', 'delete'] }] },
+          { scope: payments, rules: [{ ...istio, verbs: ['create', 'patch'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
+          { scope: billing, rules: [{ ...istio, verbs: ['create', 'patch'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
+          { scope: meshRoot, rules: [{ ...istio, verbs: ['create', 'patch'] }] },
         ]))
+
+        // The admission policies: who they bind and what they refuse (proven in least-privilege.test.ts).
+        const vaps = byKind(objs, 'ValidatingAdmissionPolicy')
+        assert.deepEqual(vaps.map((v) => v.metadata.name).sort(), [`${full}-certs`, `${full}-provision`])
+        assert.deepEqual(byKind(objs, 'ValidatingAdmissionPolicyBinding').map((b) => [b.metadata.name, (b['spec'] as { policyName: string, validationActions: string[] }).policyName, (b['spec'] as { validationActions: string[] }).validationActions]).sort(),
+          [[`${full}-certs`, `${full}-certs`, ['Deny']], [`${full}-provision`, `${full}-provision`, ['Deny']]])
+        const conditions = (name: string): string[] => ((one(objs, 'ValidatingAdmissionPolicy', name)['spec'] as { matchConditions: { expression: string }[] }).matchConditions).map((c) => c.expression)
+        assert.deepEqual(conditions(`${full}-provision`), [`request.userInfo.username == 'system:serviceaccount:${releaseNs}:${full}-provision'`])
+        assert.deepEqual(conditions(`${full}-certs`), [`request.userInfo.username in ['system:serviceaccount:${releaseNs}:${full}-certs', 'system:serviceaccount:${releaseNs}:${full}-certs-hook']`])
         assert.equal(grants.size, 3)
         assert.ok(!JSON.stringify([...roles.values()]).includes('"*"'), 'no wildcard in any rule')
 
@@ -614,7 +635,7 @@ describe('chart', () => {
     assert.equal(lint.code, 0, lint.stdout + lint.stderr)
     const objs = await template('-f', file)
     const templates = podTemplates(objs)
-    assert.equal(templates.length, 7)
+    assert.equal(templates.length, 8)
     for (const { where, template } of templates) {
       const part = where.includes('webhook') ? 'webhook' : where.includes('certs') ? 'certs' : 'provision'
       const { spec, metadata } = template
@@ -645,7 +666,7 @@ describe('chart', () => {
         assert.deepEqual(c.env, [{ name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' }], where)
         assert.equal(c.args[0], 'certs')
       } else {
-        assert.deepEqual(c.args, ['provision', '--config', '/config/config.yaml', '--timeout', '120', ...(where.endsWith('cleanup') ? ['--prune-all'] : []), '--timeout', '60'], where)
+        assert.deepEqual(c.args, ['provision', '--config', '/config/config.yaml', '--instance', release, '--timeout', '120', ...(where.endsWith('cleanup') ? ['--prune-all'] : []), '--timeout', '60'], where)
         assert.equal(c.env, undefined, where)
       }
     }
@@ -708,7 +729,7 @@ describe('chart', () => {
     assert.equal(lint.code, 0, lint.stdout + lint.stderr)
     const objs = await template('--set', 'certManager.enabled=true')
     const names = objs.map((o) => `${o.kind}/${o.metadata.name}`)
-    for (const gone of [`Job/${full}-certs-init`, `Job/${full}-certs-ca-bundle`, `CronJob/${full}-certs-renew`, `ServiceAccount/${full}-certs`, `ServiceAccount/${full}-certs-hook`, `ClusterRole/${full}-certs`, `Role/${full}-certs-hook`]) {
+    for (const gone of [`Job/${full}-certs-init`, `Job/${full}-certs-ca-bundle`, `Job/${full}-certs-cleanup`, `CronJob/${full}-certs-renew`, `ServiceAccount/${full}-certs`, `ServiceAccount/${full}-certs-hook`, `ClusterRole/${full}-certs`, `Role/${full}-certs-hook`, `ValidatingAdmissionPolicy/${full}-certs`]) {
       assert.ok(!names.includes(gone), `${gone} is rendered with certManager.enabled`)
     }
     const svc = `${full}-webhook`
