@@ -76,11 +76,22 @@ test('a bad configuration keeps the last good one, logs the field and counts a f
   assert.equal((await reloads()).failure, 2)
   await answersWith(NEXT_CONFIG)
 
+  // An emptied ConfigMap key, or `null`: failures, not "no targets" (which would strip every
+  // injection from the workloads updated meanwhile).
+  for (const [n, empty] of ['', 'null\n'].entries()) {
+    const emptyFrom = t.logs.entries.length
+    projectVolume(t.configDir, { 'config.yaml': empty })
+    const failed = await t.logs.waitFor((e) => e.msg.startsWith('configuration reload failed'), 3000, emptyFrom)
+    assert.match(String(failed['error']), /config\.yaml: is empty/)
+    assert.equal((await reloads()).failure, 3 + n)
+    await answersWith(NEXT_CONFIG)
+  }
+
   // And a good one again is taken.
   const goodFrom = t.logs.entries.length
   projectVolume(t.configDir, { 'config.yaml': NEXT_CONFIG.replace('annotationFormat: array', 'annotationFormat: map') })
   await t.logs.waitFor((e) => e.msg === 'configuration reloaded', 3000, goodFrom)
-  assert.deepEqual(await reloads(), { success: 2, failure: 2 })
+  assert.deepEqual(await reloads(), { success: 2, failure: 4 })
 })
 
 test('a config file that is a symlink into another directory is followed by polling', async () => {
