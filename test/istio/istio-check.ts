@@ -10,7 +10,7 @@ import { stringifyManifests } from '../../src/io/manifests.ts'
 const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 
-/** A cold build takes 15 to 45 minutes on 2 busy cores; the first test file waits up to this long. */
+/** A cold build took 18 to 46 minutes on 2 cores shared with other builds; the first test file waits up to this long. */
 export const BUILD_TIMEOUT_MS = 90 * 60 * 1000
 
 let binary: Promise<string> | undefined
