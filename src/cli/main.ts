@@ -2,7 +2,7 @@
 // `serve` never loads the Kubernetes client or certificate generation.
 import { Command, CommanderError, Option } from 'commander'
 import { EgressMtlsError } from '../errors.ts'
-import type { DoctorOptions, Io } from './options.ts'
+import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
 
 const int = (v: string): number => {
   const n = Number(v)
@@ -35,6 +35,8 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--tls-key <file>', 'serving key (PEM), reloaded when it changes')
     .option('--self-signed', 'serve an in-memory self-signed certificate (local use)', false)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
+    .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', int, 1000)
     .action(action(() => import('./serve.ts')))
 
   p.command('inject').description('offline: mutate manifests like the webhook would (stdout), warnings on stderr')
@@ -65,12 +67,28 @@ function program (io: Io, done: (code: number) => void): Command {
 
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')
     .option('-n, --namespace <ns>', 'namespace to check', 'default')
-    .argument('[workload]', 'kind/name or name of a Deployment to check for injection')
+    .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
     .action(async (workload: string | undefined, _opts: unknown, cmd: Command) => {
       const mod = await import('./doctor.ts')
       const values: unknown = cmd.optsWithGlobals()
       const opts = values as DoctorOptions
       done(await mod.run(workload === undefined ? opts : { ...opts, workload }, io))
+    })
+
+  p.command('probe').description('open a real mutual-TLS connection to a target with its Secret (or files); exit 0 only if the sidecar would succeed')
+    .argument('<target>', 'the target (targets[].name)')
+    .option('-n, --namespace <ns>', 'namespace of the Secret (default: the target\'s only namespace)')
+    .option('--cert <file>', 'client certificate chain (PEM) instead of the Secret')
+    .option('--key <file>', 'client key (PEM) instead of the Secret')
+    .option('--cacert <file>', 'CAs that verify the server (PEM) instead of the Secret')
+    .option('--connect-to <host:port>', 'connect there instead of the target\'s host and port (SNI and name checks stay the target\'s)')
+    .option('--timeout <seconds>', 'give up after this long', int, 10)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
+    .action(async (target: string, _opts: unknown, cmd: Command) => {
+      const mod = await import('./probe.ts')
+      const values: unknown = cmd.optsWithGlobals()
+      done(await mod.run({ ...(values as Omit<ProbeOptions, 'target'>), target }, io))
     })
   return p
 }

@@ -356,10 +356,6 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
       else hosts.set(host, i)
       if (/^[0-9]+$/.test(host.split('.').at(-1) ?? '')) out.push({ path: at('host'), message: 'must be a DNS name, not an IP address' })
     }
-    const sans = t['subjectAltNames']
-    if (t['verifyServerName'] === false && Array.isArray(sans) && sans.length > 0) {
-      out.push({ path: at('verifyServerName'), message: 'false contradicts subjectAltNames (names to verify); remove one of them' })
-    }
     const port = int(t['port'], 443)
     if (port !== undefined && port === int(t['plainPort'], 80)) out.push({ path: at('plainPort'), message: `must differ from port (${port})` })
     const namespaces = t['namespaces']
@@ -370,6 +366,9 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
     if (duration !== undefined && DURATION_RE.test(duration)) {
       const problem = durationProblem(duration)
       if (problem !== undefined) out.push({ path: at('maxConnectionDuration'), message: problem })
+    }
+    if (t['verifyServerName'] === false && Array.isArray(t['subjectAltNames']) && t['subjectAltNames'].length > 0) {
+      out.push({ path: at('verifyServerName'), message: 'false contradicts subjectAltNames (names to verify); remove one of them' })
     }
     const keys = isObject(t['secretKeys']) ? t['secretKeys'] : {}
     const chosen = [str(keys['cert']) ?? 'cert', str(keys['key']) ?? 'key', str(keys['cacert']) ?? 'cacert']

@@ -47,8 +47,8 @@ export function targetArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     namespaces: fc.oneof(fc.constant(['*']), fc.shuffledSubarray([...namespaces], { minLength: 1 })),
     sni: dnsName,
     subjectAltNames: fc.array(fc.oneof(dnsName, fc.constant('spiffe://bank.example/ns/x/sa/y'), fc.string({ minLength: 1, maxLength: 20 })), { maxLength: 3 }),
-    verifyServerName: fc.boolean(),
     maxConnectionDuration: duration,
+    verifyServerName: fc.boolean(),
   }, { requiredKeys: ['name', 'host', 'namespaces'] })
 }
 
