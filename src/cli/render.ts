@@ -1,8 +1,8 @@
 // `egress-mtls render [--namespace NS]`: the Istio resources as multi-document YAML, the
 // same objects `provision` applies (for GitOps users who commit them).
-import { stringify } from 'yaml'
 import { render, renderWarnings } from '../core/render.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
+import { stringifyManifests } from '../io/manifests.ts'
 import type { Io, RenderOptions } from './options.ts'
 
 export async function run (options: RenderOptions, io: Io): Promise<number> {
@@ -13,6 +13,7 @@ export async function run (options: RenderOptions, io: Io): Promise<number> {
     io.stderr.write(`egress-mtls: no resources${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}\n`)
     return 0
   }
-  io.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'))
+  // As kubectl and Istio read YAML (1.1): a target named `y` or `on` must stay a string.
+  io.stdout.write(stringifyManifests(objects))
   return 0
 }
