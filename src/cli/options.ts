@@ -38,6 +38,9 @@ export interface ProvisionOptions extends GlobalOptions {
   readonly dryRun: boolean
   readonly prune: boolean
   readonly pruneAll: boolean
+  readonly instance: string
+  readonly adopt: boolean
+  readonly output?: 'yaml' | 'json'
   readonly timeout: number
 }
 
@@ -49,10 +52,13 @@ export interface CertsOptions extends GlobalOptions {
   readonly caValidityDays: number
   readonly leafValidityDays: number
   readonly renewFraction: number
+  /** Delete the Secret instead (uninstall). */
+  readonly uninstall: boolean
 }
 
 export interface DoctorOptions extends GlobalOptions {
   readonly namespace: string
+  readonly instance: string
   readonly workload?: string
   readonly output: 'text' | 'yaml' | 'json'
 }

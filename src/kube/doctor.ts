@@ -17,6 +17,8 @@ export interface DoctorOptions {
   readonly namespace: string
   /** `deployment/web`, `sts/db` or `web` (a Deployment). */
   readonly workload?: string
+  /** Whose Istio resources to expect (`provision --instance`); default egress-mtls. */
+  readonly instance?: string
   readonly now: Date
   /** Date.now() milliseconds after which transient errors are no longer retried. */
   readonly deadline: number
@@ -114,7 +116,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     const unchecked = checkServerNameVerification(t)
     if (unchecked !== undefined) findings.push(unchecked)
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
-    for (const desired of renderTarget(config, t, home)) {
+    for (const desired of renderTarget(config, t, home, options.instance)) {
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
       findings.push('error' in live ? live.error : checkResource(desired, live.value))
     }

@@ -26,7 +26,7 @@ test('Istio resources: missing, not ours, drifted, as rendered', () => {
   assert.equal(formatFinding(checkResource(dr, drifted as never)),
     'fail DestinationRule billing/egress-mtls-tax-gw: differs from what render produces at spec.trafficPolicy.portLevelSettings[0].tls.mode, spec.trafficPolicy.portLevelSettings[0].tls.insecureSkipVerify; run egress-mtls provision')
   const unlabelled = { ...live, metadata: { ...live.metadata, labels: { 'app.kubernetes.io/managed-by': 'egress-mtls' } } }
-  assert.match(checkResource(dr, unlabelled).message, /lacks the label egress-mtls\.io\/target=tax-gw/)
+  assert.match(checkResource(dr, unlabelled).message, /lacks the labels egress-mtls\.io\/instance=egress-mtls, egress-mtls\.io\/target=tax-gw/)
 })
 
 test('differences: paths of changed, added and removed values', () => {
