@@ -2,6 +2,7 @@
 // `serve` never loads the Kubernetes client or certificate generation.
 import { Command, CommanderError, Option } from 'commander'
 import { EgressMtlsError } from '../errors.ts'
+import { VERSION } from '../version.ts'
 import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
 
 const int = (v: string): number => {
@@ -14,6 +15,7 @@ function program (io: Io, done: (code: number) => void): Command {
   const out = { writeOut: (s: string) => io.stdout.write(s), writeErr: (s: string) => io.stderr.write(s) }
   const p = new Command('egress-mtls')
     .description('mTLS to external systems from the Istio sidecar: webhook, provisioner and tools')
+    .version(VERSION, '--version', 'print the version')
     .option('--config <file>', 'configuration file (default: $EGRESS_MTLS_CONFIG)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)')
     .configureOutput(out)
