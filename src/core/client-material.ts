@@ -20,6 +20,9 @@ export interface Material {
 
 type Make = ReturnType<typeof about>
 
+/** Two PEM blocks on one line (`cat a.crt b.crt` when a.crt lacks its last newline). */
+const JOINED = /-----END CERTIFICATE-----[ \t]*-----BEGIN CERTIFICATE-----/
+
 /**
  * The Secret of `target` in `namespace`: present, with the three keys, then checkMaterial.
  * `data` is the Secret's data decoded to text, undefined when there is no such Secret.
@@ -53,6 +56,10 @@ export function checkMaterial (subject: string, names: SecretKeys, material: Mat
   if (key === undefined) findings.push(fail(`${names.key} is not a PEM private key`))
   if (trusted.certs.length === 0) findings.push(fail(`${names.cacert} is not a PEM certificate bundle`))
   else if (trusted.unparsable > 0) findings.push(fail(`${names.cacert} holds ${plural(trusted.unparsable, 'PEM certificate block')} that do${trusted.unparsable === 1 ? 'es' : ''} not parse`))
+
+  for (const [name, text] of [[names.cert, material.cert], [names.cacert, material.cacert]] as const) {
+    if (JOINED.test(text)) findings.push(fail(`${name}: an END CERTIFICATE line runs into the next BEGIN CERTIFICATE line: OpenSSL, and so the sidecar, cannot read the file; put a line break between the certificates`))
+  }
 
   const leaf = sent.certs[0]
   if (leaf !== undefined) {

@@ -126,6 +126,24 @@ test('a server certificate used as the client certificate: the material check sa
   ])
 })
 
+test('intermediates: the client must send its intermediate when the server trusts only the root; the server\'s own intermediate verifies against a root in cacert', async () => {
+  const clientRoot = await authority('client root')
+  const clientIntermediate = await authority('client intermediate', clientRoot)
+  const leaf = await clientMaterial({ ca: clientIntermediate })
+  const serverRoot = await authority('server root')
+  const serverIntermediate = await authority('server intermediate', serverRoot)
+  const serving = await clientMaterial({ ca: serverIntermediate, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST] })
+  const address = await server({ cert: `${serving.cert}\n${serverIntermediate.cert}\n`, key: serving.key }, { ca: clientRoot.cert })
+  const run = (cert: string): ReturnType<typeof runCli> => runCli(['probe', 'bank-api', '--config', config, '--cert', file('chain.crt', cert), '--key', file('leaf.key', leaf.key), '--cacert', file('roots.crt', serverRoot.cert), '--connect-to', address])
+
+  const whole = await run(`${leaf.cert}\n${clientIntermediate.cert}\n`)
+  assert.equal(whole.code, 0, whole.stdout)
+  assert.match(whole.stdout, /^ok .*: the server's certificate chain verifies against cacert \(up to 'CN=server root'\)$/m)
+  const alone = await run(leaf.cert)
+  assert.equal(alone.code, 1, alone.stdout)
+  assert.match(alone.stdout, /^fail .*: the server asked for the client certificate, then closed the connection without answering: it refused the certificate$/m)
+})
+
 test('a server that does not ask for a client certificate: warn, exit 0 (the sidecar succeeds, without mutual TLS)', async () => {
   const r = await probe(await server(goodServer, { requestCert: false, rejectUnauthorized: false }))
   assert.equal(r.code, 0, r.stdout)

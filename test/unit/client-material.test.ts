@@ -16,6 +16,8 @@ const target = config.targets[0]!
 const lines = (findings: readonly Finding[]): string[] => findings.map(formatFinding)
 const levels = (findings: readonly Finding[]): string[] => findings.map((f) => f.level)
 const AT = 'Secret billing/tax-gw-mtls (target tax-gw)'
+/** PEM certificates one after the other, each on its own lines (selfsigned's end without a newline). */
+const pem = (...certs: string[]): string => certs.join('\n') + '\n'
 
 // The client certificate comes from the external system's client CA; the server's
 // certificate from another CA, the one in ca.crt.
@@ -57,25 +59,25 @@ test('the chain sent: intermediates after the client certificate, each signing t
   const leaf = await clientMaterial({ ca: intermediate })
   const message = (cert: string): string => lines(check(data({ cert, key: leaf.key })))[3]!
 
-  assert.equal(message(leaf.cert + intermediate.cert), `ok ${AT}: tls.crt sends the client certificate and 1 intermediate; the server must trust their issuer 'CN=client root'`)
-  assert.equal(message(leaf.cert + intermediate.cert + root.cert), `ok ${AT}: tls.crt sends the client certificate and 1 intermediate up to the root 'CN=client root'`)
+  assert.equal(message(pem(leaf.cert, intermediate.cert)), `ok ${AT}: tls.crt sends the client certificate and 1 intermediate; the server must trust their issuer 'CN=client root'`)
+  assert.equal(message(pem(leaf.cert, intermediate.cert, root.cert)), `ok ${AT}: tls.crt sends the client certificate and 1 intermediate up to the root 'CN=client root'`)
   assert.equal(message(leaf.cert), `ok ${AT}: tls.crt sends the client certificate alone; the server must trust its issuer 'CN=client intermediate', or tls.crt must hold the intermediates after it`)
 
-  const gap = check(data({ cert: leaf.cert + root.cert, key: leaf.key }))
+  const gap = check(data({ cert: pem(leaf.cert, root.cert), key: leaf.key }))
   assert.deepEqual(levels(gap), ['ok', 'ok', 'ok', 'fail', 'ok'])
   assert.equal(lines(gap)[3], `fail ${AT}: tls.crt: certificate 2 'CN=client root' did not sign certificate 1 'CN=egress-mtls test client' (issuer 'CN=client intermediate'); put the client certificate first, then each issuer in turn, with none missing`)
   // A client certificate that is not first: the key does not match it either.
-  const reversed = check(data({ cert: intermediate.cert + leaf.cert, key: leaf.key }))
+  const reversed = check(data({ cert: pem(intermediate.cert, leaf.cert), key: leaf.key }))
   assert.ok(reversed.some((f) => f.level === 'fail' && f.message.includes('does not match')), lines(reversed).join('\n'))
   assert.ok(reversed.some((f) => f.level === 'fail' && f.message.includes('did not sign certificate 1')), lines(reversed).join('\n'))
 
   const client2 = await clientMaterial({ ca: clientCa })
-  const notCa = check(data({ cert: leaf.cert + client2.cert, key: leaf.key }))
+  const notCa = check(data({ cert: pem(leaf.cert, client2.cert), key: leaf.key }))
   assert.ok(notCa.some((f) => f.level === 'fail' && f.message.startsWith('tls.crt: certificate 2')), lines(notCa).join('\n'))
 
   const old = await authority('old intermediate', root, { validFromDays: -400, validToDays: -1 })
   const throughOld = await clientMaterial({ ca: old, validFromDays: -10, validToDays: 100 })
-  const expired = check(data({ cert: throughOld.cert + old.cert, key: throughOld.key }))
+  const expired = check(data({ cert: pem(throughOld.cert, old.cert), key: throughOld.key }))
   assert.ok(lines(expired).some((l) => /^fail .*: tls\.crt: the intermediate 'CN=old intermediate' is not valid now/.test(l)), lines(expired).join('\n'))
 })
 
@@ -122,7 +124,7 @@ test('ca.crt: CA certificates, each valid now; a certificate that is not a CA fa
     `fail ${AT}: ca.crt holds no CA certificate valid now: the sidecar cannot verify the server`,
   ])
   // Beside a valid CA, an expired one only warns.
-  const beside = check(data(client, expiredCa.cert + serverCa.cert))
+  const beside = check(data(client, pem(expiredCa.cert, serverCa.cert)))
   assert.deepEqual(levels(beside), ['ok', 'ok', 'ok', 'ok', 'warn', 'ok'])
   assert.match(lines(beside)[5]!, /ca\.crt holds 1 CA certificate to verify the server: 'CN=bank server CA'/)
 
@@ -142,7 +144,13 @@ test('garbage instead of PEM: fail naming the key', () => {
     `fail ${AT}: tls.key is not a PEM private key`,
   ])
   const broken = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'
-  assert.ok(lines(check(data(client, serverCa.cert + broken))).includes(`fail ${AT}: ca.crt holds 1 PEM certificate block that does not parse`))
+  assert.ok(lines(check(data(client, pem(serverCa.cert, broken)))).includes(`fail ${AT}: ca.crt holds 1 PEM certificate block that does not parse`))
+  // An END line running into the next BEGIN line: node:crypto reads both, OpenSSL (and Envoy) neither.
+  const joined = check(data({ cert: client.cert + clientCa.cert, key: client.key }, serverCa.cert + serverCa.cert))
+  assert.deepEqual(lines(joined).filter((l) => l.startsWith('fail ')), [
+    `fail ${AT}: tls.crt: an END CERTIFICATE line runs into the next BEGIN CERTIFICATE line: OpenSSL, and so the sidecar, cannot read the file; put a line break between the certificates`,
+    `fail ${AT}: ca.crt: an END CERTIFICATE line runs into the next BEGIN CERTIFICATE line: OpenSSL, and so the sidecar, cannot read the file; put a line break between the certificates`,
+  ])
 })
 
 test('checkMaterial names files as the user gave them (probe --cert/--key/--cacert)', () => {
