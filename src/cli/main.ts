@@ -3,6 +3,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { EgressMtlsError } from '../errors.ts'
 import type { DoctorOptions, Io } from './options.ts'
+import { outputOption } from './output.ts'
 
 const int = (v: string): number => {
   const n = Number(v)
@@ -44,6 +45,7 @@ function program (io: Io, done: (code: number) => void): Command {
 
   p.command('render').description('offline: the Istio resources for the configuration, as YAML')
     .option('-n, --namespace <ns>', 'only the resources of this namespace')
+    .addOption(outputOption('yaml'))
     .action(action(() => import('./render.ts')))
 
   p.command('provision').description('server-side apply the Istio resources, pruning what is no longer wanted')

@@ -1,6 +1,7 @@
 // The options of each command, as the CLI parses them (DESIGN.md "Commands").
 // Each command lives in its own module with `run(options, io): Promise<number>` (the exit code).
 import type { Readable, Writable } from 'node:stream'
+import type { OutputFormat } from './output.ts'
 
 export interface Io {
   readonly stdin: Readable
@@ -30,6 +31,7 @@ export interface InjectOptions extends GlobalOptions {
 
 export interface RenderOptions extends GlobalOptions {
   readonly namespace?: string
+  readonly output: OutputFormat
 }
 
 export interface ProvisionOptions extends GlobalOptions {

@@ -1,9 +1,9 @@
-// `egress-mtls render [--namespace NS]`: the Istio resources as multi-document YAML, the
-// same objects `provision` applies (for GitOps users who commit them).
-import { stringify } from 'yaml'
+// `egress-mtls render [--namespace NS] [-o yaml|json]`: the Istio resources as multi-document
+// YAML (or JSON), the same objects `provision` applies (for GitOps users who commit them).
 import { render } from '../core/render.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import type { Io, RenderOptions } from './options.ts'
+import { formatObjects } from './output.ts'
 
 export async function run (options: RenderOptions, io: Io): Promise<number> {
   const config = await loadConfigFile(configPath(options.config, io.env))
@@ -12,6 +12,6 @@ export async function run (options: RenderOptions, io: Io): Promise<number> {
     io.stderr.write(`egress-mtls: no resources${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}\n`)
     return 0
   }
-  io.stdout.write(objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n'))
+  io.stdout.write(formatObjects(objects, options.output))
   return 0
 }
