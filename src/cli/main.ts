@@ -11,6 +11,8 @@ const int = (v: string): number => {
   return n
 }
 
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
 function program (io: Io, done: (code: number) => void): Command {
   const out = { writeOut: (s: string) => io.stdout.write(s), writeErr: (s: string) => io.stderr.write(s) }
   const p = new Command('egress-mtls')
@@ -39,8 +41,10 @@ function program (io: Io, done: (code: number) => void): Command {
     .action(action(() => import('./serve.ts')))
 
   p.command('inject').description('offline: mutate manifests like the webhook would (stdout), warnings on stderr')
-    .option('-f, --filename <file>', 'manifests (multi-document YAML or JSON); - for stdin', '-')
+    .option('-f, --filename <path>', 'manifests (YAML or JSON): a file, a directory, - for stdin; repeatable', collect)
+    .option('-R, --recursive', 'read the directories given with -f recursively', false)
     .option('-n, --namespace <ns>', 'namespace of manifests that name none (default: "default")')
+    .addOption(outputOption())
     .action(action(() => import('./inject.ts')))
 
   p.command('render').description('offline: the Istio resources for the configuration, as YAML')

@@ -25,8 +25,12 @@ export interface ServeOptions extends GlobalOptions {
 }
 
 export interface InjectOptions extends GlobalOptions {
-  readonly filename: string
+  /** -f, repeatable: files, directories, - for stdin; none: stdin unless it is a terminal. */
+  readonly filename?: readonly string[]
+  readonly recursive?: boolean
   readonly namespace?: string
+  /** Default: JSON when every input is JSON, else YAML. */
+  readonly output?: OutputFormat
 }
 
 export interface RenderOptions extends GlobalOptions {
