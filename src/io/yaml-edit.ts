@@ -25,7 +25,13 @@ export interface EditContext {
   readonly toJS: ToJSOptions
 }
 
-interface Splice { readonly at: number, readonly remove: number, readonly insert: string }
+interface Splice {
+  readonly at: number
+  readonly remove: number
+  readonly insert: string
+  /** Inserts at one place: the deeper key (an inner mapping's last line) goes first. */
+  readonly depth?: number
+}
 
 /**
  * The text of one document (`text`, whose parse is `doc`) after `ops`; `expected` is the
@@ -69,8 +75,9 @@ function readsAs (text: string, expected: unknown, ctx: EditContext): boolean {
 
 function applySplices (text: string, splices: readonly Splice[]): string {
   let out = text
-  // From the end, so that earlier offsets stay right; inserts at one place in their order.
-  const order = splices.map((s, i) => ({ s, i })).sort((a, b) => b.s.at - a.s.at || b.i - a.i)
+  // From the end, so that earlier offsets stay right; inserts at one place deepest first,
+  // then in their order.
+  const order = splices.map((s, i) => ({ s, i })).sort((a, b) => b.s.at - a.s.at || (a.s.depth ?? 0) - (b.s.depth ?? 0) || b.i - a.i)
   for (const { s } of order) out = out.slice(0, s.at) + s.insert + out.slice(s.at + s.remove)
   return out
 }
@@ -109,7 +116,7 @@ function spliceOps (text: string, doc: Document.Parsed, offset: number, ops: rea
     if (parent === undefined || !isMap(parent) || key === undefined) return undefined
     const s = spliceOne(text, offset, parent, key, op, json)
     if (s === undefined) return undefined
-    splices.push(s)
+    splices.push({ ...s, depth: op.path.length })
   }
   // Inserts at one place keep their order; a removal or replacement overlapping anything is
   // not made as text.
