@@ -13,6 +13,8 @@ export interface Io {
 export interface GlobalOptions {
   readonly config?: string
   readonly kubeconfig?: string
+  /** --context: the kubeconfig context instead of the current one. */
+  readonly context?: string
 }
 
 export interface ServeOptions extends GlobalOptions {
@@ -46,16 +48,22 @@ export interface ProvisionOptions extends GlobalOptions {
 }
 
 export interface CertsOptions extends GlobalOptions {
-  readonly namespace: string
+  /** Default: the kubeconfig context's namespace. */
+  readonly namespace?: string
   readonly service: string
   readonly secret: string
   readonly webhook: string
   readonly caValidityDays: number
   readonly leafValidityDays: number
   readonly renewFraction: number
+  /** Seconds the API server has to answer the reachability check. */
+  readonly timeout?: number
 }
 
 export interface DoctorOptions extends GlobalOptions {
-  readonly namespace: string
+  /** Default: the kubeconfig context's namespace, else "default". */
+  readonly namespace?: string
   readonly workload?: string
+  /** Seconds; default 30. */
+  readonly timeout?: number
 }

@@ -11,7 +11,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (!(options.timeout > 0)) throw usageError(`--timeout must be a positive number of seconds, not ${options.timeout}`)
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
   const config = options.pruneAll ? undefined : await loadConfigFile(configPath(options.config, io.env))
-  const kc = loadKubeConfig(options.kubeconfig)
+  const kc = loadKubeConfig(options.kubeconfig, options.context)
   const result = await provision(kc, config, {
     dryRun: options.dryRun,
     prune: options.prune,
