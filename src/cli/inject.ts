@@ -12,7 +12,7 @@ import { admit, type PatchOperation } from '../core/review.ts'
 import { groupVersionKind } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
-import { parseManifest, readInputs, YAML_CONTEXT, type Manifest } from '../io/manifests.ts'
+import { parseManifests, readInputs, YAML_CONTEXT, type Manifest } from '../io/manifests.ts'
 import { editDocument, type EditOperation } from '../io/yaml-edit.ts'
 import type { InjectOptions, Io } from './options.ts'
 import { formatObjects, type OutputFormat } from './output.ts'
@@ -23,7 +23,7 @@ export async function run (options: InjectOptions, io: Io): Promise<number> {
     throw usageError('inject: no manifests given: pass -f FILE, -f DIRECTORY or -f - (stdin), e.g. egress-mtls inject -f deployment.yaml')
   }
   const config = await loadConfigFile(configPath(options.config, io.env))
-  const manifests = (await readInputs(paths.length === 0 ? ['-'] : paths, options.recursive === true, io.stdin)).map(parseManifest)
+  const manifests = parseManifests(await readInputs(paths.length === 0 ? ['-'] : paths, options.recursive === true, io.stdin))
   const denials: string[] = []
   const warn = (line: string): void => { io.stderr.write(line) }
 
@@ -48,7 +48,7 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
   const { text } = manifest.input
   let out = ''
   const values: unknown[] = []
-  for (const d of manifest.documents) {
+  for (const d of manifest.documents()) {
     const segment = text.slice(d.start, d.end)
     if (d.value === null) { out += segment; continue }
     const ops: PatchOperation[] = []

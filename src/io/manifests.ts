@@ -3,20 +3,25 @@
 // its source text and parsed Document, so that `inject` can edit it in place (yaml-edit.ts).
 //
 // Hostile input is refused with one line, before it can use much memory or time: more than
-// MAX_INPUT_BYTES in all, a NUL byte (binary data), nesting deeper than MAX_DEPTH, more than
-// MAX_ALIAS_COUNT alias expansions (alias bombs).
+// MAX_INPUT_BYTES or about MAX_NODES nodes in all, a NUL byte (binary data), nesting deeper
+// than MAX_DEPTH, more than MAX_ALIAS_COUNT alias expansions (alias bombs). yaml's parse
+// costs up to ~1.5 KiB of memory per node (a flow sequence of one-digit items), so the node
+// count, not the byte count, is what bounds memory; duplicate keys are found in one pass
+// (yaml's own check is quadratic in the keys of a mapping).
 import { open, readdir, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { LineCounter, parseAllDocuments, type Document, type Tags } from 'yaml'
+import { Composer, isScalar, LineCounter, Parser, visit, type Document, type Tags } from 'yaml'
 import { inputError, usageError } from '../errors.ts'
 import { describeFsError } from './fs-errors.ts'
 import type { EditContext } from './yaml-edit.ts'
 
 /** All inputs of one command together (a large CRD bundle is a few MiB). */
-export const MAX_INPUT_BYTES = 16 * 1024 * 1024
-/** Nesting of mappings and sequences; a Kubernetes object rarely goes past 20. */
-export const MAX_DEPTH = 1000
+export const MAX_INPUT_BYTES = 4 * 1024 * 1024
+/** Lines, flow items and flow collections in all (Istio's whole CRD bundle has ~18,000 lines). */
+export const MAX_NODES = 100_000
+/** Nesting of mappings and sequences (a CRD schema goes to ~40; yaml's parser overflows its stack near 800). */
+export const MAX_DEPTH = 256
 /** Alias expansions per document. */
 export const MAX_ALIAS_COUNT = 100
 
@@ -147,45 +152,64 @@ export interface ManifestDocument {
 export interface Manifest {
   readonly input: Input
   readonly json: boolean
-  readonly documents: readonly ManifestDocument[]
+  /**
+   * The documents, parsed one at a time as they are asked for, so that a caller who is done
+   * with one lets it go (a Document costs ~1.5 KiB a node; 200,000 empty documents would
+   * otherwise be held at once). Spans cover the text exactly, in order.
+   */
+  documents: () => Generator<ManifestDocument>
 }
 
 const withoutTimestamps = (tags: Tags): Tags => tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:timestamp')
 
 /** How manifests are parsed and converted: int64 numbers read exactly (BigInt). */
 export const YAML_CONTEXT: EditContext = {
-  parse: { version: '1.1', customTags: withoutTimestamps, intAsBigInt: true, prettyErrors: false },
+  parse: { version: '1.1', customTags: withoutTimestamps, intAsBigInt: true, prettyErrors: false, uniqueKeys: false },
   toJS: { maxAliasCount: MAX_ALIAS_COUNT },
 }
 
+/** How many more nodes the inputs of one command may have. */
+export interface Budget { nodes: number }
+
+/** The documents of YAML streams or JSON texts, all within one budget. */
+export function parseManifests (inputs: readonly Input[]): Manifest[] {
+  const budget: Budget = { nodes: MAX_NODES }
+  return inputs.map((i) => parseManifest(i, budget))
+}
+
 /** The documents of a YAML stream or of JSON text. */
-export function parseManifest (input: Input): Manifest {
+export function parseManifest (input: Input, budget: Budget = { nodes: MAX_NODES }): Manifest {
   const { source, text } = input
   const trimmed = text.trimStart()
   let json = false
-  let jsonValue: unknown
+  scan(source, text, budget)
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
-    checkDepth(source, text)
     try {
-      jsonValue = JSON.parse(text)
+      JSON.parse(text)
       json = true
     } catch {
       // Not JSON after all (a YAML flow mapping, or broken): the YAML parser says where.
     }
   }
-  if (!json) checkDepth(source, text)
+  return { input, json, documents: () => documents(input, json) }
+}
+
+function * documents ({ source, text }: Input, json: boolean): Generator<ManifestDocument> {
   const lineCounter = new LineCounter()
-  const docs = parseAllDocuments(text, { ...YAML_CONTEXT.parse, lineCounter })
-  const documents: ManifestDocument[] = []
-  const list = Array.isArray(docs) ? docs : []
-  for (const [i, doc] of list.entries()) {
+  const composer = new Composer(YAML_CONTEXT.parse)
+  let previous: { doc: Document.Parsed, value: unknown, start: number } | undefined
+  for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
     const error = doc.errors[0]
     if (error !== undefined) {
-      if (json) return { input, json, documents: [{ start: 0, end: text.length, value: jsonValue }] }
+      // JSON the YAML parser does not take (it is stricter about some escapes): read as JSON,
+      // written back as JSON when changed
+      if (json) { yield { start: 0, end: text.length, value: JSON.parse(text) as unknown }; return }
       const line = lineCounter.linePos(error.pos[0]).line
       if (error.message.includes('call stack')) throw inputError(source, 'nested too deeply', line)
       throw inputError(source, error.message.split('\n')[0] ?? error.message, line)
     }
+    const duplicate = duplicateKey(doc)
+    if (duplicate !== undefined) throw inputError(source, `Map keys must be unique: ${duplicate.key}`, lineCounter.linePos(duplicate.at).line)
     let value: unknown
     try {
       value = doc.toJS(YAML_CONTEXT.toJS)
@@ -194,30 +218,41 @@ export function parseManifest (input: Input): Manifest {
       if (err instanceof ReferenceError) throw inputError(source, `more than ${MAX_ALIAS_COUNT} alias expansions (an alias bomb?)`, line)
       throw inputError(source, err instanceof Error ? err.message : String(err), line)
     }
-    const start = i === 0 ? 0 : doc.range[0]
-    const end = list[i + 1]?.range[0] ?? text.length
-    documents.push({ start, end, doc, value: value ?? null })
+    if (previous !== undefined) {
+      yield { start: previous.start, end: doc.range[0], doc: previous.doc, value: previous.value ?? null }
+      previous = { doc, value, start: doc.range[0] }
+    } else {
+      previous = { doc, value, start: 0 }
+    }
   }
-  return { input, json, documents }
+  if (previous !== undefined) yield { start: previous.start, end: text.length, doc: previous.doc, value: previous.value ?? null }
+  else if (text !== '') yield { start: 0, end: text.length, value: null }
 }
 
-/**
- * Refuses nesting deeper than MAX_DEPTH before the parser sees it (the parser recurses and
- * takes seconds to give up on 20,000 levels). Counts flow brackets and, per line, the block
- * indentation and `- ` markers: an upper bound of the real depth, exact enough for this.
- */
 /** A quote after these starts a quoted scalar (in `don't` it does not). */
 const QUOTE_AFTER = new Set([' ', '\t', ':', '[', '{', ',', '\n', '-'])
 
-function checkDepth (source: string, text: string): void {
+/**
+ * Refuses nesting deeper than MAX_DEPTH before the parser sees it (the parser recurses and
+ * takes seconds to give up on 20,000 levels), and more nodes than the budget has left.
+ * Counts flow brackets and, per line, the block indentation and `- ` markers: an upper
+ * bound of the real depth, exact enough for this; nodes as lines, commas and brackets.
+ */
+function scan (source: string, text: string, budget: Budget): void {
   let flow = 0
   let line = 1
   let lineStart = true
   let block = 0
   let quote = ''
+  let nodes = 0
+  const tooMany = (): Error => inputError(source, `more than ${MAX_NODES} YAML nodes (lines, items, collections) in all: split the input`, line)
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (c === 10) { line++; lineStart = true; block = 0; continue }
+    if (c === 10) {
+      line++; lineStart = true; block = 0
+      if (++nodes > budget.nodes) throw tooMany()
+      continue
+    }
     if (quote !== '') {
       if (c === 92 && quote === '"') i++
       else if (text[i] === quote) quote = ''
@@ -225,13 +260,36 @@ function checkDepth (source: string, text: string): void {
     }
     if (lineStart) {
       if (c === 32) { block++; continue }
-      if (c === 45 && text.charCodeAt(i + 1) === 32) { block += 2; i++; continue }
+      if (c === 45 && text.charCodeAt(i + 1) === 32) { block += 2; i++; nodes++; continue }
       lineStart = false
     }
-    if (c === 91 || c === 123) flow++
-    else if ((c === 93 || c === 125) && flow > 0) flow--
+    if (c === 91 || c === 123) { flow++; nodes++ } else if ((c === 93 || c === 125) && flow > 0) flow--
+    else if (c === 44) nodes++
     else if ((c === 34 || c === 39) && QUOTE_AFTER.has(text[i - 1] ?? ' ')) quote = text[i] ?? ''
     else if (c === 35 && flow === 0) { const nl = text.indexOf('\n', i); i = nl === -1 ? text.length : nl - 1 }
     if (flow + block / 2 > MAX_DEPTH) throw inputError(source, `nested more than ${MAX_DEPTH} levels deep`, line)
+    if (nodes > budget.nodes) throw tooMany()
   }
+  budget.nodes -= nodes
+}
+
+/** The first key that repeats in a mapping, in one pass (yaml's uniqueKeys check is quadratic). */
+function duplicateKey (doc: Document.Parsed): { key: string, at: number } | undefined {
+  let found: { key: string, at: number } | undefined
+  visit(doc, {
+    Map (_key, map) {
+      const seen = new Set<string>()
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined
+        if (key === undefined) continue
+        if (seen.has(key)) {
+          found = { key, at: isScalar(pair.key) ? pair.key.range?.[0] ?? 0 : 0 }
+          return visit.BREAK
+        }
+        seen.add(key)
+      }
+      return undefined
+    },
+  })
+  return found
 }
