@@ -210,3 +210,23 @@ test('unreadable input: exit 2, naming the file and the line', async () => {
   assert.equal(noConfig.code, 2)
   assert.match(noConfig.stderr, /no configuration/)
 })
+
+test('-f repeated, directories (-R for subdirectories): inputs in order, joined by ---; -o json gives one List', async () => {
+  const f = await files('')
+  const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-inject-dir-'))
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(join(dir, 'sub'))
+  await writeFile(join(dir, 'a.yaml'), '# a\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }') // no newline at the end
+  await writeFile(join(dir, 'b.json'), '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}\n')
+  await writeFile(join(dir, 'README.md'), 'not a manifest\n')
+  await writeFile(join(dir, 'sub', 'c.yml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\n')
+  const flat = await cli(['inject', '--config', f.config, '-f', dir])
+  assert.equal(flat.code, 0, flat.stderr)
+  assert.equal(flat.stdout, '# a\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n')
+  const deep = await cli(['inject', '--config', f.config, '-R', '-f', dir, '-f', join(dir, 'a.yaml')])
+  assert.deepEqual(docs(deep.stdout).map((d) => at(d, 'metadata', 'name')), ['a', 'b', 'c', 'a'])
+  const json = await cli(['inject', '--config', f.config, '-R', '-f', dir, '-o', 'json'])
+  const list = JSON.parse(json.stdout) as { kind: string, items: unknown[] }
+  assert.equal(list.kind, 'List')
+  assert.deepEqual(list.items.map((d) => at(d, 'metadata', 'name')), ['a', 'b', 'c'])
+})
