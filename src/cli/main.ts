@@ -176,10 +176,15 @@ export async function main (argv: readonly string[], io: Io = { stdin: process.s
   }
 }
 
-if (import.meta.main) {
-  const code = await main(process.argv.slice(2))
+/**
+ * The process around main(): its exit code. A failed command ends at once: a connection
+ * attempt its deadline gave up on (undici keeps connecting in the background, up to 10 s)
+ * must not keep the process alive.
+ */
+export async function runProcess (argv: readonly string[]): Promise<void> {
+  const code = await main(argv)
   process.exitCode = code
-  // A failed command ends now: a connection attempt its deadline gave up on (undici keeps
-  // connecting in the background, up to 10 s) must not keep the process alive.
   if (code !== 0) process.stderr.write('', () => { process.exit(code) })
 }
+
+if (import.meta.main) await runProcess(process.argv.slice(2))
