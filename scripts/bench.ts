@@ -8,7 +8,9 @@
 // skews one round, not the verdict.
 //
 //   node scripts/bench.ts [--duration 1] [--rounds 10] [--connections 32] [--rate 1000 (paced row of (a))]
-//                         [--only a,b,c] [--startup-runs 5]
+//                         [--only a,b,c,h,m,idle] [--startup-runs 5]
+//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop;
+//                                      idle: 2,000 idle connections, bench/idle.ts)
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots)
 //                         [--node-args="--max-semi-space-size=4"]   (flags for both servers' node)
 //                         [--built]   (serve compiled to JavaScript, as the image runs it, instead of src/*.ts)
@@ -27,9 +29,13 @@ import { answerProblem, keepAliveAgent, post } from './bench/client.ts'
 import { paced } from './bench/paced.ts'
 import { hotSpots } from './bench/profile.ts'
 import { procStatusBytes, repoRoot, startFloor, startServe, type Listening, type ServeFiles, type SpawnOptions } from './bench/processes.ts'
-import { BENCH_CONFIG, scenarios, type Scenario } from './bench/reviews.ts'
+import { admitMicro } from './bench/admit.ts'
+import { hostileBatch, type HostileBatch } from './bench/hostile.ts'
+import { BENCH_CONFIG, hostileCreate, scenarios, type Hostile, type Scenario } from './bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret, type Pem } from './bench/tls.ts'
 import { memoryCgroup, type MemoryCgroup } from './bench/cgroup.ts'
+import { idleReport } from './bench/idle.ts'
+import { DEFAULT_LIMITS } from '../src/server/app.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,7 +43,7 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '1000' },
-    only: { type: 'string', default: 'a,b,c' },
+    only: { type: 'string', default: 'a,b,c,h,m,idle' },
     profile: { type: 'boolean', default: false },
     'startup-runs': { type: 'string', default: '5' },
     'node-args': { type: 'string', default: '' },
@@ -319,6 +325,15 @@ async function main (): Promise<void> {
       peaks.push(`after (${sc.id}) ${fmt((await procStatusBytes(webhook.pid, 'VmHWM') ?? Number.NaN) / MB, 1)} MB (floor ${fmt((await procStatusBytes(floor.pid, 'VmHWM') ?? Number.NaN) / MB, 1)} MB)`)
     }
     const peakRss = await procStatusBytes(webhook.pid, 'VmHWM')
+    // Hostile reviews come last: resetting the peak RSS for them ends the figure above.
+    const hostile: [string, HostileBatch][] = []
+    if (ONLY.has('h')) {
+      const batch = (kinds: readonly Hostile[]): string[] => kinds.map((k, i) => JSON.stringify(hostileCreate(k, 2_900_000, `hostile-${i}`)))
+      for (let round = 1; round <= 3; round++) {
+        hostile.push([`4 x 2.9 MB [[[...]]] userVolume (round ${round})`, await hostileBatch(webhook, ca.cert, batch(['deep-array', 'deep-array', 'deep-array', 'deep-array']))])
+      }
+      hostile.push(['4 mixed: {"a":...} mount, 2.9 MB targets, 2.9 MB injected, 100k-deep 200 KB userVolume', await hostileBatch(webhook, ca.cert, batch(['deep-object', 'targets', 'injected', 'deep-small']))])
+    }
     printTable(rows)
 
     const find = (id: string, load: string): [Row, Row] | undefined => rows.find(([w]) => w.label.startsWith(`(${id})`) && w.load === load)
@@ -340,12 +355,31 @@ async function main (): Promise<void> {
     if (cgroup !== undefined) out(`  webhook memory cgroup peak        ${lpad(fmt(await cgroup.peak() / MB, 1), 7)} MB  (memory charged to the cgroup, as a container's limit counts it)`)
     out(`  serve startup, spawn to listening: median ${fmt(median(startup.serve), 0)} ms (runs ${startup.serve.map((x) => fmt(x, 0)).join(', ')}); bare node:https floor: median ${fmt(median(startup.floor), 0)} ms`)
     out(`  failed requests (errors + non-2xx) over the whole run: ${rows.flat().reduce((n, r) => n + r.failed, 0)}`)
+    for (const [label, h] of hostile) {
+      const rise = h.peakRss - h.rssBefore
+      const slowest = Math.max(...h.latenciesMs)
+      out(`  (h) ${label}, at once:`)
+      out(`      memory rise: peak RSS ${lpad(fmt(rise / MB, 1), 6)} MiB (${fmt(h.rssBefore / MB, 1)} -> ${fmt(h.peakRss / MB, 1)})  target < 32 MiB  ${Number.isFinite(rise) ? verdict(rise < 32 * MB) : 'not measured (VmHWM cannot be reset)'}; ` +
+        `V8 heap used ${fmt(h.heapUsedBefore / MB, 1)} -> ${fmt(h.heapUsedAfter / MB, 1)} MiB, heap total ${fmt(h.heapTotalBefore / MB, 1)} -> ${fmt(h.heapTotalAfter / MB, 1)} MiB`)
+      out(`      answered after ${h.latenciesMs.map((ms) => fmt(ms, 1)).join(', ')} ms  target each <= 50 ms  ${verdict(slowest <= 50)}`)
+      for (const a of new Set(h.answers)) out(`      ${a}`)
+    }
+    if (ONLY.has('m')) {
+      const m = admitMicro()
+      out(`  admit() in a loop, µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
+    }
 
     const exit = await webhook.stop()
     webhook = undefined
     if (exit.code !== 0) out(`\nwebhook exited with code ${String(exit.code)} signal ${String(exit.signal)}`)
     await floor.stop()
     floor = undefined
+    if (ONLY.has('idle')) {
+      const serve = (max: number): Promise<Listening> => startServe(files, { ...options('idle'), args: ['--max-connections', String(max)], ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
+      const idleFloor = (): Promise<Listening> => startFloor(files.cert, files.key, { ...options('idle-floor'), fastify: FASTIFY_FLOOR })
+      out()
+      for (const line of await idleReport({ serve, floor: idleFloor }, ca.cert, all.find((sc) => sc.id === 'b')?.bodies[0] ?? '', 2000, DEFAULT_LIMITS.maxConnections)) out(line)
+    }
     if (flags.profile) await printProfiles(profDir)
   } finally {
     await webhook?.stop()

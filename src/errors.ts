@@ -39,7 +39,8 @@ function formatIssues (source: string, issues: readonly ConfigIssue[]): string {
     const where = i.line === undefined ? source : `${source}:${i.line}`
     return i.path === '' ? `${where}: ${i.message}` : `${where}: ${i.path}: ${i.message}`
   })
-  return `invalid configuration\n  ${lines.join('\n  ')}`
+  // One problem is one line; several are listed under a heading.
+  return lines.length === 1 ? `invalid configuration: ${lines[0] ?? ''}` : `invalid configuration\n  ${lines.join('\n  ')}`
 }
 
 export const usageError = (message: string): EgressMtlsError =>

@@ -104,11 +104,12 @@ export interface ServeFiles {
   readonly key: string
 }
 
-/** `egress-mtls serve` on loopback port 0, through the CLI entry point (`cli`: another build of it). */
-export function startServe (files: ServeFiles, options: SpawnOptions & { logLevel?: string, cli?: string } = {}): Promise<Listening> {
+/** `egress-mtls serve` on loopback port 0, through the CLI entry point (`cli`: another build of it; `args`: more flags). */
+export function startServe (files: ServeFiles, options: SpawnOptions & { logLevel?: string, cli?: string, args?: readonly string[] } = {}): Promise<Listening> {
   return spawnListening(options.cli ?? cliMain, [
     'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
     '--tls-cert', files.cert, '--tls-key', files.key, '--config', files.config, '--log-level', options.logLevel ?? 'info',
+    ...(options.args ?? []),
   ], options)
 }
 

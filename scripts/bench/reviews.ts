@@ -270,3 +270,33 @@ export function scenarios (variants = 8): Scenario[] {
     { id: 'c', title: 'CREATE labelled Deployment near 1 MB', bodies: copies(() => bigCreate()), expect: 'injected' },
   ]
 }
+
+/**
+ * Hostile reviews (issue 11): CREATE of a labelled Deployment whose pod template (or own
+ * metadata) carries one annotation of about `bytes` bytes that egress-mtls reads. The API
+ * server runs mutating admission before it checks its 256 KiB limit on annotations, so a
+ * tenant can send values this big; the body stays under the webhook's 7 MiB limit.
+ * - `deep-array`: sidecar.istio.io/userVolume `[[[…]]]`, nested bytes/2 levels deep;
+ * - `deep-object`: sidecar.istio.io/userVolumeMount `{"a":{"a":…}}`;
+ * - `targets`: egress-mtls.io/targets on the Deployment, a list of bytes/2 names;
+ * - `injected`: egress-mtls.io/injected, a list of bytes/2 names;
+ * - `deep-small`: a userVolume just under 256 KiB, nested 100,000 levels deep.
+ */
+export type Hostile = 'deep-array' | 'deep-object' | 'targets' | 'injected' | 'deep-small'
+
+export function hostileCreate (kind: Hostile, bytes = 2_900_000, name = 'hostile'): JsonObject {
+  const spec: DeploymentSpec = { name, replicas: 1, envCount: 5, labelled: true, image: 'registry.example.com/payments/hostile:1.0.0' }
+  const m = manifest(spec)
+  const meta = m['metadata'] as JsonObject
+  const template = (m['spec'] as JsonObject)['template'] as JsonObject
+  const annotations = (template['metadata'] as JsonObject)['annotations'] as JsonObject
+  const half = Math.floor(bytes / 2)
+  switch (kind) {
+    case 'deep-array': annotations['sidecar.istio.io/userVolume'] = '['.repeat(half) + ']'.repeat(half); break
+    case 'deep-object': annotations['sidecar.istio.io/userVolumeMount'] = '{"a":'.repeat(Math.floor(bytes / 6)) + '{}' + '}'.repeat(Math.floor(bytes / 6)); break
+    case 'targets': meta['annotations'] = { 'egress-mtls.io/targets': 'a,'.repeat(half) }; break
+    case 'injected': annotations['egress-mtls.io/injected'] = 'a,'.repeat(half); break
+    case 'deep-small': annotations['sidecar.istio.io/userVolume'] = '['.repeat(100_000) + ']'.repeat(100_000); break
+  }
+  return review('CREATE', name, { ...m, metadata: { ...meta, creationTimestamp: null } }, null, 'kubectl-client-side-apply')
+}

@@ -1,10 +1,10 @@
-// `egress-mtls doctor [--namespace NS] [WORKLOAD]`: a line per finding (ok, warn, fail) and
-// exit 1 when anything fails.
-import { exitCode, formatFinding } from '../core/doctor.ts'
+// `egress-mtls doctor [--namespace NS] [WORKLOAD] [-o text|yaml|json]`: a finding per check
+// (ok, warn, fail) and exit 1 when anything fails.
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import { doctor, parseWorkloadRef } from '../kube/doctor.ts'
 import type { DoctorOptions, Io } from './options.ts'
+import { writeReport } from './report.ts'
 
 /** How long transient API errors are retried, unless --timeout says. */
 const TIMEOUT_SECONDS = 30
@@ -15,14 +15,12 @@ export async function run (options: DoctorOptions, io: Io): Promise<number> {
   const kc = loadKubeConfig(options.kubeconfig, options.context)
   const deadline = Date.now() + (options.timeout ?? TIMEOUT_SECONDS) * 1000
   await checkReachable(kc, deadline)
+  const namespace = options.namespace ?? contextNamespace(kc) ?? 'default'
   const findings = await doctor(kc, config, {
-    namespace: options.namespace ?? contextNamespace(kc) ?? 'default',
+    namespace,
     ...(options.workload === undefined ? {} : { workload: options.workload }),
     now: new Date(),
     deadline,
   })
-  for (const f of findings) io.stdout.write(`${formatFinding(f)}\n`)
-  const count = (level: string): number => findings.filter((f) => f.level === level).length
-  io.stdout.write(`doctor: ${count('ok')} ok, ${count('warn')} warn, ${count('fail')} fail\n`)
-  return exitCode(findings)
+  return writeReport(io, 'doctor', options.output, findings, { namespace, ...(options.workload === undefined ? {} : { workload: options.workload }) })
 }

@@ -4,7 +4,7 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { EgressMtlsError } from '../errors.ts'
 import { VERSION } from '../version.ts'
-import type { DoctorOptions, Io } from './options.ts'
+import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
 import { outputOption } from './output.ts'
 
 // ---- option values: a bad one is one line, exit 2 ------------------------------------
@@ -15,6 +15,7 @@ const number = (what: string, ok: (n: number) => boolean) => (v: string): number
   return n
 }
 const positiveSeconds = number('a positive number of seconds', (n) => n > 0)
+const positiveInt = number('a positive whole number', (n) => n > 0 && Number.isInteger(n))
 const positiveDays = number('a positive whole number of days', (n) => n > 0 && Number.isInteger(n))
 const fraction = number('a number between 0 and 1', (n) => n > 0 && n < 1)
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -59,6 +60,8 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--tls-key <file>', 'serving key (PEM), reloaded when it changes')
     .option('--self-signed', 'serve an in-memory self-signed certificate (local use)', false)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
+    .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', positiveInt, 1000)
     .addHelpText('after', examples(
       'egress-mtls serve --config /etc/egress-mtls/config.yaml --tls-cert tls.crt --tls-key tls.key',
       'egress-mtls serve --config examples/config.yaml --self-signed --listen 127.0.0.1:8443',
@@ -116,16 +119,36 @@ function program (io: Io, done: (code: number) => void): Command {
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')
     .option('-n, --namespace <ns>', 'namespace to check (default: the context\'s namespace, else "default")')
     .option('--timeout <seconds>', 'give up retrying transient API errors after this long', positiveSeconds, 30)
-    .argument('[workload]', 'kind/name or name of a Deployment to check for injection')
+    .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
     .addHelpText('after', examples(
       'egress-mtls doctor --config config.yaml -n payments',
-      'egress-mtls doctor --config config.yaml -n payments deployment/checkout',
+      'egress-mtls doctor --config config.yaml -n payments deployment/checkout -o json',
     ))
     .action(async (workload: string | undefined, _opts: unknown, cmd: Command) => {
       const mod = await import('./doctor.ts')
       const values: unknown = cmd.optsWithGlobals()
       const opts = values as DoctorOptions
       done(await mod.run(workload === undefined ? opts : { ...opts, workload }, io))
+    })
+
+  p.command('probe').description('open a real mutual-TLS connection to a target with its Secret (or files); exit 0 only if the sidecar would succeed')
+    .argument('<target>', 'the target (targets[].name)')
+    .option('-n, --namespace <ns>', 'namespace of the Secret (default: the target\'s only namespace)')
+    .option('--cert <file>', 'client certificate chain (PEM) instead of the Secret')
+    .option('--key <file>', 'client key (PEM) instead of the Secret')
+    .option('--cacert <file>', 'CAs that verify the server (PEM) instead of the Secret')
+    .option('--connect-to <host:port>', 'connect there instead of the target\'s host and port (SNI and name checks stay the target\'s)')
+    .option('--timeout <seconds>', 'give up after this long', positiveSeconds, 10)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
+    .addHelpText('after', examples(
+      'egress-mtls probe --config config.yaml -n payments bank-api',
+      'egress-mtls probe --config config.yaml bank-api --cert client.crt --key client.key --cacert bank-ca.crt',
+    ))
+    .action(async (target: string, _opts: unknown, cmd: Command) => {
+      const mod = await import('./probe.ts')
+      const values: unknown = cmd.optsWithGlobals()
+      done(await mod.run({ ...(values as Omit<ProbeOptions, 'target'>), target }, io))
     })
 
   p.command('version').description('print the version')

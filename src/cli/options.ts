@@ -24,6 +24,8 @@ export interface ServeOptions extends GlobalOptions {
   readonly tlsKey?: string
   readonly selfSigned: boolean
   readonly logLevel: string
+  readonly logFormat: string
+  readonly maxConnections: number
 }
 
 export interface InjectOptions extends GlobalOptions {
@@ -66,4 +68,16 @@ export interface DoctorOptions extends GlobalOptions {
   readonly workload?: string
   /** Seconds; default 30. */
   readonly timeout?: number
+  readonly output: 'text' | 'yaml' | 'json'
+}
+
+export interface ProbeOptions extends GlobalOptions {
+  readonly target: string
+  readonly namespace?: string
+  readonly cert?: string
+  readonly key?: string
+  readonly cacert?: string
+  readonly connectTo?: string
+  readonly timeout: number
+  readonly output: 'text' | 'yaml' | 'json'
 }

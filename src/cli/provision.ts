@@ -4,6 +4,7 @@ import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
 import { provision } from '../kube/provision.ts'
+import { renderWarnings } from '../core/render.ts'
 import type { Io, ProvisionOptions } from './options.ts'
 
 export async function run (options: ProvisionOptions, io: Io): Promise<number> {
@@ -11,6 +12,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (!(options.timeout > 0)) throw usageError(`--timeout must be a positive number of seconds, not ${options.timeout}`)
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
   const config = options.pruneAll ? undefined : await loadConfigFile(configPath(options.config, io.env))
+  for (const w of config === undefined ? [] : renderWarnings(config)) io.stderr.write(`warning: ${w}\n`)
   const kc = loadKubeConfig(options.kubeconfig, options.context)
   const result = await provision(kc, config, {
     dryRun: options.dryRun,

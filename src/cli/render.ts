@@ -1,12 +1,13 @@
 // `egress-mtls render [--namespace NS] [-o yaml|json]`: the Istio resources as multi-document
 // YAML (or JSON), the same objects `provision` applies (for GitOps users who commit them).
-import { render } from '../core/render.ts'
+import { render, renderWarnings } from '../core/render.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import type { Io, RenderOptions } from './options.ts'
 import { formatObjects } from './output.ts'
 
 export async function run (options: RenderOptions, io: Io): Promise<number> {
   const config = await loadConfigFile(configPath(options.config, io.env))
+  for (const w of renderWarnings(config)) io.stderr.write(`egress-mtls: warning: ${w}\n`)
   const objects = render(config).filter((o) => options.namespace === undefined || o.metadata.namespace === options.namespace)
   if (objects.length === 0) {
     io.stderr.write(`egress-mtls: no resources${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}\n`)

@@ -1,11 +1,12 @@
 // egress-mtls serve: the admission webhook (HTTPS) and its metrics/health port, until
 // SIGTERM or SIGINT.
-import { pino } from 'pino'
 import { configPath } from '../io/config-file.ts'
 import { usageError } from '../errors.ts'
 import { parseListenAddress } from '../server/address.ts'
+import { createLogger, LOG_FORMATS, type LogFormat } from '../server/log.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
 import { startWebhook, type CertificateFiles } from '../server/webhook.ts'
+import { VERSION } from '../version.ts'
 import type { Io, ServeOptions } from './options.ts'
 
 function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
@@ -19,13 +20,26 @@ function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
   return { certFile: o.tlsCert, keyFile: o.tlsKey }
 }
 
+function maxConnections (value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw usageError(`serve: --max-connections ${String(value)}: must be a whole number of at least 1`)
+  return value
+}
+
+function logFormat (value: string): LogFormat {
+  const format = LOG_FORMATS.find((f) => f === value)
+  if (format === undefined) throw usageError(`serve: --log-format ${JSON.stringify(value)}: must be ${LOG_FORMATS.join(' or ')}`)
+  return format
+}
+
 export async function run (options: ServeOptions, io: Io): Promise<number> {
   const tls = certificateSource(options)
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
+  const limits = { maxConnections: maxConnections(options.maxConnections) }
   const configFile = configPath(options.config, io.env)
-  const log = pino({ level: options.logLevel }, io.stdout)
-  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log })
+  const log = createLogger(options.logLevel, logFormat(options.logFormat), io.stdout)
+  log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')
+  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits })
   await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)
   return 0
 }

@@ -15,7 +15,10 @@
 //   the switch by one renewal period of the new leaf (by default 2/3 of 365 days), far
 //   longer than the minutes a Secret volume takes to change; and it goes at the latest
 //   when it expires, after which no chain through it verifies anyway.
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
+import { X509Certificate, type KeyObject } from 'node:crypto'
+import { DAY_MS, date, describe, extendedKeyUsages, keyMatches, parseBundle, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
+
+export { DAY_MS, date, describe, parseBundle }
 
 export const TLS_CERT = 'tls.crt'
 export const TLS_KEY = 'tls.key'
@@ -68,71 +71,25 @@ export interface Writes {
   readonly reasons: readonly string[]
 }
 
-export const DAY_MS = 24 * 60 * 60 * 1000
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'
-
 /** The Service's DNS names: SVC, SVC.NS, SVC.NS.svc, SVC.NS.svc.cluster.local. */
 export function serviceDnsNames (service: string, namespace: string): string[] {
   return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`]
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
-
-interface ParsedBundle {
-  readonly certs: readonly X509Certificate[]
-  /** Why the text is not a clean PEM bundle, if it is not. */
-  readonly problem?: string
-}
-
-/** The certificates of a PEM bundle, and whether anything in it is not one. */
-export function parseBundle (text: string | undefined): ParsedBundle {
-  if (text === undefined || text.trim() === '') return { certs: [], problem: 'is empty' }
-  const certs: X509Certificate[] = []
-  let bad = 0
-  for (const block of text.match(PEM_CERT) ?? []) {
-    try { certs.push(new X509Certificate(block)) } catch { bad++ }
-  }
-  if (text.replace(PEM_CERT, '').trim() !== '') bad++
-  if (bad === 0) return { certs }
-  return { certs, problem: certs.length === 0 ? 'holds no PEM certificate' : 'holds text that is not a PEM certificate' }
 }
 
 function parseCert (text: string | undefined): X509Certificate | undefined {
   return parseBundle(text).certs[0]
 }
 
-function parseKey (text: string | undefined): KeyObject | undefined {
-  if (text === undefined || text.trim() === '') return undefined
-  try { return createPrivateKey(text) } catch { return undefined }
-}
-
-function keyMatches (cert: X509Certificate, key: KeyObject): boolean {
-  try { return cert.checkPrivateKey(key) } catch { return false }
-}
-
 function isP256 (key: KeyObject): boolean {
   return key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
 }
 
-/** `child` was signed by `parent`. */
-function signedBy (child: X509Certificate, parent: X509Certificate): boolean {
-  try { return child.checkIssued(parent) && child.verify(parent.publicKey) } catch { return false }
-}
-
-const same = (a: X509Certificate, b: X509Certificate): boolean => a.fingerprint256 === b.fingerprint256
-
 function dnsNames (cert: X509Certificate): string[] {
-  return (cert.subjectAltName ?? '').split(', ').filter((s) => s !== '').sort()
+  return subjectAltNames(cert).sort()
 }
 
 const days = (ms: number): string => (ms / DAY_MS).toFixed(1)
-export const date = (d: Date): string => d.toISOString().slice(0, 10)
 const percent = (f: number): string => `${String(Math.round(f * 1000) / 10)}%`
-
-/** "'CN=...' (until 2036-11-24)": how log lines name a certificate. */
-export function describe (cert: X509Certificate): string {
-  return `'${cert.subject.replace(/\n/g, ', ')}' (until ${date(cert.validToDate)})`
-}
 
 /** From when a certificate is due for renewal: less than `fraction` of its validity left. */
 export function renewalDue (cert: X509Certificate, fraction: number): Date {
@@ -189,9 +146,7 @@ function checkLeaf (leaf: X509Certificate | undefined, secret: Readonly<Record<s
   const want = policy.dnsNames.map((n) => `DNS:${n}`).sort()
   const have = dnsNames(leaf)
   if (want.join(',') !== have.join(',')) reasons.push(`${TLS_CERT} names ${have.length === 0 ? 'nothing' : have.join(', ')}; wanted ${want.join(', ')}`)
-  // keyUsage (node's name for the extended key usages) is undefined without the extension.
-  const eku = leaf.keyUsage as readonly string[] | undefined
-  if (eku?.includes(SERVER_AUTH) !== true) reasons.push(`${TLS_CERT} is not for serverAuth`)
+  if (extendedKeyUsages(leaf)?.includes('serverAuth') !== true) reasons.push(`${TLS_CERT} is not for serverAuth`)
   const old = tooOld(leaf, policy.renewFraction, now)
   if (old !== undefined) reasons.push(`the serving certificate ${old}`)
   return reasons

@@ -1,10 +1,12 @@
 // The configuration file of DESIGN.md: schema, defaults and validation. Pure: text in,
 // a frozen Config out, or a ConfigError naming the field, the file and the line.
 import { Ajv, type ErrorObject } from 'ajv'
-import { LineCounter, parseDocument, isNode } from 'yaml'
+import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
 import { deepFreeze } from './json.ts'
+import { HOUR, MILLISECOND, parseGoDuration } from './duration.ts'
 import { RESERVED_TARGET_NAMES } from './names.ts'
+import { yamlTooDeep } from './yaml-nesting.ts'
 
 export type InjectionMode = 'label' | 'namespace' | 'cluster'
 export type AnnotationFormat = 'map' | 'array'
@@ -27,6 +29,8 @@ export interface Target {
   readonly namespaces: readonly string[]
   readonly sni: string
   readonly subjectAltNames: readonly string[]
+  /** The sidecar checks that the server certificate names `subjectAltNames`, or `sni` when none are given. */
+  readonly verifyServerName: boolean
   readonly maxConnectionDuration?: string
 }
 
@@ -90,6 +94,7 @@ export const configSchema = {
           },
           sni: dnsName,
           subjectAltNames: { type: 'array', items: { type: 'string', minLength: 1 } },
+          verifyServerName: { type: 'boolean' },
           maxConnectionDuration: { type: 'string', pattern: DURATION },
         },
       },
@@ -107,7 +112,7 @@ const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
 
 let validator: ReturnType<Ajv['compile']> | undefined
 function validate (value: unknown): readonly ErrorObject[] {
-  validator ??= new Ajv({ allErrors: true, strict: true }).compile(configSchema)
+  validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(configSchema)
   return validator(value) ? [] : (validator.errors ?? [])
 }
 
@@ -116,13 +121,43 @@ function message (e: ErrorObject): { path: string[], message: string } {
   const p = e.params as Record<string, unknown>
   switch (e.keyword) {
     case 'required': return { path: [...path, String(p['missingProperty'])], message: 'is required' }
-    case 'additionalProperties': return { path: [...path, String(p['additionalProperty'])], message: 'unknown field' }
+    case 'additionalProperties': {
+      const field = String(p['additionalProperty'])
+      const known = isObject(e.parentSchema) && isObject(e.parentSchema['properties']) ? Object.keys(e.parentSchema['properties']) : []
+      const guess = closest(field, known)
+      return { path: [...path, field], message: guess === undefined ? 'unknown field' : `unknown field (did you mean "${guess}"?)` }
+    }
     case 'pattern': return { path, message: PATTERN_MESSAGES[String(p['pattern'])] ?? `must match ${String(p['pattern'])}` }
     case 'enum': return { path, message: `must be one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }
     case 'anyOf': return { path, message: 'must be "*" or a namespace name (DNS-1123 label)' }
     case 'uniqueItems': return { path, message: 'must not repeat an item' }
     default: return { path, message: e.message ?? e.keyword }
   }
+}
+
+/** The known name closest to a misspelt one, if any is close (case, a few typos). */
+export function closest (word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1
+  for (const k of known) {
+    const d = k.toLowerCase() === word.toLowerCase() ? 0 : editDistance(word, k)
+    if (d < bestDistance) { best = k; bestDistance = d }
+  }
+  return best
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost))
+    }
+    prev = row
+  }
+  return prev[b.length] ?? 0
 }
 
 /** `targets[1].host` from ["targets", "1", "host"]. */
@@ -135,8 +170,35 @@ export function formatPath (path: readonly (string | number)[]): string {
   return out
 }
 
-/** Parses and validates a configuration file's text (YAML or JSON). */
+/** The largest configuration accepted: what one ConfigMap can hold. */
+export const MAX_CONFIG_BYTES = 1024 * 1024
+/** Deeper than any configuration needs (it nests 4 levels); bounds the parser's recursion. */
+const MAX_CONFIG_DEPTH = 32
+/** Aliases a configuration may expand (the yaml library's default, said here on purpose). */
+const MAX_ALIASES = 100
+// C0 controls other than tab, line feed and carriage return, and DEL: YAML and JSON allow none.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/
+
+/**
+ * Parses and validates a configuration file's text (YAML or JSON). Every problem found is
+ * reported at once; hostile text (huge, binary, deeply nested, alias bombs) is refused
+ * before the parser spends memory on it.
+ */
 export function parseConfig (text: string, source = 'config'): Config {
+  const fail = (message: string, line?: number): never => {
+    throw new ConfigError(source, [line === undefined ? { path: '', message } : { path: '', message, line }])
+  }
+  const bytes = Buffer.byteLength(text)
+  if (bytes > MAX_CONFIG_BYTES) fail(`is ${bytes} bytes; a configuration is at most ${MAX_CONFIG_BYTES} bytes (1 MiB, what a ConfigMap holds)`)
+  const control = CONTROL.exec(text)
+  if (control !== null) {
+    const code = text.charCodeAt(control.index).toString(16).padStart(4, '0').toUpperCase()
+    fail(`contains the control character U+${code}: not a YAML or JSON text`, lineAt(text, control.index))
+  }
+  const deep = yamlTooDeep(text, MAX_CONFIG_DEPTH)
+  if (deep !== undefined) fail(`nests deeper than ${MAX_CONFIG_DEPTH} levels`, deep.line)
+
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
@@ -144,12 +206,24 @@ export function parseConfig (text: string, source = 'config'): Config {
       path: '', message: e.message.split('\n')[0] ?? e.message, line: lineCounter.linePos(e.pos[0]).line,
     })))
   }
-  const raw: unknown = doc.toJS() ?? {}
+  let raw: unknown
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIASES })
+  } catch (err) {
+    // The yaml library refuses excessive aliases (a "billion laughs") with a ReferenceError.
+    fail(`cannot be read: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (raw === null || raw === undefined) {
+    fail('is empty: a configuration needs at least `targets` (write `targets: []` to inject nothing on purpose)')
+  }
   const lineOf = (path: readonly string[]): number | undefined => {
-    // The deepest node that exists along the path: a missing field points at its parent.
+    // The key of the field, else the deepest node that exists along the path (a missing field
+    // points at its parent).
+    const keys = path.map((s) => /^\d+$/.test(s) ? Number(s) : s)
     for (let n = path.length; n >= 0; n--) {
-      const node: unknown = doc.getIn(path.slice(0, n).map((s) => /^\d+$/.test(s) ? Number(s) : s), true)
-      const start = rangeStart(node) ?? (n === 0 ? rangeStart(doc.contents) : undefined)
+      const parent: unknown = n === 0 ? undefined : doc.getIn(keys.slice(0, n - 1), true)
+      const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === keys[n - 1]) : undefined
+      const start = rangeStart(pair?.key) ?? rangeStart(doc.getIn(keys.slice(0, n), true)) ?? (n === 0 ? rangeStart(doc.contents) : undefined)
       if (start !== undefined) return lineCounter.linePos(start).line
     }
     return undefined
@@ -157,12 +231,19 @@ export function parseConfig (text: string, source = 'config'): Config {
   return resolveConfig(raw, source, lineOf)
 }
 
+function lineAt (text: string, index: number): number {
+  let line = 1
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) line++
+  return line
+}
+
 function rangeStart (node: unknown): number | undefined {
   return isNode(node) ? (node.range as readonly number[] | null | undefined)?.[0] : undefined
 }
 
 /**
- * Validates an already parsed configuration object and applies the defaults.
+ * Validates an already parsed configuration object and applies the defaults. Schema errors
+ * and the rules across fields are reported together, in one pass.
  * `lineOf` maps a field path to its line in the source, when the source has lines.
  */
 export function resolveConfig (raw: unknown, source = 'config', lineOf: (path: readonly string[]) => number | undefined = () => undefined): Config {
@@ -170,27 +251,26 @@ export function resolveConfig (raw: unknown, source = 'config', lineOf: (path: r
     const line = lineOf(path)
     return line === undefined ? { path: formatPath(path), message: msg } : { path: formatPath(path), message: msg, line }
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+  if (!isObject(raw)) {
     throw new ConfigError(source, [issue([], 'must be a mapping of configuration fields')])
   }
-  const schemaErrors = validate(raw)
-  if (schemaErrors.length > 0) {
-    const seen = new Set<string>()
-    const issues: ConfigIssue[] = []
-    for (const e of schemaErrors) {
-      // anyOf reports each branch too; the anyOf line alone says it best.
-      if (e.schemaPath.includes('/anyOf/')) continue
-      const m = message(e)
-      const i = issue(m.path, m.message)
-      const key = `${i.path}\0${i.message}`
-      if (!seen.has(key)) { seen.add(key); issues.push(i) }
-    }
-    throw new ConfigError(source, issues)
+  const seen = new Set<string>()
+  const issues: ConfigIssue[] = []
+  const add = (path: readonly string[], msg: string): void => {
+    const i = issue(path, msg)
+    const key = `${i.path}\0${i.message}`
+    if (!seen.has(key)) { seen.add(key); issues.push(i) }
   }
-  const config = withDefaults(raw)
-  const issues = crossCheck(config).map(({ path, message: msg }) => issue(path, msg))
+  for (const e of validate(raw)) {
+    // anyOf reports each branch too; the anyOf line alone says it best.
+    if (e.schemaPath.includes('/anyOf/')) continue
+    const m = message(e)
+    add(m.path, m.message)
+  }
+  for (const { path, message: msg } of crossCheck(raw)) add(path, msg)
+  issues.sort((x, y) => (x.line ?? 0) - (y.line ?? 0))
   if (issues.length > 0) throw new ConfigError(source, issues)
-  return deepFreeze(config)
+  return deepFreeze(withDefaults(raw as RawConfig))
 }
 
 interface RawTarget {
@@ -203,6 +283,7 @@ interface RawTarget {
   secretKeys?: Partial<SecretKeys>
   sni?: string
   subjectAltNames?: string[]
+  verifyServerName?: boolean
   maxConnectionDuration?: string
 }
 interface RawConfig {
@@ -235,46 +316,82 @@ function withDefaults (raw: RawConfig): Config {
       namespaces: t.namespaces,
       sni: t.sni ?? t.host,
       subjectAltNames: t.subjectAltNames ?? [],
+      verifyServerName: t.verifyServerName ?? true,
       ...(t.maxConnectionDuration === undefined ? {} : { maxConnectionDuration: t.maxConnectionDuration }),
     })),
   }
 }
 
-/** Rules a JSON Schema cannot say: uniqueness across targets, reserved names, port clashes. */
-function crossCheck (config: Config): { path: string[], message: string }[] {
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
+const int = (v: unknown, fallback: number): number | undefined => v === undefined ? fallback : Number.isInteger(v) ? v as number : undefined
+
+/**
+ * Rules a JSON Schema cannot say: uniqueness across targets, reserved names, port clashes,
+ * durations as Go and Istio read them. Runs on the raw object, beside the schema, so that one
+ * pass reports everything; a field of the wrong type is the schema's to report and is
+ * skipped here.
+ */
+function crossCheck (raw: Record<string, unknown>): { path: string[], message: string }[] {
   const out: { path: string[], message: string }[] = []
   const names = new Map<string, number>()
   const hosts = new Map<string, number>()
-  config.targets.forEach((t, i) => {
+  const targets = Array.isArray(raw['targets']) ? raw['targets'] as unknown[] : []
+  targets.forEach((t, i) => {
+    if (!isObject(t)) return
     const at = (field: string): string[] => ['targets', String(i), field]
-    const sameName = names.get(t.name)
-    if (sameName !== undefined) out.push({ path: at('name'), message: `duplicates targets[${sameName}].name "${t.name}"` })
-    else names.set(t.name, i)
-    if (RESERVED_TARGET_NAMES.includes(t.name)) {
-      out.push({ path: at('name'), message: `"${t.name}" is reserved (egress-mtls.io/${t.name} is a name egress-mtls uses itself)` })
+    const name = str(t['name'])
+    if (name !== undefined) {
+      const sameName = names.get(name)
+      if (sameName !== undefined) out.push({ path: at('name'), message: `duplicates targets[${sameName}].name "${name}"` })
+      else names.set(name, i)
+      if (RESERVED_TARGET_NAMES.includes(name)) {
+        out.push({ path: at('name'), message: `"${name}" is reserved (egress-mtls.io/${name} is a name egress-mtls uses itself)` })
+      }
     }
-    const sameHost = hosts.get(t.host)
-    if (sameHost !== undefined) out.push({ path: at('host'), message: `duplicates targets[${sameHost}].host "${t.host}" (two ServiceEntries for one host conflict)` })
-    else hosts.set(t.host, i)
-    if (/^[0-9]+$/.test(t.host.split('.').at(-1) ?? '')) out.push({ path: at('host'), message: 'must be a DNS name, not an IP address' })
-    if (t.port === t.plainPort) out.push({ path: at('plainPort'), message: `must differ from port (${t.port})` })
-    if (t.namespaces.includes('*') && t.namespaces.length > 1) out.push({ path: at('namespaces'), message: '"*" (the whole mesh) must stand alone' })
-    if (t.maxConnectionDuration !== undefined && durationMs(t.maxConnectionDuration) < 1) {
-      out.push({ path: at('maxConnectionDuration'), message: 'must be at least 1ms (Istio rejects shorter durations)' })
+    const host = str(t['host'])
+    if (host !== undefined) {
+      const sameHost = hosts.get(host)
+      if (sameHost !== undefined) out.push({ path: at('host'), message: `duplicates targets[${sameHost}].host "${host}" (two ServiceEntries for one host conflict)` })
+      else hosts.set(host, i)
+      if (/^[0-9]+$/.test(host.split('.').at(-1) ?? '')) out.push({ path: at('host'), message: 'must be a DNS name, not an IP address' })
     }
-    const keys = [t.secretKeys.cert, t.secretKeys.key, t.secretKeys.cacert]
-    if (new Set(keys).size !== keys.length) out.push({ path: at('secretKeys'), message: 'cert, key and cacert must be three different keys' })
+    const port = int(t['port'], 443)
+    if (port !== undefined && port === int(t['plainPort'], 80)) out.push({ path: at('plainPort'), message: `must differ from port (${port})` })
+    const namespaces = t['namespaces']
+    if (Array.isArray(namespaces) && namespaces.includes('*') && namespaces.length > 1) {
+      out.push({ path: at('namespaces'), message: '"*" (the whole mesh) must stand alone' })
+    }
+    const duration = str(t['maxConnectionDuration'])
+    if (duration !== undefined && DURATION_RE.test(duration)) {
+      const problem = durationProblem(duration)
+      if (problem !== undefined) out.push({ path: at('maxConnectionDuration'), message: problem })
+    }
+    if (t['verifyServerName'] === false && Array.isArray(t['subjectAltNames']) && t['subjectAltNames'].length > 0) {
+      out.push({ path: at('verifyServerName'), message: 'false contradicts subjectAltNames (names to verify); remove one of them' })
+    }
+    const keys = isObject(t['secretKeys']) ? t['secretKeys'] : {}
+    const chosen = [str(keys['cert']) ?? 'cert', str(keys['key']) ?? 'key', str(keys['cacert']) ?? 'cacert']
+    if (new Set(chosen).size !== chosen.length) out.push({ path: at('secretKeys'), message: 'cert, key and cacert must be three different keys' })
   })
   return out
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 }
+const DURATION_RE = new RegExp(DURATION)
 
-/** Milliseconds of a duration that matched DURATION (`1h30m`, `1.5s`). */
-function durationMs (text: string): number {
-  let ms = 0
-  for (const [, n, unit] of text.matchAll(/([0-9.]+)(h|ms|m|s|us|µs|ns)/g)) ms += Number(n) * (UNIT_MS[unit ?? ''] ?? 0)
-  return ms
+/** Go's largest duration is 2562047h47m16.854775807s; a whole number of hours below it. */
+const MAX_DURATION = 2_562_047n * HOUR
+
+/**
+ * What kube-apiserver's CEL rule (`duration(self) >= duration('1ms')`, Go's parser) and
+ * istiod's validation (at least 1ms, whole milliseconds) would refuse in a duration.
+ */
+function durationProblem (text: string): string | undefined {
+  const ns = parseGoDuration(text)
+  if (ns === undefined || ns > MAX_DURATION) return 'must be at most 2562047h (the largest duration Go, hence Kubernetes and Istio, can hold)'
+  if (ns < MILLISECOND) return 'must be at least 1ms (Istio rejects shorter durations)'
+  if (ns % MILLISECOND !== 0n) return 'must be a whole number of milliseconds (Istio supports durations to ms precision only)'
+  return undefined
 }
 
 /** The targets available to workloads of a namespace, in configuration order. */

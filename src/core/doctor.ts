@@ -1,132 +1,35 @@
-// The checks of `egress-mtls doctor` (DESIGN.md "Commands"): what is found in the cluster
-// in, a line per finding out. Pure: certificates are parsed and verified with node:crypto,
-// nothing is read or written here.
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
-import type { Config, Target } from './config.ts'
+// The checks of `doctor` (DESIGN.md "Commands") on Istio objects, workloads and namespaces:
+// what is found in the cluster in, a finding per check out. Pure: nothing is read or written
+// here. The client material's checks are in client-material.ts.
+import { targetsForNamespace, type Config, type Target } from './config.ts'
+import { about, type Finding } from './findings.ts'
 import { isRecord, jsonEqual, stringMap } from './json.ts'
-import { INJECTED_ANNOTATION, INJECT_LABEL, NAMESPACE_LABEL } from './names.ts'
+import { INJECTED_ANNOTATION, INJECT_LABEL, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
 import { admit } from './review.ts'
-import { groupVersionKind, podTemplatePath } from './workloads.ts'
+import { controlledByDeployment, groupVersionKind, podTemplatePath } from './workloads.ts'
 import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
 
-export type Level = 'ok' | 'warn' | 'fail'
-
-export interface Finding {
-  readonly level: Level
-  readonly message: string
-}
-
-const ok = (message: string): Finding => ({ level: 'ok', message })
-const warn = (message: string): Finding => ({ level: 'warn', message })
-const fail = (message: string): Finding => ({ level: 'fail', message })
-
-/** `ok Secret payments/bank-api-mtls: ...` */
-export function formatFinding (f: Finding): string {
-  return `${f.level} ${f.message}`
-}
-
-/** 1 when any finding fails, else 0. */
-export function exitCode (findings: readonly Finding[]): 0 | 1 {
-  return findings.some((f) => f.level === 'fail') ? 1 : 0
-}
-
-const DAY_MS = 24 * 60 * 60 * 1000
-/** Warn when the client certificate has fewer days left than this. */
-export const EXPIRY_WARNING_DAYS = 30
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
-const ANY_EXTENDED_KEY_USAGE = '2.5.29.37.0'
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g
-
-/** The certificates of a PEM text, in order; undefined when one block does not parse or there is none. */
-function parseCerts (text: string): X509Certificate[] | undefined {
-  const blocks = text.match(PEM_CERT) ?? []
-  if (blocks.length === 0) return undefined
-  try { return blocks.map((b) => new X509Certificate(b)) } catch { return undefined }
-}
-
-function parseKey (text: string): KeyObject | undefined {
-  try { return createPrivateKey(text) } catch { return undefined }
-}
-
-function signedBy (child: X509Certificate, parent: X509Certificate): boolean {
-  try { return child.checkIssued(parent) && child.verify(parent.publicKey) } catch { return false }
-}
-
 /**
- * The leaf chains to one of the CAs, possibly through intermediates that follow the leaf in
- * its own PEM (as a TLS client sends them).
+ * `verifyServerName: false` (a target setting, optional here until every branch has it):
+ * the sidecar then checks only that the server's chain leads to cacert, for any name.
  */
-function chainsTo (chain: readonly X509Certificate[], cas: readonly X509Certificate[]): boolean {
-  let current = chain[0]
-  const intermediates = chain.slice(1)
-  for (let depth = 0; current !== undefined && depth <= intermediates.length; depth++) {
-    const child: X509Certificate = current
-    if (cas.some((ca) => signedBy(child, ca))) return true
-    current = intermediates.find((i) => signedBy(child, i))
-  }
-  return false
-}
-
-const date = (d: Date): string => d.toISOString().slice(0, 10)
-
-/**
- * The Secret of `target` in `namespace`: present, with the three keys, the key matching the
- * certificate, the certificate chaining to the CA, and its days until expiry.
- * `data` is the Secret's data decoded to text, undefined when there is no such Secret.
- */
-export function checkSecret (target: Target, namespace: string, data: Readonly<Record<string, string>> | undefined, now: Date): Finding[] {
-  const at = `Secret ${namespace}/${target.secretName} (target ${target.name})`
-  if (data === undefined) return [fail(`${at}: not found; create it with keys ${target.secretKeys.cert}, ${target.secretKeys.key}, ${target.secretKeys.cacert}`)]
-  const { cert: certKey, key: keyKey, cacert: caKey } = target.secretKeys
-  const missing = [certKey, keyKey, caKey].filter((k) => (data[k] ?? '').trim() === '')
-  if (missing.length > 0) return [fail(`${at}: missing or empty key${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)]
-  const findings: Finding[] = [ok(`${at}: keys ${certKey}, ${keyKey}, ${caKey} present`)]
-
-  const chain = parseCerts(data[certKey] ?? '')
-  const key = parseKey(data[keyKey] ?? '')
-  const cas = parseCerts(data[caKey] ?? '')
-  if (chain === undefined) findings.push(fail(`${at}: ${certKey} is not a PEM certificate`))
-  if (key === undefined) findings.push(fail(`${at}: ${keyKey} is not a PEM private key`))
-  if (cas === undefined) findings.push(fail(`${at}: ${caKey} is not a PEM certificate bundle`))
-  const leaf = chain?.[0]
-  if (leaf === undefined || chain === undefined) return findings
-
-  if (key !== undefined) {
-    let matches = false
-    try { matches = leaf.checkPrivateKey(key) } catch { matches = false }
-    findings.push(matches ? ok(`${at}: ${keyKey} matches the certificate`) : fail(`${at}: ${keyKey} does not match the certificate in ${certKey}`))
-  }
-  if (cas !== undefined) {
-    findings.push(chainsTo(chain, cas)
-      ? ok(`${at}: the certificate chains to the CA in ${caKey}`)
-      : fail(`${at}: the certificate is not signed by the CA in ${caKey} (issuer ${leaf.issuer.replace(/\n/g, ', ')})`))
-  }
-  const usages = leaf.keyUsage as string[] | undefined // Node's name for the extended key usages
-  if (usages !== undefined && !usages.includes(CLIENT_AUTH) && !usages.includes(ANY_EXTENDED_KEY_USAGE)) {
-    findings.push(warn(`${at}: the certificate's extended key usage does not include clientAuth; the server may refuse it`))
-  }
-
-  const notBefore = new Date(leaf.validFrom)
-  const notAfter = new Date(leaf.validTo)
-  const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS)
-  if (now < notBefore) findings.push(fail(`${at}: the certificate is not valid before ${date(notBefore)}`))
-  if (now >= notAfter) findings.push(fail(`${at}: the certificate expired on ${date(notAfter)}`))
-  else if (daysLeft < EXPIRY_WARNING_DAYS) findings.push(warn(`${at}: the certificate expires in ${daysLeft} days (${date(notAfter)})`))
-  else findings.push(ok(`${at}: the certificate expires in ${daysLeft} days (${date(notAfter)})`))
-  return findings
+export function checkServerNameVerification (target: Target): Finding | undefined {
+  return !target.verifyServerName
+    ? about(`target ${target.name}`).warn(`verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only ${target.sni})`)
+    : undefined
 }
 
 /** A rendered Istio object against the live one: present, ours, and with the rendered spec. */
 export function checkResource (desired: IstioObject, live: LiveObject | undefined): Finding {
-  const at = `${desired.kind} ${desired.metadata.namespace}/${desired.metadata.name}`
-  if (live === undefined) return fail(`${at}: not found; run egress-mtls provision`)
+  const { ok, fail } = about(`${desired.kind} ${desired.metadata.namespace}/${desired.metadata.name}`)
+  if (live === undefined) return fail('not found; run egress-mtls provision')
   const labels = live.metadata.labels ?? {}
   const lost = Object.entries(desired.metadata.labels).filter(([k, v]) => labels[k] !== v).map(([k, v]) => `${k}=${v}`)
-  if (lost.length > 0) return fail(`${at}: lacks the label${lost.length > 1 ? 's' : ''} ${lost.join(', ')}; run egress-mtls provision`)
+  if (lost.length > 0) return fail(`lacks the label${lost.length > 1 ? 's' : ''} ${lost.join(', ')}; run egress-mtls provision`)
   const diff = differences(desired.spec, live.spec, 'spec')
-  if (diff.length > 0) return fail(`${at}: differs from what render produces at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}; run egress-mtls provision`)
-  return ok(`${at}: as rendered`)
+  if (diff.length > 0) return fail(`differs from what render produces at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}; run egress-mtls provision`)
+  return ok('as rendered')
 }
 
 /** JSON paths where two values differ (`spec.trafficPolicy.portLevelSettings[0].tls.mode`). */
@@ -145,15 +48,15 @@ export function differences (want: unknown, got: unknown, path: string): string[
 
 /** Istio's sidecar injection for the namespace (or the workload's own pod-template label). */
 export function checkSidecarInjection (namespace: string, labels: Readonly<Record<string, string>>, podLabels: Readonly<Record<string, string>> = {}): Finding {
-  const at = `Namespace ${namespace}`
+  const { ok, warn, fail } = about(`Namespace ${namespace}`)
   const pod = podLabels['sidecar.istio.io/inject']
-  if (pod === 'false') return fail(`${at}: the workload's pod template sets sidecar.istio.io/inject=false; it has no sidecar to do mTLS`)
-  if (labels['istio-injection'] === 'enabled') return ok(`${at}: Istio sidecar injection enabled (istio-injection=enabled)`)
-  if (labels['istio-injection'] === 'disabled') return warn(`${at}: Istio sidecar injection is disabled (istio-injection=disabled); pods without a sidecar call the external system in plain HTTP`)
+  if (pod === 'false') return fail(`the workload's pod template sets sidecar.istio.io/inject=false; it has no sidecar to do mTLS`)
+  if (labels['istio-injection'] === 'enabled') return ok('Istio sidecar injection enabled (istio-injection=enabled)')
+  if (labels['istio-injection'] === 'disabled') return warn('Istio sidecar injection is disabled (istio-injection=disabled); pods without a sidecar call the external system in plain HTTP')
   const rev = labels['istio.io/rev']
-  if (rev !== undefined) return ok(`${at}: Istio sidecar injection enabled (istio.io/rev=${rev})`)
-  if (pod === 'true') return ok(`${at}: Istio sidecar injection enabled for the workload (sidecar.istio.io/inject=true)`)
-  return warn(`${at}: Istio sidecar injection is not enabled (label the namespace istio-injection=enabled or istio.io/rev=<revision>); pods without a sidecar call the external system in plain HTTP`)
+  if (rev !== undefined) return ok(`Istio sidecar injection enabled (istio.io/rev=${rev})`)
+  if (pod === 'true') return ok('Istio sidecar injection enabled for the workload (sidecar.istio.io/inject=true)')
+  return warn('Istio sidecar injection is not enabled (label the namespace istio-injection=enabled or istio.io/rev=<revision>); pods without a sidecar call the external system in plain HTTP')
 }
 
 /** A workload as read from the API (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob). */
@@ -165,6 +68,7 @@ export interface Workload {
     readonly namespace?: string
     readonly labels?: Readonly<Record<string, string>>
     readonly annotations?: Readonly<Record<string, string>>
+    readonly ownerReferences?: readonly unknown[]
   }
   readonly spec?: unknown
 }
@@ -179,16 +83,21 @@ export function podTemplateMetadata (w: Workload): { labels: Readonly<Record<str
   return { labels: labels === false ? {} : labels ?? {}, annotations: annotations === false ? {} : annotations ?? {} }
 }
 
+const workloadName = (w: Workload): string => `${w.kind.toLowerCase()}/${w.metadata.name}`
+
 /**
  * The workload is injected as the webhook would inject it now: the webhook's own decision
  * (admit) on the live object answers "unchanged". `namespaceLabels` cover the part of the
- * rule the API server applies (namespace mode).
+ * rule the API server applies (namespace mode); in label mode the API server sends the
+ * webhook only workloads labelled egress-mtls.io/inject=true (its objectSelector), so a
+ * workload labelled otherwise never gets the webhook's warning: doctor says so.
  */
 export function checkWorkload (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, w: Workload): Finding[] {
-  const at = `${w.kind.toLowerCase()}/${w.metadata.name}`
+  const at = workloadName(w)
+  const { ok, fail } = about(at)
   const findings: Finding[] = []
   if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
-    findings.push(fail(`${at}: namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
+    findings.push(fail(`namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
   }
   const { response, result, patch } = admit({
     uid: 'egress-mtls-doctor',
@@ -202,25 +111,29 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
   const injected = podTemplateMetadata(w).annotations[INJECTED_ANNOTATION]
   switch (result) {
     case 'unchanged':
-      findings.push(ok(`${at}: injected with ${injected ?? '?'} (pod template as the webhook makes it)`))
+      findings.push(ok(`injected with ${injected ?? '?'} (pod template as the webhook makes it)`))
       break
     case 'injected': {
       const keys = [...new Set(patch.map((p) => (p.path.split('/').at(-1) ?? '').replaceAll('~1', '/').replaceAll('~0', '~')))]
       findings.push(fail(injected === undefined
-        ? `${at}: not injected (no ${INJECTED_ANNOTATION} on the pod template); with the webhook running, re-apply it or run kubectl rollout restart ${at}`
-        : `${at}: injected with ${injected}, but the webhook would now change ${keys.join(', ')}; re-apply it or run kubectl rollout restart ${at}`))
+        ? `not injected (no ${INJECTED_ANNOTATION} on the pod template); with the webhook running, re-apply it or run kubectl rollout restart ${at}`
+        : `injected with ${injected}, but the webhook would now change ${keys.join(', ')}; re-apply it or run kubectl rollout restart ${at}`))
       break
     }
     case 'skipped':
-      if (warnings.length > 0) for (const m of warnings) findings.push(fail(`${at}: ${m}`))
-      else findings.push(fail(`${at}: not opted in (${optIn(config, w)})`))
+      if (warnings.length > 0) for (const m of warnings) findings.push(fail(m))
+      else findings.push(fail(`not opted in (${optIn(config, w)})`))
       break
     case 'denied':
-      findings.push(fail(`${at}: the webhook denies it: ${response.status?.message ?? 'no reason given'}`))
+      findings.push(fail(`the webhook denies it: ${response.status?.message ?? 'no reason given'}`))
       break
     case 'error':
-      for (const m of warnings) findings.push(fail(`${at}: ${m}`))
+      for (const m of warnings) findings.push(fail(m))
       break
+  }
+  const label = w.metadata.labels?.[INJECT_LABEL]
+  if (config.injection === 'label' && label !== 'true' && label !== 'false' && (warnings.length > 0 || result === 'injected')) {
+    findings.push(fail(`the webhook never sees it: in label mode its objectSelector matches ${INJECT_LABEL}: "true" on the ${w.kind} itself only, so kubectl shows no warning; label the ${w.kind} ${INJECT_LABEL}=true`))
   }
   return findings
 }
@@ -228,4 +141,43 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
 function optIn (config: Config, w: Workload): string {
   if (w.metadata.labels?.[INJECT_LABEL] === 'false') return `it is labelled ${INJECT_LABEL}=false`
   return config.injection === 'label' ? `label it ${INJECT_LABEL}=true` : 'no target is available to it'
+}
+
+/** A ReplicaSet of a Deployment or a Job of a CronJob: its owner is the workload to check. */
+function controlled (w: Workload): boolean {
+  const refs = w.metadata.ownerReferences
+  return controlledByDeployment(w.kind, refs) ||
+    (w.kind === 'Job' && Array.isArray(refs) && refs.some((o: unknown) => isRecord(o) && o['controller'] === true && o['kind'] === 'CronJob'))
+}
+
+/** The workload asks for egress-mtls, or carries something of it, anywhere a user may have put it. */
+function concerned (config: Config, w: Workload): boolean {
+  const label = w.metadata.labels?.[INJECT_LABEL]
+  if (label === 'false') return false
+  const template = podTemplateMetadata(w)
+  return config.injection !== 'label' || label !== undefined || template.labels[INJECT_LABEL] !== undefined ||
+    w.metadata.annotations?.[TARGETS_ANNOTATION] !== undefined || template.annotations[INJECTED_ANNOTATION] !== undefined
+}
+
+/**
+ * `doctor` without a workload: every workload of the namespace that asks for egress-mtls
+ * (the opt-in label with any value, on the workload or only on its pod template, the targets
+ * annotation, or our annotation on its pod template; in namespace and cluster modes, every
+ * workload not opted out) is checked as checkWorkload does, then a count. The webhook's own
+ * warnings never reach kubectl for the workloads label mode's objectSelector hides from it:
+ * this scan is where they are found.
+ */
+export function scanNamespace (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, workloads: readonly Workload[]): Finding[] {
+  const { ok, fail } = about(`Namespace ${namespace}`)
+  const own = workloads.filter((w) => !controlled(w))
+  const asking = own.filter((w) => concerned(config, w))
+  if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
+    return targetsForNamespace(config, namespace).length === 0 || asking.length === 0
+      ? []
+      : [fail(`not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace): the webhook sees none of its ${asking.length} workload${asking.length === 1 ? '' : 's'}`)]
+  }
+  const findings = asking.flatMap((w) => checkWorkload(config, namespace, namespaceLabels, w))
+  const injected = findings.filter((f) => f.level === 'ok').length
+  findings.push(ok(`${own.length} workload${own.length === 1 ? '' : 's'} scanned, ${asking.length} asking for egress-mtls, ${injected} injected as the webhook makes ${injected === 1 ? 'it' : 'them'}`))
+  return findings
 }

@@ -8,7 +8,8 @@ import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, PREFIX, RESERVED_TARGET_NAMES, USER_VOLUME, USER_VOLUME_MOUNT,
   mountPath, resourceName, targetPodLabel,
 } from './names.ts'
-import { entry, parseUserVolumes, sameEntry, serializeUserVolumes, type Entry } from './user-volumes.ts'
+import { overAnnotationLimit } from './json-text.ts'
+import { editUserVolumes, entry, newUserVolumes, parseUserVolumes, sameEntry, type Entry } from './user-volumes.ts'
 
 export interface PatchOperation {
   readonly op: 'add' | 'remove' | 'replace' | 'test'
@@ -40,7 +41,8 @@ const LABEL_PREFIX = `${PREFIX}/`
 export function mutatePodTemplate (templatePath: readonly string[], meta: TemplateMetadata, targets: readonly Target[], config: Config): Mutation {
   const labels = meta.labels ?? {}
   const annotations = meta.annotations ?? {}
-  const ours = injectedBefore(labels, annotations)
+  const ours = injectedBefore(annotations)
+  if (typeof ours === 'string') return { denied: ours }
   const wanted = new Set(targets.map((t) => t.name))
   if (wanted.size === 0 && ours.size === 0) return { patch: [] }
 
@@ -117,14 +119,23 @@ export function mutationKey (templatePath: readonly string[], meta: TemplateMeta
 }
 
 /**
- * The targets egress-mtls injected earlier: those the injected annotation lists, and those
- * with the per-target label (in case the annotation was lost).
+ * The targets egress-mtls injected earlier: exactly those its record, the injected
+ * annotation, lists (DESIGN.md: what is ours is what the record says). A label
+ * `egress-mtls.io/<name>: "true"` or a volume `egress-mtls-<name>` that the record does not
+ * list is the user's: kept as written (and adopted, when that target is to be injected and
+ * the entry is the one egress-mtls writes). Names in the record that cannot be targets
+ * (`inject`, `targets`, not a DNS label) are ignored, so the record can never make a user's
+ * key ours. A record over 256 KiB is refused unread (the denial message).
  */
-function injectedBefore (labels: StringMap, annotations: StringMap): Set<string> {
-  const names = new Set((annotations[INJECTED_ANNOTATION] ?? '').split(',').map((n) => n.trim()).filter((n) => n !== ''))
-  for (const [key, value] of Object.entries(labels)) {
-    if (value !== 'true' || !key.startsWith(LABEL_PREFIX)) continue
-    const name = key.slice(LABEL_PREFIX.length)
+function injectedBefore (annotations: StringMap): Set<string> | string {
+  const record = annotations[INJECTED_ANNOTATION]
+  if (record === undefined) return new Set()
+  if (overAnnotationLimit(record)) {
+    return `egress-mtls: pod template annotation ${INJECTED_ANNOTATION} is over 262144 bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`
+  }
+  const names = new Set<string>()
+  for (const n of record.split(',')) {
+    const name = n.trim()
     if (TARGET_NAME.test(name) && !RESERVED_TARGET_NAMES.includes(name)) names.add(name)
   }
   return names
@@ -140,7 +151,7 @@ function rewrite (
 ): string | null | undefined | { denied: string } {
   if (current === undefined) {
     if (targets.length === 0) return undefined
-    return serializeUserVolumes({ form: config.annotationFormat, entries: targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t))) })
+    return newUserVolumes(config.annotationFormat, targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t))))
   }
   const parsed = parseUserVolumes(current)
   if ('error' in parsed) return { denied: `egress-mtls: pod template annotation ${annotation} ${parsed.error}` }
@@ -148,36 +159,38 @@ function rewrite (
   const byName = new Map(targets.map((t) => [resourceName(t.name), t]))
   const oursByName = new Set([...ours].map(resourceName))
   const seen = new Set<string>()
-  const entries: Entry[] = []
+  // Per entry: itself (kept as written), ours rewritten, or undefined (removed).
+  const edits: (Entry | undefined)[] = []
   let changed = false
   for (const e of parsed.entries) {
     const target = byName.get(e.name)
     if (target === undefined) {
-      // Ours for a target that no longer applies: dropped. Anything else is the user's.
-      if (oursByName.has(e.name)) changed = true
-      else entries.push(e)
+      // Ours for a target that no longer applies: removed. Anything else is the user's.
+      if (oursByName.has(e.name)) { edits.push(undefined); changed = true } else edits.push(e)
       continue
     }
     const wanted = body(target)
     if (sameEntry(e, e.name, wanted)) {
-      entries.push(e)
+      edits.push(e)
     } else if (!oursByName.has(e.name)) {
       return {
         denied: `egress-mtls: pod template annotation ${annotation} already has an entry ${JSON.stringify(e.name)} ` +
-          `that is not the one egress-mtls writes for target ${target.name} (${serializeUserVolumes({ form, entries: [entry(form, e.name, wanted)] })}); ` +
+          `that is not the one egress-mtls writes for target ${target.name} (${newUserVolumes(form, [entry(form, e.name, wanted)])}); ` +
           'rename or remove it',
       }
     } else if (seen.has(e.name)) {
-      changed = true // a second copy of ours, outdated: dropped
+      edits.push(undefined) // a second copy of ours, outdated: removed
+      changed = true
     } else {
-      entries.push(entry(form, e.name, wanted)) // ours, outdated (the configuration changed): rewritten in place
+      edits.push(entry(form, e.name, wanted)) // ours, outdated (the configuration changed): rewritten in place
       changed = true
     }
     seen.add(e.name)
   }
+  const added: Entry[] = []
   for (const [name, target] of byName) {
-    if (!seen.has(name)) { entries.push(entry(form, name, body(target))); changed = true }
+    if (!seen.has(name)) { added.push(entry(form, name, body(target))); changed = true }
   }
   if (!changed) return undefined
-  return entries.length === 0 ? null : serializeUserVolumes({ form, entries })
+  return edits.every((e) => e === undefined) && added.length === 0 ? null : editUserVolumes(parsed, edits, added)
 }

@@ -4,6 +4,7 @@
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
 // answer as the webhook.
 import { targetsForNamespace, type Config, type Target } from './config.ts'
+import { MAX_ANNOTATION_BYTES, overAnnotationLimit } from './json-text.ts'
 import { memo } from './memo.ts'
 import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'
 
@@ -15,6 +16,8 @@ export interface Decision {
   readonly targets: readonly Target[]
   /** Why an explicitly opted-in workload gets less than it asked for (admission warnings). */
   readonly warnings: readonly string[]
+  /** Why the workload is refused: its egress-mtls.io/targets value is too big to read. */
+  readonly denied?: string
 }
 
 type Metadata = Readonly<Record<string, string>>
@@ -62,19 +65,32 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
 
 /** The targets named by `egress-mtls.io/targets`, among those available in the namespace. */
 function narrow (config: Config, namespace: string, available: readonly Target[], requested: string): Decision {
+  // Bounded: the value is split only when it could be stored (the API server refuses more).
+  if (overAnnotationLimit(requested)) {
+    return {
+      targets: [],
+      warnings: [],
+      denied: `egress-mtls: annotation ${TARGETS_ANNOTATION} is over ${MAX_ANNOTATION_BYTES} bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`,
+    }
+  }
   const names = requested.split(',').map((n) => n.trim()).filter((n) => n !== '')
   const warnings: string[] = []
   const offer = `available in namespace ${namespace}: ${available.length === 0 ? 'none' : available.map((t) => t.name).join(', ')}`
   if (names.length === 0) warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION} names no target (${offer}): nothing injected`)
   for (const name of new Set(names)) {
     if (!config.targets.some((t) => t.name === name)) {
-      warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: unknown target ${JSON.stringify(name)} (${offer})`)
+      warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: unknown target ${quoted(name)} (${offer})`)
     } else if (!available.some((t) => t.name === name)) {
       warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: target ${JSON.stringify(name)} is not available in namespace ${namespace} (${offer})`)
     }
   }
-  return { targets: available.filter((t) => names.includes(t.name)), warnings }
+  const shown = warnings.length > MAX_WARNINGS ? [...warnings.slice(0, MAX_WARNINGS - 1), `egress-mtls: annotation ${TARGETS_ANNOTATION}: ${warnings.length - MAX_WARNINGS + 1} more names that are not available`] : warnings
+  const wanted = new Set(names)
+  return { targets: available.filter((t) => wanted.has(t.name)), warnings: shown }
 }
+
+/** Warnings about one annotation, at most: the API server passes every warning to the client. */
+const MAX_WARNINGS = 10
 
 /**
  * The opt-in label put on the pod template instead of the workload (label mode): what a
@@ -88,6 +104,11 @@ export function misplacedOptIn (config: Config, kind: string, labels: Metadata, 
 
 function excluded (config: Config, namespace: string): boolean {
   return SYSTEM_NAMESPACES.includes(namespace) || namespace === config.meshRootNamespace || config.excludeNamespaces.includes(namespace)
+}
+
+/** A name as a warning quotes it: a target name is at most 51 characters, longer ones are cut. */
+function quoted (name: string): string {
+  return name.length > 64 ? `${JSON.stringify(name.slice(0, 60))}...` : JSON.stringify(name)
 }
 
 function nothing (warning?: string): Decision {

@@ -43,6 +43,24 @@ export function targetNamespaces (config: Config, target: Target): readonly stri
   return target.namespaces.includes('*') ? [config.meshRootNamespace] : target.namespaces
 }
 
+/**
+ * The names the server certificate must carry (DestinationRule `subjectAltNames`): the
+ * user's, else `sni` (which defaults to the host). Explicit, not Istio's auto-SAN: that
+ * needs `sni` unset and then checks the name in each request's Host header (HTTP only),
+ * so what is verified would depend on the application; an explicit list does not.
+ * Empty only when the user turned the check off (`verifyServerName: false`).
+ */
+export function serverNames (target: Target): string[] {
+  if (target.subjectAltNames.length > 0) return [...target.subjectAltNames]
+  return target.verifyServerName ? [target.sni] : []
+}
+
+/** What `render` and `provision` (and `doctor`) say about a configuration that weakens TLS. */
+export function renderWarnings (config: Config): string[] {
+  return config.targets.filter((t) => !t.verifyServerName).map((t) =>
+    `target ${t.name}: verifyServerName is false: the sidecar accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only ${t.sni})`)
+}
+
 /** Every object of the configuration, ordered by namespace, target, then kind. */
 export function render (config: Config): IstioObject[] {
   const out: IstioObject[] = []
@@ -82,13 +100,14 @@ export function renderTarget (config: Config, target: Target, namespace: string)
     ],
   })
 
+  const names = serverNames(target)
   const tls = {
     mode: 'MUTUAL',
     clientCertificate: files.cert,
     privateKey: files.key,
     caCertificates: files.cacert,
     sni: target.sni,
-    ...(target.subjectAltNames.length > 0 ? { subjectAltNames: [...target.subjectAltNames] } : {}),
+    ...(names.length > 0 ? { subjectAltNames: names } : {}),
   }
   const destinationRule = object('DestinationRule', {
     host: target.host,

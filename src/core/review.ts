@@ -8,7 +8,11 @@
 //   without a pod template, a ReplicaSet a Deployment controls (its Deployment is injected),
 //   a workload not opted in (or opted in with no target) that
 //   carries nothing of ours; warnings say why when the workload asked for something;
-// - denied: allowed: false, status 400 BadRequest, the message names the annotation;
+//   an UPDATE of a Job whose pod template differs from what would be injected now (a Job's
+//   pod template cannot change after creation: see workloads.ts), with a warning;
+// - denied: allowed: false, status 400 BadRequest, the message names the annotation. Never
+//   for an UPDATE of a Job: its template cannot change, so the UPDATE (a label, the garbage
+//   collector's finalizer removal) is allowed as it is, with the reason as a warning;
 // - error: the object cannot be read as its kind (not an object, metadata, labels or
 //   annotations of the wrong type, no pod template): allowed unchanged, with a warning.
 // The namespace is request.namespace, else the object's metadata.namespace, else "default".
@@ -19,7 +23,8 @@ import { isRecord, stringMap } from './json.ts'
 import { memo } from './memo.ts'
 import { mutatePodTemplate, mutationKey, type Mutation, type PatchOperation, type TemplateMetadata } from './mutate.ts'
 import { decide, misplacedOptIn } from './policy.ts'
-import { controlledByDeployment, podTemplatePath } from './workloads.ts'
+import { INJECTED_ANNOTATION } from './names.ts'
+import { controlledByDeployment, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
 
@@ -56,8 +61,11 @@ export function admit (request: AdmissionRequest, config: Config): Admission {
 
 function review (request: AdmissionRequest, config: Config): Admission {
   if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return answer(request, 'skipped')
-  const templatePath = isRecord(request.kind) ? podTemplatePath(request.kind) : undefined
-  if (templatePath === undefined) return answer(request, 'skipped')
+  const kind = isRecord(request.kind) ? workloadKind(request.kind) : undefined
+  if (kind === undefined) return answer(request, 'skipped')
+  const { templatePath } = kind
+  // A Job's pod template is injected on CREATE only: on UPDATE it is compared, never patched.
+  const frozen = request.operation === 'UPDATE' && !kind.templateMutable
 
   const object = request.object
   if (!isRecord(object)) return unreadable(request, 'the object is not a JSON object')
@@ -72,6 +80,9 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const decision = decide(config, namespace, labels ?? {}, annotations ?? {})
   const { targets } = decision
   let { warnings } = decision
+  if (decision.denied !== undefined) {
+    return frozen ? answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `injecting it would be refused: ${decision.denied}`)]) : deny(request, decision.denied, warnings)
+  }
 
   let template: unknown = object
   for (const field of templatePath) template = isRecord(template) ? template[field] : undefined
@@ -86,20 +97,35 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const misplaced = misplacedOptIn(config, request.kind.kind, labels ?? {}, meta.labels ?? {})
   if (misplaced !== undefined) warnings = [...warnings, misplaced]
   const mutation = mutations(config, mutationKey(templatePath, meta, targets), () => encode(mutatePodTemplate(templatePath, meta, targets, config)))
-  if ('denied' in mutation) {
-    return {
-      response: {
-        uid: request.uid,
-        allowed: false,
-        status: { code: 400, message: mutation.denied, reason: 'BadRequest' },
-        ...(warnings.length === 0 ? {} : { warnings }),
-      },
-      result: 'denied',
-      patch: [],
-    }
+  if (frozen) {
+    if ('denied' in mutation) return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `injecting it would be refused: ${mutation.denied}`)])
+    if (mutation.patch.length === 0) return answer(request, targets.length > 0 ? 'unchanged' : 'skipped', NO_PATCH, warnings)
+    const had = (meta.annotations?.[INJECTED_ANNOTATION] ?? '').slice(0, 200)
+    const now = targets.map((t) => t.name).join(',')
+    const how = had === now ? `targets ${now}, with other volumes or mounts than now` : `injected: ${had === '' ? 'none' : had}; now: ${now === '' ? 'none' : now}`
+    return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `it differs from what egress-mtls would inject now (${how})`)])
   }
+  if ('denied' in mutation) return deny(request, mutation.denied, warnings)
   const result = mutation.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
   return answer(request, result, mutation, warnings)
+}
+
+/** Why an UPDATE of a Job leaves its pod template as it is although it is not what it should be. */
+function frozenWarning (kind: string, why: string): string {
+  return `egress-mtls: the pod template of this ${kind} is left as it is: ${why}; it cannot change after creation, recreate the ${kind} to inject it anew`
+}
+
+function deny (request: AdmissionRequest, message: string, warnings: readonly string[]): Admission {
+  return {
+    response: {
+      uid: request.uid,
+      allowed: false,
+      status: { code: 400, message, reason: 'BadRequest' },
+      ...(warnings.length === 0 ? {} : { warnings }),
+    },
+    result: 'denied',
+    patch: [],
+  }
 }
 
 function encode (mutation: Mutation): Encoded {

@@ -1,85 +1,125 @@
 // Istio's sidecar.istio.io/userVolume and sidecar.istio.io/userVolumeMount annotation values
 // in both forms Istio accepts: a JSON object keyed by name (`{"v":{"secret":{...}}}`) and a
-// JSON array of named items (`[{"name":"v","secret":{...}}]`). Parsing keeps the entries in
-// their order and exactly as written; serializing is compact and deterministic, so that a
-// value written once parses and re-serializes to the same bytes. Pure.
+// JSON array of named items (`[{"name":"v","secret":{...}}]`).
+//
+// A value is edited as text: each entry keeps the exact text it was written with (numbers
+// such as 9007199254740993 or 1.50 that JSON.parse would round or reformat, string escapes,
+// key order, spacing inside it), and so does everything around the entries that stay. Parsed
+// values serve only to read names and to compare an entry with the one egress-mtls writes;
+// they are never serialized back. Entries egress-mtls adds are compact JSON. Pure.
+//
+// Bounded: a value over 256 KiB (which the API server never stores) or nested deeper than
+// 64 levels is refused before JSON.parse sees it (json-text.ts).
 import type { AnnotationFormat } from './config.ts'
 import { isRecord, jsonEqual, type JsonRecord } from './json.ts'
+import { MAX_ANNOTATION_BYTES, MAX_JSON_DEPTH, memberParts, nestsDeeper, overAnnotationLimit, topLevelItems } from './json-text.ts'
 
 export interface Entry {
   readonly name: string
-  /** As written: the value under the key (map form) or the whole item, `name` included (array form). */
+  /** As parsed: the value under the key (map form) or the whole item, `name` included (array form). */
   readonly value: JsonRecord
+  /** Exactly as written: `"name": {...}` (map form) or `{...}` (array form). */
+  readonly text: string
 }
 
 export interface UserVolumes {
   readonly form: AnnotationFormat
   readonly entries: readonly Entry[]
+  /** The text before the first entry (or, without entries, up to and including the opening bracket). */
+  readonly head: string
+  /** The text between entry i and entry i + 1: a comma and the spacing around it. */
+  readonly separators: readonly string[]
+  /** The text after the last entry (or, without entries, the rest after the opening bracket). */
+  readonly tail: string
+}
+
+/** Why an annotation value cannot be read at all, or undefined: its size and nesting depth. */
+export function unboundedValue (text: string): string | undefined {
+  if (overAnnotationLimit(text)) {
+    return `is over ${MAX_ANNOTATION_BYTES} bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`
+  }
+  if (nestsDeeper(text, MAX_JSON_DEPTH)) return `nests deeper than ${MAX_JSON_DEPTH} levels: refused unread`
+  return undefined
 }
 
 /** The value of the annotation, or why it is neither form. */
 export function parseUserVolumes (text: string): UserVolumes | { readonly error: string } {
+  const unbounded = unboundedValue(text)
+  if (unbounded !== undefined) return { error: unbounded }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (err) {
     return { error: `is not valid JSON (${(err as Error).message})` }
   }
-  if (Array.isArray(parsed)) {
-    const entries: Entry[] = []
-    for (const [i, item] of parsed.entries()) {
+  const array = Array.isArray(parsed)
+  if (!array && !isRecord(parsed)) return { error: 'is neither a JSON object keyed by name nor a JSON array of named items' }
+
+  const { items, inside } = topLevelItems(text)
+  const entries: Entry[] = []
+  for (const [i, span] of items.entries()) {
+    const itemText = text.slice(span.start, span.end)
+    if (array) {
+      const item: unknown = (parsed as unknown[])[i]
       if (!isRecord(item) || typeof item['name'] !== 'string' || item['name'] === '') {
         return { error: `is a JSON array whose item ${i} is not an object with a "name"` }
       }
-      entries.push({ name: item['name'], value: item })
-    }
-    return { form: 'array', entries }
-  }
-  if (isRecord(parsed)) {
-    for (const [name, value] of Object.entries(parsed)) {
+      entries.push({ name: item['name'], value: item, text: itemText })
+    } else {
+      // Each member on its own: a repeated key is two entries, each with its own value.
+      const member = memberParts(itemText)
+      const name = JSON.parse(member.key) as string
+      const value: unknown = JSON.parse(member.value)
       if (!isRecord(value)) return { error: `is a JSON object whose entry ${JSON.stringify(name)} is not an object` }
+      entries.push({ name, value, text: itemText })
     }
-    return { form: 'map', entries: keysInOrder(text).map((name) => ({ name, value: parsed[name] as JsonRecord })) }
   }
-  return { error: 'is neither a JSON object keyed by name nor a JSON array of named items' }
+  const first = items[0]
+  const last = items.at(-1)
+  return {
+    form: array ? 'array' : 'map',
+    entries,
+    head: text.slice(0, first?.start ?? inside.start),
+    separators: items.slice(1).map((s, i) => text.slice(items[i]?.end, s.start)),
+    tail: text.slice(last?.end ?? inside.start),
+  }
 }
 
-/** Compact JSON of the entries in the given form, in their order. */
-export function serializeUserVolumes ({ form, entries }: UserVolumes): string {
-  if (form === 'array') return JSON.stringify(entries.map((e) => e.value))
-  return `{${entries.map((e) => `${JSON.stringify(e.name)}:${JSON.stringify(e.value)}`).join(',')}}`
-}
-
-/** An entry in the given form from a name and the rest of the volume (or mount). */
-export function entry (form: AnnotationFormat, name: string, body: JsonRecord): Entry {
-  return { name, value: form === 'map' ? body : { name, ...body } }
-}
-
-/** Whether an entry, whatever its form, is this volume (or mount). */
-export function sameEntry (e: Entry, name: string, body: JsonRecord): boolean {
-  return e.name === name && jsonEqual({ ...e.value, name: e.name }, { ...body, name })
+/** A new value holding only these entries (all of them egress-mtls's), compact. */
+export function newUserVolumes (form: AnnotationFormat, entries: readonly Entry[]): string {
+  const texts = entries.map((e) => e.text).join(',')
+  return form === 'array' ? `[${texts}]` : `{${texts}}`
 }
 
 /**
- * The top-level keys of a JSON object text in the order written (JSON.parse puts
- * integer-like keys first). The text is known to parse; a repeated key counts once, at its
- * first place, with its last value, as JSON.parse and Go's encoding/json do.
+ * The value with entry i replaced by `edits[i]` (undefined: removed) and `added` appended.
+ * Entries kept, and the text around them, are copied as written. A removed entry takes the
+ * separator before it (the one after it, when first) with it, so that appending entries and
+ * removing them again gives back the value as it was, byte for byte.
  */
-function keysInOrder (text: string): string[] {
-  const keys = new Set<string>()
-  let depth = 0
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x22) { // "
-      const start = i
-      for (i++; text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++ // \ escapes one
-      // Every value of the top object is an object, so a string at depth 1 is a key.
-      if (depth === 1) keys.add(JSON.parse(text.slice(start, i + 1)) as string)
-    } else if (c === 0x7b || c === 0x5b) { // { [
-      depth++
-    } else if (c === 0x7d || c === 0x5d) { // } ]
-      depth--
-    }
+export function editUserVolumes (value: UserVolumes, edits: readonly (Entry | undefined)[], added: readonly Entry[]): string {
+  const kept: string[] = []
+  const separators = [...value.separators]
+  for (let i = value.entries.length - 1; i >= 0; i--) {
+    const edit = edits[i]
+    if (edit !== undefined) kept.unshift(edit.text)
+    else separators.splice(i > 0 ? i - 1 : 0, 1)
   }
-  return [...keys]
+  let out = value.head
+  kept.forEach((t, i) => { out += (i === 0 ? '' : separators[i - 1] ?? ',') + t })
+  const texts = kept
+  for (const [i, e] of added.entries()) out += (texts.length === 0 && i === 0 ? '' : ',') + e.text
+  return out + value.tail
+}
+
+/** An entry in the given form from a name and the rest of the volume (or mount), as compact JSON. */
+export function entry (form: AnnotationFormat, name: string, body: JsonRecord): Entry {
+  return form === 'map'
+    ? { name, value: body, text: `${JSON.stringify(name)}:${JSON.stringify(body)}` }
+    : { name, value: { name, ...body }, text: JSON.stringify({ name, ...body }) }
+}
+
+/** Whether an entry, whatever its form, is this volume (or mount). */
+export function sameEntry (e: Pick<Entry, 'name' | 'value'>, name: string, body: JsonRecord): boolean {
+  return e.name === name && jsonEqual({ ...e.value, name: e.name }, { ...body, name })
 }

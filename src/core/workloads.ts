@@ -7,19 +7,45 @@ import { isRecord } from './json.ts'
 const TEMPLATE = ['spec', 'template'] as const
 const JOB_TEMPLATE = ['spec', 'jobTemplate', 'spec', 'template'] as const
 
-const PATHS: Readonly<Record<string, readonly string[]>> = {
-  'apps/Deployment': TEMPLATE,
-  'apps/StatefulSet': TEMPLATE,
-  'apps/DaemonSet': TEMPLATE,
-  'apps/ReplicaSet': TEMPLATE,
-  'batch/Job': TEMPLATE,
-  'batch/CronJob': JOB_TEMPLATE,
+export interface WorkloadKind {
+  /** Where the pod template is. */
+  readonly templatePath: readonly string[]
+  /** Whether an UPDATE may change the pod template (else it is injected on CREATE only). */
+  readonly templateMutable: boolean
+}
+
+// What an UPDATE may change, per kind (kube-apiserver's validation, Kubernetes 1.34). The
+// mutation writes only labels and annotations of the pod template's metadata, so what
+// matters is whether the API server accepts a changed pod template on UPDATE:
+// - Deployment, DaemonSet, ReplicaSet: spec.selector is immutable, spec.template is not
+//   (the template's labels must still match the selector: egress-mtls's labels never make
+//   them stop matching, unless a selector asks for an egress-mtls.io/<target> label).
+// - StatefulSet: only replicas, ordinals, template, updateStrategy, revisionHistoryLimit,
+//   persistentVolumeClaimRetentionPolicy and minReadySeconds may change; the template may.
+// - CronJob: spec.jobTemplate may change (it applies to the Jobs created next).
+// - Job: spec.template is immutable once created ("field is immutable"; only a suspended Job
+//   that never started may change some template fields). An UPDATE of a Job (a label
+//   added, the garbage collector removing a finalizer during foreground deletion) must
+//   never carry a template patch, or it fails and the Job can be neither relabelled nor
+//   deleted cleanly: Jobs are injected on CREATE only, suspended or not (review.ts).
+const KINDS: Readonly<Record<string, WorkloadKind>> = {
+  'apps/Deployment': { templatePath: TEMPLATE, templateMutable: true },
+  'apps/StatefulSet': { templatePath: TEMPLATE, templateMutable: true },
+  'apps/DaemonSet': { templatePath: TEMPLATE, templateMutable: true },
+  'apps/ReplicaSet': { templatePath: TEMPLATE, templateMutable: true },
+  'batch/Job': { templatePath: TEMPLATE, templateMutable: false },
+  'batch/CronJob': { templatePath: JOB_TEMPLATE, templateMutable: true },
+}
+
+/** How egress-mtls injects this kind; undefined for kinds not injected. */
+export function workloadKind (kind: Pick<GroupVersionKind, 'group' | 'kind'>): WorkloadKind | undefined {
+  const key = `${kind.group}/${kind.kind}`
+  return Object.hasOwn(KINDS, key) ? KINDS[key] : undefined
 }
 
 /** The path of the pod template in an object of this kind; undefined for kinds not injected. */
 export function podTemplatePath (kind: Pick<GroupVersionKind, 'group' | 'kind'>): readonly string[] | undefined {
-  const key = `${kind.group}/${kind.kind}`
-  return Object.hasOwn(PATHS, key) ? PATHS[key] : undefined
+  return workloadKind(kind)?.templatePath
 }
 
 /** `apps/v1` → group apps, version v1; `v1` → the core group. */

@@ -1,7 +1,8 @@
 // Reads the configuration file named by --config or EGRESS_MTLS_CONFIG.
-import { readFile } from 'node:fs/promises'
-import { parseConfig, type Config } from '../core/config.ts'
+import { open } from 'node:fs/promises'
+import { MAX_CONFIG_BYTES, parseConfig, type Config } from '../core/config.ts'
 import { ConfigError, usageError } from '../errors.ts'
+import { describeFileError } from './file-errors.ts'
 
 export const CONFIG_ENV = 'EGRESS_MTLS_CONFIG'
 
@@ -11,12 +12,26 @@ export function configPath (flag: string | undefined, env: NodeJS.ProcessEnv = p
   return path
 }
 
+/**
+ * Reads and validates a configuration file. A file larger than a configuration may be is
+ * refused from its size, before anything is read into memory.
+ */
 export async function loadConfigFile (path: string): Promise<Config> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    const file = await open(path, 'r')
+    try {
+      const { size } = await file.stat()
+      if (size > MAX_CONFIG_BYTES) {
+        throw new ConfigError(path, [{ path: '', message: `is ${size} bytes; a configuration is at most ${MAX_CONFIG_BYTES} bytes (1 MiB, what a ConfigMap holds)` }])
+      }
+      text = await file.readFile('utf8')
+    } finally {
+      await file.close()
+    }
   } catch (err) {
-    throw new ConfigError(path, [{ path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }])
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${describeFileError(err)}` }])
   }
   return parseConfig(text, path)
 }

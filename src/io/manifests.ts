@@ -13,7 +13,7 @@ import { extname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Composer, isScalar, LineCounter, Parser, visit, type Document, type Tags } from 'yaml'
 import { inputError, usageError } from '../errors.ts'
-import { describeFsError } from './fs-errors.ts'
+import { describeFileError } from './file-errors.ts'
 import type { EditContext } from './yaml-edit.ts'
 
 /** All inputs of one command together (a large CRD bundle is a few MiB). */
@@ -60,7 +60,7 @@ async function expand (path: string, recursive: boolean, top: boolean): Promise<
   try {
     info = await stat(path)
   } catch (err) {
-    throw inputError(path, `cannot read: ${describeFsError(err)}`)
+    throw inputError(path, `cannot read: ${describeFileError(err)}`)
   }
   if (!info.isDirectory()) return [path]
   if (!top && !recursive) return []
@@ -68,13 +68,13 @@ async function expand (path: string, recursive: boolean, top: boolean): Promise<
   try {
     names = (await readdir(path)).sort()
   } catch (err) {
-    throw inputError(path, `cannot read the directory: ${describeFsError(err)}`)
+    throw inputError(path, `cannot read the directory: ${describeFileError(err)}`)
   }
   const files: string[] = []
   for (const name of names) {
     const child = join(path, name)
     let childInfo
-    try { childInfo = await stat(child) } catch (err) { throw inputError(child, `cannot read: ${describeFsError(err)}`) }
+    try { childInfo = await stat(child) } catch (err) { throw inputError(child, `cannot read: ${describeFileError(err)}`) }
     if (childInfo.isDirectory()) {
       if (recursive) files.push(...await expand(child, recursive, false))
     } else if (MANIFEST_EXTENSIONS.has(extname(name).toLowerCase())) {
@@ -92,7 +92,7 @@ async function readFileBounded (path: string, budget: number, limit: number): Pr
   try {
     handle = await open(path, 'r')
   } catch (err) {
-    throw inputError(path, `cannot read: ${describeFsError(err)}`)
+    throw inputError(path, `cannot read: ${describeFileError(err)}`)
   }
   try {
     const chunks: Buffer[] = []
@@ -108,7 +108,7 @@ async function readFileBounded (path: string, budget: number, limit: number): Pr
     return { source: path, text: decode(path, Buffer.concat(chunks)) }
   } catch (err) {
     if (err instanceof Error && err.name === 'EgressMtlsError') throw err
-    throw inputError(path, `cannot read: ${describeFsError(err)}`)
+    throw inputError(path, `cannot read: ${describeFileError(err)}`)
   } finally {
     await handle.close()
   }

@@ -1,7 +1,7 @@
 // The Kubernetes API shell: one place that loads a kubeconfig and explains API errors.
 import { ApiException, KubeConfig, VersionApi } from '@kubernetes/client-node'
 import { usageError } from '../errors.ts'
-import { describeFsError } from '../io/fs-errors.ts'
+import { describeFileError } from '../io/file-errors.ts'
 import { deadlineOptions } from './retry.ts'
 
 /**
@@ -18,7 +18,7 @@ export function loadKubeConfig (path?: string, context?: string, env: NodeJS.Pro
     else kc.loadFromFile(path)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    if (typeof e.code === 'string' && typeof e.syscall === 'string') throw usageError(`kubeconfig ${source}: cannot read: ${describeFsError(err)}`)
+    if (typeof e.code === 'string' && typeof e.syscall === 'string') throw usageError(`kubeconfig ${source}: cannot read: ${describeFileError(err)}`)
     throw usageError(`kubeconfig ${source}: not a valid kubeconfig: ${(e.message || String(err)).split('\n')[0] ?? ''}`)
   }
   const found = kc.getContexts()

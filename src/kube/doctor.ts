@@ -1,13 +1,17 @@
-// doctor: read what the checks need (namespace, Secrets, Istio objects, the workload) and
-// run the pure checks of core/doctor.ts on it. Reads only.
+// doctor: read what the checks need (namespace, Secrets, Istio objects, the workload or
+// every workload of the namespace) and run the pure checks of core/doctor.ts and
+// core/client-material.ts on it. Reads only.
 import { AppsV1Api, BatchV1Api, CoreV1Api, type ConfigurationOptions, type KubeConfig } from '@kubernetes/client-node'
+import { checkSecret } from '../core/client-material.ts'
 import { targetsForNamespace, type Config } from '../core/config.ts'
-import { checkResource, checkSecret, checkSidecarInjection, checkWorkload, podTemplateMetadata, type Finding, type Workload } from '../core/doctor.ts'
+import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
+import { about, type Finding } from '../core/findings.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
 import { getObject, istioApi } from './istio.ts'
 import { apiFailure } from './client.ts'
 import { deadlineOptions, withRetry, type RetryOptions } from './retry.ts'
+import { readSecretData } from './secrets.ts'
 
 export interface DoctorOptions {
   readonly namespace: string
@@ -22,20 +26,31 @@ interface WorkloadKind {
   readonly kind: string
   readonly apiVersion: string
   readonly read: (kc: KubeConfig, name: string, namespace: string, options: ConfigurationOptions) => Promise<unknown>
+  readonly list: (kc: KubeConfig, namespace: string, options: ConfigurationOptions) => Promise<{ items: unknown[] }>
 }
 
 type Read<Api> = (api: Api, name: string, namespace: string, options: ConfigurationOptions) => Promise<unknown>
-const apps = (kind: string, read: Read<AppsV1Api>): WorkloadKind =>
-  ({ kind, apiVersion: 'apps/v1', read: (kc, name, namespace, options) => read(kc.makeApiClient(AppsV1Api), name, namespace, options) })
-const batch = (kind: string, read: Read<BatchV1Api>): WorkloadKind =>
-  ({ kind, apiVersion: 'batch/v1', read: (kc, name, namespace, options) => read(kc.makeApiClient(BatchV1Api), name, namespace, options) })
+type List<Api> = (api: Api, namespace: string, options: ConfigurationOptions) => Promise<{ items: unknown[] }>
+const apps = (kind: string, read: Read<AppsV1Api>, list: List<AppsV1Api>): WorkloadKind => ({
+  kind,
+  apiVersion: 'apps/v1',
+  read: (kc, name, namespace, options) => read(kc.makeApiClient(AppsV1Api), name, namespace, options),
+  list: (kc, namespace, options) => list(kc.makeApiClient(AppsV1Api), namespace, options),
+})
+const batch = (kind: string, read: Read<BatchV1Api>, list: List<BatchV1Api>): WorkloadKind => ({
+  kind,
+  apiVersion: 'batch/v1',
+  read: (kc, name, namespace, options) => read(kc.makeApiClient(BatchV1Api), name, namespace, options),
+  list: (kc, namespace, options) => list(kc.makeApiClient(BatchV1Api), namespace, options),
+})
 
-const DEPLOYMENT = apps('Deployment', (a, name, namespace, o) => a.readNamespacedDeployment({ name, namespace }, o))
-const STATEFULSET = apps('StatefulSet', (a, name, namespace, o) => a.readNamespacedStatefulSet({ name, namespace }, o))
-const DAEMONSET = apps('DaemonSet', (a, name, namespace, o) => a.readNamespacedDaemonSet({ name, namespace }, o))
-const REPLICASET = apps('ReplicaSet', (a, name, namespace, o) => a.readNamespacedReplicaSet({ name, namespace }, o))
-const JOB = batch('Job', (a, name, namespace, o) => a.readNamespacedJob({ name, namespace }, o))
-const CRONJOB = batch('CronJob', (a, name, namespace, o) => a.readNamespacedCronJob({ name, namespace }, o))
+const DEPLOYMENT = apps('Deployment', (a, name, namespace, o) => a.readNamespacedDeployment({ name, namespace }, o), (a, namespace, o) => a.listNamespacedDeployment({ namespace }, o))
+const STATEFULSET = apps('StatefulSet', (a, name, namespace, o) => a.readNamespacedStatefulSet({ name, namespace }, o), (a, namespace, o) => a.listNamespacedStatefulSet({ namespace }, o))
+const DAEMONSET = apps('DaemonSet', (a, name, namespace, o) => a.readNamespacedDaemonSet({ name, namespace }, o), (a, namespace, o) => a.listNamespacedDaemonSet({ namespace }, o))
+const REPLICASET = apps('ReplicaSet', (a, name, namespace, o) => a.readNamespacedReplicaSet({ name, namespace }, o), (a, namespace, o) => a.listNamespacedReplicaSet({ namespace }, o))
+const JOB = batch('Job', (a, name, namespace, o) => a.readNamespacedJob({ name, namespace }, o), (a, namespace, o) => a.listNamespacedJob({ namespace }, o))
+const CRONJOB = batch('CronJob', (a, name, namespace, o) => a.readNamespacedCronJob({ name, namespace }, o), (a, namespace, o) => a.listNamespacedCronJob({ namespace }, o))
+const ALL_KINDS: readonly WorkloadKind[] = [DEPLOYMENT, STATEFULSET, DAEMONSET, REPLICASET, JOB, CRONJOB]
 
 /** kubectl's names and short names of the kinds egress-mtls injects. */
 const KINDS: Readonly<Record<string, WorkloadKind>> = {
@@ -59,7 +74,11 @@ export function parseWorkloadRef (ref: string): { kind: WorkloadKind, name: stri
   return { kind, name }
 }
 
-/** Every finding for the namespace (and the workload, when named), in a stable order. */
+/**
+ * Every finding for the namespace, in a stable order: its targets' Secrets and Istio
+ * objects, then the named workload, or without one every workload of the namespace that asks
+ * for egress-mtls (scanNamespace), then Istio's sidecar injection.
+ */
 export async function doctor (kc: KubeConfig, config: Config, options: DoctorOptions): Promise<Finding[]> {
   const ref = options.workload === undefined ? undefined : parseWorkloadRef(options.workload)
   const { namespace } = options
@@ -72,26 +91,28 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     } catch (err) {
       const f = apiFailure(err)
       if (f.code === 404) return { value: undefined }
-      return { error: { level: 'fail', message: `${what}: cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}` } }
+      return { error: about(what).fail(`cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}`) }
     }
   }
 
   const core = kc.makeApiClient(CoreV1Api)
   const ns = await read(`Namespace ${namespace}`, () => core.readNamespace({ name: namespace }, bound))
   if ('error' in ns) return [ns.error]
-  if (ns.value === undefined) return [{ level: 'fail', message: `Namespace ${namespace}: not found` }]
+  if (ns.value === undefined) return [about(`Namespace ${namespace}`).fail('not found')]
   const namespaceLabels = ns.value.metadata?.labels ?? {}
 
   const findings: Finding[] = []
   const targets = targetsForNamespace(config, namespace)
-  if (targets.length === 0) findings.push({ level: 'warn', message: `Namespace ${namespace}: no target is available here (see targets[].namespaces)` })
+  if (targets.length === 0) findings.push(about(`Namespace ${namespace}`).warn('no target is available here (see targets[].namespaces)'))
 
   const istio = istioApi(kc)
   for (const t of targets) {
-    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => core.readNamespacedSecret({ name: t.secretName, namespace }, bound))
+    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline))
     if ('error' in secret) findings.push(secret.error)
-    else findings.push(...checkSecret(t, namespace, secret.value === undefined ? undefined : decode(secret.value.data ?? {}), options.now))
+    else findings.push(...checkSecret(t, namespace, secret.value, options.now))
 
+    const unchecked = checkServerNameVerification(t)
+    if (unchecked !== undefined) findings.push(unchecked)
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
     for (const desired of renderTarget(config, t, home)) {
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
@@ -104,18 +125,26 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     const what = `${ref.kind.kind.toLowerCase()}/${ref.name}`
     const object = await read(what, () => ref.kind.read(kc, ref.name, namespace, bound))
     if ('error' in object) findings.push(object.error)
-    else if (object.value === undefined) findings.push({ level: 'fail', message: `${what}: not found in namespace ${namespace}` })
+    else if (object.value === undefined) findings.push(about(what).fail(`not found in namespace ${namespace}`))
     else {
-      // Typed client objects carry Date instances; the checks read plain JSON, as the webhook does.
-      const w = { ...(JSON.parse(JSON.stringify(object.value)) as Workload), apiVersion: ref.kind.apiVersion, kind: ref.kind.kind }
+      const w = plain(ref.kind, object.value)
       findings.push(...checkWorkload(config, namespace, namespaceLabels, w))
       podLabels = podTemplateMetadata(w).labels
     }
+  } else {
+    const workloads: Workload[] = []
+    for (const kind of ALL_KINDS) {
+      const list = await read(`${kind.kind} list in namespace ${namespace}`, () => kind.list(kc, namespace, bound))
+      if ('error' in list) findings.push(list.error)
+      else workloads.push(...(list.value?.items ?? []).map((item) => plain(kind, item)))
+    }
+    findings.push(...scanNamespace(config, namespace, namespaceLabels, workloads))
   }
   findings.push(checkSidecarInjection(namespace, namespaceLabels, podLabels))
   return findings
 }
 
-function decode (data: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+/** Typed client objects carry Date instances and no kind; the checks read plain JSON, as the webhook does. */
+function plain (kind: WorkloadKind, object: unknown): Workload {
+  return { ...(JSON.parse(JSON.stringify(object)) as Workload), apiVersion: kind.apiVersion, kind: kind.kind }
 }

@@ -1,17 +1,50 @@
 // The admission webhook over HTTPS: POST /mutate, AdmissionReview v1 in and out
 // (DESIGN.md "Protocol (webhook)"). The decision itself is admit(), shared with `inject`.
 import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { parseReview, reviewJson } from '../core/admission.ts'
 import type { Config } from '../core/config.ts'
 import { admit } from '../core/review.ts'
-import { UNKNOWN, type Metrics } from './metrics.ts'
+import { UNKNOWN, type Metrics, type Rejection } from './metrics.ts'
 import { secureContextOptions, type ServingCertificate } from './tls.ts'
 
 /** What controller-runtime allows; kube-apiserver objects stay far below it. */
 export const BODY_LIMIT = 7 * 1024 * 1024
+
+/** Bounds on the connections of the webhook port. */
+export interface Limits {
+  /** Open TCP connections (TLS handshakes included); more are closed at once and counted. */
+  readonly maxConnections: number
+  /** From the TCP accept to a completed TLS handshake. */
+  readonly handshakeTimeoutMs: number
+  /** From a request's first byte to its last header (also: a new connection's first request). */
+  readonly headersTimeoutMs: number
+  /** From a request's first byte to its last body byte. */
+  readonly requestTimeoutMs: number
+  /** How long an idle keep-alive connection is kept. */
+  readonly keepAliveTimeoutMs: number
+}
+
+/**
+ * Headers and bodies time out well within kube-apiserver's webhook timeout (at most 30 s),
+ * so a slow or hostile client never holds a connection longer than the API server would
+ * wait. Idle keep-alive connections are kept longer than the idle timeout of kube-apiserver's
+ * Go client (90 s): the server never closes a connection the client is about to reuse for a
+ * POST it cannot retry.
+ */
+export const DEFAULT_LIMITS: Limits = {
+  maxConnections: 1000,
+  handshakeTimeoutMs: 5_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 25_000,
+  keepAliveTimeoutMs: 120_000,
+}
+
+/** How often Node checks the headers and request timeouts (its default, 30 s, would let them run late by as much). */
+const TIMEOUT_CHECK_MS = 500
 
 export interface AppOptions {
   readonly certificate: ServingCertificate
@@ -21,6 +54,7 @@ export interface AppOptions {
   readonly log: Logger
   /** True from the moment shutdown begins: answers then carry `Connection: close`. */
   readonly draining: () => boolean
+  readonly limits?: Limits
 }
 
 declare module 'fastify' {
@@ -36,14 +70,37 @@ class BadRequest extends Error {
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
+const REJECTION_BY_STATUS: Readonly<Partial<Record<number, Rejection>>> = {
+  400: 'bad_request',
+  404: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+}
+
 const ERROR_MESSAGES: Readonly<Partial<Record<number, string>>> = {
   413: `body larger than ${BODY_LIMIT} bytes`,
   415: 'Content-Type must be application/json',
 }
 
-export function createApp ({ certificate, config, metrics, log, draining }: AppOptions) {
+/** What a client error of Node's HTTP or TLS server counts as, and the status answered (none: TLS). */
+function clientErrorKind (code: string | undefined): { reason?: Rejection, status?: number } {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { reason: 'request_timeout', status: 408 }
+  if (code === 'HPE_HEADER_OVERFLOW') return { reason: 'headers_too_large', status: 431 }
+  if (code?.startsWith('HPE_') === true) return { reason: 'bad_request', status: 400 }
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return { reason: 'tls_handshake_timeout' }
+  if (code?.startsWith('ERR_SSL_') === true) return { reason: 'tls_handshake_failed' }
+  // A client that went away (ECONNRESET, EPIPE, ...): nothing was refused.
+  return {}
+}
+
+export function createApp ({ certificate, config, metrics, log, draining, limits = DEFAULT_LIMITS }: AppOptions) {
   const app = Fastify({
-    https: secureContextOptions(certificate),
+    https: {
+      ...secureContextOptions(certificate),
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    },
     bodyLimit: BODY_LIMIT,
     // One debug line per review comes from the handler below; Fastify's per-request
     // logging (and its child logger per request) would only cost time.
@@ -52,10 +109,25 @@ export function createApp ({ certificate, config, metrics, log, draining }: AppO
     // `Connection: close`, which Fastify adds while closing), not refused with 503.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    // Longer than the idle timeout of kube-apiserver's Go client (90 s), so that the server
-    // never closes a connection the client is about to reuse for a POST it cannot retry.
-    keepAliveTimeout: 120_000,
-    requestTimeout: 60_000,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // Timeouts (408), malformed HTTP (400), oversized headers (431) and failed TLS
+    // handshakes are counted; a client that merely went away is not.
+    clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket) {
+      const { reason, status } = clientErrorKind(err.code)
+      if (reason !== undefined) metrics.rejection(reason)
+      if (status !== undefined && socket.writable) {
+        const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: reason === 'request_timeout' ? 'request not received in time' : STATUS_CODES[status] })
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
+      }
+      socket.destroy()
+    },
+  })
+  app.server.maxConnections = limits.maxConnections
+  app.server.on('drop', () => { metrics.rejection('connection_limit') })
+  app.server.on('request', (_req, res) => {
+    metrics.inFlight(1)
+    res.once('close', () => { metrics.inFlight(-1) })
   })
   app.decorateRequest('reviewStart', 0)
 
@@ -82,8 +154,11 @@ export function createApp ({ certificate, config, metrics, log, draining }: AppO
     if (draining()) void reply.header('connection', 'close')
     void reply.code(status).send(body)
   }
+  // 4xx: the request was not a review (HTTP-level rejections); 5xx: an admission error.
   const fail = (reply: FastifyReply, status: number, message: string): void => {
-    metrics.admission(UNKNOWN, UNKNOWN, 'error')
+    const reason = REJECTION_BY_STATUS[status]
+    if (reason === undefined) metrics.admission(UNKNOWN, UNKNOWN, 'error')
+    else metrics.rejection(reason)
     send(reply, status, { statusCode: status, error: STATUS_CODES[status], message })
   }
 
@@ -93,6 +168,7 @@ export function createApp ({ certificate, config, metrics, log, draining }: AppO
     if (status >= 500) log.error({ err }, 'request failed')
     fail(reply, status, ERROR_MESSAGES[status] ?? (status >= 500 ? 'internal error' : err.message))
   })
+  app.setNotFoundHandler((request, reply) => { fail(reply, 404, `${request.method} ${request.url.split('?', 1)[0] ?? ''}: not found; reviews go to POST /mutate`) })
 
   app.post('/mutate', (request: FastifyRequest, reply: FastifyReply) => {
     // No Content-Type and no body: the JSON parser never ran.
@@ -105,23 +181,32 @@ export function createApp ({ certificate, config, metrics, log, draining }: AppO
       admission = admit(review, config())
     } catch (err) {
       log.error({ err, uid: review.uid }, 'admission failed')
-      metrics.admission(review.kind.kind, review.operation, 'error')
+      metrics.admission(review.kind.kind, review.operation, 'error', (performance.now() - request.reviewStart) / 1000)
       send(reply, 500, { statusCode: 500, error: STATUS_CODES[500], message: 'internal error' })
       return
     }
     send(reply.type(JSON_TYPE), 200, reviewJson(parsed.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds)
-    if (log.isLevelEnabled('debug')) {
-      log.debug({
+    // Denials and warnings at info (what the user saw, and why), every review at debug;
+    // never the object itself.
+    const { allowed, status, warnings } = admission.response
+    const notable = !allowed || (warnings !== undefined && warnings.length > 0)
+    if (notable || log.isLevelEnabled('debug')) {
+      const line = {
         uid: review.uid,
         kind: review.kind.kind,
         namespace: review.namespace,
         name: review.name,
         operation: review.operation,
         result: admission.result,
+        ...(allowed ? {} : { reason: status?.message }),
+        ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
         ms: Math.round(seconds * 1e6) / 1e3,
-      }, 'review')
+      }
+      if (!allowed) log.info(line, 'review denied')
+      else if (notable) log.info(line, 'review allowed with warnings')
+      else log.debug(line, 'review')
     }
   })
   return app

@@ -2,6 +2,7 @@
 // own so that tests and several servers in one process never share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Result } from '../core/review.ts'
+import { VERSION } from '../version.ts'
 
 /** `kind` label of a request that could not be read as an AdmissionReview. */
 export const UNKNOWN = 'unknown'
@@ -10,12 +11,28 @@ export const UNKNOWN = 'unknown'
 // "other", so that no client can grow the number of series without bound.
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
+const RESULTS: readonly Result[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
+
+/**
+ * Requests and connections turned away before any review was read (not admission errors):
+ * HTTP 400 (not a review), 404, 413, 415 and 431; 408 when headers or body arrive too
+ * slowly; TLS handshakes that time out or fail; connections refused at the cap.
+ */
+export const REJECTIONS = [
+  'bad_request', 'not_found', 'payload_too_large', 'unsupported_media_type', 'headers_too_large',
+  'request_timeout', 'tls_handshake_timeout', 'tls_handshake_failed', 'connection_limit',
+] as const
+export type Rejection = typeof REJECTIONS[number]
 
 export interface Metrics {
   readonly registry: Registry
   /** One answered POST /mutate: `seconds` from reading the body to sending the answer. */
   admission: (kind: string, operation: string, result: Result, seconds?: number) => void
-  configReload: (result: 'success' | 'failure') => void
+  rejection: (reason: Rejection) => void
+  /** +1 when a request's headers arrive on the webhook port, -1 once it is answered or aborted. */
+  inFlight: (delta: 1 | -1) => void
+  /** A configuration load: the first one at start (`counted` false) or a reload. */
+  configLoad: (result: 'success' | 'failure', counted: boolean) => void
   servingCertificateExpiry: (notAfter: Date) => void
 }
 
@@ -30,8 +47,20 @@ export function createMetrics (): Metrics {
   })
   const duration = new Histogram({
     name: 'egress_mtls_admission_duration_seconds',
-    help: 'Time to answer an AdmissionReview, from parsing its body to sending the answer.',
+    help: 'Time to answer an AdmissionReview, from parsing its body to sending the answer, by result.',
+    labelNames: ['result'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  })
+  const rejections = new Counter({
+    name: 'egress_mtls_http_rejections_total',
+    help: 'Requests and connections turned away before a review was read, by reason (not counted as admission errors).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  })
+  const inFlight = new Gauge({
+    name: 'egress_mtls_requests_in_flight',
+    help: 'Requests on the webhook port whose headers arrived and whose answer is not sent yet.',
     registers: [registry],
   })
   const reloads = new Counter({
@@ -40,14 +69,32 @@ export function createMetrics (): Metrics {
     labelNames: ['result'] as const,
     registers: [registry],
   })
+  const lastReloadOk = new Gauge({
+    name: 'egress_mtls_config_last_reload_successful',
+    help: '1 if the last configuration load (at start or on a change) succeeded, 0 if it failed and the last good configuration is kept.',
+    registers: [registry],
+  })
+  const lastReloadTime = new Gauge({
+    name: 'egress_mtls_config_last_reload_timestamp_seconds',
+    help: 'When the last configuration load (at start or on a change) was attempted, Unix seconds.',
+    registers: [registry],
+  })
   const expiry = new Gauge({
     name: 'egress_mtls_serving_certificate_expiry_timestamp_seconds',
     help: 'Expiry (notAfter, Unix seconds) of the serving certificate currently served.',
     registers: [registry],
   })
-  // Both series exist from the start, so that rate() and alerts see the first failure.
-  reloads.inc({ result: 'success' }, 0)
-  reloads.inc({ result: 'failure' }, 0)
+  const buildInfo = new Gauge({
+    name: 'egress_mtls_build_info',
+    help: 'Always 1; the version label is the version of egress-mtls running.',
+    labelNames: ['version'] as const,
+    registers: [registry],
+  })
+  buildInfo.set({ version: VERSION }, 1)
+  // Every series exists from the start, so that rate() and alerts see the first event.
+  for (const result of ['success', 'failure'] as const) reloads.inc({ result }, 0)
+  for (const reason of REJECTIONS) rejections.inc({ reason }, 0)
+  for (const result of RESULTS) duration.zero({ result })
   return {
     registry,
     admission (kind, operation, result, seconds) {
@@ -56,9 +103,15 @@ export function createMetrics (): Metrics {
         operation: OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other',
         result,
       })
-      if (seconds !== undefined) duration.observe(seconds)
+      if (seconds !== undefined) duration.observe({ result }, seconds)
     },
-    configReload (result) { reloads.inc({ result }) },
+    rejection (reason) { rejections.inc({ reason }) },
+    inFlight (delta) { inFlight.inc(delta) },
+    configLoad (result, counted) {
+      if (counted) reloads.inc({ result })
+      lastReloadOk.set(result === 'success' ? 1 : 0)
+      lastReloadTime.set(Date.now() / 1000)
+    },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
   }
 }

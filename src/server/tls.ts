@@ -1,12 +1,26 @@
 // The serving certificate: read from PEM files (and checked before it is served), or made
 // in memory for local use.
-import { X509Certificate } from 'node:crypto'
+import { constants, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import { tlsError } from '../errors.ts'
 
 /** TLS 1.2+ (DESIGN.md); what kube-apiserver's Go client negotiates. */
 export const MIN_TLS_VERSION = 'TLSv1.2'
+
+/**
+ * TLS 1.2 suites: ECDHE key exchange with AEAD ciphers only, as Go's crypto/tls offers by
+ * default (kube-apiserver is a Go client): no CBC, no RSA key exchange. TLS 1.3 keeps
+ * OpenSSL's default suites (all AEAD with ephemeral keys).
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':')
 
 export interface ServingCertificate {
   /** PEM: the leaf first, then any intermediates. */
@@ -67,7 +81,17 @@ export async function selfSignedCertificate (days = 365): Promise<ServingCertifi
   return servingCertificate(pems.cert, pems.private, 'self-signed certificate')
 }
 
-/** What a TLS server needs from a serving certificate. */
+/**
+ * What a TLS server needs from a serving certificate, with the protocol policy above and no
+ * renegotiation (a TLS 1.2 client asking for one gets a fatal alert). Also used for every
+ * reloaded certificate: the policy lives in the secure context.
+ */
 export function secureContextOptions (serving: ServingCertificate): SecureContextOptions {
-  return { cert: serving.cert, key: serving.key, minVersion: MIN_TLS_VERSION }
+  return {
+    cert: serving.cert,
+    key: serving.key,
+    minVersion: MIN_TLS_VERSION,
+    ciphers: TLS12_CIPHERS,
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
+  }
 }

@@ -5,7 +5,7 @@ import type { Config } from '../core/config.ts'
 import { loadConfigFile } from '../io/config-file.ts'
 import { watchFiles, type FileWatcher, type WatchOptions } from '../io/watch.ts'
 import { listen, type ListenAddress } from './address.ts'
-import { createApp, type App } from './app.ts'
+import { createApp, DEFAULT_LIMITS, type App, type Limits } from './app.ts'
 import { createMetrics } from './metrics.ts'
 import { createSideServer } from './side.ts'
 import { trackConnections } from './drain.ts'
@@ -24,6 +24,8 @@ export interface WebhookOptions {
   readonly tls: CertificateFiles | 'self-signed'
   readonly log: Logger
   readonly watch?: WatchOptions
+  /** Connection bounds of the webhook port (default DEFAULT_LIMITS); any field may be given alone. */
+  readonly limits?: Partial<Limits>
 }
 
 export interface Webhook {
@@ -55,10 +57,10 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
   const reloadConfig = async (): Promise<void> => {
     try {
       config = await loadConfigFile(options.configFile)
-      metrics.configReload('success')
+      metrics.configLoad('success', true)
       log.info({ file: options.configFile, targets: config.targets.map((t) => t.name) }, 'configuration reloaded')
     } catch (err) {
-      metrics.configReload('failure')
+      metrics.configLoad('failure', true)
       log.error({ file: options.configFile, error: message(err) }, 'configuration reload failed; keeping the last good configuration')
     }
   }
@@ -85,6 +87,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     watchers.push(watchFiles([options.configFile], reloadConfig, watchError, options.watch))
     const initialConfig = await loadConfigFile(options.configFile)
     config ??= initialConfig
+    metrics.configLoad('success', false)
 
     const { tls } = options
     let initial: ServingCertificate
@@ -97,13 +100,24 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     certificate ??= initial
     served(certificate, 'serving certificate loaded')
 
-    app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log, draining: () => closing })
+    const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
+    app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log, draining: () => closing, limits })
     const drain = trackConnections(app.server)
     await app.ready()
     const port = await listen(app.server, options.listen, '--listen')
     const metricsPort = await listen(side, options.metricsListen, '--metrics-listen')
     listening = true
-    log.info({ https: port, metrics: metricsPort }, 'listening')
+    // The bounds in force (the HTTP ones as the server holds them).
+    const { server } = app
+    log.info({
+      https: port,
+      metrics: metricsPort,
+      maxConnections: server.maxConnections,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      headersTimeoutMs: server.headersTimeout,
+      requestTimeoutMs: server.requestTimeout,
+      keepAliveTimeoutMs: server.keepAliveTimeout,
+    }, 'listening')
 
     const running = app
     return {
@@ -112,14 +126,17 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
       async close (graceMs = 25_000) {
         closing = true
         log.info({ graceMs }, 'shutting down: finishing in-flight reviews')
+        // No review can come from a connection still in its TLS handshake.
+        drain.closeHandshaking()
         const force = setTimeout(() => {
           log.warn('grace period over: closing the connections still open')
-          running.server.closeAllConnections()
+          drain.closeAll()
         }, graceMs)
         force.unref()
         // Connections that go idle while draining (an answer with Connection: close ends its
         // own) are closed by this sweep once idle for the grace; see drain.ts.
-        const sweep = setInterval(() => { drain.closeIdle() }, 50)
+        // The sweep also catches handshakes begun before the listener actually closed.
+        const sweep = setInterval(() => { drain.closeIdle(); drain.closeHandshaking() }, 50)
         sweep.unref()
         await running.close()
         clearTimeout(force)
@@ -128,7 +145,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
         await closeSide(side)
         log.info('stopped')
       },
-      abort () { running.server.closeAllConnections() },
+      abort () { drain.closeAll() },
     }
   } catch (err) {
     for (const w of watchers) w.close()

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import jsonpatch from 'fast-json-patch'
+import { parse as parseYaml } from 'yaml'
 import { resolveConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/review.ts'
 import { KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
@@ -52,14 +53,14 @@ async function secret (ns: string, name: string, stringData: Record<string, stri
 const material = (m: ClientMaterial): Record<string, string> => ({ cert: m.cert, key: m.key, cacert: m.cacert })
 
 /** A Deployment labelled for injection, created as the webhook would have mutated it (or not). */
-async function deployment (s: Setup, name: string, injected: boolean): Promise<void> {
+async function deployment (s: Setup, name: string, injected: boolean, labels: Record<string, string> = { 'egress-mtls.io/inject': 'true' }, podLabels: Record<string, string> = {}): Promise<void> {
   const object = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name, namespace: s.ns, labels: { 'egress-mtls.io/inject': 'true' } },
+    metadata: { name, namespace: s.ns, labels },
     spec: {
       selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } },
+      template: { metadata: { labels: { app: name, ...podLabels } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } },
     },
   }
   const config = resolveConfig(JSON.parse(await readFile(s.config, 'utf8')) as unknown)
@@ -81,22 +82,26 @@ test('all is well: a line per check, all ok, exit 0', async (t) => {
   const out = lines(r)
   const root = out.find((l) => l.includes('/egress-mtls-mesh'))?.split(' ')[2]?.split('/')[0]
   assert.ok(root !== undefined)
-  assert.deepEqual(out.map((l) => l.replace(/expires in \d+ days \(\d{4}-\d\d-\d\d\)/, 'expires in N days')), [
+  const dates = (l: string): string => l.replace(/\d+ days \(\d{4}-\d\d-\d\d\)/, 'N days (DATE)').replace(/until \d{4}-\d\d-\d\d \(\d+ days\)/, 'until DATE (N days)')
+  const trust = "the server must trust its issuer 'CN=egress-mtls test CA'"
+  assert.deepEqual(out.map(dates), [
     `ok Secret ${s.ns}/bank-api-mtls (target bank-api): keys cert, key, cacert present`,
     `ok Secret ${s.ns}/bank-api-mtls (target bank-api): key matches the certificate`,
-    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): the certificate chains to the CA in cacert`,
-    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): the certificate expires in N days`,
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): the client certificate expires in N days (DATE)`,
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): cert sends the client certificate alone; ${trust}, or cert must hold the intermediates after it`,
+    `ok Secret ${s.ns}/bank-api-mtls (target bank-api): cacert holds 1 CA certificate to verify the server: 'CN=egress-mtls test CA' until DATE (N days)`,
     `ok ServiceEntry ${s.ns}/egress-mtls-bank-api: as rendered`,
     `ok DestinationRule ${s.ns}/egress-mtls-bank-api: as rendered`,
     `ok Secret ${s.ns}/mesh-client (target mesh): keys tls.crt, tls.key, ca.crt present`,
     `ok Secret ${s.ns}/mesh-client (target mesh): tls.key matches the certificate`,
-    `ok Secret ${s.ns}/mesh-client (target mesh): the certificate chains to the CA in ca.crt`,
-    `ok Secret ${s.ns}/mesh-client (target mesh): the certificate expires in N days`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): the client certificate expires in N days (DATE)`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): tls.crt sends the client certificate alone; ${trust}, or tls.crt must hold the intermediates after it`,
+    `ok Secret ${s.ns}/mesh-client (target mesh): ca.crt holds 1 CA certificate to verify the server: 'CN=egress-mtls test CA' until DATE (N days)`,
     `ok ServiceEntry ${root}/egress-mtls-mesh: as rendered`,
     `ok DestinationRule ${root}/egress-mtls-mesh: as rendered`,
     'ok deployment/web: injected with bank-api,mesh (pod template as the webhook makes it)',
     `ok Namespace ${s.ns}: Istio sidecar injection enabled (istio-injection=enabled)`,
-    'doctor: 14 ok, 0 warn, 0 fail',
+    'doctor: 16 ok, 0 warn, 0 fail',
   ])
   // A bare name is a Deployment.
   assert.equal((await doctor(s, 'web')).code, 0)
@@ -117,12 +122,21 @@ test('a key that does not match the certificate fails', async (t) => {
   assert.deepEqual(failures(r), [`fail Secret ${s.ns}/bank-api-mtls (target bank-api): key does not match the certificate in cert`])
 })
 
-test('a certificate from another CA fails the chain check', async (t) => {
-  const stranger = await clientMaterial()
-  const s = await setup(t, { secret: { ...material(good), cacert: stranger.cacert } })
+test('a client certificate from another CA than cacert is correct; a cacert that holds no CA fails', async (t) => {
+  // cacert verifies the external server; the client certificate comes from the server's client CA.
+  const serverCa = await clientMaterial()
+  const s = await setup(t, { secret: { ...material(good), cacert: serverCa.cacert } })
   const r = await doctor(s)
-  assert.equal(r.code, 1)
-  assert.deepEqual(failures(r), [`fail Secret ${s.ns}/bank-api-mtls (target bank-api): the certificate is not signed by the CA in cacert (issuer CN=egress-mtls test CA)`])
+  assert.equal(r.code, 0, r.stdout)
+  assert.deepEqual(failures(r), [])
+
+  const s2 = await setup(t, { secret: { ...material(good), cacert: serverCa.cert } })
+  const r2 = await doctor(s2)
+  assert.equal(r2.code, 1)
+  assert.deepEqual(failures(r2), [
+    `fail Secret ${s2.ns}/bank-api-mtls (target bank-api): cacert: 'CN=egress-mtls test client' is not a CA certificate (no basicConstraints CA:TRUE); cacert holds the CAs that issued the external server's certificate`,
+    `fail Secret ${s2.ns}/bank-api-mtls (target bank-api): cacert holds no CA certificate valid now: the sidecar cannot verify the server`,
+  ])
 })
 
 test('an expired certificate fails; one expiring within 30 days warns and exits 0', async (t) => {
@@ -131,13 +145,13 @@ test('an expired certificate fails; one expiring within 30 days warns and exits 
   const r = await doctor(s)
   assert.equal(r.code, 1)
   assert.equal(failures(r).length, 1)
-  assert.match(failures(r)[0]!, new RegExp(`^fail Secret ${s.ns}/bank-api-mtls \\(target bank-api\\): the certificate expired on \\d{4}-\\d\\d-\\d\\d$`))
+  assert.match(failures(r)[0]!, new RegExp(`^fail Secret ${s.ns}/bank-api-mtls \\(target bank-api\\): the client certificate expired on \\d{4}-\\d\\d-\\d\\d$`))
 
   const soon = await clientMaterial({ ca: good.ca, validToDays: 10 })
   const s2 = await setup(t, { secret: material(soon) })
   const w = await doctor(s2)
   assert.equal(w.code, 0, w.stdout)
-  assert.ok(lines(w).some((l) => /^warn Secret .*: the certificate expires in (9|10) days/.test(l)), w.stdout)
+  assert.ok(lines(w).some((l) => /^warn Secret .*: the client certificate expires in (9|10) days/.test(l)), w.stdout)
   assert.match(lines(w).at(-1)!, /^doctor: \d+ ok, 1 warn, 0 fail$/)
 })
 
@@ -177,6 +191,35 @@ test('a workload not injected fails; one missing fails; sidecar injection off wa
   const bad = await doctor(s, 'service/web')
   assert.equal(bad.code, 2)
   assert.match(bad.stderr, /workload "service\/web": expected NAME \(a Deployment\) or KIND\/NAME/)
+})
+
+test('without a workload: the namespace scan reports the workloads label mode hides from the webhook; -o json and -o yaml', async (t) => {
+  const s = await setup(t)
+  await deployment(s, 'web', true)
+  await deployment(s, 'yes', false, { 'egress-mtls.io/inject': 'yes' })
+  await deployment(s, 'templated', false, {}, { 'egress-mtls.io/inject': 'true' })
+  await deployment(s, 'plain', false, {})
+  const r = await doctor(s)
+  assert.equal(r.code, 1, r.stdout + r.stderr)
+  const hidden = 'the webhook never sees it: in label mode its objectSelector matches egress-mtls.io/inject: "true" on the Deployment itself only, so kubectl shows no warning; label the Deployment egress-mtls.io/inject=true'
+  assert.deepEqual(failures(r), [
+    "fail deployment/templated: label egress-mtls.io/inject is on the pod template; the Deployment's own labels opt it in: nothing injected",
+    `fail deployment/templated: ${hidden}`,
+    'fail deployment/yes: label egress-mtls.io/inject is "yes", neither "true" (opt in) nor "false" (opt out): nothing injected',
+    `fail deployment/yes: ${hidden}`,
+  ])
+  assert.ok(lines(r).includes('ok deployment/web: injected with bank-api,mesh (pod template as the webhook makes it)'), r.stdout)
+  assert.ok(lines(r).includes(`ok Namespace ${s.ns}: 4 workloads scanned, 3 asking for egress-mtls, 1 injected as the webhook makes it`), r.stdout)
+
+  const json = await doctor(s, '-o', 'json')
+  assert.equal(json.code, 1)
+  const report = JSON.parse(json.stdout) as { namespace: string, findings: { level: string, subject: string, message: string }[], summary: Record<string, number> }
+  assert.equal(report.namespace, s.ns)
+  assert.deepEqual(report.summary, { ok: 17, warn: 0, fail: 4 })
+  assert.deepEqual(report.findings.filter((f) => f.level === 'fail').map((f) => f.subject), ['deployment/templated', 'deployment/templated', 'deployment/yes', 'deployment/yes'])
+  const yaml = await doctor(s, '-o', 'yaml')
+  assert.deepEqual(parseYaml(yaml.stdout), report)
+  assert.equal((await doctor(s, '-o', 'table')).code, 2)
 })
 
 test('a namespace that does not exist fails', async (t) => {

@@ -39,5 +39,5 @@ test('an invalid configuration exits 2 naming the file, line and field; EGRESS_M
   }
   const missing = cli(['render', '--config', join(dir, 'nope.yaml')])
   assert.equal(missing.code, 2)
-  assert.match(missing.stderr, /nope\.yaml: cannot read: ENOENT/)
+  assert.equal(missing.stderr, `egress-mtls: invalid configuration: ${join(dir, 'nope.yaml')}: cannot be read: no such file or directory\n`)
 })

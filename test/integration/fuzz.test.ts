@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import { answerProblem, keepAliveAgent, post, type Answer } from '../../scripts/bench/client.ts'
 import { httpGet, metricSum, procStatusBytes, startServe, type Listening } from '../../scripts/bench/processes.ts'
-import { BENCH_CONFIG, labelledUpdate, unlabelledCreate, type JsonObject } from '../../scripts/bench/reviews.ts'
+import { BENCH_CONFIG, hostileCreate, labelledUpdate, unlabelledCreate, type Hostile, type JsonObject } from '../../scripts/bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret } from '../../scripts/bench/tls.ts'
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20260127)
@@ -250,7 +250,17 @@ function specials (): Input[] {
   for (let i = 0; i < 100_000; i++) labels[`example.com/l${i}`] = String(i)
   ;((manyLabels['request'] as Record<string, Json>)['object'] as Record<string, Record<string, Json>>)['metadata']!['labels'] = { ...labels, 'egress-mtls.io/inject': 'true' }
   const s = (label: string, body: string | Buffer, contentType = 'application/json'): Input => ({ label, body, contentType })
+  // Hostile reviews (issue 11): ~3 MiB annotation values egress-mtls reads, refused unread;
+  // also on a Job's UPDATE (allowed with a warning there).
+  const hostile = (['deep-array', 'deep-object', 'targets', 'injected', 'deep-small'] as const satisfies readonly Hostile[]).map((k) => s(`hostile ${k} annotation`, JSON.stringify(hostileCreate(k))))
+  const hostileJob = hostileCreate('deep-array')
+  const hostileJobRequest = hostileJob['request'] as Record<string, Json>
+  hostileJobRequest['operation'] = 'UPDATE'
+  hostileJobRequest['kind'] = { group: 'batch', version: 'v1', kind: 'Job' }
+  hostileJobRequest['oldObject'] = hostileJobRequest['object'] ?? null
   return [
+    ...hostile,
+    s('hostile deep-array annotation on a Job UPDATE', JSON.stringify(hostileJob)),
     s('10k levels of [[[...]]] as the body', '['.repeat(10_000) + ']'.repeat(10_000)),
     s('10k levels of {"a":...} as the body', expand(JSON.stringify(marker('deepObject', 10_000)))),
     s('10k levels of [[[...]]] as a pod-template annotation', withAnnotation(marker('deep', 10_000))),

@@ -16,20 +16,24 @@ export interface KeyPair {
   readonly key: string
 }
 
-/** A CA as `egress-mtls certs` makes one: EC P-256, SHA-256. */
-export async function makeCa (): Promise<KeyPair> {
+/** EC P-256 as `egress-mtls certs` makes them; RSA as many other issuers (cert-manager's default). */
+export type KeyType = 'ec' | 'rsa'
+const keyOptions = (keyType: KeyType) => keyType === 'ec' ? { keyType, curve: 'P-256' } as const : { keyType, keySize: 2048 } as const
+
+/** A CA as `egress-mtls certs` makes one: EC P-256, SHA-256 (or RSA 2048). */
+export async function makeCa (keyType: KeyType = 'ec'): Promise<KeyPair> {
   const pems = await generate([{ name: 'commonName', value: 'egress-mtls test CA' }], {
-    keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
+    ...keyOptions(keyType), algorithm: 'sha256',
     extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true }],
   })
   return { cert: pems.cert, key: pems.private }
 }
 
-/** A serving certificate for 127.0.0.1 and localhost signed by `ca`, valid `days` days. */
-export async function makeLeaf (ca: KeyPair, days: number): Promise<KeyPair> {
+/** A serving certificate for 127.0.0.1 and localhost signed by `ca` (of the same key type), valid `days` days. */
+export async function makeLeaf (ca: KeyPair, days: number, keyType: KeyType = 'ec'): Promise<KeyPair> {
   const notBeforeDate = new Date(Date.now() - 60_000)
   const pems = await generate([{ name: 'commonName', value: 'egress-mtls' }], {
-    keyType: 'ec', curve: 'P-256', algorithm: 'sha256', ca,
+    ...keyOptions(keyType), algorithm: 'sha256', ca,
     notBeforeDate, notAfterDate: new Date(notBeforeDate.getTime() + days * 86_400_000),
     extensions: [
       { name: 'basicConstraints', cA: false },
@@ -121,9 +125,9 @@ export interface TestWebhook {
 }
 
 /** The real webhook in this process, on 127.0.0.1 port 0, certificate and config in kubelet-style volumes. */
-export async function startTestWebhook (options: { config?: string, watch?: WebhookOptions['watch'] } = {}): Promise<TestWebhook> {
-  const ca = await makeCa()
-  const leaf = await makeLeaf(ca, 30)
+export async function startTestWebhook (options: { config?: string, watch?: WebhookOptions['watch'], limits?: WebhookOptions['limits'], keyType?: KeyType } = {}): Promise<TestWebhook> {
+  const ca = await makeCa(options.keyType)
+  const leaf = await makeLeaf(ca, 30, options.keyType)
   const root = tempDir()
   const tlsDir = join(root, 'tls')
   const configDir = join(root, 'config')
@@ -138,6 +142,7 @@ export async function startTestWebhook (options: { config?: string, watch?: Webh
     tls: { certFile: join(tlsDir, 'tls.crt'), keyFile: join(tlsDir, 'tls.key') },
     log: logs.logger,
     ...(options.watch === undefined ? {} : { watch: options.watch }),
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
   })
   return { webhook, logs, ca, leaf, tlsDir, configDir, configFile }
 }

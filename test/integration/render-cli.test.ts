@@ -105,3 +105,12 @@ test('bad configuration exits 2 naming the field and line; no configuration exit
   assert.equal(none.code, 2)
   assert.match(none.stderr, /EGRESS_MTLS_CONFIG/)
 })
+
+test('verifyServerName: false prints a warning on stderr and still renders, exit 0', async () => {
+  const off = join(dir, 'off.yaml')
+  await writeFile(off, 'targets:\n  - { name: bank-api, host: api.bank.example.com, namespaces: [payments], verifyServerName: false }\n')
+  const r = await cli(['render', '--config', off])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stderr, 'egress-mtls: warning: target bank-api: verifyServerName is false: the sidecar accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only api.bank.example.com)\n')
+  assert.equal(docs(r.stdout).length, 2)
+})

@@ -76,11 +76,22 @@ test('a bad configuration keeps the last good one, logs the field and counts a f
   assert.equal((await reloads()).failure, 2)
   await answersWith(NEXT_CONFIG)
 
+  // An emptied ConfigMap key, or `null`: failures, not "no targets" (which would strip every
+  // injection from the workloads updated meanwhile).
+  for (const [n, empty] of ['', 'null\n'].entries()) {
+    const emptyFrom = t.logs.entries.length
+    projectVolume(t.configDir, { 'config.yaml': empty })
+    const failed = await t.logs.waitFor((e) => e.msg.startsWith('configuration reload failed'), 3000, emptyFrom)
+    assert.match(String(failed['error']), /config\.yaml: is empty/)
+    assert.equal((await reloads()).failure, 3 + n)
+    await answersWith(NEXT_CONFIG)
+  }
+
   // And a good one again is taken.
   const goodFrom = t.logs.entries.length
   projectVolume(t.configDir, { 'config.yaml': NEXT_CONFIG.replace('annotationFormat: array', 'annotationFormat: map') })
   await t.logs.waitFor((e) => e.msg === 'configuration reloaded', 3000, goodFrom)
-  assert.deepEqual(await reloads(), { success: 2, failure: 2 })
+  assert.deepEqual(await reloads(), { success: 2, failure: 4 })
 })
 
 test('a config file that is a symlink into another directory is followed by polling', async () => {
@@ -110,5 +121,31 @@ test('a config file that is a symlink into another directory is followed by poll
     assert.equal(sample(await scrape(webhook.metricsPort), RELOADS, { result: 'success' }), 1)
   } finally {
     await webhook?.close()
+  }
+})
+
+test('the last reload\'s result and time are gauges: 0 after a failure, 1 again after a success', async () => {
+  const w = await startTestWebhook({ watch: { debounceMs: 50, pollMs: 300 } })
+  try {
+    const last = async (): Promise<[number | undefined, number]> => {
+      const text = await scrape(w.webhook.metricsPort)
+      return [sample(text, 'egress_mtls_config_last_reload_successful'), sample(text, 'egress_mtls_config_last_reload_timestamp_seconds') ?? 0]
+    }
+    const [okAtStart, startedAt] = await last()
+    assert.equal(okAtStart, 1, 'the load at start counts as the last reload')
+    const badFrom = w.logs.entries.length
+    projectVolume(w.configDir, { 'config.yaml': 'targets: [unclosed\n' })
+    await w.logs.waitFor((e) => e.msg.startsWith('configuration reload failed'), 3000, badFrom)
+    const [okAfterBad, failedAt] = await last()
+    assert.equal(okAfterBad, 0)
+    assert.ok(failedAt >= startedAt && failedAt <= Date.now() / 1000, `${failedAt} after ${startedAt}`)
+    const goodFrom = w.logs.entries.length
+    projectVolume(w.configDir, { 'config.yaml': NEXT_CONFIG })
+    await w.logs.waitFor((e) => e.msg === 'configuration reloaded', 3000, goodFrom)
+    const [okAfterGood, reloadedAt] = await last()
+    assert.equal(okAfterGood, 1)
+    assert.ok(reloadedAt >= failedAt)
+  } finally {
+    await w.webhook.close()
   }
 })

@@ -1,14 +1,19 @@
 // The side port: /healthz, /readyz and the Prometheus metrics of DESIGN.md, counted as
 // reviews are answered.
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { after, before, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { connect } from 'node:tls'
 import type { AdmissionRequest } from '../../src/core/admission.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/review.ts'
+import { VERSION } from '../../src/version.ts'
 import { deploymentReview, EXAMPLE_CONFIG, get, notAfterSeconds, post, sample, scrape, startTestWebhook, type TestWebhook } from './helpers.ts'
 
 const REQUESTS = 'egress_mtls_admission_requests_total'
 const DURATION = 'egress_mtls_admission_duration_seconds'
+const REJECTIONS = 'egress_mtls_http_rejections_total'
 let t: TestWebhook
 before(async () => { t = await startTestWebhook() })
 after(async () => { await t.webhook.close() })
@@ -26,11 +31,12 @@ test('/metrics has the process metrics and the serving certificate expiry', asyn
   assert.equal(sample(text, 'egress_mtls_serving_certificate_expiry_timestamp_seconds'), notAfterSeconds(t.leaf.cert))
 })
 
-test('reviews are counted by kind, operation and result; bad requests as errors of kind unknown', async () => {
+test('reviews are counted by kind, operation and result; requests that are no review as HTTP rejections, apart', async () => {
   const request = deploymentReview().request as unknown as AdmissionRequest
   const result = admit(request, parseConfig(EXAMPLE_CONFIG)).result
   const labels = { kind: 'Deployment', operation: 'CREATE', result }
   const unknown = { kind: 'unknown', operation: 'unknown', result: 'error' }
+  const rejected = (text: string, reason: string): number => sample(text, REJECTIONS, { reason }) ?? 0
   const before = await scrape(t.webhook.metricsPort)
   const count = (text: string, l: Record<string, string>): number => sample(text, REQUESTS, l) ?? 0
 
@@ -42,6 +48,7 @@ test('reviews are counted by kind, operation and result; bad requests as errors 
   assert.equal((await post(t.webhook.port, '{"kind":', { ca: t.ca.cert })).status, 400)
   assert.equal((await post(t.webhook.port, '{}', { ca: t.ca.cert })).status, 400)
   assert.equal((await post(t.webhook.port, '{}', { ca: t.ca.cert, contentType: 'text/plain' })).status, 415)
+  assert.equal((await post(t.webhook.port, '{}', { ca: t.ca.cert, path: '/validate' })).status, 404)
 
   const after = await scrape(t.webhook.metricsPort)
   assert.equal(count(after, labels) - count(before, labels), 3)
@@ -49,11 +56,48 @@ test('reviews are counted by kind, operation and result; bad requests as errors 
   const other = { kind: 'other', operation: 'other', result: admit(widget.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).result }
   assert.equal(count(after, other) - count(before, other), 1)
   assert.doesNotMatch(after, /Widget|PATCH/)
-  assert.equal(count(after, unknown) - count(before, unknown), 3)
-  // Every answered review is timed, in buckets fit for sub-millisecond answers.
-  assert.equal((sample(after, `${DURATION}_count`) ?? 0) - (sample(before, `${DURATION}_count`) ?? 0), 4)
-  assert.ok(sample(after, `${DURATION}_bucket`, { le: '0.0001' }) !== undefined)
-  assert.equal(sample(after, `${DURATION}_bucket`, { le: '+Inf' }), sample(after, `${DURATION}_count`))
+  // What was not a review is no admission error: it is counted by reason, apart.
+  assert.equal(count(after, unknown) - count(before, unknown), 0)
+  assert.deepEqual(
+    ['bad_request', 'unsupported_media_type', 'not_found', 'payload_too_large'].map((r) => rejected(after, r) - rejected(before, r)),
+    [2, 1, 1, 0],
+  )
+  // Every answered review is timed by result, in buckets fit for sub-millisecond answers.
+  const timed = (text: string, r: string): number => sample(text, `${DURATION}_count`, { result: r }) ?? 0
+  assert.notEqual(other.result, result)
+  assert.equal(timed(after, result) - timed(before, result), 3)
+  assert.equal(timed(after, other.result) - timed(before, other.result), 1)
+  assert.ok(sample(after, `${DURATION}_bucket`, { le: '0.0001', result }) !== undefined)
+  assert.equal(sample(after, `${DURATION}_bucket`, { le: '+Inf', result }), timed(after, result))
+  // Every result and reason has its series from the start, so rate() and alerts see the first one.
+  for (const r of ['injected', 'unchanged', 'skipped', 'denied', 'error']) assert.ok(sample(after, `${DURATION}_count`, { result: r }) !== undefined, r)
+  for (const r of ['request_timeout', 'tls_handshake_timeout', 'tls_handshake_failed', 'connection_limit', 'headers_too_large']) assert.ok(sample(after, REJECTIONS, { reason: r }) !== undefined, r)
+})
+
+test('the version as egress_mtls_build_info, and the configuration loaded at start as the last reload', async () => {
+  const text = await scrape(t.webhook.metricsPort)
+  assert.equal(sample(text, 'egress_mtls_build_info', { version: VERSION }), 1)
+  assert.equal(sample(text, 'egress_mtls_config_last_reload_successful'), 1)
+  const at = sample(text, 'egress_mtls_config_last_reload_timestamp_seconds') ?? 0
+  assert.ok(at > Date.now() / 1000 - 600 && at <= Date.now() / 1000, String(at))
+})
+
+test('requests in flight: from their headers to their answer', async () => {
+  const inFlight = async (): Promise<number | undefined> => sample(await scrape(t.webhook.metricsPort), 'egress_mtls_requests_in_flight')
+  assert.equal(await inFlight(), 0)
+  const body = JSON.stringify(deploymentReview('in-flight-uid'))
+  const socket = connect({ host: '127.0.0.1', port: t.webhook.port, ca: t.ca.cert, servername: 'localhost' })
+  await once(socket, 'secureConnect')
+  let raw = ''
+  socket.setEncoding('utf8').on('data', (c: string) => { raw += c })
+  socket.write(`POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 50)}`)
+  let seen: number | undefined
+  for (let i = 0; i < 100 && seen !== 1; i++) { seen = await inFlight(); if (seen !== 1) await sleep(10) }
+  assert.equal(seen, 1)
+  socket.write(body.slice(50))
+  while (!raw.includes('in-flight-uid')) await once(socket, 'data')
+  socket.destroy()
+  assert.equal(await inFlight(), 0)
 })
 
 test('one debug line per review, without the object', async () => {

@@ -1,13 +1,13 @@
 // The webhook's protocol (DESIGN.md "Protocol (webhook)"): AdmissionReview in and out over
-// real TLS, every bad-input answer, the body limit, TLS 1.2+, keep-alive, and the usage
-// errors of `egress-mtls serve`.
+// real TLS, every bad-input answer, the body limit, keep-alive, and the usage errors of
+// `egress-mtls serve` (the TLS policy: webhook-tls.test.ts).
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { Agent } from 'node:https'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
-import { connect, createServer, type TLSSocket } from 'node:tls'
+import { connect, type TLSSocket } from 'node:tls'
 import { main } from '../../src/cli/main.ts'
 import { reviewResponse, type AdmissionRequest } from '../../src/core/admission.ts'
 import { parseConfig } from '../../src/core/config.ts'
@@ -144,34 +144,6 @@ function requestHeadersOnly (port: number, contentLength: number, ca: string, do
   })
   return socket
 }
-
-describe('TLS', () => {
-  const handshake = (port: number, options: { minVersion: 'TLSv1' | 'TLSv1.2' | 'TLSv1.3', maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' }): Promise<string> =>
-    new Promise((resolve, reject) => {
-      // SECLEVEL=0 lets this client offer TLS 1.0/1.1 at all: the refusal must come from the server.
-      const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ciphers: 'DEFAULT@SECLEVEL=0', ...options }, () => {
-        const protocol = socket.getProtocol() ?? ''
-        socket.destroy()
-        resolve(protocol)
-      })
-      socket.on('error', reject)
-    })
-
-  test('refuses TLS 1.1, accepts TLS 1.2 and 1.3', async () => {
-    // Control: the same client does get TLS 1.1 from a server that allows it.
-    const lax = createServer({ cert: t.leaf.cert, key: t.leaf.key, minVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' }, (s) => s.end())
-    await new Promise<void>((resolve) => lax.listen(0, '127.0.0.1', resolve))
-    try {
-      const laxPort = (lax.address() as { port: number }).port
-      assert.equal(await handshake(laxPort, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }), 'TLSv1.1')
-    } finally {
-      lax.close()
-    }
-    await assert.rejects(handshake(t.webhook.port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }), { code: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' })
-    assert.equal(await handshake(t.webhook.port, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }), 'TLSv1.2')
-    assert.equal(await handshake(t.webhook.port, { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }), 'TLSv1.3')
-  })
-})
 
 describe('serve: usage', () => {
   const serve = async (...args: string[]): Promise<{ code: number, stderr: string }> => {

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent } from 'node:https'
+import { createConnection } from 'node:net'
 import { join, resolve } from 'node:path'
 import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -41,7 +42,7 @@ async function startCli (args: readonly string[]): Promise<Cli> {
   child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
   child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c })
   const exit = once(child, 'exit').then(([code]) => code as number | null)
-  const deadline = Date.now() + 15_000
+  const deadline = Date.now() + 60_000 // a loaded machine took 5 s to make the --self-signed key
   for (;;) {
     const line = out.split('\n').find((l) => l.includes('"msg":"listening"'))
     if (line !== undefined) {
@@ -166,6 +167,30 @@ describe('egress-mtls serve', { concurrency: true }, () => {
       cli.child.kill('SIGINT')
       assert.equal(await cli.exit, 0)
       assert.ok(performance.now() - signalled < 5000, 'well within the 25 s grace period')
+    } finally {
+      cli.child.kill('SIGKILL')
+    }
+  })
+
+  test('SIGTERM: a TCP connection that never sent a ClientHello, and a TLS one that never sent a request, are closed at once; exit 0', async () => {
+    const cli = await startCli(pki.args)
+    try {
+      // Without a ClientHello, the socket is no HTTP connection yet: server.close() would
+      // wait for it until the TLS handshake timeout (5 s; Node's default was 120 s).
+      const silent = createConnection(cli.port, '127.0.0.1')
+      await once(silent, 'connect')
+      const quiet = connect({ host: '127.0.0.1', port: cli.port, ca: pki.ca.cert, servername: 'localhost' })
+      await once(quiet, 'secureConnect')
+      // Destroyed by the server: each sees a reset or an end.
+      for (const socket of [silent, quiet]) socket.on('error', () => undefined)
+      const closed = Promise.all([new Promise((resolve) => silent.once('close', resolve)), new Promise((resolve) => quiet.once('close', resolve))])
+      const signalled = performance.now()
+      cli.child.kill('SIGTERM')
+      const code = await Promise.race([cli.exit, sleep(4000, 'still running after 4 s')])
+      assert.equal(code, 0)
+      await closed
+      const ms = performance.now() - signalled
+      assert.ok(ms < 2000, `exited ${Math.round(ms)} ms after SIGTERM`)
     } finally {
       cli.child.kill('SIGKILL')
     }

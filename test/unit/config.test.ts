@@ -35,13 +35,17 @@ test('defaults fill every field but name, host and namespaces', () => {
       namespaces: ['payments'],
       sni: 'api.bank.example.com',
       subjectAltNames: [],
+      verifyServerName: true,
     }],
   })
   assert.ok(Object.isFrozen(c.targets[0]))
 })
 
-test('an empty file is a valid configuration without targets', () => {
-  assert.deepEqual(parseConfig('').targets, [])
+test('an empty file, or one that is null, is an error; `targets: []` injects nothing on purpose', () => {
+  for (const text of ['', '\n', '# only a comment\n', 'null\n', '~\n', '---\n']) {
+    assert.deepEqual(issuesOf(text), ['? : is empty: a configuration needs at least `targets` (write `targets: []` to inject nothing on purpose)'], JSON.stringify(text))
+  }
+  assert.deepEqual(parseConfig('targets: []\n').targets, [])
 })
 
 test('partial secretKeys keep the other defaults; mountRoot loses a trailing slash', () => {
@@ -67,8 +71,40 @@ test('errors name the file, the line and the field', () => {
     '1 injection: must be one of "label", "namespace", "cluster"',
     '10 targets[1].namespaces[0]: must be "*" or a namespace name (DNS-1123 label)',
     '7 targets[1].host: must be a lowercase DNS name without wildcard (e.g. api.bank.example.com)',
-    '8 targets[1].hots: unknown field',
+    '8 targets[1].hots: unknown field (did you mean "host"?)',
     '9 targets[1].port: must be <= 65535',
+  ])
+})
+
+test('schema errors and the rules across fields are reported in one pass, in line order', () => {
+  const text = [
+    'injection: labels', //                                             1
+    'targets:', //                                                      2
+    '  - { name: a, host: a.example.com, namespaces: [x] }', //         3
+    '  - { name: a, host: b.example.com, namespaces: [x], port: x }', // 4
+  ].join('\n')
+  assert.deepEqual(issuesOf(text), [
+    '1 injection: must be one of "label", "namespace", "cluster"',
+    '4 targets[1].port: must be integer',
+    '4 targets[1].name: duplicates targets[0].name "a"',
+  ])
+})
+
+test('unknown fields suggest the field meant, when one is close', () => {
+  const text = [
+    'tragets:', //                                                          1
+    '  - name: a', //                                                       2
+    'routing: targetPort', //                                               3
+    'workloadselector: true', //                                            4
+    'completelyDifferent: 1', //                                            5
+  ].join('\n')
+  assert.deepEqual(issuesOf(text), [
+    '1 tragets: unknown field (did you mean "targets"?)',
+    '4 workloadselector: unknown field (did you mean "workloadSelector"?)',
+    '5 completelyDifferent: unknown field',
+  ])
+  assert.deepEqual(issuesOf('targets: [{ name: a, host: a.io, namespaces: [x], secretname: s }]'), [
+    '1 targets[0].secretname: unknown field (did you mean "secretName"?)',
   ])
 })
 
@@ -93,6 +129,14 @@ test('rules across fields: duplicates, reserved names, port clash, "*" alone, IP
   ])
 })
 
+test('verifyServerName: a boolean, and false cannot come with subjectAltNames', () => {
+  assert.equal(parseConfig('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: false }\n').targets[0]?.verifyServerName, false)
+  assert.deepEqual(issuesOf('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: "no" }\n'), ['2 targets[0].verifyServerName: must be boolean'])
+  assert.deepEqual(issuesOf('targets:\n  - name: a\n    host: a.example.com\n    namespaces: [x]\n    subjectAltNames: [a.example.com]\n    verifyServerName: false\n'), [
+    '6 targets[0].verifyServerName: false contradicts subjectAltNames (names to verify); remove one of them',
+  ])
+})
+
 test('target names are limited to 51 characters so resource names fit in 63', () => {
   const ok = 'a'.repeat(51)
   assert.equal(parseConfig(`targets: [{ name: ${ok}, host: h.example.com, namespaces: [x] }]`).targets[0]?.name, ok)
@@ -113,10 +157,42 @@ test('maxConnectionDuration takes Go-style durations only', () => {
     '1 targets[0].maxConnectionDuration: must be a duration such as 1h, 30m or 1h30m',
   ])
   assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1ms }]').targets[0]?.maxConnectionDuration, '1ms')
-  for (const short of ['0s', '999us', '0.5ms']) {
+  for (const short of ['0s', '999us', '0.5ms', '999999ns']) {
     assert.deepEqual(issuesOf(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${short} }]`), [
       '1 targets[0].maxConnectionDuration: must be at least 1ms (Istio rejects shorter durations)',
     ])
+  }
+})
+
+test('maxConnectionDuration: what kube-apiserver (CEL, Go) and istiod accept, and nothing else', () => {
+  const duration = (d: string): string => `targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${d} }]`
+  for (const ok of ['2562047h', '2562046h59m59.999s', '1.5s', '0.001s', '1000000us', '720h']) {
+    assert.equal(parseConfig(duration(ok)).targets[0]?.maxConnectionDuration, ok)
+  }
+  const tooLong = '1 targets[0].maxConnectionDuration: must be at most 2562047h (the largest duration Go, hence Kubernetes and Istio, can hold)'
+  for (const long of ['2562048h', '2562047h1ms', '9223372036854775807ns', '99999999999999999999h', '2562047h47m16.854775808s']) {
+    assert.deepEqual(issuesOf(duration(long)), [tooLong], long)
+  }
+  for (const fine of ['1.5ms', '1001us', '1000001ns']) {
+    assert.deepEqual(issuesOf(duration(fine)), [
+      '1 targets[0].maxConnectionDuration: must be a whole number of milliseconds (Istio supports durations to ms precision only)',
+    ], fine)
+  }
+})
+
+test('hostile files are refused quickly with one line each, before the parser spends memory', () => {
+  const cases: [string, string, RegExp][] = [
+    ['alias bomb', `a: &a [x, x, x, x, x, x, x, x, x]\n${['b', 'c', 'd', 'e', 'f', 'g', 'h'].map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i] ?? ''}`).join(', ')}]`).join('\n')}\n`, /^\? : cannot be read: Excessive alias count/],
+    ['20,000-deep flow nesting', `${'['.repeat(20_000)}${']'.repeat(20_000)}`, /^1 : nests deeper than 32 levels$/],
+    ['20,000-deep block nesting', Array.from({ length: 20_000 }, () => '- ').join(''), /^1 : nests deeper than 32 levels$/],
+    ['a NUL byte on line 3', 'targets:\n  - name: a\n  \0\n', /^3 : contains the control character U\+0000: not a YAML or JSON text$/],
+    ['20 MB of NULs', '\0'.repeat(20 * 1024 * 1024), /^\? : is 20971520 bytes; a configuration is at most 1048576 bytes/],
+    ['1 MiB + 1 of spaces', ' '.repeat(1024 * 1024 + 1), /^\? : is 1048577 bytes/],
+  ]
+  for (const [name, text, expected] of cases) {
+    const issues = issuesOf(text)
+    assert.equal(issues.length, 1, name)
+    assert.match(issues[0] ?? '', expected, name)
   }
 })
 

@@ -86,7 +86,8 @@ test('existing values keep their form and their entries, ours appended', () => {
   const arrayValue = '[{"name":"cache","mountPath":"/cache"}]'
   // A map value with the array config and an array value with the map config: each keeps its own.
   const { template } = run({ metadata: { annotations: { 'sidecar.istio.io/userVolume': mapValue, 'sidecar.istio.io/userVolumeMount': arrayValue } } }, [bank], arrayConfig)
-  assert.equal(annotation(template, 'sidecar.istio.io/userVolume'), JSON.stringify({ cache: USER_VOLUME, 'egress-mtls-bank-api': BANK_VOLUME }))
+  // the user's text as written, ours appended as compact JSON
+  assert.equal(annotation(template, 'sidecar.istio.io/userVolume'), `{"cache": {"emptyDir": {}},"egress-mtls-bank-api":${JSON.stringify(BANK_VOLUME)}}`)
   assert.equal(annotation(template, 'sidecar.istio.io/userVolumeMount'),
     JSON.stringify([{ name: 'cache', mountPath: '/cache' }, { name: 'egress-mtls-bank-api', ...BANK_MOUNT }]))
 })
@@ -115,18 +116,37 @@ test('removes what it injected for targets that no longer apply, never the user\
   assert.deepEqual(none.metadata, { labels: { app: 'web' }, annotations: { 'sidecar.istio.io/userVolume': '[{"name":"cache","emptyDir":{}}]', note: 'x' } })
 })
 
-test('knows its own targets from the labels when the injected annotation was lost', () => {
+test('what is ours is what the injected record says: labels and volumes it does not list are the user\'s', () => {
   const mutation = mutatePodTemplate(['spec', 'template'], {
     exists: true,
-    labels: { 'egress-mtls.io/old': 'true', 'egress-mtls.io/inject': 'true', 'egress-mtls.io/other': 'yes' },
-    annotations: { 'sidecar.istio.io/userVolume': '{"egress-mtls-old":{},"egress-mtls-inject":{},"egress-mtls-other":{}}' },
+    labels: { 'egress-mtls.io/old': 'true', 'egress-mtls.io/canary': 'true', 'egress-mtls.io/gone': 'true', 'egress-mtls.io/inject': 'true' },
+    annotations: {
+      // "inject" and "Not A Name" cannot be targets: a record never makes such keys ours
+      'egress-mtls.io/injected': 'gone, inject,Not A Name',
+      'sidecar.istio.io/userVolume': '{"egress-mtls-old":{},"egress-mtls-gone":{},"egress-mtls-inject":{}}',
+    },
   }, [], config)
   assert.deepEqual(mutation, {
     patch: [
-      { op: 'replace', path: '/spec/template/metadata/annotations/sidecar.istio.io~1userVolume', value: '{"egress-mtls-inject":{},"egress-mtls-other":{}}' },
-      { op: 'remove', path: '/spec/template/metadata/labels/egress-mtls.io~1old' },
+      { op: 'replace', path: '/spec/template/metadata/annotations/sidecar.istio.io~1userVolume', value: '{"egress-mtls-old":{},"egress-mtls-inject":{}}' },
+      { op: 'remove', path: '/spec/template/metadata/annotations/egress-mtls.io~1injected' },
+      { op: 'remove', path: '/spec/template/metadata/labels/egress-mtls.io~1gone' },
     ],
   })
+  // no record at all: nothing is ours, nothing is touched
+  assert.deepEqual(mutatePodTemplate(['spec', 'template'], {
+    exists: true,
+    labels: { 'egress-mtls.io/old': 'true', 'egress-mtls.io/canary': 'true' },
+    annotations: { 'sidecar.istio.io/userVolume': '{"egress-mtls-old":{}}' },
+  }, [], config), { patch: [] })
+})
+
+test('a label of the user\'s under egress-mtls.io/ survives injection and removal', () => {
+  const injected = run({ metadata: { labels: { 'egress-mtls.io/canary': 'true', 'egress-mtls.io/bank-api': 'true' } } }, [bank]).template
+  assert.equal(annotation(injected, 'egress-mtls.io/injected'), 'bank-api')
+  const removed = run(injected, []).template
+  // bank-api's label was adopted (the record lists it): removed with the injection
+  assert.deepEqual(removed.metadata?.labels, { 'egress-mtls.io/canary': 'true' })
 })
 
 test('rewrites its own outdated entries in place when the configuration changed', () => {
@@ -156,7 +176,7 @@ test('denies a value that is not JSON or not one of the two forms, when it has t
   assert.equal(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '"cache"' } } }),
     'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount is neither a JSON object keyed by name nor a JSON array of named items')
   // removing needs reading too
-  assert.match(denied({ metadata: { labels: { 'egress-mtls.io/bank-api': 'true' }, annotations: { 'sidecar.istio.io/userVolume': '[' } } }, []), /not valid JSON/)
+  assert.match(denied({ metadata: { annotations: { 'egress-mtls.io/injected': 'bank-api', 'sidecar.istio.io/userVolume': '[' } } }, []), /not valid JSON/)
   // nothing to inject, nothing of ours: the user's value is not our business
   assert.deepEqual(mutatePodTemplate(['spec', 'template'], { exists: true, annotations: { 'sidecar.istio.io/userVolume': '[' } }, [], config), { patch: [] })
 })

@@ -95,8 +95,9 @@ function templateOf (object: unknown, kind: string): Record<string, unknown> {
   return t as Record<string, unknown>
 }
 
+/** An UPDATE, or a CREATE for Jobs (an UPDATE never changes a Job's pod template). */
 function request (kind: string, namespace: string, object: unknown): AdmissionRequest {
-  return { uid: 'u-1', kind: { group: KINDS[kind]!.group, version: 'v1', kind }, namespace, operation: 'UPDATE', object }
+  return { uid: 'u-1', kind: { group: KINDS[kind]!.group, version: 'v1', kind }, namespace, operation: kind === 'Job' ? 'CREATE' : 'UPDATE', object }
 }
 
 /** admit() and the patch applied with validation (applyPatch throws on an invalid patch). */
@@ -210,5 +211,70 @@ test('admit never throws, whatever the object, and always answers for the reques
     assert.ok(['injected', 'unchanged', 'skipped', 'denied', 'error'].includes(a.result))
     assert.equal(a.response.allowed, a.result !== 'denied')
     assert.equal(a.response.patch === undefined, a.patch.length === 0)
+  }), { numRuns: 200 })
+})
+
+// ---- the user's entries as text ---------------------------------------------------
+
+/** Spacing JSON allows between tokens. */
+const ws = fc.constantFrom('', '', ' ', '\n  ', '\t', ' \r\n')
+/** Scalars written the ways JSON.parse + JSON.stringify would change. */
+const oddScalar = fc.oneof(
+  fc.constantFrom('9007199254740993', '1.50', '1e3', '-0', '0.1E-2', '12345678901234567890123', '100.0', 'true', 'null'),
+  fc.constantFrom('"\\u00e9t\\u00E9"', '"\\/etc\\/x"', '"a\\"b\\\\c"', '"\\ud83d\\ude00"', '"tab\\there"', '"é"', '""'),
+  fc.integer().map(String),
+  fc.string({ maxLength: 6 }).map((x) => JSON.stringify(x)),
+)
+const { jsonText } = fc.letrec<{ jsonText: string, objectText: string }>((tie) => ({
+  jsonText: fc.oneof({ depthSize: 'small', withCrossShrink: true }, oddScalar, tie('objectText'),
+    fc.tuple(ws, fc.array(fc.tuple(tie('jsonText'), ws), { maxLength: 3 })).map(([w, items]) => `[${w}${items.map(([t, w2]) => t + w2).join(',')}]`)),
+  objectText: fc.tuple(ws, fc.uniqueArray(fc.tuple(fc.constantFrom('emptyDir', 'sizeLimit', 'secret', 'items', 'b', 'a', '10', '2', 'x y'), ws, ws, tie('jsonText'), ws), { selector: ([k]) => k, maxLength: 3 }))
+    .map(([w, members]) => `{${w}${members.map(([k, w1, w2, v, w3]) => `${JSON.stringify(k)}${w1}:${w2}${v}${w3}`).join(',')}}`),
+}))
+/** A user volume (or mount) body as text: an object with odd formatting inside. */
+const bodyText = fc.tuple(ws, fc.uniqueArray(fc.tuple(fc.constantFrom('emptyDir', 'configMap', 'mountPath', 'readOnly', 'sizeLimit', '0', 'z'), ws, jsonText), { selector: ([k]) => k, maxLength: 3 }))
+/** A user annotation value in either form, entries (names never egress-mtls-<target>) with their exact text. */
+const userText = fc.record({
+  form: fc.constantFrom('map' as const, 'array' as const),
+  entries: fc.uniqueArray(fc.tuple(fc.constantFrom('cache', 'ledger-ca', '7', 'egress-mtls', 'r\u00e9al', 'tmp'), fc.boolean(), bodyText, fc.nat(3)), { selector: ([n]) => n, minLength: 1, maxLength: 4 }),
+  around: fc.tuple(ws, ws, ws, ws),
+}).map(({ form, entries, around: [outer, inner, sep, end] }) => {
+  const texts = entries.map(([name, escaped, [w, members], at]) => {
+    const nameText = escaped ? JSON.stringify(name).replace('e', '\\u0065') : JSON.stringify(name)
+    const body = members.map(([k, w1, v]) => `${JSON.stringify(k)}:${w1}${v}`)
+    if (form === 'map') return `${nameText}${w}:${w}{${body.join(`,${w}`)}}`
+    body.splice(Math.min(at, body.length), 0, `"name":${w}${nameText}`)
+    return `{${w}${body.join(',')}${w}}`
+  })
+  const [open, close] = form === 'map' ? ['{', '}'] : ['[', ']']
+  return { form, texts, value: `${outer}${open}${inner}${texts.join(`${sep},${sep}`)}${end}${close}${outer}` }
+})
+
+test('the user\'s entries keep their exact text while ours are added, rewritten and removed, and the value comes back byte for byte', () => {
+  fc.assert(fc.property(configArb, fc.constantFrom(...Object.keys(KINDS)), userText, userText, fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), (config, kind, volume, mount, keep) => {
+    const object = {
+      apiVersion: `${KINDS[kind]!.group}/v1`,
+      kind,
+      metadata: { name: 'web', labels: { 'egress-mtls.io/inject': 'true' } },
+      spec: {} as Record<string, unknown>,
+    }
+    let spec: unknown = { metadata: { annotations: { [VOLUME_KEYS[0]]: volume.value, [VOLUME_KEYS[1]]: mount.value } } }
+    for (const field of KINDS[kind]!.path.slice(1).reverse()) spec = { [field]: spec }
+    object.spec = spec as Record<string, unknown>
+    const w = { kind, namespace: 'ns-a' }
+    const annotationsOf = (o: unknown): Record<string, string> => (templateOf(o, kind)['metadata'] as { annotations: Record<string, string> }).annotations
+    const userTexts = (o: unknown, key: typeof VOLUME_KEYS[number]): string[] => {
+      const parsed = entriesOf(annotationsOf(o)[key])
+      return (parsed?.entries ?? []).filter((e) => !ours(config).has(e.name)).map((e) => e.text)
+    }
+    const injected = mutate(w, object, config).object
+    const fewer = mutate(w, injected, { ...config, targets: config.targets.filter((_, i) => keep[i]), mountRoot: '/moved' }).object
+    for (const o of [injected, fewer]) {
+      assert.deepEqual(userTexts(o, VOLUME_KEYS[0]), volume.texts)
+      assert.deepEqual(userTexts(o, VOLUME_KEYS[1]), mount.texts)
+    }
+    const none = mutate(w, fewer, { ...config, targets: [] }).object
+    assert.equal(annotationsOf(none)[VOLUME_KEYS[0]], volume.value)
+    assert.equal(annotationsOf(none)[VOLUME_KEYS[1]], mount.value)
   }), { numRuns: 200 })
 })

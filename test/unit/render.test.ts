@@ -7,7 +7,7 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import { parseAllDocuments } from 'yaml'
 import { resolveConfig, type Config } from '../../src/core/config.ts'
 import { certFiles } from '../../src/core/names.ts'
-import { ISTIO_KINDS, render, type IstioKind, type IstioObject } from '../../src/core/render.ts'
+import { ISTIO_KINDS, render, renderWarnings, type IstioKind, type IstioObject } from '../../src/core/render.ts'
 
 const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 
@@ -193,7 +193,7 @@ test('a namespaced target gets one set per namespace; workloadSelector: false le
   for (const o of objects) assert.equal(o.spec['workloadSelector'], undefined)
 })
 
-test('sni defaults to the host; custom sni, mountRoot and optional fields absent when not given', () => {
+test('sni defaults to the host; the server must be named sni (subjectAltNames); custom sni and mountRoot; optional fields absent', () => {
   const objects = render(config({ mountRoot: '/var/run/mtls/', targets: [bank, { name: 'tax-gw', host: 'gw.tax.example.org', sni: 'sni.tax.example.org', namespaces: ['payments'] }] }))
   assertValid(objects)
   const tlsOf = (name: string): Record<string, unknown> => {
@@ -204,10 +204,40 @@ test('sni defaults to the host; custom sni, mountRoot and optional fields absent
     return pls['tls'] as Record<string, unknown>
   }
   assert.equal(tlsOf('egress-mtls-bank-api')['sni'], 'api.bank.example.com')
-  assert.equal(tlsOf('egress-mtls-bank-api')['subjectAltNames'], undefined)
+  assert.deepEqual(tlsOf('egress-mtls-bank-api')['subjectAltNames'], ['api.bank.example.com'])
   assert.equal(tlsOf('egress-mtls-tax-gw')['sni'], 'sni.tax.example.org')
+  assert.deepEqual(tlsOf('egress-mtls-tax-gw')['subjectAltNames'], ['sni.tax.example.org'])
   assert.equal(tlsOf('egress-mtls-tax-gw')['clientCertificate'], '/var/run/mtls/tax-gw/cert')
   assert.equal(tlsOf('egress-mtls-tax-gw')['clientCertificate'], certFiles('/var/run/mtls', 'tax-gw').cert)
+})
+
+const tlsOfFirst = (objects: readonly IstioObject[]): Record<string, unknown> => {
+  const dr = find(objects, 'DestinationRule', 'payments').spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }
+  const tls = dr.trafficPolicy.portLevelSettings[0]?.tls
+  assert.ok(tls)
+  return tls
+}
+
+test('the server name is verified by default: subjectAltNames from sni (default host), the user\'s when given', () => {
+  for (const routing of ['targetPort', 'virtualService']) {
+    assert.deepEqual(tlsOfFirst(render(config({ routing, targets: [bank] })))['subjectAltNames'], ['api.bank.example.com'])
+    assert.deepEqual(tlsOfFirst(render(config({ routing, targets: [{ ...bank, sni: 'front.bank.example.com' }] })))['subjectAltNames'], ['front.bank.example.com'])
+    assert.deepEqual(tlsOfFirst(render(config({ routing, targets: [{ ...bank, subjectAltNames: ['x.example.com', 'spiffe://bank/y'] }] })))['subjectAltNames'], ['x.example.com', 'spiffe://bank/y'])
+  }
+  assert.deepEqual(renderWarnings(config({ targets: [bank] })), [])
+})
+
+test('verifyServerName: false renders no subjectAltNames (sni kept, so Istio adds no automatic check) and warns', () => {
+  const c = config({ targets: [{ ...bank, verifyServerName: false }, { name: 'ok', host: 'ok.example.com', namespaces: ['payments'] }] })
+  const objects = render(c)
+  assertValid(objects)
+  const tls = tlsOfFirst(objects)
+  assert.equal(tls['subjectAltNames'], undefined)
+  assert.equal(tls['sni'], 'api.bank.example.com')
+  assert.equal(tls['caCertificates'], '/etc/egress-mtls/bank-api/cacert', 'the chain is still verified against cacert')
+  assert.deepEqual(renderWarnings(c), [
+    'target bank-api: verifyServerName is false: the sidecar accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only api.bank.example.com)',
+  ])
 })
 
 test('every combination of routing, selector, scope and optional fields validates against the CRDs', () => {
@@ -215,9 +245,9 @@ test('every combination of routing, selector, scope and optional fields validate
   for (const routing of ['targetPort', 'virtualService']) {
     for (const workloadSelector of [true, false]) {
       for (const namespaces of [['payments'], ['payments', 'billing'], ['*']]) {
-        for (const subjectAltNames of [[], ['a.example.com', 'spiffe://bank/ns/x/sa/y']]) {
+        for (const names of [{}, { subjectAltNames: ['a.example.com', 'spiffe://bank/ns/x/sa/y'] }, { verifyServerName: false }, { sni: 'sni.example.com' }]) {
           for (const maxConnectionDuration of [undefined, '90m', '1h30m0.5s']) {
-            const target = { ...bank, namespaces, subjectAltNames, ...(maxConnectionDuration === undefined ? {} : { maxConnectionDuration }) }
+            const target = { ...bank, namespaces, ...names, ...(maxConnectionDuration === undefined ? {} : { maxConnectionDuration }) }
             const objects = render(config({ routing, workloadSelector, targets: [target, { name: 'z', host: 'z.example.com', port: 1, plainPort: 65535, namespaces: ['payments'] }] }))
             assertValid(objects)
             count += objects.length

@@ -1,4 +1,4 @@
-// File-system errors in words: "no such file or directory", not ENOENT.
+// File-system errors in words: `no such file`, not ENOENT.
 
 const WORDS: Readonly<Record<string, string>> = {
   ENOENT: 'no such file or directory',
@@ -6,19 +6,15 @@ const WORDS: Readonly<Record<string, string>> = {
   EPERM: 'operation not permitted',
   EISDIR: 'is a directory',
   ENOTDIR: 'a part of the path is not a directory',
-  ELOOP: 'too many levels of symbolic links',
+  ELOOP: 'too many symbolic links',
   ENAMETOOLONG: 'the name is too long',
   EMFILE: 'too many open files',
-  ENFILE: 'too many open files in the system',
   EIO: 'input/output error',
-  ENXIO: 'no such device',
-  EINVAL: 'not a readable file',
 }
 
-/** Why a file could not be read, in words. */
-export function describeFsError (err: unknown): string {
+/** Says why a file could not be read, in words. */
+export function describeFileError (err: unknown): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code !== undefined && code in WORDS) return WORDS[code] ?? code
-  if (err instanceof Error) return err.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '')
-  return String(err)
+  return err instanceof Error ? err.message : String(err)
 }

@@ -1,0 +1,80 @@
+// Hostile reviews at once (issue 11, "Bounded work per review"): several AdmissionReviews
+// carrying ~3 MiB annotation values (deep nesting, huge lists) sent together over warm
+// keep-alive connections. Measures how much the webhook's memory rises (peak RSS, from a
+// reset VmHWM, over the RSS before; V8's heap before and after, from /metrics) and how long
+// each review waits for its answer. Figures only: the benchmark prints, never asserts.
+import { writeFile } from 'node:fs/promises'
+import { answerProblem, keepAliveAgent, post } from './client.ts'
+import { httpGet, metricSum, procStatusBytes, type Listening } from './processes.ts'
+import { labelledUpdate } from './reviews.ts'
+
+export interface HostileBatch {
+  /** Milliseconds from sending each review to its whole answer, in sending order. */
+  readonly latenciesMs: readonly number[]
+  /** How each was answered: `denied: <message>`, `allowed ...`, or what is wrong with it. */
+  readonly answers: readonly string[]
+  readonly rssBefore: number
+  /** Peak RSS during the batch (VmHWM after resetting it), or NaN when it cannot be reset. */
+  readonly peakRss: number
+  readonly heapUsedBefore: number
+  readonly heapUsedAfter: number
+  readonly heapTotalBefore: number
+  readonly heapTotalAfter: number
+}
+
+async function heap (s: Listening): Promise<{ used: number, total: number }> {
+  const text = (await httpGet(s.metrics!, '/metrics')).body
+  return { used: metricSum(text, 'nodejs_heap_size_used_bytes'), total: metricSum(text, 'nodejs_heap_size_total_bytes') }
+}
+
+/** Resets the peak RSS (VmHWM) of a process: `echo 5 > /proc/PID/clear_refs` (Linux ≥ 4.0). */
+async function resetPeakRss (pid: number): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5')
+    return true
+  } catch {
+    return false
+  }
+}
+
+function describe (body: string, status: number, text: string): string {
+  const problem = answerProblem(body, { status, headers: {}, body: text })
+  if (problem !== undefined) return `WRONG: ${problem}`
+  const response = (JSON.parse(text) as { response: { allowed: boolean, patch?: string, status?: { message: string }, warnings?: string[] } }).response
+  if (!response.allowed) return `denied: ${response.status?.message.slice(0, 160) ?? ''}`
+  return `allowed, ${response.patch === undefined ? 'no patch' : 'patched'}${response.warnings === undefined ? '' : `, warning: ${response.warnings.join('; ').slice(0, 160)}`}`
+}
+
+/** Sends `bodies` at once, one connection each (warmed up first with an ordinary review). */
+export async function hostileBatch (s: Listening, ca: string, bodies: readonly string[]): Promise<HostileBatch> {
+  const agent = keepAliveAgent(ca, bodies.length)
+  try {
+    const ordinary = JSON.stringify(labelledUpdate())
+    await Promise.all(bodies.map(() => post(agent, s.https, ordinary)))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const before = await heap(s)
+    const rssBefore = (await procStatusBytes(s.pid, 'VmRSS')) ?? Number.NaN
+    const reset = await resetPeakRss(s.pid)
+    const started = performance.now()
+    // Answers are checked once all are in: checking parses each 3 MB body, which would
+    // hold up this process while the other answers arrive.
+    const answered = await Promise.all(bodies.map(async (body) => {
+      const answer = await post(agent, s.https, body)
+      return { ms: performance.now() - started, answer }
+    }))
+    const peakRss = reset ? (await procStatusBytes(s.pid, 'VmHWM')) ?? Number.NaN : Number.NaN
+    const after = await heap(s)
+    return {
+      latenciesMs: answered.map((a) => a.ms),
+      answers: answered.map((a, i) => describe(bodies[i]!, a.answer.status, a.answer.body)),
+      rssBefore,
+      peakRss,
+      heapUsedBefore: before.used,
+      heapUsedAfter: after.used,
+      heapTotalBefore: before.total,
+      heapTotalAfter: after.total,
+    }
+  } finally {
+    agent.destroy()
+  }
+}

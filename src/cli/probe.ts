@@ -1,0 +1,86 @@
+// `egress-mtls probe TARGET [-n NS] [--cert F --key F --cacert F] [--connect-to HOST:PORT]`:
+// one real mutual-TLS connection to the target with its Secret's material (or files),
+// judged as the sidecar would judge it. Exit 0 only if the sidecar would succeed.
+import { checkMaterial, checkSecret, type Material } from '../core/client-material.ts'
+import type { Config, Target } from '../core/config.ts'
+import { about, type Finding } from '../core/findings.ts'
+import { judgeProbe, probeDetails, probePlan, probeRequest } from '../core/probe.ts'
+import { keyMatches, parseBundle, parseKey } from '../core/x509.ts'
+import { usageError } from '../errors.ts'
+import { configPath, loadConfigFile } from '../io/config-file.ts'
+import { readMaterialFiles } from '../io/material-files.ts'
+import { probeConnection } from '../io/tls-probe.ts'
+import { parseListenAddress } from '../server/address.ts'
+import { VERSION } from '../version.ts'
+import type { Io, ProbeOptions } from './options.ts'
+import { writeReport } from './report.ts'
+
+export async function run (options: ProbeOptions, io: Io): Promise<number> {
+  const files = [options.cert, options.key, options.cacert]
+  if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw usageError('--cert, --key and --cacert go together: give all three, or none to read the target\'s Secret')
+  if (!Number.isFinite(options.timeout) || options.timeout <= 0) throw usageError(`--timeout ${String(options.timeout)}: must be a number of seconds above 0`)
+  const connectTo = options.connectTo === undefined ? undefined : parseConnectTo(options.connectTo)
+  const config = await loadConfigFile(configPath(options.config, io.env))
+  const target = findTarget(config, options.target)
+  const now = new Date()
+
+  let material: Material
+  let checks: Finding[]
+  if (options.cert !== undefined && options.key !== undefined && options.cacert !== undefined) {
+    material = await readMaterialFiles({ cert: options.cert, key: options.key, cacert: options.cacert })
+    checks = checkMaterial('files', { cert: options.cert, key: options.key, cacert: options.cacert }, material, now)
+  } else {
+    const namespace = options.namespace ?? onlyNamespace(target)
+    const { loadKubeConfig } = await import('../kube/client.ts')
+    const { readSecretData } = await import('../kube/secrets.ts')
+    const data = await readSecretData(loadKubeConfig(options.kubeconfig, options.context), namespace, target.secretName, Date.now() + options.timeout * 1000)
+    checks = checkSecret(target, namespace, data, now)
+    if (data === undefined || checks[0]?.level === 'fail') return writeReport(io, 'probe', options.output, checks, { target: target.name })
+    const k = target.secretKeys
+    material = { cert: data[k.cert] ?? '', key: data[k.key] ?? '', cacert: data[k.cacert] ?? '' }
+  }
+
+  const plan = probePlan(target, connectTo)
+  // Only the material's problems are repeated here (doctor lists every check).
+  const problems = checks.filter((f) => f.level !== 'ok')
+  if (!usable(material)) return writeReport(io, 'probe', options.output, problems.length > 0 ? problems : [about(target.name).fail('the client material cannot be used')], { target: target.name })
+  const seen = await probeConnection({
+    host: connectTo?.host ?? target.host,
+    port: connectTo?.port ?? target.port,
+    servername: target.sni,
+    cert: material.cert,
+    key: material.key,
+    ca: material.cacert,
+    request: probeRequest(plan, `egress-mtls-probe/${VERSION}`),
+    timeoutMs: options.timeout * 1000,
+  })
+  return writeReport(io, 'probe', options.output, [...problems, ...judgeProbe(plan, seen, now)], probeDetails(plan, seen, now))
+}
+
+/** OpenSSL can load it: a certificate, its key, at least one CA. */
+function usable (m: Material): boolean {
+  const leaf = parseBundle(m.cert).certs[0]
+  const key = parseKey(m.key)
+  return leaf !== undefined && key !== undefined && keyMatches(leaf, key) && parseBundle(m.cacert).certs.length > 0
+}
+
+function findTarget (config: Config, name: string): Target {
+  const target = config.targets.find((t) => t.name === name)
+  if (target === undefined) throw usageError(`unknown target ${JSON.stringify(name)} (targets: ${config.targets.map((t) => t.name).join(', ') || 'none'})`)
+  return target
+}
+
+/** Where the target's Secret is when -n is not given: its one namespace. */
+function onlyNamespace (target: Target): string {
+  const [only, ...more] = target.namespaces
+  if (only === undefined || only === '*' || more.length > 0) {
+    throw usageError(`target ${target.name} is available in ${only === '*' ? 'every namespace' : target.namespaces.join(', ')}: say whose Secret to use with -n NAMESPACE (or give --cert, --key and --cacert)`)
+  }
+  return only
+}
+
+function parseConnectTo (value: string): { host: string, port: number } {
+  const address = parseListenAddress(value, '--connect-to')
+  if (address.host === undefined || address.port === 0) throw usageError(`--connect-to ${JSON.stringify(value)}: must be HOST:PORT, e.g. 127.0.0.1:8443`)
+  return { host: address.host, port: address.port }
+}

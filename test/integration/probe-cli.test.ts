@@ -1,0 +1,163 @@
+// `egress-mtls probe` against real TLS servers this test starts on 127.0.0.1 (port 0), with
+// `--connect-to` pointing the target api.bank.example.com at them. Certificates are real
+// (selfsigned, EC P-256): the client's from the bank's client CA, the server's from the
+// bank's server CA, which is what cacert holds.
+import { test, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { createServer, type Server, type ServerOptions } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { authority, clientMaterial } from '../e2e/client-certs.ts'
+import { runCli } from '../e2e/run-cli.ts'
+import { run } from '../process.ts'
+import { tempDir } from './helpers.ts'
+
+const HOST = 'api.bank.example.com'
+const clientCa = await authority('bank client CA')
+const otherClientCa = await authority('another client CA')
+const serverCa = await authority('bank server CA')
+const client = await clientMaterial({ ca: clientCa })
+const goodServer = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST] })
+const wrongName = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: ['www.other.example.net'] })
+const wildcard = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', dnsNames: ['*.bank.example.com'] })
+const expiredServer = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST], validFromDays: -90, validToDays: -1 })
+
+const dir = tempDir()
+const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
+const files = ['--cert', file('client.crt', client.cert), '--key', file('client.key', client.key), '--cacert', file('bank-ca.crt', serverCa.cert)]
+const config = file('config.json', JSON.stringify({ targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
+
+const servers: Server[] = []
+after(() => { for (const s of servers) s.close() })
+
+/** An HTTPS server on 127.0.0.1 answering 200 to anything; by default it requires a client certificate from the bank's client CA. */
+async function server (cert: { cert: string, key: string }, options: ServerOptions = {}): Promise<string> {
+  const s = createServer({ cert: cert.cert, key: cert.key, requestCert: true, rejectUnauthorized: true, ca: clientCa.cert, ...options }, (_req, res) => { res.end('ok') })
+  servers.push(s)
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+  return `127.0.0.1:${String((s.address() as AddressInfo).port)}`
+}
+
+const probe = (address: string, ...args: string[]): ReturnType<typeof runCli> =>
+  runCli(['probe', 'bank-api', '--config', config, ...files, '--connect-to', address, ...args])
+const lines = (stdout: string): string[] => stdout.split('\n').filter((l) => l !== '')
+const dated = (l: string): string => l.replace(/\d+ days \(\d{4}-\d\d-\d\d\)/, 'N days (DATE)').replace(/on \d{4}-\d\d-\d\d/, 'on DATE')
+
+test('a server that requires a client certificate from the bank\'s client CA: every check ok, exit 0', async () => {
+  const address = await server(goodServer)
+  const r = await probe(address)
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  const at = `${HOST}:443 via ${address}`
+  assert.deepEqual(lines(r.stdout).map(dated), [
+    `ok ${at}: TLS handshake done: TLSv1.3, TLS_AES_256_GCM_SHA384`,
+    `ok ${at}: the server's certificate chain verifies against cacert (up to 'CN=bank server CA')`,
+    `ok ${at}: the server certificate names ${HOST} (DNS:${HOST})`,
+    `ok ${at}: the server certificate expires in N days (DATE)`,
+    `ok ${at}: the server asked for the client certificate and accepted it: it answered HTTP/1.1 200 OK`,
+    'probe: 5 ok, 0 warn, 0 fail',
+  ])
+  // TLS 1.2 as well, with a cipher of the sidecar's list.
+  const tls12 = await probe(await server(goodServer, { maxVersion: 'TLSv1.2' }))
+  assert.equal(tls12.code, 0, tls12.stdout)
+  assert.match(tls12.stdout, /TLS handshake done: TLSv1\.2, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256/)
+  // A wildcard certificate names the host as Envoy's matcher sees it.
+  const wild = await probe(await server(wildcard))
+  assert.equal(wild.code, 0, wild.stdout)
+  assert.match(wild.stdout, /ok .*: the server certificate names api\.bank\.example\.com \(DNS:\*\.bank\.example\.com\)/)
+})
+
+test('-o json and -o yaml: the findings and the facts behind them', async () => {
+  const address = await server(goodServer)
+  const r = await probe(address, '-o', 'json')
+  assert.equal(r.code, 0)
+  const report = JSON.parse(r.stdout) as Record<string, unknown>
+  assert.equal(report['target'], 'bank-api')
+  assert.equal(report['sni'], HOST)
+  assert.deepEqual(report['serverNames'], [HOST])
+  assert.equal(report['connectTo'], address)
+  assert.equal(report['protocol'], 'TLSv1.3')
+  assert.equal(report['clientCertificateRequested'], true)
+  assert.equal(report['answer'], 'HTTP/1.1 200 OK')
+  assert.deepEqual((report['serverCertificate'] as Record<string, unknown>)['subjectAltNames'], [`DNS:${HOST}`])
+  assert.deepEqual(report['summary'], { ok: 5, warn: 0, fail: 0 })
+  const y = await probe(address, '-o', 'yaml')
+  assert.equal((parseYaml(y.stdout) as Record<string, unknown>)['answer'], 'HTTP/1.1 200 OK')
+})
+
+test('a server certificate for another name: fail naming what it names, exit 1', async () => {
+  const r = await probe(await server(wrongName))
+  assert.equal(r.code, 1, r.stdout)
+  const failures = lines(r.stdout).filter((l) => l.startsWith('fail '))
+  assert.deepEqual(failures.map((l) => l.replace(/^fail [^:]+:\d+ via [^:]+:\d+: /, '')), [
+    `the server certificate does not name ${HOST}: it names DNS:www.other.example.net`,
+  ])
+})
+
+test('an expired server certificate: the chain does not verify, exit 1', async () => {
+  const r = await probe(await server(expiredServer))
+  assert.equal(r.code, 1, r.stdout)
+  const failures = lines(r.stdout).filter((l) => l.startsWith('fail ')).map((l) => dated(l.replace(/^fail [^:]+:\d+ via [^:]+:\d+: /, '')))
+  assert.deepEqual(failures, [
+    `the server's certificate chain does not verify against cacert: 'CN=${HOST}' expired on DATE (CERT_HAS_EXPIRED)`,
+    'the server certificate expired on DATE',
+  ])
+})
+
+test('a server that trusts another client CA refuses the client: exit 1, in TLS 1.3 and 1.2', async () => {
+  const tls13 = await probe(await server(goodServer, { ca: otherClientCa.cert }))
+  assert.equal(tls13.code, 1, tls13.stdout)
+  assert.deepEqual(lines(tls13.stdout).filter((l) => l.startsWith('fail ')).map((l) => l.replace(/^fail [^:]+:\d+ via [^:]+:\d+: /, '')), [
+    'the server asked for the client certificate, then closed the connection without answering: it refused the certificate',
+  ])
+  const tls12 = await probe(await server(goodServer, { ca: otherClientCa.cert, maxVersion: 'TLSv1.2' }))
+  assert.equal(tls12.code, 1, tls12.stdout)
+  assert.match(tls12.stdout, /^fail .*: the TLS handshake failed: the server closed the connection during it \(it may have refused the client certificate\)$/m)
+})
+
+test('a server certificate used as the client certificate: the material check says why the server refuses it', async () => {
+  const serverAsClient = await clientMaterial({ ca: clientCa, extKeyUsage: 'serverAuth' })
+  const r = await runCli(['probe', 'bank-api', '--config', config, '--cert', file('server.crt', serverAsClient.cert), '--key', file('server.key', serverAsClient.key), '--cacert', file('bank-ca.crt', serverCa.cert), '--connect-to', await server(goodServer, { maxVersion: 'TLSv1.2' })])
+  assert.equal(r.code, 1, r.stdout)
+  assert.deepEqual(lines(r.stdout).filter((l) => l.startsWith('fail ')).map((l) => l.replace(/^fail [^:]+:\d+ via [^:]+:\d+: /, '')), [
+    "fail files: the client certificate's extended key usage (serverAuth) lacks clientAuth: servers that check it (OpenSSL, Go, Java) refuse the certificate",
+    'the TLS handshake failed: the server closed the connection during it (it may have refused the client certificate)',
+  ])
+})
+
+test('a server that does not ask for a client certificate: warn, exit 0 (the sidecar succeeds, without mutual TLS)', async () => {
+  const r = await probe(await server(goodServer, { requestCert: false, rejectUnauthorized: false }))
+  assert.equal(r.code, 0, r.stdout)
+  assert.match(r.stdout, /^warn .*: the server did not ask for a client certificate: it answered HTTP\/1\.1 200 OK without mutual TLS$/m)
+})
+
+test('nothing listening: fail "cannot connect"; bad usage exits 2 saying what', async () => {
+  const closed = await server(goodServer)
+  servers.pop()?.close()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const r = await probe(closed)
+  assert.equal(r.code, 1)
+  assert.match(r.stdout, /^fail .*: cannot connect: connect ECONNREFUSED/m)
+
+  const some = await runCli(['probe', 'bank-api', '--config', config, '--cert', 'a.crt'])
+  assert.equal(some.code, 2)
+  assert.match(some.stderr, /--cert, --key and --cacert go together/)
+  const unknown = await runCli(['probe', 'tax', '--config', config, ...files])
+  assert.equal(unknown.code, 2)
+  assert.match(unknown.stderr, /unknown target "tax" \(targets: bank-api\)/)
+  const where = await runCli(['probe', 'bank-api', '--config', config, ...files, '--connect-to', ':8443'])
+  assert.equal(where.code, 2)
+  assert.match(where.stderr, /--connect-to ":8443": must be HOST:PORT/)
+  const missing = await runCli(['probe', 'bank-api', '--config', config, '--cert', join(dir, 'nope.crt'), '--key', 'x', '--cacert', 'y'])
+  assert.equal(missing.code, 2)
+  assert.match(missing.stderr, /nope\.crt: cannot be read: no such file or directory/)
+})
+
+test('the installed command line runs probe (a child process)', async () => {
+  const address = await server(goodServer)
+  const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
+  const r = await run(process.execPath, [main, 'probe', 'bank-api', '--config', config, ...files, '--connect-to', address], { timeoutMs: 30_000 })
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /^probe: 5 ok, 0 warn, 0 fail$/m)
+})

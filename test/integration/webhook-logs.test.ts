@@ -1,0 +1,135 @@
+// What `egress-mtls serve` logs (issue 15): level names and ISO times, as JSON lines or as
+// text (--log-format); the version in the first line; denials and warnings at info with the
+// review's uid, kind, namespace, name and the reason, never the object or key material.
+// serve runs in this process (main() as the CLI calls it) and is stopped by SIGTERM.
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { main } from '../../src/cli/main.ts'
+import type { AdmissionRequest } from '../../src/core/admission.ts'
+import { parseConfig } from '../../src/core/config.ts'
+import { admit } from '../../src/core/review.ts'
+import { VERSION } from '../../src/version.ts'
+import { deploymentReview, EXAMPLE_CONFIG, makeCa, makeLeaf, post, projectVolume, tempDir, type KeyPair } from './helpers.ts'
+
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+
+let pki: { ca: KeyPair, leaf: KeyPair, args: string[] }
+before(async () => {
+  const ca = await makeCa()
+  const leaf = await makeLeaf(ca, 30)
+  const dir = tempDir()
+  projectVolume(join(dir, 'tls'), { 'tls.crt': leaf.cert, 'tls.key': leaf.key })
+  projectVolume(join(dir, 'config'), { 'config.yaml': EXAMPLE_CONFIG })
+  pki = { ca, leaf, args: ['--tls-cert', join(dir, 'tls', 'tls.crt'), '--tls-key', join(dir, 'tls', 'tls.key'), '--config', join(dir, 'config', 'config.yaml')] }
+})
+
+interface Serve {
+  readonly port: number
+  readonly output: () => string
+  /** SIGTERM; resolves to serve's exit code. */
+  stop: () => Promise<number>
+}
+
+async function serve (args: readonly string[], port: (output: string) => number | undefined): Promise<Serve> {
+  const stdout = new PassThrough()
+  let output = ''
+  stdout.setEncoding('utf8').on('data', (c: string) => { output += c })
+  const stderr = new PassThrough()
+  const running = main(['serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', ...pki.args, ...args], { stdin: new PassThrough(), stdout, stderr, env: {} })
+  for (let i = 0; i < 500; i++) {
+    const p = port(output)
+    if (p !== undefined) {
+      return {
+        port: p,
+        output: () => output,
+        stop: async () => { process.kill(process.pid, 'SIGTERM'); return running },
+      }
+    }
+    await sleep(10)
+  }
+  throw new Error(`serve did not listen:\n${output}\n${String(stderr.read())}`)
+}
+
+const jsonLines = (output: string): Record<string, unknown>[] =>
+  output.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+
+/** A review admit() denies: a userVolume annotation that is not JSON. */
+function deniedReview (uid: string): ReturnType<typeof deploymentReview> {
+  const review = deploymentReview(uid)
+  const object = review.request['object'] as { spec: { template: { metadata: { annotations?: Record<string, string> } } } }
+  object.spec.template.metadata.annotations = { 'sidecar.istio.io/userVolume': 'not json' }
+  return review
+}
+
+const decided = (review: ReturnType<typeof deploymentReview>) => admit(review.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).response
+
+describe('serve logs', () => {
+  test('JSON lines with level names and ISO times; the first names the version; denials and warnings at info', async () => {
+    const s = await serve(['--log-level', 'info'], (out) => {
+      const line = jsonLines(out).find((e) => e['msg'] === 'listening')
+      return typeof line?.['https'] === 'number' ? line['https'] : undefined
+    })
+    try {
+      const denied = deniedReview('denied-uid')
+      const warned = deploymentReview('warned-uid', 'elsewhere') // opted in, but no target in that namespace
+      const plain = deploymentReview('plain-uid')
+      assert.equal(decided(denied).allowed, false)
+      assert.ok((decided(warned).warnings ?? []).length > 0)
+      for (const review of [denied, warned, plain]) assert.equal((await post(s.port, JSON.stringify(review), { ca: pki.ca.cert })).status, 200)
+      // Log lines are written as the answers are sent.
+      await sleep(50)
+    } finally {
+      assert.equal(await s.stop(), 0)
+    }
+    const lines = jsonLines(s.output())
+    assert.deepEqual({ level: lines[0]?.['level'], msg: lines[0]?.['msg'], version: lines[0]?.['version'] }, { level: 'info', msg: 'egress-mtls serve starting', version: VERSION })
+    for (const line of lines) {
+      assert.match(String(line['time']), ISO_TIME)
+      assert.ok(['info', 'warn', 'error'].includes(String(line['level'])), JSON.stringify(line))
+    }
+    const byUid = (uid: string): Record<string, unknown> | undefined => lines.find((l) => l['uid'] === uid)
+    assert.deepEqual(pick(byUid('denied-uid')), {
+      level: 'info', msg: 'review denied', uid: 'denied-uid', kind: 'Deployment', namespace: 'payments', name: 'shop', reason: decided(deniedReview('x')).status?.message,
+    })
+    assert.deepEqual(pick(byUid('warned-uid')), {
+      level: 'info', msg: 'review allowed with warnings', uid: 'warned-uid', kind: 'Deployment', namespace: 'elsewhere', name: 'shop', warnings: decided(deploymentReview('y', 'elsewhere')).warnings,
+    })
+    assert.equal(byUid('plain-uid'), undefined, 'a review with nothing to say is logged at debug only')
+    const text = s.output()
+    assert.doesNotMatch(text, /registry\.example|containers|"object"|PRIVATE KEY/)
+    assert.ok(!text.includes(pki.leaf.key.split('\n')[1] ?? 'none'), 'no key material')
+  })
+
+  test('--log-format text: TIME LEVEL message key=value', async () => {
+    const s = await serve(['--log-format', 'text'], (out) => {
+      const m = /^\S+ INFO {2}listening https=(\d+) /m.exec(out)
+      return m === null ? undefined : Number(m[1])
+    })
+    assert.equal(await s.stop(), 0)
+    const lines = s.output().trimEnd().split('\n')
+    assert.match(lines[0] ?? '', new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z INFO {2}egress-mtls serve starting version=${VERSION.replaceAll('.', '\\.')} node=v\\d+`))
+    assert.ok(lines.some((l) => / INFO {2}configuration|certificate loaded notAfter=\S+ sha256=/.test(l)), lines.join('\n'))
+    for (const line of lines) assert.match(line, /^\S+Z (INFO |WARN |ERROR) \S/)
+    assert.doesNotMatch(s.output(), /^\{/m, 'no JSON lines')
+  })
+
+  test('a bad --log-format or --max-connections is a usage error (exit 2)', async () => {
+    for (const args of [['--log-format', 'yaml'], ['--max-connections', '0'], ['--max-connections', '1.5']]) {
+      const stderr = new PassThrough()
+      let text = ''
+      stderr.setEncoding('utf8').on('data', (c: string) => { text += c })
+      const code = await main(['serve', '--self-signed', ...pki.args.slice(-2), ...args], { stdin: new PassThrough(), stdout: new PassThrough(), stderr, env: {} })
+      assert.equal(code, 2, args.join(' '))
+      assert.match(text, new RegExp(args[0]!), text)
+    }
+  })
+})
+
+function pick (line: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (line === undefined) return {}
+  const { time: _t, pid: _p, hostname: _h, operation: _o, result: _r, ms: _m, ...rest } = line
+  return rest
+}

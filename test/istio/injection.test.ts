@@ -1,0 +1,181 @@
+// Istio tier: workloads patched by egress-mtls (the `inject` command, i.e. admit()) go
+// through Istio's sidecar injector as `istioctl kube-inject` runs it, with the default
+// profile's templates, values and mesh config (istio-check inject), with classic and with
+// native sidecars. The pod gets volume egress-mtls-<target> from the right Secret and
+// items, istio-proxy mounts it read-only at <mountRoot>/<target>, the application
+// container does not, and the user's own userVolume(Mount)s, in map and array form, survive.
+// Each workload goes in as itself and as the Pod its controller creates from its template
+// (what Istio's webhook injects on a cluster, through the same template code).
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseAllDocuments } from 'yaml'
+import { BUILD_TIMEOUT_MS, egressMtls, istioCheck, istioCheckBinary, yamlDocuments } from './istio-check.ts'
+
+await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
+  await istioCheckBinary()
+})
+
+const CONFIG = `
+mountRoot: /var/run/egress
+targets:
+  - name: bank-api
+    host: api.bank.example.com
+    namespaces: [payments]
+  - name: tax-gw
+    host: gw.tax.example.org
+    secretName: tax-gw-client
+    secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }
+    namespaces: ["*"]
+`
+
+// The user's own volumes: map form on the Deployment, array form on the StatefulSet and
+// the CronJob (egress-mtls keeps the form it finds).
+const MANIFESTS = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: checkout, namespace: payments, labels: { egress-mtls.io/inject: "true" } }
+spec:
+  selector: { matchLabels: { app: checkout } }
+  template:
+    metadata:
+      labels: { app: checkout }
+      annotations:
+        sidecar.istio.io/userVolume: '{"bootstrap":{"configMap":{"name":"envoy-bootstrap"}}}'
+        sidecar.istio.io/userVolumeMount: '{"bootstrap":{"mountPath":"/etc/bootstrap","readOnly":true}}'
+    spec:
+      containers: [{ name: app, image: "checkout:1.0" }]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: ledger, namespace: payments, labels: { egress-mtls.io/inject: "true" } }
+spec:
+  serviceName: ledger
+  selector: { matchLabels: { app: ledger } }
+  template:
+    metadata:
+      labels: { app: ledger }
+      annotations:
+        sidecar.istio.io/userVolume: '[{"name":"extra-ca","secret":{"secretName":"extra-ca"}}]'
+        sidecar.istio.io/userVolumeMount: '[{"name":"extra-ca","mountPath":"/etc/extra-ca"}]'
+    spec:
+      containers: [{ name: app, image: "ledger:1.0" }]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: { name: report, namespace: billing, labels: { egress-mtls.io/inject: "true" } }
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        metadata:
+          annotations:
+            sidecar.istio.io/userVolume: '[{"name":"scratch","emptyDir":{}}]'
+            sidecar.istio.io/userVolumeMount: '[{"name":"scratch","mountPath":"/scratch"}]'
+        spec:
+          restartPolicy: OnFailure
+          containers: [{ name: app, image: "report:1.0" }]
+`
+
+interface Mount { name: string, mountPath: string, readOnly?: boolean }
+interface Container { name: string, volumeMounts?: Mount[], restartPolicy?: string }
+interface Volume { name: string, secret?: { secretName: string, items?: { key: string, path: string }[] }, configMap?: { name: string }, emptyDir?: object }
+interface PodSpec { containers: Container[], initContainers?: Container[], volumes?: Volume[] }
+interface Template { metadata?: { labels?: Record<string, string>, annotations?: Record<string, string> }, spec: PodSpec }
+interface Workload { kind: string, metadata: { name: string, namespace: string }, spec: PodSpec & { template?: Template, jobTemplate?: { spec: { template: Template } } } }
+interface Injected { profile: string, nativeSidecars: boolean, objects: Workload[], warnings: string[] }
+
+const template = (w: Workload): Template => {
+  const t = w.spec.template ?? w.spec.jobTemplate?.spec.template
+  assert.ok(t, `${w.kind}/${w.metadata.name}: no pod template`)
+  return t
+}
+const podSpec = (w: Workload): PodSpec => w.kind === 'Pod' ? w.spec : template(w).spec
+
+/** The Pod a workload's controller creates: the template's labels, annotations and spec. */
+const podOf = (w: Workload): unknown => {
+  const t = template(w)
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...t.metadata, name: `${w.metadata.name}-0`, namespace: w.metadata.namespace }, spec: t.spec }
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-istio-inject-'))
+const configFile = join(dir, 'config.yaml')
+await writeFile(configFile, CONFIG)
+
+/** The manifests after `egress-mtls inject`, then (with their Pods) after Istio's injector. */
+async function injectBoth (native: boolean): Promise<Injected> {
+  const ours = await egressMtls(['inject', '--config', configFile], MANIFESTS)
+  assert.equal(ours.code, 0, ours.stderr)
+  assert.equal(ours.stderr, '')
+  const workloads = parseAllDocuments(ours.stdout).map((d) => d.toJS() as Workload)
+  assert.equal(workloads.length, 3)
+  return await istioCheck('inject', yamlDocuments([...workloads, ...workloads.map(podOf)]), native ? { ENABLE_NATIVE_SIDECARS: 'true' } : {}) as Injected
+}
+
+const secretVolume = (target: string, secretName: string, keys: [string, string, string]): Volume => ({
+  name: `egress-mtls-${target}`,
+  secret: { secretName, items: [{ key: keys[0], path: 'cert' }, { key: keys[1], path: 'key' }, { key: keys[2], path: 'cacert' }] },
+})
+const BANK = secretVolume('bank-api', 'bank-api-mtls', ['cert', 'key', 'cacert'])
+const TAX = secretVolume('tax-gw', 'tax-gw-client', ['tls.crt', 'tls.key', 'ca.crt'])
+const mountOf = (target: string): Mount => ({ name: `egress-mtls-${target}`, mountPath: `/var/run/egress/${target}`, readOnly: true })
+
+/** Expected per workload: our targets, and the user's own volume and mount. */
+const EXPECTED: Record<string, { targets: Volume[], user: Volume, userMount: Mount }> = {
+  checkout: { targets: [BANK, TAX], user: { name: 'bootstrap', configMap: { name: 'envoy-bootstrap' } }, userMount: { name: 'bootstrap', mountPath: '/etc/bootstrap', readOnly: true } },
+  ledger: { targets: [BANK, TAX], user: { name: 'extra-ca', secret: { secretName: 'extra-ca' } }, userMount: { name: 'extra-ca', mountPath: '/etc/extra-ca' } },
+  report: { targets: [TAX], user: { name: 'scratch', emptyDir: {} }, userMount: { name: 'scratch', mountPath: '/scratch' } },
+}
+
+for (const native of [false, true]) {
+  test(`${native ? 'native' : 'classic'} sidecars: istio-proxy mounts each target's Secret read-only at <mountRoot>/<target>; the user's volumes survive`, async () => {
+    const result = await injectBoth(native)
+    assert.equal(result.profile, 'default')
+    assert.equal(result.nativeSidecars, native)
+    assert.deepEqual(result.warnings, [])
+    assert.deepEqual(result.objects.map((o) => `${o.kind}/${o.metadata.name}`), [
+      'Deployment/checkout', 'StatefulSet/ledger', 'CronJob/report', 'Pod/checkout-0', 'Pod/ledger-0', 'Pod/report-0',
+    ])
+    // kube-inject reads a CronJob's annotations from spec.jobTemplate.metadata, not from the pod
+    // template, so it leaves out every userVolume of CronJob/report (see the last test); on a
+    // cluster Istio's webhook injects the Pod, checked here as Pod/report-0.
+    for (const w of result.objects.filter((o) => o.kind !== 'CronJob')) {
+      const spec = podSpec(w)
+      const expected = EXPECTED[w.metadata.name.replace(/-0$/, '')]
+      assert.ok(expected)
+      // classic: istio-proxy is a container; native: an init container that keeps running.
+      const proxies = (native ? spec.initContainers : spec.containers)?.filter((c) => c.name === 'istio-proxy') ?? []
+      assert.equal(proxies.length, 1, `${w.metadata.name}: one istio-proxy among the ${native ? 'init ' : ''}containers`)
+      const proxy = proxies[0]!
+      if (native) {
+        assert.equal(proxy.restartPolicy, 'Always')
+        assert.ok(!spec.containers.some((c) => c.name === 'istio-proxy'))
+      }
+      const volumes = spec.volumes ?? []
+      const mounts = proxy.volumeMounts ?? []
+      for (const v of [...expected.targets, expected.user]) {
+        assert.deepEqual(volumes.filter((x) => x.name === v.name), [v], `${w.metadata.name}: volume ${v.name}`)
+      }
+      for (const m of [...expected.targets.map((v) => mountOf(v.name.replace(/^egress-mtls-/, ''))), expected.userMount]) {
+        assert.deepEqual(mounts.filter((x) => x.name === m.name), [m], `${w.metadata.name}: istio-proxy mount ${m.name}`)
+      }
+      // Only the sidecar sees the client key.
+      const app = spec.containers.find((c) => c.name === 'app')
+      assert.ok(app)
+      assert.ok(!(app.volumeMounts ?? []).some((m) => m.name.startsWith('egress-mtls-')), `${w.metadata.name}: the application mounts no certificate`)
+      // No volume without a mount or the other way round: the names line up.
+      assert.equal(new Set(volumes.map((v) => v.name)).size, volumes.length, `${w.metadata.name}: volume names are unique`)
+    }
+  })
+}
+
+test('istioctl kube-inject on a CronJob reads spec.jobTemplate.metadata, not the pod template: it adds none of the pod template\'s userVolumes', async () => {
+  const result = await injectBoth(false)
+  const cronJob = result.objects.find((o) => o.kind === 'CronJob')
+  assert.ok(cronJob)
+  assert.ok(podSpec(cronJob).containers.some((c) => c.name === 'istio-proxy'), 'the sidecar is injected')
+  assert.deepEqual((podSpec(cronJob).volumes ?? []).filter((v) => v.name === 'scratch' || v.name.startsWith('egress-mtls-')), [])
+})

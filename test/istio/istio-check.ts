@@ -1,0 +1,114 @@
+// The Istio tier's link to Istio's own code: builds (or finds) istio-check with
+// scripts/build-istio-check.sh (cached under ${EGRESS_MTLS_CACHE:-~/.cache/egress-mtls},
+// progress on stderr), runs its subcommands and returns their JSON. Also runs the
+// egress-mtls CLI, whose output is what the tier feeds to Istio.
+import { execFile, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { stringify } from 'yaml'
+import type { IstioObject } from '../../src/core/render.ts'
+
+const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+
+/** A cold build takes 15 to 45 minutes on 2 busy cores; the first test file waits up to this long. */
+export const BUILD_TIMEOUT_MS = 90 * 60 * 1000
+
+let binary: Promise<string> | undefined
+
+/** The path of istio-check, built on first use. */
+export function istioCheckBinary (): Promise<string> {
+  binary ??= new Promise((resolve, reject) => {
+    const child = spawn('bash', [BUILD], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const path = /^ISTIO_CHECK=(.+)$/m.exec(out)?.[1]
+      if (code === 0 && path !== undefined) resolve(path)
+      else reject(new Error(`scripts/build-istio-check.sh exited ${String(code)}: ${out}`))
+    })
+  })
+  return binary
+}
+
+interface Run { readonly code: number, readonly stdout: string, readonly stderr: string }
+
+function run (file: string, args: readonly string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { env: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env }, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== 'number') { reject(new Error(`${file}: ${err.message}`)); return }
+      resolve({ code: err === null ? 0 : Number(err.code), stdout, stderr })
+    })
+    child.stdin?.end(input)
+  })
+}
+
+/** Runs `istio-check <command>` on input; its JSON answer, or an error with its stderr. */
+export async function istioCheck (command: 'validate' | 'inject' | 'envoy' | 'version', input: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
+  const r = await run(await istioCheckBinary(), [command], input, env)
+  if (r.code !== 0) throw new Error(`istio-check ${command} exited ${r.code}: ${r.stderr}`)
+  return JSON.parse(r.stdout) as unknown
+}
+
+/** Runs the egress-mtls CLI from source (as `node src/cli/main.ts`). */
+export function egressMtls (args: readonly string[], input = ''): Promise<Run> {
+  return run(process.execPath, [MAIN, ...args], input)
+}
+
+/** Multi-document YAML, as `egress-mtls render` prints it. */
+export const yamlDocuments = (objects: readonly unknown[]): string => objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n')
+
+export type { IstioObject }
+
+// ---- istio-check's JSON ----------------------------------------------------
+
+/** istiod's validating webhook verdict for one object. */
+export interface Verdict {
+  readonly kind: string
+  readonly namespace: string
+  readonly name: string
+  readonly allowed: boolean
+  readonly message?: string
+  readonly warnings: readonly string[]
+}
+
+export const validate = async (yaml: string): Promise<Verdict[]> => await istioCheck('validate', yaml) as Verdict[]
+
+/** What one sidecar proxy gets (Envoy JSON, proto field names). */
+export interface ProxyConfig {
+  readonly name: string
+  readonly namespace: string
+  readonly clusters: readonly EnvoyCluster[]
+  readonly routes: readonly RouteConfiguration[]
+}
+
+export interface EnvoyCluster {
+  readonly name: string
+  readonly transport_socket?: { readonly name: string, readonly typed_config: UpstreamTlsContext & { readonly '@type': string } }
+  readonly transport_socket_matches?: unknown[]
+  readonly load_assignment?: { readonly endpoints: readonly { readonly lb_endpoints: readonly { readonly endpoint: { readonly address: { readonly socket_address: { readonly address: string, readonly port_value: number } } } }[] }[] }
+  readonly typed_extension_protocol_options?: Record<string, unknown>
+}
+
+interface SdsSecretConfig { readonly name: string }
+export interface UpstreamTlsContext {
+  readonly sni?: string
+  readonly common_tls_context: {
+    readonly tls_certificate_sds_secret_configs?: readonly SdsSecretConfig[]
+    readonly combined_validation_context?: {
+      readonly default_validation_context: { readonly match_subject_alt_names?: readonly { readonly exact?: string }[] }
+      readonly validation_context_sds_secret_config: SdsSecretConfig
+    }
+    readonly validation_context?: unknown
+  }
+}
+
+export interface RouteConfiguration {
+  readonly name: string
+  readonly virtual_hosts: readonly { readonly name: string, readonly domains: readonly string[], readonly routes: readonly { readonly route?: { readonly cluster?: string } }[] }[]
+}
+
+export interface ProxyRequest { readonly name: string, readonly namespace: string, readonly labels: Record<string, string> }
+
+export const envoy = async (objects: readonly IstioObject[], proxies: readonly ProxyRequest[], rootNamespace = 'istio-system'): Promise<ProxyConfig[]> =>
+  await istioCheck('envoy', JSON.stringify({ configs: yamlDocuments(objects), rootNamespace, proxies })) as ProxyConfig[]

@@ -1,0 +1,80 @@
+// The judgement of `probe` (core/probe.ts) on observations as io/tls-probe.ts reports them:
+// what each failure means, the names the sidecar checks, the facts for -o yaml|json. The
+// real connections are in test/integration/probe-cli.test.ts.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { resolveConfig } from '../../src/core/config.ts'
+import { exitCode, formatFinding } from '../../src/core/findings.ts'
+import { expectedServerNames, judgeProbe, probeDetails, probePlan, probeRequest, type Observation } from '../../src/core/probe.ts'
+import { authority, clientMaterial } from '../e2e/client-certs.ts'
+
+const config = resolveConfig({
+  targets: [
+    { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
+    { name: 'tax-gw', host: 'gw.tax.example.org', port: 8443, sni: 'mtls.tax.example.org', namespaces: ['billing'] },
+    { name: 'pay', host: 'pay.example.com', subjectAltNames: ['spiffe://pay.example.com/gw', 'edge.pay.example.com'], namespaces: ['billing'] },
+  ],
+})
+const [bank, tax, pay] = config.targets as [typeof config.targets[0], typeof config.targets[0], typeof config.targets[0]]
+const ca = await authority('server CA')
+const server = await clientMaterial({ ca, extKeyUsage: 'serverAuth', dnsNames: ['api.bank.example.com'] })
+const handshaken: Observation = {
+  protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', clientCertificateRequested: true, verifyError: null, serverChain: [server.cert, ca.cert],
+}
+const done: Observation = { ...handshaken, answer: 'HTTP/1.1 404 Not Found' }
+const plan = probePlan(bank)
+const judge = (seen: Observation): string[] => judgeProbe(plan, seen, new Date()).map(formatFinding)
+
+test('the names the sidecar checks: subjectAltNames, else sni (the host by default)', () => {
+  assert.deepEqual(expectedServerNames(bank), ['api.bank.example.com'])
+  assert.deepEqual(expectedServerNames(tax), ['mtls.tax.example.org'])
+  assert.deepEqual(expectedServerNames(pay), ['spiffe://pay.example.com/gw', 'edge.pay.example.com'])
+  assert.deepEqual(expectedServerNames({ ...bank, verifyServerName: false }), [])
+  assert.equal(probeRequest(probePlan(tax), 'ua/1'), 'HEAD / HTTP/1.1\r\nHost: gw.tax.example.org:8443\r\nUser-Agent: ua/1\r\nConnection: close\r\n\r\n')
+  assert.match(probeRequest(plan, 'ua/1'), /^HEAD \/ HTTP\/1\.1\r\nHost: api\.bank\.example\.com\r\n/)
+})
+
+test('failures before an answer: each says what the server did', () => {
+  const at = 'api.bank.example.com:443'
+  const handshake = (code: string, message: string): string[] => judge({ serverChain: [], failure: { stage: 'handshake', code, message } })
+  assert.deepEqual(judge({ serverChain: [], failure: { stage: 'connect', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' } }), [`fail ${at}: cannot connect: connect ECONNREFUSED 127.0.0.1:1`])
+  assert.deepEqual(handshake('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'error:0A000418:SSL routines::tlsv1 alert unknown ca:SSL alert number 48'),
+    [`fail ${at}: the TLS handshake failed: the server refused the client certificate (alert unknown_ca)`])
+  assert.match(handshake('ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE', 'ssl/tls alert handshake failure:SSL alert number 40')[0]!, /alert handshake_failure\): it wants a client certificate/)
+  assert.match(handshake('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', 'SSL alert number 70')[0]!, /no TLS version in common/)
+  assert.match(handshake('timeout', 'no handshake within 10 s')[0]!, /the TLS handshake failed: no handshake within 10 s$/)
+
+  const after = judge({ ...handshaken, failure: { stage: 'answer', code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', message: 'tlsv13 alert certificate required:SSL alert number 116' } })
+  assert.equal(after.at(-1), `fail ${at}: the server refused the client certificate after the handshake (alert certificate_required)`)
+  const silent = judge({ ...handshaken, clientCertificateRequested: false, failure: { stage: 'answer', code: 'closed', message: 'the server closed the connection' } })
+  assert.equal(silent.at(-1), `fail ${at}: the server closed the connection after the handshake without answering`)
+})
+
+test('the chain and the name: an unknown issuer, a name not carried, the check turned off', async () => {
+  const unknown = judge({ ...done, verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', serverChain: [server.cert] })
+  assert.ok(unknown.includes("fail api.bank.example.com:443: the server's certificate chain does not verify against cacert: cacert does not hold the CA that issued the server's certificate (issuer 'CN=server CA') (UNABLE_TO_GET_ISSUER_CERT_LOCALLY)"), unknown.join('\n'))
+
+  const edge = await clientMaterial({ ca, extKeyUsage: 'serverAuth', dnsNames: ['edge.pay.example.com'] })
+  const payPlan = probePlan(pay)
+  const named = judgeProbe(payPlan, { ...done, serverChain: [edge.cert, ca.cert] }, new Date())
+  assert.equal(exitCode(named), 0)
+  assert.ok(named.some((f) => f.message === 'the server certificate names edge.pay.example.com (DNS:edge.pay.example.com)'))
+  // A CN is never a name for Envoy, and a wildcard covers one label only.
+  const cnOnly = await clientMaterial({ ca, extKeyUsage: 'serverAuth', commonName: 'api.bank.example.com' })
+  assert.ok(judge({ ...done, serverChain: [cnOnly.cert] }).includes('fail api.bank.example.com:443: the server certificate does not name api.bank.example.com: it names no subjectAltName'))
+  const deep = await clientMaterial({ ca, extKeyUsage: 'serverAuth', dnsNames: ['*.example.com'] })
+  assert.ok(judge({ ...done, serverChain: [deep.cert] }).some((l) => l.startsWith('fail ') && l.includes('does not name')))
+
+  // verifyServerName: false renders no names: the probe warns and does not fail on a foreign name.
+  const off = judgeProbe({ ...plan, serverNames: [] }, { ...done, serverChain: [deep.cert] }, new Date())
+  assert.equal(exitCode(off), 0)
+  assert.ok(off.some((f) => f.level === 'warn' && f.message.startsWith('the server name is not verified (verifyServerName: false)')))
+})
+
+test('the facts for -o yaml|json', () => {
+  const details = probeDetails(probePlan(bank, { host: '127.0.0.1', port: 8443 }), done, new Date())
+  assert.equal(details['connectTo'], '127.0.0.1:8443')
+  assert.equal(details['clientCertificateRequested'], true)
+  assert.deepEqual((details['serverCertificate'] as Record<string, unknown>)['subjectAltNames'], ['DNS:api.bank.example.com'])
+  assert.equal(details['failure'], undefined)
+})
