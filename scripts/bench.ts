@@ -361,12 +361,13 @@ async function main (): Promise<void> {
       out(`  (h) ${label}, at once:`)
       out(`      memory rise: peak RSS ${lpad(fmt(rise / MB, 1), 6)} MiB (${fmt(h.rssBefore / MB, 1)} -> ${fmt(h.peakRss / MB, 1)})  target < 32 MiB  ${Number.isFinite(rise) ? verdict(rise < 32 * MB) : 'not measured (VmHWM cannot be reset)'}; ` +
         `V8 heap used ${fmt(h.heapUsedBefore / MB, 1)} -> ${fmt(h.heapUsedAfter / MB, 1)} MiB, heap total ${fmt(h.heapTotalBefore / MB, 1)} -> ${fmt(h.heapTotalAfter / MB, 1)} MiB`)
-      out(`      answered after ${h.latenciesMs.map((ms) => fmt(ms, 1)).join(', ')} ms  target each <= 50 ms  ${verdict(slowest <= 50)}`)
+      out(`      answered after ${h.latenciesMs.map((ms) => fmt(ms, 1)).join(', ')} ms  target each <= 50 ms  ${verdict(slowest <= 50)} ` +
+        `(server: ${fmt(h.serverMsPerReview, 2)} ms per review from body parsed to answer, ${fmt(h.cpuMsPerReview, 1)} ms CPU per review in all)`)
       for (const a of new Set(h.answers)) out(`      ${a}`)
     }
     if (ONLY.has('m')) {
       const m = admitMicro()
-      out(`  admit() in a loop, µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
+      out(`  admit() in a loop, CPU µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
     }
 
     const exit = await webhook.stop()

@@ -5,6 +5,8 @@
 #
 #   ${EGRESS_MTLS_CACHE:-$HOME/.cache/egress-mtls}/bin/<k8s-version>/{kube-apiserver,etcd}
 #   ${EGRESS_MTLS_CACHE:-$HOME/.cache/egress-mtls}/bin/helm-<helm-version>/helm
+#   ${EGRESS_MTLS_CACHE:-$HOME/.cache/egress-mtls}/bin/<k8s-version>-node/{kubelet,kube-controller-manager,kube-scheduler,pause}
+#     (module scripts/node, only with E2E_NODE=1: the node tier, test/node)
 #
 # A binary that is already there (with a stamp matching the module's go.mod,
 # go.sum and sources) is reused, so a warm run takes well under a second.
@@ -15,16 +17,18 @@
 #   KUBE_APISERVER=/abs/path
 #   ETCD=/abs/path
 #   HELM=/abs/path
+#   KUBELET=, KUBE_CONTROLLER_MANAGER=, KUBE_SCHEDULER=, PAUSE= (with E2E_NODE=1)
 # and the same lines (shell-quoted, sourceable) in $CACHE/e2e-binaries.env.
 #
 # Environment: EGRESS_MTLS_CACHE (cache root), KUBEBUILDER_ASSETS, GO (the go
 # command, default: go on PATH, else /usr/local/go/bin/go), E2E_SKIP_HELM=1 (do not
-# build helm).
+# build helm), E2E_NODE=1 (also build the node tier's binaries).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cp_mod="$here/controlplane"
 helm_mod="$here/helm"
+node_mod="$here/node"
 cache="${EGRESS_MTLS_CACHE:-${HOME:-/root}/.cache/egress-mtls}"
 
 log() { printf '[e2e-binaries] %s\n' "$*" >&2; }
@@ -107,6 +111,20 @@ go_build() {
   log "$label: built in $(fmt_secs $(($(date +%s) - start)))"
 }
 
+# The version variables that Kubernetes' own build (hack/lib/version.sh) sets,
+# so that /version and the node report the real version rather than v0.0.0-master.
+k8s_ldflags() {
+  local minor=${k8s_version#v1.} build_date ld="-s -w" pkg
+  minor=${minor%%.*}
+  build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    # No git commit is known for a module build: blank the '$Format:%H$' placeholder.
+    ld="$ld -X $pkg.gitCommit= -X $pkg.gitTreeState=archive -X $pkg.buildDate=$build_date"
+  done
+  echo "$ld"
+}
+
 mkdir -p "$cache/bin"
 # One builder at a time per cache (parallel test runs wait for the first build).
 exec 9>"$cache/.build.lock"
@@ -137,18 +155,7 @@ if [ -z "$kube_apiserver" ]; then
     mkdir -p "$cp_dir"
     tmp=$(mktemp -d "$cp_dir/.build.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
-    # The version variables that Kubernetes' own build (hack/lib/version.sh) sets,
-    # so that /version reports the real version rather than v0.0.0-master.
-    minor=${k8s_version#v1.}
-    minor=${minor%%.*}
-    build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    ld="-s -w"
-    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ld="$ld -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-      # No git commit is known for a module build: blank the '$Format:%H$' placeholder.
-      ld="$ld -X $pkg.gitCommit= -X $pkg.gitTreeState=archive -X $pkg.buildDate=$build_date"
-    done
-    go_build "kube-apiserver+etcd $k8s_version" "$cp_mod" "$tmp" "$ld" \
+    go_build "kube-apiserver+etcd $k8s_version" "$cp_mod" "$tmp" "$(k8s_ldflags)" \
       k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd
     mv -f "$tmp/kube-apiserver" "$kube_apiserver"
     mv -f "$tmp/etcd" "$etcd"
@@ -189,15 +196,51 @@ if [ "${E2E_SKIP_HELM:-}" != 1 ]; then
   fi
 fi
 
+# ---- node tier: kubelet, kube-controller-manager, kube-scheduler, pause -----
+node_bins=(kubelet kube-controller-manager kube-scheduler pause)
+node_dir=""
+if [ "${E2E_NODE:-}" = 1 ]; then
+  node_k8s=$(modver "$node_mod/go.mod" k8s.io/kubernetes)
+  [ "$node_k8s" = "$k8s_version" ] \
+    || die "scripts/node/go.mod pins k8s.io/kubernetes $node_k8s, scripts/controlplane/go.mod $k8s_version: make them equal"
+  node_dir="$cache/bin/$k8s_version-node"
+  node_stamp=$(stamp_of "$node_mod")
+  have=1
+  for b in "${node_bins[@]}"; do [ -x "$node_dir/$b" ] || have=0; done
+  if [ "$have" = 1 ] && [ "$(cat "$node_dir/.stamp" 2>/dev/null)" = "$node_stamp" ]; then
+    log "kubelet, kube-controller-manager, kube-scheduler, pause $k8s_version: cached in $node_dir"
+  else
+    need_go "kubelet, kube-controller-manager and kube-scheduler"
+    mkdir -p "$node_dir"
+    tmp=$(mktemp -d "$node_dir/.build.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    go_build "kubelet+kube-controller-manager+kube-scheduler+pause $k8s_version" "$node_mod" "$tmp" "$(k8s_ldflags)" \
+      k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler ./cmd/pause
+    for b in "${node_bins[@]}"; do mv -f "$tmp/$b" "$node_dir/$b"; done
+    echo "$node_stamp" >"$node_dir/.stamp"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+fi
+
 # ---- results ---------------------------------------------------------------
 env_file="$cache/e2e-binaries.env"
 {
   printf 'KUBE_APISERVER=%q\n' "$kube_apiserver"
   printf 'ETCD=%q\n' "$etcd"
   [ -n "$helm" ] && printf 'HELM=%q\n' "$helm"
+  if [ -n "$node_dir" ]; then
+    printf 'KUBELET=%q\nKUBE_CONTROLLER_MANAGER=%q\nKUBE_SCHEDULER=%q\nPAUSE=%q\n' \
+      "$node_dir/kubelet" "$node_dir/kube-controller-manager" "$node_dir/kube-scheduler" "$node_dir/pause"
+  fi
 } >"$env_file.tmp"
 mv -f "$env_file.tmp" "$env_file"
 echo "KUBE_APISERVER=$kube_apiserver"
 echo "ETCD=$etcd"
 [ -n "$helm" ] && echo "HELM=$helm"
+if [ -n "$node_dir" ]; then
+  for b in "${node_bins[@]}"; do
+    printf '%s=%s\n' "$(echo "$b" | tr 'a-z-' 'A-Z_')" "$node_dir/$b"
+  done
+fi
 log "paths written to $env_file"

@@ -3,7 +3,7 @@
 // keep-alive connections. Measures how much the webhook's memory rises (peak RSS, from a
 // reset VmHWM, over the RSS before; V8's heap before and after, from /metrics) and how long
 // each review waits for its answer. Figures only: the benchmark prints, never asserts.
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { answerProblem, keepAliveAgent, post } from './client.ts'
 import { httpGet, metricSum, procStatusBytes, type Listening } from './processes.ts'
 import { labelledUpdate } from './reviews.ts'
@@ -20,11 +20,28 @@ export interface HostileBatch {
   readonly heapUsedAfter: number
   readonly heapTotalBefore: number
   readonly heapTotalAfter: number
+  /** Server CPU milliseconds (user + system) over the batch, per review. */
+  readonly cpuMsPerReview: number
+  /** Mean of egress_mtls_admission_duration_seconds over the batch (body parsed to answer sent), ms. */
+  readonly serverMsPerReview: number
 }
 
-async function heap (s: Listening): Promise<{ used: number, total: number }> {
+async function heap (s: Listening): Promise<{ used: number, total: number, durationSum: number, durationCount: number, cpu: number }> {
   const text = (await httpGet(s.metrics!, '/metrics')).body
-  return { used: metricSum(text, 'nodejs_heap_size_used_bytes'), total: metricSum(text, 'nodejs_heap_size_total_bytes') }
+  return {
+    used: metricSum(text, 'nodejs_heap_size_used_bytes'),
+    total: metricSum(text, 'nodejs_heap_size_total_bytes'),
+    durationSum: metricSum(text, 'egress_mtls_admission_duration_seconds_sum'),
+    durationCount: metricSum(text, 'egress_mtls_admission_duration_seconds_count'),
+    cpu: await cpuSeconds(s.pid),
+  }
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 /** Resets the peak RSS (VmHWM) of a process: `echo 5 > /proc/PID/clear_refs` (Linux ≥ 4.0). */
@@ -73,6 +90,8 @@ export async function hostileBatch (s: Listening, ca: string, bodies: readonly s
       heapUsedAfter: after.used,
       heapTotalBefore: before.total,
       heapTotalAfter: after.total,
+      cpuMsPerReview: ((after.cpu - before.cpu) * 1000) / bodies.length,
+      serverMsPerReview: ((after.durationSum - before.durationSum) * 1000) / (after.durationCount - before.durationCount),
     }
   } finally {
     agent.destroy()

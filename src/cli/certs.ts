@@ -42,7 +42,8 @@ export async function run (cliOptions: CertsOptions, io: Io): Promise<number> {
   const client = certsClient(kc, target)
   for (let attempt = 1; ; attempt++) {
     try {
-      await once(client, target, options, log)
+      if (options.uninstall) await uninstall(client, target, log)
+      else await once(client, target, options, log)
       return 0
     } catch (err) {
       if (isConflict(err) && attempt < ATTEMPTS) {
@@ -52,6 +53,26 @@ export async function run (cliOptions: CertsOptions, io: Io): Promise<number> {
       throw operationError(`certs: ${apiFailure(err).message}`, err)
     }
   }
+}
+
+/**
+ * `certs --uninstall` (the chart's pre-delete hook): deletes the Secret if `certs` made it
+ * (type kubernetes.io/tls with the CA key beside the leaf, which only `certs` stores), on the
+ * version read. Anything else at that name is left alone.
+ */
+async function uninstall (client: CertsClient, target: CertsTarget, log: (line: string) => void): Promise<void> {
+  const secretName = `Secret ${target.namespace}/${target.secret}`
+  const { secret } = await client.read()
+  if (secret === undefined) {
+    log(`${secretName} does not exist: nothing to delete`)
+    return
+  }
+  if (secret.type !== TLS_SECRET_TYPE || !('ca.key' in secret.data)) {
+    log(`${secretName} was not made by egress-mtls certs (type ${secret.type}, ${'ca.key' in secret.data ? 'with' : 'no'} ca.key): left alone`)
+    return
+  }
+  await client.deleteSecret(secret)
+  log(`${secretName} deleted`)
 }
 
 async function once (client: CertsClient, target: CertsTarget, o: CertsOptions & { readonly namespace: string }, log: (line: string) => void): Promise<void> {

@@ -19,6 +19,7 @@ export async function run (options: DoctorOptions, io: Io): Promise<number> {
   const findings = await doctor(kc, config, {
     namespace,
     ...(options.workload === undefined ? {} : { workload: options.workload }),
+    instance: options.instance,
     now: new Date(),
     deadline,
   })

@@ -91,12 +91,15 @@ function program (io: Io, done: (code: number) => void): Command {
     .action(action(() => import('./render.ts')))
 
   p.command('provision').description('server-side apply the Istio resources, pruning what is no longer wanted')
-    .option('--dry-run', 'print the plan (create/update/unchanged/delete) and change nothing', false)
+    .option('--dry-run', 'print the plan (create/update with a diff/unchanged/delete/conflict) and change nothing', false)
     .option('--no-prune', 'keep resources egress-mtls created earlier and no longer wants')
     .option('--prune-all', 'delete every resource egress-mtls owns (uninstall)', false)
+    .option('--instance <name>', 'whose objects: the egress-mtls.io/instance label (the chart passes the release name)', 'egress-mtls')
+    .option('--adopt', 'take over objects at our names that are not ours (otherwise conflicts, left alone)', false)
+    .addOption(new Option('-o, --output <format>', 'print the --dry-run plan as yaml or json').choices(['yaml', 'json']))
     .option('--timeout <seconds>', 'give up retrying transient errors after this long', positiveSeconds, 120)
     .addHelpText('after', examples(
-      'egress-mtls provision --config config.yaml --dry-run',
+      'egress-mtls provision --config config.yaml --dry-run -o yaml',
       'egress-mtls provision --config config.yaml --context prod --timeout 30',
       'egress-mtls provision --prune-all',
     ))
@@ -110,14 +113,17 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--ca-validity-days <days>', 'validity of a new CA', positiveDays, 3650)
     .option('--leaf-validity-days <days>', 'validity of a new serving certificate', positiveDays, 365)
     .option('--renew-fraction <f>', 'renew when less than this fraction of the validity is left', fraction, 1 / 3)
+    .option('--uninstall', 'delete the Secret if certs made it (the chart runs this on uninstall)', false)
     .option('--timeout <seconds>', 'give up when the API server does not answer within this long', positiveSeconds, 30)
     .addHelpText('after', examples(
       'egress-mtls certs -n egress-mtls --service egress-mtls --secret egress-mtls-tls --webhook egress-mtls',
+      'egress-mtls certs -n egress-mtls --service egress-mtls --secret egress-mtls-tls --webhook egress-mtls --uninstall',
     ))
     .action(action(() => import('./certs.ts')))
 
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')
     .option('-n, --namespace <ns>', 'namespace to check (default: the context\'s namespace, else "default")')
+    .option('--instance <name>', 'the provision --instance whose Istio resources to expect', 'egress-mtls')
     .option('--timeout <seconds>', 'give up retrying transient API errors after this long', positiveSeconds, 30)
     .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))

@@ -46,6 +46,9 @@ export interface ProvisionOptions extends GlobalOptions {
   readonly dryRun: boolean
   readonly prune: boolean
   readonly pruneAll: boolean
+  readonly instance: string
+  readonly adopt: boolean
+  readonly output?: 'yaml' | 'json'
   readonly timeout: number
 }
 
@@ -58,6 +61,8 @@ export interface CertsOptions extends GlobalOptions {
   readonly caValidityDays: number
   readonly leafValidityDays: number
   readonly renewFraction: number
+  /** Delete the Secret instead (uninstall). */
+  readonly uninstall: boolean
   /** Seconds the API server has to answer the reachability check. */
   readonly timeout?: number
 }
@@ -65,6 +70,7 @@ export interface CertsOptions extends GlobalOptions {
 export interface DoctorOptions extends GlobalOptions {
   /** Default: the kubeconfig context's namespace, else "default". */
   readonly namespace?: string
+  readonly instance: string
   readonly workload?: string
   /** Seconds; default 30. */
   readonly timeout?: number

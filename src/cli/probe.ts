@@ -4,7 +4,7 @@
 import { checkMaterial, checkSecret, type Material } from '../core/client-material.ts'
 import type { Config, Target } from '../core/config.ts'
 import { about, type Finding } from '../core/findings.ts'
-import { judgeProbe, probeDetails, probePlan, probeRequest } from '../core/probe.ts'
+import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial } from '../core/probe.ts'
 import { keyMatches, parseBundle, parseKey } from '../core/x509.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
@@ -31,9 +31,17 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     checks = checkMaterial('files', { cert: options.cert, key: options.key, cacert: options.cacert }, material, now)
   } else {
     const namespace = options.namespace ?? onlyNamespace(target)
-    const { loadKubeConfig } = await import('../kube/client.ts')
+    const { apiFailure, loadKubeConfig } = await import('../kube/client.ts')
     const { readSecretData } = await import('../kube/secrets.ts')
-    const data = await readSecretData(loadKubeConfig(options.kubeconfig, options.context), namespace, target.secretName, Date.now() + options.timeout * 1000)
+    const kc = loadKubeConfig(options.kubeconfig, options.context) // a bad kubeconfig is bad usage, not a finding
+    let data: Record<string, string> | undefined
+    try {
+      data = await readSecretData(kc, namespace, target.secretName, Date.now() + options.timeout * 1000)
+    } catch (err) {
+      const f = apiFailure(err)
+      const cannot = about(`Secret ${namespace}/${target.secretName} (target ${target.name})`).fail(`cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}`)
+      return writeReport(io, 'probe', options.output, [cannot], { target: target.name })
+    }
     checks = checkSecret(target, namespace, data, now)
     if (data === undefined || checks[0]?.level === 'fail') return writeReport(io, 'probe', options.output, checks, { target: target.name })
     const k = target.secretKeys
@@ -54,7 +62,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     request: probeRequest(plan, `egress-mtls-probe/${VERSION}`),
     timeoutMs: options.timeout * 1000,
   })
-  return writeReport(io, 'probe', options.output, [...problems, ...judgeProbe(plan, seen, now)], probeDetails(plan, seen, now))
+  return writeReport(io, 'probe', options.output, withMaterial(checks, judgeProbe(plan, seen, now)), probeDetails(plan, seen, now))
 }
 
 /** OpenSSL can load it: a certificate, its key, at least one CA. */

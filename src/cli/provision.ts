@@ -1,5 +1,11 @@
-// `egress-mtls provision [--dry-run] [--no-prune] [--prune-all] [--timeout S]`: server-side
-// apply of what `render` prints, pruning what egress-mtls created earlier and no longer wants.
+// `egress-mtls provision [--dry-run [-o yaml|json]] [--no-prune] [--prune-all] [--instance NAME]
+// [--adopt] [--timeout S]`: server-side apply of what `render` prints, pruning what this
+// instance created earlier and no longer wants; objects at our names that are not ours are
+// conflicts (left alone, exit 1) unless --adopt.
+import { stringify } from 'yaml'
+import { entryDiff } from '../core/diff.ts'
+import { INSTANCE_PATTERN } from '../core/names.ts'
+import { formatEntry, type Action, type PlanEntry } from '../core/plan.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
@@ -9,22 +15,55 @@ import type { Io, ProvisionOptions } from './options.ts'
 
 export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (options.pruneAll && !options.prune) throw usageError('--prune-all and --no-prune contradict each other')
+  if (options.pruneAll && options.adopt) throw usageError('--prune-all and --adopt contradict each other')
+  if (options.output !== undefined && !options.dryRun) throw usageError(`-o ${options.output} prints the plan: it needs --dry-run`)
+  if (!INSTANCE_PATTERN.test(options.instance)) {
+    throw usageError(`--instance ${JSON.stringify(options.instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
+  }
   if (!(options.timeout > 0)) throw usageError(`--timeout must be a positive number of seconds, not ${options.timeout}`)
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
   const config = options.pruneAll ? undefined : await loadConfigFile(configPath(options.config, io.env))
   for (const w of config === undefined ? [] : renderWarnings(config)) io.stderr.write(`warning: ${w}\n`)
   const kc = loadKubeConfig(options.kubeconfig, options.context)
   const result = await provision(kc, config, {
+    instance: options.instance,
     dryRun: options.dryRun,
     prune: options.prune,
+    adopt: options.adopt,
     deadline: Date.now() + options.timeout * 1000,
     out: (line) => io.stdout.write(`${line}\n`),
     warn: (line) => io.stderr.write(`warning: ${line}\n`),
   })
   const c = result.counts
-  io.stdout.write(options.dryRun
-    ? `plan: ${c.create} to create, ${c.update} to update, ${c.unchanged} unchanged, ${c.delete} to delete (dry run: nothing changed)\n`
-    : `provisioned: ${c.create} created, ${c.update} updated, ${c.unchanged} unchanged, ${c.delete} deleted${result.failures.length > 0 ? `, ${result.failures.length} failed` : ''}\n`)
+  if (options.output !== undefined) {
+    const doc = { kind: 'ProvisionPlan', instance: options.instance, items: result.entries.map(item), summary: c }
+    io.stdout.write(options.output === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }))
+  } else if (options.dryRun) {
+    for (const e of result.entries) io.stdout.write(`${formatEntry(e)}\n${entryDiff(e)}`)
+    io.stdout.write(`plan: ${c.create} to create, ${c.update} to update, ${c.unchanged} unchanged, ${c.delete} to delete${extra(c, 'to adopt')} (dry run: nothing changed)\n`)
+  } else {
+    const failed = result.failures.length - c.conflict
+    io.stdout.write(`provisioned: ${c.create} created, ${c.update} updated, ${c.unchanged} unchanged, ${c.delete} deleted${extra(c, 'adopted')}${failed > 0 ? `, ${failed} failed` : ''}\n`)
+  }
   for (const f of result.failures) io.stderr.write(`egress-mtls: ${f}\n`)
   return result.failures.length > 0 ? 1 : 0
+}
+
+/** `, 1 adopted, 2 conflicts`: only what happened. */
+function extra (c: Readonly<Record<Action, number>>, adopted: string): string {
+  return (c.adopt > 0 ? `, ${c.adopt} ${adopted}` : '') + (c.conflict > 0 ? `, ${c.conflict} ${c.conflict === 1 ? 'conflict' : 'conflicts'}` : '')
+}
+
+/** One entry of `-o yaml|json`. */
+function item (e: PlanEntry): Record<string, unknown> {
+  const diff = entryDiff(e)
+  return {
+    action: e.action,
+    kind: e.kind,
+    namespace: e.namespace,
+    name: e.name,
+    ...(e.reason === undefined ? {} : { reason: e.reason }),
+    ...(diff === '' ? {} : { diff }),
+    ...(e.desired === undefined ? {} : { object: e.desired }),
+  }
 }

@@ -11,8 +11,8 @@ import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
 
 /**
- * `verifyServerName: false` (a target setting, optional here until every branch has it):
- * the sidecar then checks only that the server's chain leads to cacert, for any name.
+ * `verifyServerName: false`: the sidecar then checks only that the server's chain leads to
+ * cacert, for any name.
  */
 export function checkServerNameVerification (target: Target): Finding | undefined {
   return !target.verifyServerName

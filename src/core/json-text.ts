@@ -24,6 +24,9 @@ export const MAX_ANNOTATION_BYTES = 256 * 1024
  */
 export const MAX_JSON_DEPTH = 64
 
+/** What a message says of a value over MAX_ANNOTATION_BYTES, after the annotation's name. */
+export const OVER_ANNOTATION_LIMIT = `is over ${MAX_ANNOTATION_BYTES} bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`
+
 /** Whether a value is over MAX_ANNOTATION_BYTES in UTF-8, reading at most that many characters. */
 export function overAnnotationLimit (text: string): boolean {
   if (text.length > MAX_ANNOTATION_BYTES) return true

@@ -8,7 +8,7 @@ import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, PREFIX, RESERVED_TARGET_NAMES, USER_VOLUME, USER_VOLUME_MOUNT,
   mountPath, resourceName, targetPodLabel,
 } from './names.ts'
-import { overAnnotationLimit } from './json-text.ts'
+import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
 import { editUserVolumes, entry, newUserVolumes, parseUserVolumes, sameEntry, type Entry } from './user-volumes.ts'
 
 export interface PatchOperation {
@@ -131,7 +131,7 @@ function injectedBefore (annotations: StringMap): Set<string> | string {
   const record = annotations[INJECTED_ANNOTATION]
   if (record === undefined) return new Set()
   if (overAnnotationLimit(record)) {
-    return `egress-mtls: pod template annotation ${INJECTED_ANNOTATION} is over 262144 bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`
+    return `egress-mtls: pod template annotation ${INJECTED_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`
   }
   const names = new Set<string>()
   for (const n of record.split(',')) {

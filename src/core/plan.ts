@@ -1,9 +1,12 @@
-// What provision has to do: the rendered objects against the live ones that carry our
-// labels. Pure.
+// What provision has to do: the rendered objects against the live ones. Pure.
+// Only objects carrying our instance's ownership labels are ever updated or deleted; an
+// object at a rendered name that is not ours is a conflict, taken over only on request.
 import { jsonEqual } from './json.ts'
-import type { IstioKind, IstioObject } from './render.ts'
+import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL } from './names.ts'
+import { ownedBy, type IstioKind, type IstioObject } from './render.ts'
 
-export type Action = 'create' | 'update' | 'unchanged' | 'delete'
+export type Action = 'create' | 'update' | 'unchanged' | 'delete' | 'conflict' | 'adopt'
+export const ACTIONS: readonly Action[] = ['create', 'update', 'unchanged', 'delete', 'conflict', 'adopt']
 
 /** The fields of a live object that the plan reads (as the API returns them). */
 export interface LiveObject {
@@ -23,26 +26,36 @@ export interface PlanEntry {
   readonly kind: IstioKind
   readonly namespace: string
   readonly name: string
-  /** The object to apply (create, update, unchanged). */
+  /** The object to apply (create, update, unchanged, adopt; conflict: what would be applied). */
   readonly desired?: IstioObject
-  /** The object found in the cluster (update, unchanged, delete). */
+  /** The object found in the cluster (all but create). */
   readonly live?: LiveObject
+  /** delete: why it is no longer wanted; conflict, adopt: whose the object is. */
+  readonly reason?: string
 }
 
 export interface PlanOptions {
-  /** Delete live objects that are not desired (default true). */
+  /** The instance whose objects these are (their `egress-mtls.io/instance` label). */
+  readonly instance: string
+  /** Delete our live objects that are not desired (default true). */
   readonly prune?: boolean
+  /** Take over objects at our names that are not ours (default false: conflicts). */
+  readonly adopt?: boolean
+  /** Why every deletion happens (uninstall), instead of what the configuration no longer renders. */
+  readonly deleteReason?: string
 }
 
 const key = (kind: string, namespace: string, name: string): string => `${kind}\0${namespace}\0${name}`
 
 /**
- * One entry per desired object (create, update or unchanged) and, when pruning, one per
- * live object that is not desired (delete). `live` must hold only objects carrying our
- * ownership labels: the plan deletes whatever it is given and does not want.
- * Desired objects come first, in their order; deletions follow, sorted.
+ * One entry per desired object (create, update, unchanged, or conflict/adopt when an object
+ * that is not ours holds its name) and, when pruning, one per live object of our instance
+ * that is not desired (delete). `live` may hold anything: objects that are not our
+ * instance's are never updated or deleted unless adopted. Desired objects come first, in
+ * their order; deletions follow, sorted.
  */
-export function plan (desired: readonly IstioObject[], live: readonly LiveObject[], options: PlanOptions = {}): PlanEntry[] {
+export function plan (desired: readonly IstioObject[], live: readonly LiveObject[], options: PlanOptions): PlanEntry[] {
+  const { instance } = options
   const liveByKey = new Map(live.map((o) => [key(o.kind, o.metadata.namespace, o.metadata.name), o]))
   const wanted = new Set<string>()
   const entries: PlanEntry[] = []
@@ -52,14 +65,48 @@ export function plan (desired: readonly IstioObject[], live: readonly LiveObject
     const l = liveByKey.get(k)
     const at = { kind: d.kind, namespace: d.metadata.namespace, name: d.metadata.name, desired: d }
     if (l === undefined) entries.push({ action: 'create', ...at })
-    else entries.push({ action: matches(d, l) ? 'unchanged' : 'update', ...at, live: l })
+    else if (ownedBy(l.metadata.labels, instance)) entries.push({ action: matches(d, l) ? 'unchanged' : 'update', ...at, live: l })
+    else entries.push({ action: options.adopt === true ? 'adopt' : 'conflict', ...at, live: l, reason: owner(l.metadata.labels) })
   }
   if (options.prune ?? true) {
-    const stale = live.filter((l) => !wanted.has(key(l.kind, l.metadata.namespace, l.metadata.name)))
+    const where = renderedWhere(desired)
+    const stale = live.filter((l) => ownedBy(l.metadata.labels, instance) && !wanted.has(key(l.kind, l.metadata.namespace, l.metadata.name)))
     stale.sort((a, b) => key(a.metadata.namespace, a.metadata.name, a.kind) < key(b.metadata.namespace, b.metadata.name, b.kind) ? -1 : 1)
-    for (const l of stale) entries.push({ action: 'delete', kind: l.kind, namespace: l.metadata.namespace, name: l.metadata.name, live: l })
+    for (const l of stale) {
+      entries.push({ action: 'delete', kind: l.kind, namespace: l.metadata.namespace, name: l.metadata.name, live: l, reason: options.deleteReason ?? whyDelete(l, where) })
+    }
   }
   return entries
+}
+
+/** target → namespaces where the configuration renders something for it. */
+function renderedWhere (desired: readonly IstioObject[]): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>()
+  for (const d of desired) {
+    const t = d.metadata.labels[TARGET_LABEL] ?? ''
+    const set = out.get(t) ?? new Set<string>()
+    set.add(d.metadata.namespace)
+    out.set(t, set)
+  }
+  return out
+}
+
+function whyDelete (l: LiveObject, where: ReadonlyMap<string, ReadonlySet<string>>): string {
+  const target = l.metadata.labels?.[TARGET_LABEL] ?? ''
+  const namespaces = where.get(target)
+  if (namespaces === undefined) return `target ${target} is no longer in the configuration`
+  if (!namespaces.has(l.metadata.namespace)) return `target ${target} is no longer provisioned in namespace ${l.metadata.namespace}`
+  return `the configuration no longer renders a ${l.kind} for target ${target}`
+}
+
+/** Whose an object that is not ours is, in words. */
+export function owner (labels: Readonly<Record<string, string>> | undefined): string {
+  const manager = labels?.[MANAGED_BY_LABEL]
+  const instance = labels?.[INSTANCE_LABEL]
+  if (manager === MANAGER && instance !== undefined) return `it belongs to egress-mtls instance "${instance}"`
+  if (manager === MANAGER) return `it carries ${MANAGED_BY_LABEL}=${MANAGER} but no ${INSTANCE_LABEL} label`
+  if (manager !== undefined) return `it is managed by "${manager}"`
+  return 'it was not made by egress-mtls'
 }
 
 /**
@@ -71,14 +118,20 @@ export function matches (desired: IstioObject, live: LiveObject): boolean {
   return Object.entries(desired.metadata.labels).every(([k, v]) => labels[k] === v) && jsonEqual(desired.spec, live.spec)
 }
 
-/** `create ServiceEntry payments/egress-mtls-bank-api` */
+/** `create ServiceEntry payments/egress-mtls-bank-api`, with the reason of a delete, conflict or adoption. */
 export function formatEntry (e: PlanEntry): string {
-  return `${e.action} ${e.kind} ${e.namespace}/${e.name}`
+  return `${e.action} ${e.kind} ${e.namespace}/${e.name}${e.reason === undefined ? '' : ` (${e.reason})`}`
+}
+
+/** What resolves a conflict, in one line. */
+export function conflictMessage (e: PlanEntry, instance: string): string {
+  return `${e.kind} ${e.namespace}/${e.name}: conflict: an object with this name exists and ${e.reason ?? owner(e.live?.metadata.labels)}; ` +
+    `left untouched. Delete or rename it, or run provision --adopt to make it instance "${instance}"'s`
 }
 
 /** How many entries of each action. */
 export function countActions (entries: readonly PlanEntry[]): Record<Action, number> {
-  const counts: Record<Action, number> = { create: 0, update: 0, unchanged: 0, delete: 0 }
+  const counts: Record<Action, number> = { create: 0, update: 0, unchanged: 0, delete: 0, conflict: 0, adopt: 0 }
   for (const e of entries) counts[e.action]++
   return counts
 }

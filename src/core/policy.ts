@@ -4,7 +4,7 @@
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
 // answer as the webhook.
 import { targetsForNamespace, type Config, type Target } from './config.ts'
-import { MAX_ANNOTATION_BYTES, overAnnotationLimit } from './json-text.ts'
+import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
 import { memo } from './memo.ts'
 import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'
 
@@ -70,7 +70,7 @@ function narrow (config: Config, namespace: string, available: readonly Target[]
     return {
       targets: [],
       warnings: [],
-      denied: `egress-mtls: annotation ${TARGETS_ANNOTATION} is over ${MAX_ANNOTATION_BYTES} bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`,
+      denied: `egress-mtls: annotation ${TARGETS_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`,
     }
   }
   const names = requested.split(',').map((n) => n.trim()).filter((n) => n !== '')

@@ -5,6 +5,7 @@ import { X509Certificate } from 'node:crypto'
 import type { Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { EXPIRY_WARNING_DAYS } from './client-material.ts'
+import { serverNames } from './render.ts'
 import { certificateNames, date, daysLeft, subjectAltNames, subjectOf } from './x509.ts'
 
 /**
@@ -25,23 +26,13 @@ export const SIDECAR_TLS = {
   ecdhCurve: 'X25519:P-256',
 } as const
 
-/**
- * The names the sidecar checks the server certificate for (its DestinationRule's
- * `subjectAltNames`): the target's own, else its `sni` (which defaults to the host); none
- * with `verifyServerName: false`.
- */
-export function expectedServerNames (target: Target): readonly string[] {
-  if (target.subjectAltNames.length > 0) return target.subjectAltNames
-  return target.verifyServerName ? [target.sni] : []
-}
-
 export interface ProbePlan {
   readonly target: string
   /** The target's host and TLS port: what the sidecar connects to, and the Host header. */
   readonly host: string
   readonly port: number
   readonly sni: string
-  /** The names the server certificate must carry; empty when the sidecar does not check. */
+  /** The names the server certificate must carry (the DestinationRule's subjectAltNames, render.ts's serverNames); empty when the sidecar does not check. */
   readonly serverNames: readonly string[]
   /** Where the probe connects (`--connect-to`), when not host:port. */
   readonly connectTo?: { readonly host: string, readonly port: number }
@@ -53,7 +44,7 @@ export function probePlan (target: Target, connectTo?: { host: string, port: num
     host: target.host,
     port: target.port,
     sni: target.sni,
-    serverNames: expectedServerNames(target),
+    serverNames: serverNames(target),
     ...(connectTo === undefined ? {} : { connectTo }),
   }
 }
@@ -85,10 +76,13 @@ export interface Observation {
   readonly answer?: string
 }
 
+/** HOST:PORT, with an IPv6 address in brackets. */
+const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${String(port)}`
+
 /** `api.bank.example.com:443`, or `api.bank.example.com:443 via 127.0.0.1:8443` with --connect-to. */
 export function probeSubject (plan: ProbePlan): string {
-  const target = `${plan.host}:${String(plan.port)}`
-  return plan.connectTo === undefined ? target : `${target} via ${plan.connectTo.host}:${String(plan.connectTo.port)}`
+  const target = hostPort(plan.host, plan.port)
+  return plan.connectTo === undefined ? target : `${target} via ${hostPort(plan.connectTo.host, plan.connectTo.port)}`
 }
 
 /** TLS alerts a server sends when it refuses the client certificate (RFC 8446 §6.2). */
@@ -187,6 +181,17 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
   return findings
 }
 
+/**
+ * The client material's problems (client-material.ts) beside what the connection showed:
+ * as they are when the connection failed, since they may explain it; as warnings when it
+ * succeeded, since this server did not mind (another server, or this one later, may).
+ */
+export function withMaterial (material: readonly Finding[], connection: readonly Finding[]): Finding[] {
+  const problems = material.filter((f) => f.level !== 'ok')
+  const failed = connection.some((f) => f.level === 'fail')
+  return [...(failed ? problems : problems.map((f) => ({ ...f, level: 'warn' as const }))), ...connection]
+}
+
 /** The facts behind the findings, for `-o yaml|json`. */
 export function probeDetails (plan: ProbePlan, seen: Observation, now: Date): Record<string, unknown> {
   const leaf = seen.serverChain[0] === undefined ? undefined : new X509Certificate(seen.serverChain[0])
@@ -196,7 +201,7 @@ export function probeDetails (plan: ProbePlan, seen: Observation, now: Date): Re
     port: plan.port,
     sni: plan.sni,
     serverNames: plan.serverNames,
-    ...(plan.connectTo === undefined ? {} : { connectTo: `${plan.connectTo.host}:${String(plan.connectTo.port)}` }),
+    ...(plan.connectTo === undefined ? {} : { connectTo: hostPort(plan.connectTo.host, plan.connectTo.port) }),
     ...(seen.protocol === undefined ? {} : { protocol: seen.protocol }),
     ...(seen.cipher === undefined ? {} : { cipher: seen.cipher }),
     ...(seen.clientCertificateRequested === undefined ? {} : { clientCertificateRequested: seen.clientCertificateRequested }),

@@ -2,7 +2,7 @@
 // ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService. Pure.
 // `render`, `provision` and `doctor` all use this one function.
 import type { Config, Target } from './config.ts'
-import { MANAGED_BY_LABEL, MANAGER, TARGET_LABEL, certFiles, resourceName, targetPodLabel } from './names.ts'
+import { DEFAULT_INSTANCE, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL, certFiles, resourceName, targetPodLabel } from './names.ts'
 
 export const ISTIO_API_VERSION = 'networking.istio.io/v1'
 export const ISTIO_GROUP = 'networking.istio.io'
@@ -30,13 +30,25 @@ export interface IstioObject {
   readonly spec: Readonly<Record<string, unknown>>
 }
 
-/** The labels that mark an object as ours, for pruning. */
-export function ownershipLabels (target: string): Record<string, string> {
-  return { [MANAGED_BY_LABEL]: MANAGER, [TARGET_LABEL]: target }
+/** The labels that mark an object as owned by one instance of egress-mtls. */
+export function ownershipLabels (target: string, instance: string = DEFAULT_INSTANCE): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGER, [INSTANCE_LABEL]: instance, [TARGET_LABEL]: target }
 }
 
-/** Label selector of everything egress-mtls provisions. */
+/** Label selector of everything egress-mtls provisions, whichever the instance. */
 export const OWNED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGER}`
+
+/** Label selector of what one instance provisions. */
+export const instanceSelector = (instance: string): string => `${OWNED_SELECTOR},${INSTANCE_LABEL}=${instance}`
+
+/**
+ * Whether `labels` mark an object as `instance`'s: managed by egress-mtls, that instance
+ * (what the chart's admission policy checks too). Anything else at our name is someone
+ * else's: a conflict.
+ */
+export function ownedBy (labels: Readonly<Record<string, string>> | undefined, instance: string): boolean {
+  return labels?.[MANAGED_BY_LABEL] === MANAGER && labels[INSTANCE_LABEL] === instance
+}
 
 /** Where a target's resources live: its namespaces, or the mesh root for `["*"]`. */
 export function targetNamespaces (config: Config, target: Target): readonly string[] {
@@ -62,10 +74,10 @@ export function renderWarnings (config: Config): string[] {
 }
 
 /** Every object of the configuration, ordered by namespace, target, then kind. */
-export function render (config: Config): IstioObject[] {
+export function render (config: Config, instance: string = DEFAULT_INSTANCE): IstioObject[] {
   const out: IstioObject[] = []
   for (const target of config.targets) {
-    for (const namespace of targetNamespaces(config, target)) out.push(...renderTarget(config, target, namespace))
+    for (const namespace of targetNamespaces(config, target)) out.push(...renderTarget(config, target, namespace, instance))
   }
   const kindOrder = (k: IstioKind): number => ISTIO_KINDS.indexOf(k)
   return out.sort((a, b) =>
@@ -77,13 +89,13 @@ export function render (config: Config): IstioObject[] {
 const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
 /** The objects of one target in one namespace (meshRootNamespace for a mesh-wide target). */
-export function renderTarget (config: Config, target: Target, namespace: string): IstioObject[] {
+export function renderTarget (config: Config, target: Target, namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
   const meshWide = target.namespaces.includes('*')
   const exportTo = meshWide ? ['*'] : ['.']
   const object = (kind: IstioKind, spec: Record<string, unknown>): IstioObject => ({
     apiVersion: ISTIO_API_VERSION,
     kind,
-    metadata: { name: resourceName(target.name), namespace, labels: ownershipLabels(target.name) },
+    metadata: { name: resourceName(target.name), namespace, labels: ownershipLabels(target.name, instance) },
     spec,
   })
   const viaVirtualService = config.routing === 'virtualService'

@@ -12,7 +12,7 @@
 // 64 levels is refused before JSON.parse sees it (json-text.ts).
 import type { AnnotationFormat } from './config.ts'
 import { isRecord, jsonEqual, type JsonRecord } from './json.ts'
-import { MAX_ANNOTATION_BYTES, MAX_JSON_DEPTH, memberParts, nestsDeeper, overAnnotationLimit, topLevelItems } from './json-text.ts'
+import { MAX_JSON_DEPTH, OVER_ANNOTATION_LIMIT, memberParts, nestsDeeper, overAnnotationLimit, topLevelItems } from './json-text.ts'
 
 export interface Entry {
   readonly name: string
@@ -34,10 +34,8 @@ export interface UserVolumes {
 }
 
 /** Why an annotation value cannot be read at all, or undefined: its size and nesting depth. */
-export function unboundedValue (text: string): string | undefined {
-  if (overAnnotationLimit(text)) {
-    return `is over ${MAX_ANNOTATION_BYTES} bytes (256 KiB, the API server's limit for all annotations of an object together): refused unread`
-  }
+function unboundedValue (text: string): string | undefined {
+  if (overAnnotationLimit(text)) return OVER_ANNOTATION_LIMIT
   if (nestsDeeper(text, MAX_JSON_DEPTH)) return `nests deeper than ${MAX_JSON_DEPTH} levels: refused unread`
   return undefined
 }

@@ -1,11 +1,13 @@
-// The Kubernetes side of `egress-mtls certs`: exactly one Secret (get, create, update) and
+// The Kubernetes side of `egress-mtls certs`: exactly one Secret (get, create, update, delete) and
 // one MutatingWebhookConfiguration (get, patch), by name. No list, no watch, so that RBAC can
 // name both objects (resourceNames) — except `create`, which RBAC cannot restrict by name.
 import {
   AdmissionregistrationV1Api,
   ApiException,
   CoreV1Api,
+  V1DeleteOptions,
   V1ObjectMeta,
+  V1Preconditions,
   V1Secret,
   type KubeConfig,
   type V1MutatingWebhookConfiguration,
@@ -53,6 +55,8 @@ export interface CertsClient {
   setCaBundle: (stored: StoredWebhooks, names: readonly string[], bundle: string) => Promise<string>
   /** Creates the Secret, or updates the one read (409 if it changed since). Keys not given are kept. */
   writeSecret: (stored: StoredSecret | undefined, data: Readonly<Record<string, string>>) => Promise<string>
+  /** Deletes the Secret read, if it is still that version (409 if it changed since; gone is fine). */
+  deleteSecret: (stored: StoredSecret) => Promise<void>
 }
 
 export function certsClient (kc: KubeConfig, target: CertsTarget): CertsClient {
@@ -123,6 +127,18 @@ export function certsClient (kc: KubeConfig, target: CertsTarget): CertsClient {
       body.data = { ...body.data, ...encoded }
       const updated = await core.replaceNamespacedSecret({ name, namespace, body, fieldManager: 'egress-mtls' })
       return updated.metadata?.resourceVersion ?? ''
+    },
+
+    async deleteSecret (stored) {
+      const body = new V1DeleteOptions()
+      body.preconditions = new V1Preconditions()
+      body.preconditions.resourceVersion = stored.resourceVersion
+      if (stored.object.metadata?.uid !== undefined) body.preconditions.uid = stored.object.metadata.uid
+      try {
+        await core.deleteNamespacedSecret({ name, namespace, body })
+      } catch (err) {
+        if (!isNotFound(err)) throw err
+      }
     },
   }
 }

@@ -17,6 +17,8 @@ export interface DoctorOptions {
   readonly namespace: string
   /** `deployment/web`, `sts/db` or `web` (a Deployment). */
   readonly workload?: string
+  /** Whose Istio resources to expect (`provision --instance`); default egress-mtls. */
+  readonly instance?: string
   readonly now: Date
   /** Date.now() milliseconds after which transient errors are no longer retried. */
   readonly deadline: number
@@ -84,10 +86,10 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   const { namespace } = options
   const retry: RetryOptions = { deadline: options.deadline }
   const bound = deadlineOptions(options.deadline)
-  /** The object, undefined when there is none, or a failing finding when it cannot be read. */
-  const read = async <T>(what: string, fn: () => Promise<T>): Promise<{ value: T | undefined } | { error: Finding }> => {
+  /** The object, undefined when there is none, or a failing finding when it cannot be read. `fn` retries itself unless `retried`. */
+  const read = async <T>(what: string, fn: () => Promise<T>, retried = true): Promise<{ value: T | undefined } | { error: Finding }> => {
     try {
-      return { value: await withRetry(fn, retry) }
+      return { value: await (retried ? withRetry(fn, retry) : fn()) }
     } catch (err) {
       const f = apiFailure(err)
       if (f.code === 404) return { value: undefined }
@@ -107,14 +109,14 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
 
   const istio = istioApi(kc)
   for (const t of targets) {
-    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline))
+    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline), false)
     if ('error' in secret) findings.push(secret.error)
     else findings.push(...checkSecret(t, namespace, secret.value, options.now))
 
     const unchecked = checkServerNameVerification(t)
     if (unchecked !== undefined) findings.push(unchecked)
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
-    for (const desired of renderTarget(config, t, home)) {
+    for (const desired of renderTarget(config, t, home, options.instance)) {
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
       findings.push('error' in live ? live.error : checkResource(desired, live.value))
     }

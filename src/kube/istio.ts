@@ -1,11 +1,12 @@
-// The three Istio kinds through client-node's CustomObjectsApi: list what we own, read one,
-// server-side apply (field manager egress-mtls, force), replace a spec, delete what we own.
+// The three Istio kinds through client-node's CustomObjectsApi: list what one instance owns,
+// read one, server-side apply (field manager egress-mtls, force), replace a spec, delete what
+// that instance owns.
 // No request outlives `deadline` (Date.now() milliseconds).
 import { CustomObjectsApi, PatchStrategy, V1DeleteOptions, V1Preconditions, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
-import { MANAGED_BY_LABEL, MANAGER } from '../core/names.ts'
 import type { LiveObject } from '../core/plan.ts'
+import { MANAGER } from '../core/names.ts'
 import { deadlineOptions } from './retry.ts'
-import { ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, OWNED_SELECTOR, type IstioKind, type IstioObject } from '../core/render.ts'
+import { ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, instanceSelector, ownedBy, type IstioKind, type IstioObject } from '../core/render.ts'
 
 export type { LiveObject }
 
@@ -18,14 +19,14 @@ const base = (kind: IstioKind): { group: string, version: string, plural: string
 
 const withKind = (kind: IstioKind, o: unknown): LiveObject => ({ ...(o as LiveObject), kind })
 
-/** Every object of the three kinds, in all namespaces, carrying app.kubernetes.io/managed-by=egress-mtls. */
-export async function listOwned (api: CustomObjectsApi, deadline: number): Promise<LiveObject[]> {
+/** Every object of the three kinds, in all namespaces, carrying the ownership labels of `instance`. */
+export async function listOwned (api: CustomObjectsApi, instance: string, deadline: number): Promise<LiveObject[]> {
   const lists = await Promise.all(ISTIO_KINDS.map(async (kind) => {
     const items: LiveObject[] = []
     let next: string | undefined
     do {
       const page = await api.listClusterCustomObject({
-        ...base(kind), labelSelector: OWNED_SELECTOR, limit: 500, ...(next === undefined ? {} : { _continue: next }),
+        ...base(kind), labelSelector: instanceSelector(instance), limit: 500, ...(next === undefined ? {} : { _continue: next }),
       }, deadlineOptions(deadline)) as { items?: unknown[], metadata?: { continue?: string } }
       items.push(...(page.items ?? []).map((o) => withKind(kind, o)))
       next = page.metadata?.continue === '' ? undefined : page.metadata?.continue
@@ -46,10 +47,14 @@ export async function getObject (api: CustomObjectsApi, kind: IstioKind, namespa
 }
 
 
-/** Server-side apply of the whole object, taking over fields other managers set (force). */
-export async function apply (api: CustomObjectsApi, o: IstioObject, deadline: number): Promise<LiveObject> {
+/**
+ * Server-side apply of the whole object, taking over fields other managers set (force).
+ * With `resourceVersion`, only if the object is still that version (409 Conflict otherwise).
+ */
+export async function apply (api: CustomObjectsApi, o: IstioObject, deadline: number, resourceVersion?: string): Promise<LiveObject> {
+  const body = resourceVersion === undefined ? o : { ...o, metadata: { ...o.metadata, resourceVersion } }
   return withKind(o.kind, await api.patchNamespacedCustomObject({
-    ...base(o.kind), namespace: o.metadata.namespace, name: o.metadata.name, body: o, fieldManager: MANAGER, force: true,
+    ...base(o.kind), namespace: o.metadata.namespace, name: o.metadata.name, body, fieldManager: MANAGER, force: true,
   }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply, deadlineOptions(deadline))))
 }
 
@@ -74,13 +79,14 @@ export async function replaceSpec (api: CustomObjectsApi, live: LiveObject, o: I
 export type DeleteResult = 'deleted' | 'gone' | 'not ours'
 
 /**
- * Deletes an object we own. It is read again first, and deleted only if it still carries
- * our labels, with that version as precondition: a 409 means it changed meanwhile (retry).
+ * Deletes an object `instance` owns. It is read again first, and deleted only if it still
+ * carries that instance's labels, with that version as precondition: a 409 means it changed
+ * meanwhile (retry).
  */
-export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, deadline: number): Promise<DeleteResult> {
+export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, instance: string, deadline: number): Promise<DeleteResult> {
   const live = await getObject(api, kind, namespace, name, deadline)
   if (live === undefined) return 'gone'
-  if (live.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGER) return 'not ours'
+  if (!ownedBy(live.metadata.labels, instance)) return 'not ours'
   const body = new V1DeleteOptions()
   body.preconditions = new V1Preconditions()
   if (live.metadata.uid !== undefined) body.preconditions.uid = live.metadata.uid

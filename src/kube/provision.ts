@@ -1,23 +1,28 @@
 // provision: make the cluster hold exactly the rendered Istio objects. Server-side apply of
-// what differs, deletion of what we own and no longer want, then a second look to confirm.
+// what differs, deletion of what our instance owns and no longer wants, objects at our names
+// that are not ours left alone (conflicts) unless adopted, then a second look to confirm.
 import { CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 import type { Config } from '../core/config.ts'
-import { countActions, formatEntry, matches, plan, type Action, type PlanEntry } from '../core/plan.ts'
-import { render, type IstioObject } from '../core/render.ts'
+import { conflictMessage, countActions, formatEntry, matches, owner, plan, type Action, type PlanEntry } from '../core/plan.ts'
+import { ownedBy, render, type IstioObject } from '../core/render.ts'
 import { operationError } from '../errors.ts'
-import { apply, deleteOwned, istioApi, listOwned, replaceSpec, type LiveObject } from './istio.ts'
+import { apply, deleteOwned, getObject, istioApi, listOwned, replaceSpec, type LiveObject } from './istio.ts'
 import type { ApiFailure } from './client.ts'
 import { apiFailure } from './client.ts'
 import { deadlineOptions, withRetry, type RetryOptions } from './retry.ts'
 
 export interface ProvisionOptions {
+  /** Whose objects these are: the `egress-mtls.io/instance` label. */
+  readonly instance: string
   /** Print the plan, change nothing. */
   readonly dryRun: boolean
   /** Delete what we own and no longer want. */
   readonly prune: boolean
+  /** Take over objects at our names that are not ours (otherwise: conflicts, left alone). */
+  readonly adopt: boolean
   /** Date.now() milliseconds after which transient errors are no longer retried. */
   readonly deadline: number
-  /** A line of the plan or of what was done. */
+  /** A line of what was done (not called for a dry run: the plan is returned). */
   readonly out: (line: string) => void
   /** A warning or a retry notice. */
   readonly warn: (line: string) => void
@@ -26,11 +31,14 @@ export interface ProvisionOptions {
 export interface ProvisionResult {
   /** What was planned (dry run) or done, by action. */
   readonly counts: Readonly<Record<Action, number>>
-  /** One line per object that could not be brought in line, naming it and the API's reason. */
+  /** The plan (for a dry run; what was planned otherwise). */
+  readonly entries: readonly PlanEntry[]
+  /** One line per object that could not be brought in line, naming it and the API's reason or the conflict. */
   readonly failures: readonly string[]
 }
 
 const where = (e: Pick<PlanEntry, 'kind' | 'namespace' | 'name'>): string => `${e.kind} ${e.namespace}/${e.name}`
+const keyOf = (o: { kind: string, metadata: { namespace: string, name: string } }): string => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`
 
 /** `Invalid (422): ServiceEntry.networking.istio.io "x" is invalid: ...` */
 function describe (f: ApiFailure): string {
@@ -39,40 +47,68 @@ function describe (f: ApiFailure): string {
 }
 const reason = (err: unknown): string => describe(apiFailure(err))
 
-/** Provisions `config`; with no configuration, deletes everything we own (uninstall). */
+/** Provisions `config`; with no configuration, deletes everything the instance owns (uninstall). */
 export async function provision (kc: KubeConfig, config: Config | undefined, options: ProvisionOptions): Promise<ProvisionResult> {
+  const { instance } = options
   const api = istioApi(kc)
   const retry = (what: string): RetryOptions => ({
     deadline: options.deadline,
     onRetry: (f, attempt, delay) => { options.warn(`${what}: ${describe(f)}; retry ${attempt} in ${delay} ms`) },
   })
-  const desired = config === undefined ? [] : render(config)
-  const prune = options.prune || config === undefined
-  const list = async (): Promise<LiveObject[]> => {
+  const desired = config === undefined ? [] : render(config, instance)
+  const planOptions = {
+    instance,
+    prune: options.prune || config === undefined,
+    adopt: options.adopt,
+    ...(config === undefined ? { deleteReason: `uninstall: everything of instance "${instance}" goes` } : {}),
+  }
+  // What the plan reads: our instance's objects everywhere, and whatever holds a rendered
+  // name (a conflict unless it is ours).
+  const look = async (): Promise<PlanEntry[]> => {
+    let owned: LiveObject[]
     try {
-      return await withRetry(() => listOwned(api, options.deadline), retry('list Istio objects'))
+      owned = await withRetry(() => listOwned(api, instance, options.deadline), retry('list Istio objects'))
     } catch (err) {
       throw operationError(`cannot list the Istio objects egress-mtls owns: ${reason(err)}`, err)
     }
+    const known = new Set(owned.map(keyOf))
+    const others = await Promise.all(desired.filter((d) => !known.has(keyOf(d))).map(async (d) => {
+      try {
+        return await withRetry(() => getObject(api, d.kind, d.metadata.namespace, d.metadata.name, options.deadline), retry(`get ${keyOf(d)}`))
+      } catch (err) {
+        throw operationError(`cannot read ${keyOf(d)}: ${reason(err)}`, err)
+      }
+    }))
+    return plan(desired, [...owned, ...others.filter((o) => o !== undefined)], planOptions)
   }
-  const entries = plan(desired, await list(), { prune })
+  const entries = await look()
   if (config !== undefined) await reportMissingSecrets(kc, config, options.deadline, retry, options.warn)
+  const conflicts = entries.filter((e) => e.action === 'conflict').map((e) => conflictMessage(e, instance))
 
-  if (options.dryRun) {
-    for (const e of entries) options.out(formatEntry(e))
-    return { counts: countActions(entries), failures: [] }
-  }
+  if (options.dryRun) return { counts: countActions(entries), entries, failures: conflicts }
 
   const failures: string[] = []
   const done: PlanEntry[] = []
   for (const e of entries) {
+    if (e.action === 'conflict') {
+      done.push(e)
+      options.out(formatEntry(e))
+      continue
+    }
     try {
       if (e.action === 'delete') {
-        const result = await withRetry(() => deleteOwned(api, e.kind, e.namespace, e.name, options.deadline), retry(`delete ${where(e)}`))
-        if (result === 'not ours') options.warn(`${where(e)}: no longer carries our labels; left alone`)
+        const result = await withRetry(() => deleteOwned(api, e.kind, e.namespace, e.name, instance, options.deadline), retry(`delete ${where(e)}`))
+        if (result === 'not ours') options.warn(`${where(e)}: no longer carries the labels of instance "${instance}"; left alone`)
       } else if (e.action !== 'unchanged' && e.desired !== undefined) {
         const d = e.desired
-        await withRetry(() => applyExactly(api, d, options.deadline), retry(`apply ${where(e)}`))
+        const result = await withRetry(() => applyOwned(api, d, instance, e.action === 'adopt', options.deadline), retry(`apply ${where(e)}`))
+        if (result !== undefined) {
+          const conflict: PlanEntry = { ...e, action: 'conflict', live: result, reason: owner(result.metadata.labels) }
+          conflicts.push(conflictMessage(conflict, instance))
+          done.push(conflict)
+          options.out(formatEntry(conflict))
+          continue
+        }
       }
       done.push(e)
       options.out(formatEntry(e))
@@ -80,21 +116,29 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
       failures.push(`${where(e)}: ${e.action} failed: ${reason(err)}`)
     }
   }
-  if (failures.length > 0) return { counts: countActions(done), failures }
+  if (failures.length > 0 || conflicts.length > 0) return { counts: countActions(done), entries, failures: [...conflicts, ...failures] }
 
   // A second look: exit 0 only when the cluster holds what was rendered.
-  const left = plan(desired, await list(), { prune }).filter((e) => e.action !== 'unchanged')
-  return { counts: countActions(done), failures: left.map((e) => `${where(e)}: still differs after provisioning (${e.action} needed); another writer may be changing it`) }
+  const left = (await look()).filter((e) => e.action !== 'unchanged')
+  return { counts: countActions(done), entries, failures: left.map((e) => `${where(e)}: still differs after provisioning (${e.action} needed); another writer may be changing it`) }
 }
 
 /**
- * Server-side apply; when the result still differs (a field only another manager set, which
- * apply does not remove), the spec is replaced on that exact version.
+ * Applies `o` if the object at its name is ours (or absent, or `adopt`): read again first,
+ * then server-side apply on that version (a 409 means it changed meanwhile: retried, read
+ * again). When the result still differs (a field only another manager set, which apply does
+ * not remove), the spec is replaced on that exact version. Returns the object found instead
+ * when it is someone else's: nothing was written. A create cannot be made conditional with
+ * server-side apply: an object someone makes at that name between the read and the apply
+ * would be taken over (the chart's admission policy refuses that write to its provisioner).
  */
-async function applyExactly (api: CustomObjectsApi, o: IstioObject, deadline: number): Promise<LiveObject> {
-  const applied = await apply(api, o, deadline)
-  if (matches(o, applied)) return applied
-  return await replaceSpec(api, applied, o, deadline)
+async function applyOwned (api: CustomObjectsApi, o: IstioObject, instance: string, adopt: boolean, deadline: number): Promise<LiveObject | undefined> {
+  const live = await getObject(api, o.kind, o.metadata.namespace, o.metadata.name, deadline)
+  if (live !== undefined && !adopt && !ownedBy(live.metadata.labels, instance)) return live
+  const applied = await apply(api, o, deadline, live?.metadata.resourceVersion)
+  if (matches(o, applied)) return undefined
+  await replaceSpec(api, applied, o, deadline)
+  return undefined
 }
 
 /** Warns about each namespace where a target's Secret is missing (Secret `get` only). */

@@ -125,6 +125,9 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   })
   app.server.maxConnections = limits.maxConnections
   app.server.on('drop', () => { metrics.rejection('connection_limit') })
+  metrics.countConnections(() => new Promise((resolve) => {
+    app.server.getConnections((err, count) => { resolve(err === null ? count : 0) })
+  }))
   app.server.on('request', (_req, res) => {
     metrics.inFlight(1)
     res.once('close', () => { metrics.inFlight(-1) })
@@ -156,9 +159,8 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   }
   // 4xx: the request was not a review (HTTP-level rejections); 5xx: an admission error.
   const fail = (reply: FastifyReply, status: number, message: string): void => {
-    const reason = REJECTION_BY_STATUS[status]
-    if (reason === undefined) metrics.admission(UNKNOWN, UNKNOWN, 'error')
-    else metrics.rejection(reason)
+    if (status >= 500) metrics.admission(UNKNOWN, UNKNOWN, 'error')
+    else metrics.rejection(REJECTION_BY_STATUS[status] ?? 'bad_request')
     send(reply, status, { statusCode: status, error: STATUS_CODES[status], message })
   }
 
@@ -168,7 +170,7 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     if (status >= 500) log.error({ err }, 'request failed')
     fail(reply, status, ERROR_MESSAGES[status] ?? (status >= 500 ? 'internal error' : err.message))
   })
-  app.setNotFoundHandler((request, reply) => { fail(reply, 404, `${request.method} ${request.url.split('?', 1)[0] ?? ''}: not found; reviews go to POST /mutate`) })
+  app.setNotFoundHandler((_request, reply) => { fail(reply, 404, 'not found: reviews go to POST /mutate') })
 
   app.post('/mutate', (request: FastifyRequest, reply: FastifyReply) => {
     // No Content-Type and no body: the JSON parser never ran.

@@ -33,6 +33,8 @@ export interface Metrics {
   inFlight: (delta: 1 | -1) => void
   /** A configuration load: the first one at start (`counted` false) or a reload. */
   configLoad: (result: 'success' | 'failure', counted: boolean) => void
+  /** Where egress_mtls_open_connections reads the webhook port's connection count from, at each scrape. */
+  countConnections: (count: () => Promise<number>) => void
   servingCertificateExpiry: (notAfter: Date) => void
 }
 
@@ -62,6 +64,13 @@ export function createMetrics (): Metrics {
     name: 'egress_mtls_requests_in_flight',
     help: 'Requests on the webhook port whose headers arrived and whose answer is not sent yet.',
     registers: [registry],
+  })
+  let connectionCount = (): Promise<number> => Promise.resolve(0)
+  new Gauge({
+    name: 'egress_mtls_open_connections',
+    help: 'Open connections on the webhook port, TLS handshakes included (the cap is serve --max-connections).',
+    registers: [registry],
+    async collect () { this.set(await connectionCount()) },
   })
   const reloads = new Counter({
     name: 'egress_mtls_config_reloads_total',
@@ -112,6 +121,7 @@ export function createMetrics (): Metrics {
       lastReloadOk.set(result === 'success' ? 1 : 0)
       lastReloadTime.set(Date.now() / 1000)
     },
+    countConnections (count) { connectionCount = count },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
   }
 }

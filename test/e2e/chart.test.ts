@@ -75,6 +75,8 @@ const PLURALS: Record<string, string> = {
   ClusterRole: 'clusterroles',
   ClusterRoleBinding: 'clusterrolebindings',
   MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
 }
 
 /** The REST path of an object (namespaced when it names a namespace). */
@@ -125,6 +127,7 @@ const HOOKS: Record<string, [string, string]> = {
   [`Job/${full}-certs-ca-bundle`]: ['post-install,post-upgrade', '0'],
   [`Job/${full}-provision`]: ['post-install,post-upgrade', '10'],
   [`Job/${full}-provision-cleanup`]: ['pre-delete', '0'],
+  [`Job/${full}-certs-cleanup`]: ['pre-delete', '0'],
 }
 
 describe('chart', () => {
@@ -135,14 +138,15 @@ describe('chart', () => {
   let releaseNs = ''
   let payments = ''
   let billing = ''
+  let meshRoot = ''
 
   before(async () => {
     kc = loadKubeConfig()
     kubeVersion = ((await kubeJson(kc, { path: '/version' })) as { gitVersion: string }).gitVersion
     work = await mkdtemp(join(tmpdir(), 'egress-mtls-chart-'))
     const restricted = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': 'latest' }
-    for (const prefix of ['chart', 'chart-payments', 'chart-billing']) namespaces.push(await freshNamespace(kc, prefix, restricted))
-    ;[releaseNs, payments, billing] = namespaces.map((n) => n.name) as [string, string, string]
+    for (const prefix of ['chart', 'chart-payments', 'chart-billing', 'chart-root']) namespaces.push(await freshNamespace(kc, prefix, restricted))
+    ;[releaseNs, payments, billing, meshRoot] = namespaces.map((n) => n.name) as [string, string, string, string]
   })
 
   after(async () => {
@@ -159,6 +163,7 @@ describe('chart', () => {
   const config = (injection: string, routing: string): Record<string, unknown> => ({
     injection,
     routing,
+    meshRootNamespace: meshRoot,
     excludeNamespaces: ['legacy'],
     targets: [
       { name: 'bank-api', host: 'api.bank.example.com', namespaces: [payments] },
@@ -188,7 +193,10 @@ describe('chart', () => {
     assert.deepEqual(cfg.targets.map((t) => [t.name, t.host, t.namespaces]), [['bank-api', 'api.bank.example.com', ['payments']]])
     const role = one(objs, 'Role', `${full}-provision`)
     assert.equal(role.metadata.namespace, 'payments')
-    assert.deepEqual(role['rules'], [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] }])
+    assert.deepEqual(role['rules'], [
+      { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'], verbs: ['create', 'patch'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] },
+    ])
   })
 
   test('webhook.nodeOptions empty: no NODE_OPTIONS, Node sizes the heap itself', async () => {
@@ -256,7 +264,7 @@ describe('chart', () => {
           { apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments', 'statefulsets', 'daemonsets', 'replicasets'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
           { apiGroups: ['batch'], apiVersions: ['v1'], resources: ['jobs', 'cronjobs'], operations: ['CREATE', 'UPDATE'], scope: 'Namespaced' },
         ])
-        const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', 'istio-system', releaseNs, 'legacy'] }
+        const excluded = { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'kube-public', 'kube-node-lease', meshRoot, releaseNs, 'legacy'] }
         const optOut = { matchExpressions: [{ key: 'egress-mtls.io/inject', operator: 'NotIn', values: ['false'] }] }
         assert.deepEqual(wh.namespaceSelector, injection === 'namespace'
           ? { matchLabels: { 'egress-mtls.io/injection': 'enabled' }, matchExpressions: [excluded] }
@@ -289,7 +297,7 @@ describe('chart', () => {
 
         // Pod Security "restricted" on every pod spec: the Deployment, the Jobs, the CronJobs.
         const specs = podSpecs(objs)
-        assert.equal(specs.length, 1 + 4 + 2)
+        assert.equal(specs.length, 1 + 5 + 2)
         for (const { where, spec } of specs) {
           assert.deepEqual(spec.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }, where)
           for (const ct of spec.containers) {
@@ -304,7 +312,7 @@ describe('chart', () => {
         // The commands each Job runs, and as whom.
         const certsArgs = ['certs', '--namespace', releaseNs, '--service', `${full}-webhook`, '--secret', `${full}-webhook-tls`, '--webhook', full,
           '--ca-validity-days', '3650', '--leaf-validity-days', '365', '--renew-fraction', '0.3333333333333333']
-        const provisionArgs = ['provision', '--config', '/config/config.yaml', '--timeout', '120']
+        const provisionArgs = ['provision', '--config', '/config/config.yaml', '--instance', release, '--timeout', '120']
         const jobs = Object.fromEntries(specs.filter((s) => s.where !== `Deployment/${full}-webhook`).map((s) => [s.where, [s.spec.serviceAccountName, s.spec.automountServiceAccountToken, s.spec.containers[0]?.args]]))
         assert.deepEqual(jobs, {
           [`Job/${full}-certs-init`]: [`${full}-certs-hook`, true, certsArgs],
@@ -313,6 +321,7 @@ describe('chart', () => {
           [`Job/${full}-provision`]: [`${full}-provision`, true, provisionArgs],
           [`CronJob/${full}-provision-sync`]: [`${full}-provision`, true, provisionArgs],
           [`Job/${full}-provision-cleanup`]: [`${full}-provision`, true, [...provisionArgs, '--prune-all']],
+          [`Job/${full}-certs-cleanup`]: [`${full}-certs`, true, [...certsArgs, '--uninstall']],
         })
 
         // RBAC, exactly: each ServiceAccount's rules through its bindings.
@@ -332,24 +341,36 @@ describe('chart', () => {
           }
         }
         const sorted = (g: { scope: string, rules: Rule[] }[] | undefined) => [...(g ?? [])].sort((a, b) => a.scope.localeCompare(b.scope))
-        const certsGrants = [
+        const certsGrants = (verbs: string[]) => [
           { scope: '(cluster)', rules: [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [full], verbs: ['get', 'patch'] }] },
           { scope: releaseNs, rules: [
-            { apiGroups: [''], resources: ['secrets'], resourceNames: [`${full}-webhook-tls`], verbs: ['get', 'update'] },
+            { apiGroups: [''], resources: ['secrets'], resourceNames: [`${full}-webhook-tls`], verbs },
             { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
           ] },
         ]
         assert.deepEqual(new Set(byKind(objs, 'ServiceAccount').map((s) => s.metadata.name)), new Set([`${full}-webhook`, `${full}-certs`, `${full}-certs-hook`, `${full}-provision`]))
         assert.equal(grants.get(`${full}-webhook`), undefined, 'the webhook ServiceAccount is bound to nothing')
         assert.equal(one(objs, 'ServiceAccount', `${full}-webhook`)['automountServiceAccountToken'], false)
-        for (const sa of [`${full}-certs`, `${full}-certs-hook`]) {
-          assert.deepEqual(sorted(grants.get(sa)), sorted(certsGrants), sa)
-        }
+        assert.deepEqual(sorted(grants.get(`${full}-certs`)), sorted(certsGrants(['get', 'update', 'delete'])))
+        assert.deepEqual(sorted(grants.get(`${full}-certs-hook`)), sorted(certsGrants(['get', 'update'])))
+        // Writes per namespace of the configuration (the mesh root for the mesh-wide target);
+        // cluster-wide only what pruning a dropped namespace needs.
+        const istio = { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'] }
         assert.deepEqual(sorted(grants.get(`${full}-provision`)), sorted([
-          { scope: '(cluster)', rules: [{ apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'], verbs: ['get', 'list', 'create', 'patch', 'delete'] }] },
-          { scope: payments, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
-          { scope: billing, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
+          { scope: '(cluster)', rules: [{ ...istio, verbs: ['get', 'list', 'delete'] }] },
+          { scope: payments, rules: [{ ...istio, verbs: ['create', 'patch'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
+          { scope: billing, rules: [{ ...istio, verbs: ['create', 'patch'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
+          { scope: meshRoot, rules: [{ ...istio, verbs: ['create', 'patch'] }] },
         ]))
+
+        // The admission policies: who they bind and what they refuse (proven in least-privilege.test.ts).
+        const vaps = byKind(objs, 'ValidatingAdmissionPolicy')
+        assert.deepEqual(vaps.map((v) => v.metadata.name).sort(), [`${full}-certs`, `${full}-provision`])
+        assert.deepEqual(byKind(objs, 'ValidatingAdmissionPolicyBinding').map((b) => [b.metadata.name, (b['spec'] as { policyName: string, validationActions: string[] }).policyName, (b['spec'] as { validationActions: string[] }).validationActions]).sort(),
+          [[`${full}-certs`, `${full}-certs`, ['Deny']], [`${full}-provision`, `${full}-provision`, ['Deny']]])
+        const conditions = (name: string): string[] => ((one(objs, 'ValidatingAdmissionPolicy', name)['spec'] as { matchConditions: { expression: string }[] }).matchConditions).map((c) => c.expression)
+        assert.deepEqual(conditions(`${full}-provision`), [`request.userInfo.username == 'system:serviceaccount:${releaseNs}:${full}-provision'`])
+        assert.deepEqual(conditions(`${full}-certs`), [`request.userInfo.username in ['system:serviceaccount:${releaseNs}:${full}-certs', 'system:serviceaccount:${releaseNs}:${full}-certs-hook']`])
         assert.equal(grants.size, 3)
         assert.ok(!JSON.stringify([...roles.values()]).includes('"*"'), 'no wildcard in any rule')
 

@@ -102,6 +102,14 @@ describe('user flows against a real kube-apiserver', () => {
     mwc.metadata.name = WEBHOOK_CONFIG
     for (const w of mwc.webhooks) {
       w['clientConfig'] = { url: `https://127.0.0.1:${hook.webhook.port}/mutate`, caBundle: Buffer.from(hook.ca.cert).toString('base64') }
+      // The control plane is shared with other test files: besides the chart's own selectors,
+      // this file's webhook sees only this file's namespaces (the chart's cluster mode would
+      // otherwise mutate the workloads other files set up meanwhile).
+      const selector = (w['namespaceSelector'] ?? {}) as { matchExpressions?: unknown[] }
+      w['namespaceSelector'] = {
+        ...selector,
+        matchExpressions: [...(selector.matchExpressions ?? []), { key: 'kubernetes.io/metadata.name', operator: 'In', values: namespaces.map((n) => n.name) }],
+      }
     }
     await kubeJson(kc, {
       method: 'PATCH',

@@ -2,9 +2,10 @@
 // run there): create, a second run that changes nothing, routing changes, pruning, the
 // dry-run plan, --prune-all, drift repair, Secret warnings, API errors and retries.
 //
-// Pruning works on the whole cluster (everything labelled app.kubernetes.io/managed-by=
-// egress-mtls), so this file runs its own control plane: a prune here must not delete the
-// objects another test file (doctor.test.ts) provisions at the same time on the shared one.
+// Pruning works on the whole cluster (everything of the instance, here the default one),
+// so this file runs its own control plane: a prune here must not delete the objects another
+// test file (doctor.test.ts) provisions with the default instance on the shared one.
+// Instances, conflicts and --adopt: ownership.test.ts.
 import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
@@ -83,6 +84,8 @@ const exists = async (namespace: string, kind: IstioKind, name: string): Promise
   (await kubeRequest(kc, { path: `/apis/networking.istio.io/v1/namespaces/${namespace}/${ISTIO_PLURALS[kind]}/${name}` })).status === 200
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '')
+/** The plan's own lines, without the diffs under updates. */
+const planLines = (s: string): string[] => lines(s).filter((l) => /^(create|update|unchanged|delete|conflict|adopt|plan:) /.test(l))
 
 test('provision creates every object, the API server accepts them as rendered, and a second run changes nothing', async (t) => {
   const [a, b, root] = await namespaces(t, 'prov-a', 'prov-b', 'prov-root')
@@ -139,10 +142,10 @@ test('changing routing: the VirtualService comes and, back to targetPort, is pru
   const back = await configFile({ routing: 'targetPort', targets: [target] })
   const plan = await provision(back, '--dry-run')
   assert.equal(plan.code, 0, plan.stderr)
-  assert.deepEqual(lines(plan.stdout), [
+  assert.deepEqual(planLines(plan.stdout), [
     `update ServiceEntry ${a}/egress-mtls-tax-gw`,
     `update DestinationRule ${a}/egress-mtls-tax-gw`,
-    `delete VirtualService ${a}/egress-mtls-tax-gw`,
+    `delete VirtualService ${a}/egress-mtls-tax-gw (the configuration no longer renders a VirtualService for target tax-gw)`,
     'plan: 0 to create, 2 to update, 0 unchanged, 1 to delete (dry run: nothing changed)',
   ])
   assert.ok(await exists(a, 'VirtualService', 'egress-mtls-tax-gw'), 'the dry run deleted nothing')
@@ -170,10 +173,10 @@ test('pruning a removed target and a dropped namespace: the dry-run plan, --no-p
   assert.equal(plan.stdout, [
     `unchanged ServiceEntry ${a}/egress-mtls-one`,
     `unchanged DestinationRule ${a}/egress-mtls-one`,
-    `delete DestinationRule ${a}/egress-mtls-two`,
-    `delete ServiceEntry ${a}/egress-mtls-two`,
-    `delete DestinationRule ${b}/egress-mtls-one`,
-    `delete ServiceEntry ${b}/egress-mtls-one`,
+    `delete DestinationRule ${a}/egress-mtls-two (target two is no longer in the configuration)`,
+    `delete ServiceEntry ${a}/egress-mtls-two (target two is no longer in the configuration)`,
+    `delete DestinationRule ${b}/egress-mtls-one (target one is no longer provisioned in namespace ${b})`,
+    `delete ServiceEntry ${b}/egress-mtls-one (target one is no longer provisioned in namespace ${b})`,
     'plan: 0 to create, 0 to update, 2 unchanged, 4 to delete (dry run: nothing changed)',
     '',
   ].join('\n'))
@@ -232,11 +235,38 @@ test('drift: fields another manager changed or added are put back as rendered', 
   assert.equal(edited.status, 200, edited.body)
 
   const plan = await provision(config, '--dry-run')
-  assert.deepEqual(lines(plan.stdout), [
+  assert.equal(plan.code, 0, plan.stderr)
+  // Like kubectl diff: what the update changes, as a unified diff of the live object's
+  // labels and spec (keys sorted) against what provision leaves.
+  assert.equal(plan.stdout, [
     `unchanged ServiceEntry ${a}/egress-mtls-bank-api`,
     `update DestinationRule ${a}/egress-mtls-bank-api`,
+    `--- live/DestinationRule/${a}/egress-mtls-bank-api`,
+    `+++ egress-mtls/DestinationRule/${a}/egress-mtls-bank-api`,
+    '@@ -5,12 +5,9 @@',
+    '     egress-mtls.io/target: bank-api',
+    ' spec:',
+    '   exportTo:',
+    '-    - "*"',
+    '+    - .',
+    '   host: api.bank.example.com',
+    '   trafficPolicy:',
+    '-    connectionPool:',
+    '-      tcp:',
+    '-        maxConnections: 1',
+    '     portLevelSettings:',
+    '       - port:',
+    '           number: 80',
     'plan: 0 to create, 1 to update, 1 unchanged, 0 to delete (dry run: nothing changed)',
-  ])
+    '',
+  ].join('\n'))
+  const json = await provision(config, '--dry-run', '-o', 'json')
+  assert.equal(json.code, 0, json.stderr)
+  const doc = JSON.parse(json.stdout) as { kind: string, instance: string, items: { action: string, name: string, diff?: string, object?: unknown }[], summary: Record<string, number> }
+  assert.deepEqual([doc.kind, doc.instance, doc.items.map((i) => i.action)], ['ProvisionPlan', 'egress-mtls', ['unchanged', 'update']])
+  assert.equal(doc.items[1]?.diff ?? '', plan.stdout.split('\n').slice(2, -2).join('\n') + '\n')
+  assert.deepEqual(doc.summary, { create: 0, update: 1, unchanged: 1, delete: 0, conflict: 0, adopt: 0 })
+  assert.equal((await provision(config, '-o', 'json')).code, 2, '-o needs --dry-run')
   const fixed = await provision(config)
   assert.equal(fixed.code, 0, fixed.stderr)
   const dr = (await owned([a])).get(`DestinationRule ${a}/egress-mtls-bank-api`)

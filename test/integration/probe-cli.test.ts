@@ -140,6 +140,18 @@ test('nothing listening: fail "cannot connect"; bad usage exits 2 saying what', 
   assert.equal(r.code, 1)
   assert.match(r.stdout, /^fail .*: cannot connect: connect ECONNREFUSED/m)
 
+  // No material given and the API server does not answer: a failing finding, not a stack trace.
+  const kubeconfig = file('kubeconfig', `apiVersion: v1
+kind: Config
+clusters: [{ name: c, cluster: { server: "https://${closed}" } }]
+users: [{ name: u, user: { token: t } }]
+contexts: [{ name: x, context: { cluster: c, user: u } }]
+current-context: x
+`)
+  const api = await runCli(['probe', 'bank-api', '--config', config, '--kubeconfig', kubeconfig, '--timeout', '1'])
+  assert.equal(api.code, 1, api.stderr)
+  assert.match(api.stdout, /^fail Secret payments\/bank-api-mtls \(target bank-api\): cannot read: .*ECONNREFUSED/m)
+
   const some = await runCli(['probe', 'bank-api', '--config', config, '--cert', 'a.crt'])
   assert.equal(some.code, 2)
   assert.match(some.stderr, /--cert, --key and --cacert go together/)

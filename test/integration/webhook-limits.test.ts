@@ -53,6 +53,7 @@ describe('webhook port limits', { concurrency: true }, () => {
     const held = [await tlsConnection(t), await tlsConnection(t)]
     await assert.rejects(tlsConnection(t), 'a third connection is refused')
     assert.equal(await rejections(t, 'connection_limit'), 1)
+    assert.equal(sample(await scrape(t.webhook.metricsPort), 'egress_mtls_open_connections'), 2)
     held[0]!.destroy()
     await once(held[0]!, 'close')
     // The server sees the close a moment after the client.

@@ -50,6 +50,9 @@ export function targetArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     maxConnectionDuration: duration,
     verifyServerName: fc.boolean(),
   }, { requiredKeys: ['name', 'host', 'namespaces'] })
+    // Names to verify and no verification contradict each other (a configuration error).
+    .map((t) => t.verifyServerName === false ? { ...t, subjectAltNames: undefined } : t)
+    .map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)))
 }
 
 export function configArbitrary (namespaces: readonly string[]): fc.Arbitrary<Record<string, unknown>> {

@@ -26,7 +26,7 @@ test('Istio resources: missing, not ours, drifted, as rendered', () => {
   assert.equal(formatFinding(checkResource(dr, drifted as never)),
     'fail DestinationRule billing/egress-mtls-tax-gw: differs from what render produces at spec.trafficPolicy.portLevelSettings[0].tls.mode, spec.trafficPolicy.portLevelSettings[0].tls.insecureSkipVerify; run egress-mtls provision')
   const unlabelled = { ...live, metadata: { ...live.metadata, labels: { 'app.kubernetes.io/managed-by': 'egress-mtls' } } }
-  assert.match(checkResource(dr, unlabelled).message, /lacks the label egress-mtls\.io\/target=tax-gw/)
+  assert.match(checkResource(dr, unlabelled).message, /lacks the labels egress-mtls\.io\/instance=egress-mtls, egress-mtls\.io\/target=tax-gw/)
 })
 
 test('differences: paths of changed, added and removed values', () => {
@@ -157,10 +157,9 @@ test('namespace scan in namespace mode: an unlabelled namespace is one finding, 
 })
 
 test('a target with verifyServerName: false warns (the sidecar accepts any name cacert verifies)', () => {
-  const target = config.targets[0]!
-  assert.equal(checkServerNameVerification(target), undefined)
-  assert.equal(checkServerNameVerification({ ...target, verifyServerName: true }), undefined)
-  const off = checkServerNameVerification({ ...target, verifyServerName: false })
+  assert.equal(checkServerNameVerification(config.targets[0]!), undefined)
+  const unverified = resolveConfig({ targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], verifyServerName: false }] })
+  const off = checkServerNameVerification(unverified.targets[0]!)
   assert.equal(off === undefined ? '' : formatFinding(off),
     'warn target tax-gw: verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only gw.tax.example.org)')
 })

@@ -1,8 +1,10 @@
-// plan(): rendered objects against live ones → create / update / unchanged / delete.
+// plan(): rendered objects against live ones → create / update / unchanged / delete, and
+// conflict / adopt for objects at our names that are not our instance's.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { resolveConfig } from '../../src/core/config.ts'
-import { countActions, formatEntry, plan, type LiveObject } from '../../src/core/plan.ts'
+import { entryDiff } from '../../src/core/diff.ts'
+import { conflictMessage, countActions, formatEntry, plan as planWith, type LiveObject, type PlanOptions } from '../../src/core/plan.ts'
 import { render, type IstioObject } from '../../src/core/render.ts'
 
 const desired = render(resolveConfig({
@@ -29,6 +31,8 @@ function reorderKeys (v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v
   return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorderKeys(x)]))
 }
+
+const plan = (d: readonly IstioObject[], l: readonly LiveObject[], o: Partial<PlanOptions> = {}): ReturnType<typeof planWith> => planWith(d, l, { instance: 'egress-mtls', ...o })
 
 const lines = (entries: ReturnType<typeof plan>): string[] => entries.map(formatEntry)
 
@@ -74,13 +78,13 @@ test('live objects not desired are deleted, sorted; unless prune is off', () => 
     'unchanged ServiceEntry payments/egress-mtls-bank-api',
     'unchanged DestinationRule payments/egress-mtls-bank-api',
     'unchanged VirtualService payments/egress-mtls-bank-api',
-    'delete DestinationRule alpha/egress-mtls-gone',
-    'delete ServiceEntry alpha/egress-mtls-gone',
-    'delete DestinationRule zeta/egress-mtls-gone',
-    'delete ServiceEntry zeta/egress-mtls-gone',
+    'delete DestinationRule alpha/egress-mtls-gone (target gone is no longer in the configuration)',
+    'delete ServiceEntry alpha/egress-mtls-gone (target gone is no longer in the configuration)',
+    'delete DestinationRule zeta/egress-mtls-gone (target gone is no longer in the configuration)',
+    'delete ServiceEntry zeta/egress-mtls-gone (target gone is no longer in the configuration)',
   ])
   assert.deepEqual(lines(plan(desired, all, { prune: false })), lines(plan(desired, all)).slice(0, 3))
-  assert.deepEqual(countActions(plan([], all)), { create: 0, update: 0, unchanged: 0, delete: 7 })
+  assert.deepEqual(countActions(plan([], all)), { create: 0, update: 0, unchanged: 0, delete: 7, conflict: 0, adopt: 0 })
 })
 
 test('the same name in another namespace or of another kind is another object', () => {
@@ -90,7 +94,88 @@ test('the same name in another namespace or of another kind is another object', 
   const entries = plan([se], [elsewhere, { ...live(se), kind: 'DestinationRule' }])
   assert.deepEqual(lines(entries), [
     'create ServiceEntry payments/egress-mtls-bank-api',
-    'delete ServiceEntry billing/egress-mtls-bank-api',
-    'delete DestinationRule payments/egress-mtls-bank-api',
+    'delete ServiceEntry billing/egress-mtls-bank-api (target bank-api is no longer provisioned in namespace billing)',
+    'delete DestinationRule payments/egress-mtls-bank-api (the configuration no longer renders a DestinationRule for target bank-api)',
   ])
+})
+
+/** `o` as someone else left it at our name: these labels instead of ours, another spec. */
+function foreign (o: IstioObject, labels: Record<string, string>): LiveObject {
+  return { kind: o.kind, metadata: { name: o.metadata.name, namespace: o.metadata.namespace, labels, resourceVersion: '7', uid: 'u-7' }, spec: { hosts: ['theirs.example.com'] } }
+}
+
+test("an object at our name that is not our instance's is a conflict, saying whose it is; never updated nor deleted", () => {
+  const [se, dr, vs] = desired
+  assert.ok(se && dr && vs)
+  const theirs = [
+    foreign(se, {}),
+    foreign(dr, { 'app.kubernetes.io/managed-by': 'argocd' }),
+    foreign(vs, { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'other', 'egress-mtls.io/target': 'bank-api' }),
+  ]
+  const entries = plan(desired, theirs)
+  assert.deepEqual(lines(entries), [
+    'conflict ServiceEntry payments/egress-mtls-bank-api (it was not made by egress-mtls)',
+    'conflict DestinationRule payments/egress-mtls-bank-api (it is managed by "argocd")',
+    'conflict VirtualService payments/egress-mtls-bank-api (it belongs to egress-mtls instance "other")',
+  ])
+  assert.equal(conflictMessage(entries[2]!, 'egress-mtls'),
+    'VirtualService payments/egress-mtls-bank-api: conflict: an object with this name exists and it belongs to egress-mtls instance "other"; ' +
+    'left untouched. Delete or rename it, or run provision --adopt to make it instance "egress-mtls"\'s')
+  // Labels of an older egress-mtls (no instance) are not ours either.
+  const legacy = foreign(se, { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/target': 'bank-api' })
+  assert.equal(lines(plan([se], [legacy]))[0], 'conflict ServiceEntry payments/egress-mtls-bank-api (it carries app.kubernetes.io/managed-by=egress-mtls but no egress-mtls.io/instance label)')
+  // Nothing desired (uninstall): objects that are not ours are not deleted, whatever their name.
+  assert.deepEqual(plan([], [...theirs, legacy], { deleteReason: 'uninstall' }), [])
+  // Our instance's are, with the reason given.
+  assert.deepEqual(lines(plan([], [live(se)], { deleteReason: 'uninstall' })), ['delete ServiceEntry payments/egress-mtls-bank-api (uninstall)'])
+  assert.deepEqual(countActions(entries), { create: 0, update: 0, unchanged: 0, delete: 0, conflict: 3, adopt: 0 })
+})
+
+test("the instance decides: another instance's objects are conflicts, and not pruned", () => {
+  const mine = render(resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] }), 'blue')
+  const theirs = render(resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments', 'billing'] }] }), 'green')
+  assert.equal(mine[0]?.metadata.labels['egress-mtls.io/instance'], 'blue')
+  const entries = planWith(mine, theirs.map((o) => live(o)), { instance: 'blue' })
+  assert.deepEqual(lines(entries), [
+    'conflict ServiceEntry payments/egress-mtls-bank-api (it belongs to egress-mtls instance "green")',
+    'conflict DestinationRule payments/egress-mtls-bank-api (it belongs to egress-mtls instance "green")',
+  ])
+  assert.deepEqual(lines(planWith(theirs, theirs.map((o) => live(o)), { instance: 'green' })).map((l) => l.split(' ')[0]), ['unchanged', 'unchanged', 'unchanged', 'unchanged'])
+})
+
+test('--adopt: a conflict becomes an adoption, with a diff that shows our labels and spec coming in', () => {
+  const [se] = desired
+  assert.ok(se)
+  const [entry] = plan([se], [foreign(se, { team: 'payments' })], { adopt: true })
+  assert.ok(entry)
+  assert.equal(formatEntry(entry), 'adopt ServiceEntry payments/egress-mtls-bank-api (it was not made by egress-mtls)')
+  const diff = entryDiff(entry)
+  assert.match(diff, /^--- live\/ServiceEntry\/payments\/egress-mtls-bank-api\n\+\+\+ egress-mtls\/ServiceEntry\/payments\/egress-mtls-bank-api\n@@ /)
+  assert.match(diff, /^\+ {4}egress-mtls\.io\/instance: egress-mtls$/m)
+  assert.match(diff, /^ {5}team: payments$/m)
+  assert.match(diff, /^- {4}- theirs\.example\.com$/m)
+  assert.match(diff, /^\+ {4}- api\.bank\.example\.com$/m)
+})
+
+test('the diff of an update is a unified diff of the spec, only the changed lines marked; none for other actions', () => {
+  const [, dr] = desired
+  assert.ok(dr)
+  const [entry] = plan([dr], [live(dr, (spec) => { spec['exportTo'] = ['*'] })])
+  assert.equal(entry?.action, 'update')
+  assert.equal(entryDiff(entry), [
+    '--- live/DestinationRule/payments/egress-mtls-bank-api',
+    '+++ egress-mtls/DestinationRule/payments/egress-mtls-bank-api',
+    '@@ -6,7 +6,7 @@',
+    '     team: payments',
+    ' spec:',
+    '   exportTo:',
+    '-    - "*"',
+    '+    - .',
+    '   host: api.bank.example.com',
+    '   trafficPolicy:',
+    '     portLevelSettings:',
+    '',
+  ].join('\n'))
+  assert.equal(entryDiff(plan([dr], [live(dr)])[0]!), '')
+  assert.equal(entryDiff(plan([dr], [])[0]!), '')
 })

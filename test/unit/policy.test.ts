@@ -106,3 +106,18 @@ test('egress-mtls.io/targets narrows, keeps configuration order, and warns about
   assert.deepEqual(empty.targets, [])
   assert.match(empty.warnings[0] ?? '', /names no target/)
 })
+
+test('egress-mtls.io/targets: bounded: over 256 KiB refused unread, at most 10 warnings, long names cut', () => {
+  const huge = decide(config('label'), 'payments', IN, { 'egress-mtls.io/targets': 'a,'.repeat(200_000) })
+  assert.deepEqual(huge, {
+    targets: [],
+    warnings: [],
+    denied: 'egress-mtls: annotation egress-mtls.io/targets is over 262144 bytes (256 KiB, the API server\'s limit for all annotations of an object together): refused unread',
+  })
+  const many = decide(config('label'), 'payments', IN, { 'egress-mtls.io/targets': ['bank-api', ...Array.from({ length: 5000 }, (_, i) => `n${i}`)].join(',') })
+  assert.deepEqual(names(many), ['bank-api'])
+  assert.equal(many.warnings.length, 10)
+  assert.equal(many.warnings.at(-1), 'egress-mtls: annotation egress-mtls.io/targets: 4991 more names that are not available')
+  const long = decide(config('label'), 'payments', IN, { 'egress-mtls.io/targets': 'x'.repeat(100_000) })
+  assert.deepEqual(long.warnings, [`egress-mtls: annotation egress-mtls.io/targets: unknown target "${'x'.repeat(60)}"... (available in namespace payments: bank-api, tax-gw, audit)`])
+})

@@ -4,8 +4,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { resolveConfig } from '../../src/core/config.ts'
-import { exitCode, formatFinding } from '../../src/core/findings.ts'
-import { expectedServerNames, judgeProbe, probeDetails, probePlan, probeRequest, type Observation } from '../../src/core/probe.ts'
+import { about, exitCode, formatFinding } from '../../src/core/findings.ts'
+import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial, type Observation } from '../../src/core/probe.ts'
 import { authority, clientMaterial } from '../e2e/client-certs.ts'
 
 const config = resolveConfig({
@@ -25,11 +25,12 @@ const done: Observation = { ...handshaken, answer: 'HTTP/1.1 404 Not Found' }
 const plan = probePlan(bank)
 const judge = (seen: Observation): string[] => judgeProbe(plan, seen, new Date()).map(formatFinding)
 
-test('the names the sidecar checks: subjectAltNames, else sni (the host by default)', () => {
-  assert.deepEqual(expectedServerNames(bank), ['api.bank.example.com'])
-  assert.deepEqual(expectedServerNames(tax), ['mtls.tax.example.org'])
-  assert.deepEqual(expectedServerNames(pay), ['spiffe://pay.example.com/gw', 'edge.pay.example.com'])
-  assert.deepEqual(expectedServerNames({ ...bank, verifyServerName: false }), [])
+test('the names the sidecar checks: subjectAltNames, else sni (the host by default), none with verifyServerName: false', () => {
+  assert.deepEqual(probePlan(bank).serverNames, ['api.bank.example.com'])
+  assert.deepEqual(probePlan(tax).serverNames, ['mtls.tax.example.org'])
+  assert.deepEqual(probePlan(pay).serverNames, ['spiffe://pay.example.com/gw', 'edge.pay.example.com'])
+  const off = resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'], verifyServerName: false }] }).targets[0]!
+  assert.deepEqual(probePlan(off).serverNames, [])
   assert.equal(probeRequest(probePlan(tax), 'ua/1'), 'HEAD / HTTP/1.1\r\nHost: gw.tax.example.org:8443\r\nUser-Agent: ua/1\r\nConnection: close\r\n\r\n')
   assert.match(probeRequest(plan, 'ua/1'), /^HEAD \/ HTTP\/1\.1\r\nHost: api\.bank\.example\.com\r\n/)
 })
@@ -77,4 +78,16 @@ test('the facts for -o yaml|json', () => {
   assert.equal(details['clientCertificateRequested'], true)
   assert.deepEqual((details['serverCertificate'] as Record<string, unknown>)['subjectAltNames'], ['DNS:api.bank.example.com'])
   assert.equal(details['failure'], undefined)
+  assert.equal(probeDetails(probePlan(bank, { host: '::1', port: 8443 }), done, new Date())['connectTo'], '[::1]:8443')
+})
+
+test('the material\'s problems: as they are when the connection failed, warnings when the server accepted it anyway', () => {
+  const files = about('files')
+  const material = [files.ok('client.key matches the certificate'), files.fail("the client certificate's extended key usage (serverAuth) lacks clientAuth: ...")]
+  const accepted = withMaterial(material, judgeProbe(plan, done, new Date()))
+  assert.equal(exitCode(accepted), 0)
+  assert.equal(formatFinding(accepted[0]!), "warn files: the client certificate's extended key usage (serverAuth) lacks clientAuth: ...")
+  const refused = withMaterial(material, judgeProbe(plan, { serverChain: [], failure: { stage: 'handshake', code: 'x', message: 'SSL alert number 42' } }, new Date()))
+  assert.deepEqual(refused.map((f) => f.level), ['fail', 'fail'])
+  assert.match(formatFinding(refused[1]!), /the server refused the client certificate \(alert bad_certificate\)$/)
 })

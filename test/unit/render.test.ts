@@ -111,7 +111,7 @@ test('targetPort routing (default): ServiceEntry with targetPort, DestinationRul
   const objects = render(c)
   assertValid(objects)
   const files = certFiles(c.mountRoot, 'bank-api')
-  const labels = { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/target': 'bank-api' }
+  const labels = { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'egress-mtls', 'egress-mtls.io/target': 'bank-api' }
   assert.deepEqual(objects, [
     {
       apiVersion: 'networking.istio.io/v1',

@@ -197,20 +197,23 @@ spec:
 {{- end -}}
 
 {{- define "egress-mtls.provisionArgs" -}}
-{{- toJson (list "provision" "--config" "/config/config.yaml" "--timeout" (toString (int .Values.provision.timeoutSeconds))) -}}
+{{- toJson (list "provision" "--config" "/config/config.yaml" "--instance" .Release.Name "--timeout" (toString (int .Values.provision.timeoutSeconds))) -}}
 {{- end -}}
 
 {{/* RBAC ---------------------------------------------------------------------- */}}
 
 {{/*
-The certs part's ServiceAccount and rights: its Secret (get/update by name; create cannot
-be limited by resourceNames, since a create request names no existing object) and its
-MutatingWebhookConfiguration (get/patch by name). Call with (list . NAME HOOK-ANNOTATIONS).
+The certs part's ServiceAccount and rights: its Secret (get/update by name, and delete for
+the uninstall hook; create cannot be limited by resourceNames, since a create request names
+no existing object: the admission policy refuses any other name) and its
+MutatingWebhookConfiguration (get/patch by name).
+Call with (list . NAME HOOK-ANNOTATIONS SECRET-VERBS).
 */}}
 {{- define "egress-mtls.certsRbac" -}}
 {{- $ := index . 0 -}}
 {{- $name := index . 1 -}}
 {{- $meta := index . 2 -}}
+{{- $verbs := index . 3 -}}
 apiVersion: v1
 kind: ServiceAccount
 metadata:
@@ -237,7 +240,7 @@ rules:
   - apiGroups: [""]
     resources: [secrets]
     resourceNames: [{{ include "egress-mtls.tlsSecretName" $ }}]
-    verbs: [get, update]
+    verbs: {{ $verbs | toJson }}
   - apiGroups: [""]
     resources: [secrets]
     verbs: [create]
