@@ -16,11 +16,15 @@ export function completionScript (shell: 'bash' | 'zsh', program: Command): stri
   const globals = program.options.filter((o) => o.long !== '--version')
   const commands = program.commands
   const valueOptions = [...globals, ...commands.flatMap((c) => c.options)].filter(takesValue)
+  // choices differ between commands (-o): matched as "command:flag"
   const choiceCases = new Map<string, string>()
-  for (const o of valueOptions) {
-    const words = valueWords(o)
-    if (words !== undefined) choiceCases.set(flags(o).join('|'), words)
+  for (const c of commands) {
+    for (const o of c.options.filter(takesValue)) {
+      const words = valueWords(o)
+      if (words !== undefined) choiceCases.set(flags(o).map((f) => `${c.name()}:${f}`).join('|'), words)
+    }
   }
+  const choiceFlags = [...new Set(valueOptions.filter((o) => valueWords(o) !== undefined).flatMap(flags))]
   const plain = valueOptions.filter((o) => valueWords(o) === undefined)
   const fileFlags = [...new Set(plain.filter((o) => /<(file|path)>/.test(o.flags)).flatMap(flags))]
   const otherFlags = [...new Set(plain.filter((o) => !/<(file|path)>/.test(o.flags)).flatMap(flags))]
@@ -38,13 +42,15 @@ _egress_mtls() {
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case "\${COMP_WORDS[i]}" in
-      ${[...fileFlags, ...otherFlags, ...choiceCases.keys()].join('|')}) ((i++)) ;;
+      ${[...fileFlags, ...otherFlags, ...choiceFlags].join('|')}) ((i++)) ;;
       -*) ;;
       *) cmd="\${COMP_WORDS[i]}"; break ;;
     esac
   done
-  case "$prev" in
+  case "$cmd:$prev" in
 ${[...choiceCases].map(([f, w]) => `    ${f}) COMPREPLY=($(compgen -W "${w}" -- "$cur")); return ;;`).join('\n')}
+  esac
+  case "$prev" in
     ${fileFlags.join('|')}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     ${otherFlags.join('|')}) COMPREPLY=(); return ;;
   esac
