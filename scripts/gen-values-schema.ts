@@ -61,6 +61,33 @@ const resources = (description: string): JsonObject => ({
   },
 })
 const cron = (description: string): JsonObject => str(description, { minLength: 1, pattern: '^(@[a-z]+|\\S+( \\S+){4})$' })
+const port = (description: string): JsonObject => int(description, 1, { maximum: 65535 })
+const pullSecrets: JsonObject = {
+  type: 'array',
+  items: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
+}
+const duration = (description: string): JsonObject => str(description, { pattern: '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$' })
+/** What every pod of the chart has, chart-wide and per part (webhook, certs, provision). */
+const podValues = (who: string): Record<string, JsonObject> => ({
+  podLabels: stringMap(`Extra labels of ${who}.`),
+  podAnnotations: stringMap(`Extra annotations of ${who}.`),
+  nodeSelector: stringMap(`Node selector of ${who}.`),
+  tolerations: { type: 'array', description: `Tolerations of ${who}.`, items: { type: 'object' } },
+  affinity: { type: 'object', description: `Affinity of ${who}.` },
+  priorityClassName: str(`Priority class of ${who}.`),
+  podSecurityContext: { type: 'object', description: `Pod securityContext of ${who}, merged over the defaults.` },
+  containerSecurityContext: { type: 'object', description: `Container securityContext of ${who}, merged over the defaults.` },
+})
+/** A part's own pod values: replace (placement) or merge over (labels, security) the chart-wide ones. */
+const partValues = (part: string): Record<string, JsonObject> => ({
+  ...podValues(`the ${part} pods (empty: the chart-wide value)`),
+  extraArgs: { type: 'array', description: `Arguments appended to the ${part} command.`, items: { type: 'string' } },
+  extraEnv: {
+    type: 'array',
+    description: `Environment variables (EnvVar objects) of the ${part} container.`,
+    items: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
+  },
+})
 
 /** The whole values.schema.json. */
 export function valuesSchema (): Json {
@@ -73,7 +100,14 @@ export function valuesSchema (): Json {
     type: 'object',
     additionalProperties: false,
     properties: {
-      global: { type: 'object', description: 'Values a parent chart shares with its subcharts (unused here).' },
+      global: {
+        type: 'object',
+        description: 'Values a parent chart shares with its subcharts.',
+        properties: {
+          imageRegistry: str('Registry put in front of image.repository.', { pattern: '^([^/\\s]+(/[^/\\s]+)*/?)?$' }),
+          imagePullSecrets: pullSecrets,
+        },
+      },
       nameOverride: str('Replaces the chart name in resource names.', { maxLength: 40, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$' }),
       fullnameOverride: str('Replaces the release-chart name prefix of every resource.', { maxLength: 40, pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$' }),
       image: {
@@ -87,13 +121,10 @@ export function valuesSchema (): Json {
           pullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] },
         },
       },
-      imagePullSecrets: {
-        type: 'array',
-        items: { type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1 } } },
-      },
-      nodeSelector: stringMap('Node selector of every pod (webhook, Jobs, CronJobs).'),
-      tolerations: { type: 'array', description: 'Tolerations of every pod.', items: { type: 'object' } },
-      config: { ...config, description: 'The egress-mtls configuration file (DESIGN.md "Configuration"), rendered into the ConfigMap.' },
+      imagePullSecrets: pullSecrets,
+      commonLabels: stringMap('Labels added to every object.'),
+      ...podValues('every pod (webhook, Jobs, CronJobs)'),
+      config: { ...config, description: 'The egress-mtls configuration file (docs/design.md "Configuration"), rendered into the ConfigMap.' },
       webhook: {
         type: 'object',
         additionalProperties: false,
@@ -109,9 +140,10 @@ export function valuesSchema (): Json {
           },
           resources: resources('Webhook container resources.'),
           nodeOptions: str('NODE_OPTIONS of the webhook container (V8 heap flags; see values.yaml).'),
-          affinity: { type: 'object', description: 'Webhook pod affinity.' },
-          priorityClassName: str('Webhook pod priority class.'),
-          podAnnotations: stringMap('Extra annotations of the webhook pods.'),
+          port: port('HTTPS port of the webhook container (the node\'s, with hostNetwork).'),
+          metricsPort: port('Metrics and health port of the webhook container.'),
+          hostNetwork: { type: 'boolean', description: 'Run the webhook pods in the node\'s network namespace.' },
+          ...partValues('webhook'),
         },
       },
       certs: {
@@ -123,6 +155,7 @@ export function valuesSchema (): Json {
           renewFraction: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Renew when less than this fraction of the validity is left.' },
           schedule: cron('Cron schedule of the renewal CronJob.'),
           resources: resources('Certs Job container resources.'),
+          ...partValues('certs'),
         },
       },
       provision: {
@@ -139,6 +172,54 @@ export function valuesSchema (): Json {
             },
           },
           resources: resources('Provision Job container resources.'),
+          ...partValues('provision'),
+        },
+      },
+      metrics: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          service: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { port: port('Port of the metrics Service.'), annotations: stringMap('Annotations of the metrics Service.') },
+          },
+          scrapeAnnotations: { type: 'boolean', description: 'prometheus.io/scrape, port and path annotations on the webhook pods.' },
+          serviceMonitor: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              enabled: { type: 'boolean', description: 'Render a ServiceMonitor (Prometheus Operator).' },
+              interval: { anyOf: [{ const: '' }, duration('Scrape interval.')] },
+              scrapeTimeout: { anyOf: [{ const: '' }, duration('Scrape timeout.')] },
+              labels: stringMap('Extra labels of the ServiceMonitor.'),
+            },
+          },
+        },
+      },
+      certManager: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          enabled: { type: 'boolean', description: 'The serving certificate from cert-manager instead of the certs Jobs.' },
+          issuerRef: {
+            type: 'object',
+            description: 'An existing issuer; empty: a self-signed Issuer.',
+            additionalProperties: false,
+            properties: { name: { type: 'string', minLength: 1 }, kind: { type: 'string', minLength: 1 }, group: { type: 'string', minLength: 1 } },
+            anyOf: [{ maxProperties: 0 }, { required: ['name'], properties: { name: { type: 'string' } } }],
+          },
+          duration: duration('Validity of the certificate.'),
+          renewBefore: duration('Renew this long before it expires.'),
+        },
+      },
+      networkPolicy: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          enabled: { type: 'boolean', description: 'Render a NetworkPolicy for the webhook pods.' },
+          webhookFrom: { type: 'array', description: 'Peers allowed to the HTTPS port; empty: any.', items: { type: 'object' } },
+          metricsFrom: { type: 'array', description: 'Peers allowed to the metrics port; empty: any.', items: { type: 'object' } },
         },
       },
     },

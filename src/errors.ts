@@ -1,5 +1,5 @@
 // The one catalogue of errors. Each has a stable code and the process exit code it maps to
-// (DESIGN.md: 0 success, 1 a problem found or a failed operation, 2 bad usage or configuration).
+// (docs/design.md: 0 success, 1 a problem found or a failed operation, 2 bad usage or configuration).
 
 export type ExitCode = 1 | 2
 

@@ -13,6 +13,7 @@ export async function run (options: RenderOptions, io: Io): Promise<number> {
     io.stderr.write(`egress-mtls: no resources${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}\n`)
     return 0
   }
+  // As kubectl and Istio read YAML (1.1): a target named `y` or `on` must stay a string.
   io.stdout.write(formatObjects(objects, options.output))
   return 0
 }

@@ -1,4 +1,4 @@
-// What the certs command does (DESIGN.md "Commands"), decided from what is stored: the
+// What the certs command does (docs/design.md "Commands"), decided from what is stored: the
 // Secret's data and the caBundle of each webhook. Pure: PEM text and a clock in, a decision
 // out; certificates are only parsed here (node:crypto), never made or written.
 //

@@ -1,4 +1,4 @@
-// The configuration file of DESIGN.md: schema, defaults and validation. Pure: text in,
+// The configuration file of docs/design.md: schema, defaults and validation. Pure: text in,
 // a frozen Config out, or a ConfigError naming the field, the file and the line.
 import { Ajv, type ErrorObject } from 'ajv'
 import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml'

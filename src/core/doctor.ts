@@ -1,4 +1,4 @@
-// The checks of `doctor` (DESIGN.md "Commands") on Istio objects, workloads and namespaces:
+// The checks of `doctor` (docs/design.md "Commands") on Istio objects, workloads and namespaces:
 // what is found in the cluster in, a finding per check out. Pure: nothing is read or written
 // here. The client material's checks are in client-material.ts.
 import { targetsForNamespace, type Config, type Target } from './config.ts'

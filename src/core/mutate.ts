@@ -1,4 +1,4 @@
-// The mutation of one pod template (DESIGN.md "The mutation"): the JSON Patch that makes its
+// The mutation of one pod template (docs/design.md "The mutation"): the JSON Patch that makes its
 // metadata carry exactly the wanted targets' volumes, mounts, labels and the injected
 // annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
 // annotations; never copies or diffs the object. Pure.
@@ -120,7 +120,7 @@ export function mutationKey (templatePath: readonly string[], meta: TemplateMeta
 
 /**
  * The targets egress-mtls injected earlier: exactly those its record, the injected
- * annotation, lists (DESIGN.md: what is ours is what the record says). A label
+ * annotation, lists (docs/design.md: what is ours is what the record says). A label
  * `egress-mtls.io/<name>: "true"` or a volume `egress-mtls-<name>` that the record does not
  * list is the user's: kept as written (and adopted, when that target is to be injected and
  * the entry is the one egress-mtls writes). Names in the record that cannot be targets

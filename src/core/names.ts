@@ -1,4 +1,4 @@
-// Every name a user sees (DESIGN.md "Names users see"), in one place.
+// Every name a user sees (docs/design.md "Names users see"), in one place.
 // The webhook's mount paths and the DestinationRule's file paths both come from here,
 // so the two can never disagree.
 

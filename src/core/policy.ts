@@ -1,4 +1,4 @@
-// Who is injected and with which targets (DESIGN.md "Who is injected"). Pure: the workload's
+// Who is injected and with which targets (docs/design.md "Who is injected"). Pure: the workload's
 // own labels and annotations (never its pod template's), its namespace and the configuration
 // decide. The API server has already applied the namespace part of the rule
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same

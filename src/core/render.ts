@@ -1,4 +1,4 @@
-// The Istio resources of DESIGN.md "Istio resources": per target and namespace, a
+// The Istio resources of docs/design.md "Istio resources": per target and namespace, a
 // ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService. Pure.
 // `render`, `provision` and `doctor` all use this one function.
 import type { Config, Target } from './config.ts'

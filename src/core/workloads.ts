@@ -1,4 +1,4 @@
-// The workload kinds egress-mtls injects (DESIGN.md "Who is injected") and where each keeps
+// The workload kinds egress-mtls injects (docs/design.md "Who is injected") and where each keeps
 // its pod template. Any version of the group: with `matchPolicy: Equivalent` the API server
 // may send a version other than the one registered.
 import type { GroupVersionKind } from './admission.ts'

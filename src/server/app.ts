@@ -1,5 +1,5 @@
 // The admission webhook over HTTPS: POST /mutate, AdmissionReview v1 in and out
-// (DESIGN.md "Protocol (webhook)"). The decision itself is admit(), shared with `inject`.
+// (docs/design.md "Protocol (webhook)"). The decision itself is admit(), shared with `inject`.
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'

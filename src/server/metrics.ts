@@ -1,4 +1,4 @@
-// The webhook's Prometheus metrics (DESIGN.md "Protocol (webhook)"), in a registry of their
+// The webhook's Prometheus metrics (docs/design.md "Protocol (webhook)"), in a registry of their
 // own so that tests and several servers in one process never share counters.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Result } from '../core/review.ts'

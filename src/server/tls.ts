@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import { tlsError } from '../errors.ts'
 
-/** TLS 1.2+ (DESIGN.md); what kube-apiserver's Go client negotiates. */
+/** TLS 1.2+ (docs/design.md); what kube-apiserver's Go client negotiates. */
 export const MIN_TLS_VERSION = 'TLSv1.2'
 
 /**

@@ -13,9 +13,10 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
-import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, installIstioCrds, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
 import { runCli } from './run-cli.ts'
 import { run, type Run } from '../process.ts'
+import { VERSION } from '../../src/version.ts'
 
 const chartDir = join(repoRoot, 'charts', 'egress-mtls')
 const release = 'egress-mtls'
@@ -36,6 +37,7 @@ interface Container {
   readinessProbe?: Probe
   resources?: { requests?: Record<string, string>, limits?: Record<string, string> }
   env?: { name: string, value: string }[]
+  ports?: unknown
 }
 interface PodSpec {
   serviceAccountName: string
@@ -75,9 +77,21 @@ const PLURALS: Record<string, string> = {
   ClusterRole: 'clusterroles',
   ClusterRoleBinding: 'clusterrolebindings',
   MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
+  NetworkPolicy: 'networkpolicies',
+  ServiceMonitor: 'servicemonitors',
+  Certificate: 'certificates',
+  Issuer: 'issuers',
   ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
   ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
 }
+/** What the chart renders with its default options. */
+const DEFAULT_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CronJob', 'Deployment', 'Job', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']
+/** The CRDs of the optional kinds, from their projects (test/fixtures, with their licences). */
+const OPTIONAL_CRDS = [join(repoRoot, 'test', 'fixtures', 'cert-manager', 'crds-v1.21.2.yaml'), join(repoRoot, 'test', 'fixtures', 'prometheus-operator', 'servicemonitors-v0.85.0.yaml')]
+
+/** The chart's container security context, by default. */
+const CONTAINER_SECURITY = { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } }
+const POD_SECURITY = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }
 
 /** The REST path of an object (namespaced when it names a namespace). */
 function pathOf (o: Obj): string {
@@ -100,15 +114,17 @@ async function dryRunApply (kc: KubeConfig, o: Obj): Promise<{ status: number, b
   return { status: r.status, body: r.body, warnings: Array.isArray(w) ? w.join('\n') : (w ?? '') }
 }
 
-function podSpecs (objs: readonly Obj[]): { where: string, spec: PodSpec }[] {
-  const out: { where: string, spec: PodSpec }[] = []
+interface PodTemplate { metadata: Meta, spec: PodSpec }
+function podTemplates (objs: readonly Obj[]): { where: string, template: PodTemplate }[] {
+  const out: { where: string, template: PodTemplate }[] = []
   for (const o of objs) {
     const where = `${o.kind}/${o.metadata.name}`
-    if (o.kind === 'Deployment' || o.kind === 'Job') out.push({ where, spec: (o['spec'] as { template: { spec: PodSpec } }).template.spec })
-    if (o.kind === 'CronJob') out.push({ where, spec: (o['spec'] as { jobTemplate: { spec: { template: { spec: PodSpec } } } }).jobTemplate.spec.template.spec })
+    if (o.kind === 'Deployment' || o.kind === 'Job') out.push({ where, template: (o['spec'] as { template: PodTemplate }).template })
+    if (o.kind === 'CronJob') out.push({ where, template: (o['spec'] as { jobTemplate: { spec: { template: PodTemplate } } }).jobTemplate.spec.template })
   }
   return out
 }
+const podSpecs = (objs: readonly Obj[]): { where: string, spec: PodSpec }[] => podTemplates(objs).map(({ where, template }) => ({ where, spec: template.spec }))
 
 const byKind = (objs: readonly Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind)
 function one (objs: readonly Obj[], kind: string, name: string): Obj {
@@ -144,6 +160,7 @@ describe('chart', () => {
     kc = loadKubeConfig()
     kubeVersion = ((await kubeJson(kc, { path: '/version' })) as { gitVersion: string }).gitVersion
     work = await mkdtemp(join(tmpdir(), 'egress-mtls-chart-'))
+    for (const file of OPTIONAL_CRDS) await installIstioCrds(kc, file)
     const restricted = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted', 'pod-security.kubernetes.io/warn-version': 'latest' }
     for (const prefix of ['chart', 'chart-payments', 'chart-billing', 'chart-root']) namespaces.push(await freshNamespace(kc, prefix, restricted))
     ;[releaseNs, payments, billing, meshRoot] = namespaces.map((n) => n.name) as [string, string, string, string]
@@ -225,7 +242,7 @@ describe('chart', () => {
       test(`injection ${injection}, routing ${routing}: rendered objects are right and the API server accepts every one`, async () => {
         const objs = await template('-f', await valuesFile({ config: config(injection, routing) }))
         const kinds = new Set(objs.map((o) => o.kind))
-        assert.deepEqual([...kinds].sort(), Object.keys(PLURALS).sort())
+        assert.deepEqual([...kinds].sort(), DEFAULT_KINDS)
 
         // Labels and hooks.
         for (const o of objs) {
@@ -294,19 +311,24 @@ describe('chart', () => {
         assert.equal(dep.metadata.annotations?.['checksum/config'], undefined)
         assert.deepEqual((one(objs, 'PodDisruptionBudget', `${full}-webhook`)['spec'] as { minAvailable: number }).minAvailable, 1)
         assert.deepEqual((one(objs, 'Service', `${full}-webhook`)['spec'] as { ports: unknown }).ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }])
+        assert.deepEqual((one(objs, 'Service', `${full}-webhook-metrics`)['spec'] as { ports: unknown }).ports, [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }])
 
-        // Pod Security "restricted" on every pod spec: the Deployment, the Jobs, the CronJobs.
+        // Pod Security "restricted" on every pod spec: the Deployment, the Jobs, the CronJobs;
+        // and no Istio sidecar in any of them.
         const specs = podSpecs(objs)
         assert.equal(specs.length, 1 + 5 + 2)
         for (const { where, spec } of specs) {
-          assert.deepEqual(spec.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } }, where)
+          assert.deepEqual(spec.securityContext, POD_SECURITY, where)
           for (const ct of spec.containers) {
-            assert.deepEqual(ct.securityContext, {
-              runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
-            }, where)
-            assert.equal(ct.image, 'egress-mtls:0.1.0', where)
+            assert.deepEqual(ct.securityContext, CONTAINER_SECURITY, where)
+            assert.equal(ct.image, `egress-mtls:${VERSION}`, where)
           }
           assert.ok(!JSON.stringify(spec).includes('hostPath'), where)
+          assert.equal(spec['hostNetwork'], undefined, where)
+        }
+        for (const { where, template } of podTemplates(objs)) {
+          assert.equal(template.metadata.labels?.['sidecar.istio.io/inject'], 'false', where)
+          assert.equal(template.metadata.annotations?.['sidecar.istio.io/inject'], 'false', where)
         }
 
         // The commands each Job runs, and as whom.
@@ -552,6 +574,200 @@ describe('chart', () => {
       }
     } finally {
       for (const o of created.filter((x) => x.metadata.namespace === undefined)) await kubeRequest(kc, { method: 'DELETE', path: pathOf(o) })
+    }
+  })
+  /** Server-side dry-run of every object; the failures and warnings, by object. */
+  async function rejections (objs: readonly Obj[]): Promise<string[]> {
+    const rejected: string[] = []
+    await Promise.all(objs.map(async (o) => {
+      const r = await dryRunApply(kc, o)
+      if (r.status < 200 || r.status > 299) rejected.push(`${o.kind}/${o.metadata.name}: HTTP ${r.status}: ${r.body}`)
+      else if (r.warnings !== '') rejected.push(`${o.kind}/${o.metadata.name}: warning: ${r.warnings}`)
+    }))
+    return rejected.sort()
+  }
+
+  test('helm package: the archive carries package.json\'s version as version and appVersion, and the image tag follows', async () => {
+    const out = join(work, 'package')
+    const r = await helm('package', chartDir, '--destination', out)
+    assert.equal(r.code, 0, r.stderr)
+    const archive = join(out, `egress-mtls-${VERSION}.tgz`)
+    assert.match(r.stdout, new RegExp(archive.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    const show = await helm('show', 'chart', archive)
+    assert.equal(show.code, 0, show.stderr)
+    const chart = parseAllDocuments(show.stdout)[0]?.toJS() as { version: string, appVersion: string }
+    assert.deepEqual([chart.version, chart.appVersion], [VERSION, VERSION])
+    const lint = await helm('lint', archive, '--strict', '--kube-version', kubeVersion)
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr)
+    const t = await helm('template', release, archive, '--namespace', releaseNs, '--kube-version', kubeVersion)
+    assert.equal(t.code, 0, t.stderr)
+    const objs = parseAllDocuments(t.stdout).map((d) => d.toJS() as Obj | null).filter((o): o is Obj => o !== null)
+    const images = new Set(podSpecs(objs).flatMap(({ spec }) => spec.containers.map((c) => c.image)))
+    assert.deepEqual([...images], [`egress-mtls:${VERSION}`])
+  })
+
+  test('every pod option: registry, pull secrets, labels, env, args, placement, priority, security overrides; the API server accepts all under "restricted"', async () => {
+    const values = {
+      global: { imageRegistry: 'registry.example.com/mirror', imagePullSecrets: [{ name: 'global-pull' }] },
+      imagePullSecrets: [{ name: 'chart-pull' }],
+      commonLabels: { team: 'platform', 'app.kubernetes.io/instance': 'spoofed' },
+      podLabels: { 'cost-centre': 'cc-1', 'sidecar.istio.io/inject': 'true', 'app.kubernetes.io/name': 'spoofed' },
+      podAnnotations: { 'example.com/all': 'every-pod' },
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }],
+      affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, preference: { matchExpressions: [{ key: 'infra', operator: 'Exists' }] } }] } },
+      priorityClassName: 'chart-wide',
+      webhook: {
+        priorityClassName: 'system-cluster-critical',
+        nodeSelector: { role: 'webhook' },
+        podLabels: { part: 'webhook' },
+        extraArgs: ['--log-level', 'debug'],
+        extraEnv: [{ name: 'TZ', value: 'UTC' }],
+        containerSecurityContext: { readOnlyRootFilesystem: true, privileged: false },
+      },
+      certs: { extraEnv: [{ name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' }], podSecurityContext: { runAsUser: 1000700000 } },
+      provision: { extraArgs: ['--timeout', '60'], tolerations: [{ operator: 'Exists' }], affinity: { podAntiAffinity: {} } },
+      metrics: { scrapeAnnotations: true, serviceMonitor: { enabled: true, labels: { release: 'prom' }, scrapeTimeout: '10s' } },
+      networkPolicy: { enabled: true, webhookFrom: [{ ipBlock: { cidr: '10.0.0.0/8' } }] },
+    }
+    const file = await valuesFile(values)
+    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '-f', file)
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr)
+    const objs = await template('-f', file)
+    const templates = podTemplates(objs)
+    assert.equal(templates.length, 8)
+    for (const { where, template } of templates) {
+      const part = where.includes('webhook') ? 'webhook' : where.includes('certs') ? 'certs' : 'provision'
+      const { spec, metadata } = template
+      for (const c of spec.containers) assert.equal(c.image, `registry.example.com/mirror/egress-mtls:${VERSION}`, where)
+      assert.deepEqual(spec['imagePullSecrets'], [{ name: 'global-pull' }, { name: 'chart-pull' }], where)
+      // The chart's own labels win over podLabels: selectors and the sidecar opt-out hold.
+      const labels = metadata.labels ?? {}
+      const annotations = metadata.annotations ?? {}
+      assert.equal(labels['sidecar.istio.io/inject'], 'false', where)
+      assert.equal(labels['app.kubernetes.io/name'], 'egress-mtls', where)
+      assert.equal(labels['cost-centre'], 'cc-1', where)
+      assert.equal(labels['team'], 'platform', where)
+      assert.equal(labels['part'], part === 'webhook' ? 'webhook' : undefined, where)
+      assert.equal(annotations['example.com/all'], 'every-pod', where)
+      assert.equal(annotations['prometheus.io/scrape'], part === 'webhook' ? 'true' : undefined, where)
+      assert.equal(spec['priorityClassName'], part === 'webhook' ? 'system-cluster-critical' : 'chart-wide', where)
+      assert.deepEqual(spec['nodeSelector'], part === 'webhook' ? { role: 'webhook' } : { 'kubernetes.io/os': 'linux' }, where)
+      assert.deepEqual(spec['tolerations'], part === 'provision' ? [{ operator: 'Exists' }] : values.tolerations, where)
+      assert.deepEqual(spec['affinity'], part === 'provision' ? values.provision.affinity : values.affinity, where)
+      assert.deepEqual(spec.securityContext, part === 'certs' ? { ...POD_SECURITY, runAsUser: 1000700000 } : POD_SECURITY, where)
+      const c = spec.containers[0]!
+      assert.deepEqual(c.securityContext, part === 'webhook' ? { ...CONTAINER_SECURITY, privileged: false } : CONTAINER_SECURITY, where)
+      if (part === 'webhook') {
+        assert.deepEqual(c.args.slice(-2), ['--log-level', 'debug'])
+        assert.deepEqual(c.env, [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=8' }, { name: 'TZ', value: 'UTC' }])
+        assert.deepEqual([annotations['prometheus.io/port'], annotations['prometheus.io/path']], ['9090', '/metrics'])
+      } else if (part === 'certs') {
+        assert.deepEqual(c.env, [{ name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' }], where)
+        assert.equal(c.args[0], 'certs')
+      } else {
+        assert.deepEqual(c.args, ['provision', '--config', '/config/config.yaml', '--instance', release, '--timeout', '120', ...(where.endsWith('cleanup') ? ['--prune-all'] : []), '--timeout', '60'], where)
+        assert.equal(c.env, undefined, where)
+      }
+    }
+    for (const o of objs) {
+      assert.equal(o.metadata.labels?.['team'], 'platform', `${o.kind}/${o.metadata.name} lacks commonLabels`)
+      assert.equal(o.metadata.labels['app.kubernetes.io/instance'], release, `${o.kind}/${o.metadata.name}: commonLabels replaced a label of the chart`)
+    }
+
+    const sm = one(objs, 'ServiceMonitor', `${full}-webhook`)
+    assert.equal(sm.metadata.labels?.['release'], 'prom')
+    const smSpec = sm['spec'] as { selector: Selector, endpoints: Record<string, unknown>[], namespaceSelector: unknown }
+    assert.deepEqual(smSpec.endpoints, [{ port: 'metrics', path: '/metrics', scheme: 'http', interval: '30s', scrapeTimeout: '10s' }])
+    assert.deepEqual(smSpec.namespaceSelector, { matchNames: [releaseNs] })
+    // The ServiceMonitor selects the metrics Service, not the admission one.
+    const services = byKind(objs, 'Service').filter((svc) => Object.entries(smSpec.selector.matchLabels ?? {}).every(([k, v]) => svc.metadata.labels?.[k] === v))
+    assert.deepEqual(services.map((svc) => svc.metadata.name), [`${full}-webhook-metrics`])
+
+    const np = one(objs, 'NetworkPolicy', `${full}-webhook`)
+    assert.deepEqual(np['spec'], {
+      podSelector: { matchLabels: { 'app.kubernetes.io/name': 'egress-mtls', 'app.kubernetes.io/instance': release, 'app.kubernetes.io/component': 'webhook' } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [
+        { ports: [{ port: 'https', protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] },
+        { ports: [{ port: 'metrics', protocol: 'TCP' }] },
+      ],
+      egress: [],
+    })
+    assert.deepEqual(await rejections(objs), [])
+  })
+
+  test('OpenShift: null IDs leave the UID to the platform, and "restricted" still holds', async () => {
+    const objs = await template('--set', 'podSecurityContext.runAsUser=null', '--set', 'podSecurityContext.runAsGroup=null', '--set', 'podSecurityContext.fsGroup=null')
+    for (const { where, spec } of podSpecs(objs)) {
+      assert.deepEqual(spec.securityContext, { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } }, where)
+      for (const c of spec.containers) assert.deepEqual(c.securityContext, CONTAINER_SECURITY, where)
+    }
+    assert.deepEqual(await rejections(objs), [])
+  })
+
+  test('webhook.hostNetwork: the node\'s network on the chosen ports; the API server says it is not "restricted"', async () => {
+    const objs = await template('--set', 'webhook.hostNetwork=true', '--set', 'webhook.port=10260', '--set', 'webhook.metricsPort=10261', '--set', 'metrics.scrapeAnnotations=true')
+    const dep = one(objs, 'Deployment', `${full}-webhook`)
+    const pod = (dep['spec'] as { template: PodTemplate }).template
+    assert.equal(pod.spec['hostNetwork'], true)
+    assert.equal(pod.spec['dnsPolicy'], 'ClusterFirstWithHostNet')
+    const c = pod.spec.containers[0]!
+    assert.deepEqual(c.args.slice(0, 5), ['serve', '--listen', ':10260', '--metrics-listen', ':10261'])
+    assert.deepEqual(c.ports, [{ name: 'https', containerPort: 10260, protocol: 'TCP' }, { name: 'metrics', containerPort: 10261, protocol: 'TCP' }])
+    assert.equal(pod.metadata.annotations?.['prometheus.io/port'], '10261')
+    // The Services still point at the named ports.
+    assert.equal((one(objs, 'Service', `${full}-webhook`)['spec'] as { ports: { targetPort: string }[] }).ports[0]?.targetPort, 'https')
+    for (const { spec } of podSpecs(objs).filter((p) => !p.where.startsWith('Deployment'))) assert.equal(spec['hostNetwork'], undefined)
+    const r = await dryRunApply(kc, dep)
+    assert.ok(r.status === 200 || r.status === 201, r.body)
+    assert.match(r.warnings, /would violate PodSecurity \\"restricted:latest\\": host namespaces \(hostNetwork=true\)/)
+  })
+
+  test('certManager.enabled: a Certificate, a self-signed Issuer and the cainjector annotation instead of the certs Jobs; cert-manager\'s CRDs accept them', async () => {
+    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '--set', 'certManager.enabled=true', '--set', 'webhook.hostNetwork=true', '--set', 'networkPolicy.enabled=true')
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr)
+    const objs = await template('--set', 'certManager.enabled=true')
+    const names = objs.map((o) => `${o.kind}/${o.metadata.name}`)
+    for (const gone of [`Job/${full}-certs-init`, `Job/${full}-certs-ca-bundle`, `Job/${full}-certs-cleanup`, `CronJob/${full}-certs-renew`, `ServiceAccount/${full}-certs`, `ServiceAccount/${full}-certs-hook`, `ClusterRole/${full}-certs`, `Role/${full}-certs-hook`, `ValidatingAdmissionPolicy/${full}-certs`]) {
+      assert.ok(!names.includes(gone), `${gone} is rendered with certManager.enabled`)
+    }
+    const svc = `${full}-webhook`
+    const cert = one(objs, 'Certificate', `${full}-webhook`)
+    assert.deepEqual(cert['spec'], {
+      secretName: `${full}-webhook-tls`,
+      secretTemplate: { labels: cert.metadata.labels },
+      commonName: `${svc}.${releaseNs}.svc`,
+      dnsNames: [svc, `${svc}.${releaseNs}`, `${svc}.${releaseNs}.svc`, `${svc}.${releaseNs}.svc.cluster.local`],
+      duration: '8760h',
+      renewBefore: '720h',
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      usages: ['digital signature', 'server auth'],
+      issuerRef: { group: 'cert-manager.io', kind: 'Issuer', name: `${full}-selfsigned` },
+    })
+    assert.deepEqual(one(objs, 'Issuer', `${full}-selfsigned`)['spec'], { selfSigned: {} })
+    const mwc = one(objs, 'MutatingWebhookConfiguration', full)
+    assert.equal(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${releaseNs}/${full}-webhook`)
+    // The webhook mounts the Secret cert-manager writes, under the same name and keys.
+    const pod = (one(objs, 'Deployment', svc)['spec'] as { template: PodTemplate }).template.spec
+    assert.deepEqual((pod.volumes?.[0] as { secret: { secretName: string } }).secret.secretName, `${full}-webhook-tls`)
+    assert.deepEqual(await rejections(objs), [])
+
+    const own = await template('--set', 'certManager.enabled=true', '--set', 'certManager.issuerRef.kind=ClusterIssuer', '--set', 'certManager.issuerRef.name=corp-ca')
+    assert.equal(byKind(own, 'Issuer').length, 0)
+    assert.deepEqual((one(own, 'Certificate', `${full}-webhook`)['spec'] as { issuerRef: unknown }).issuerRef, { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' })
+    const bad = await helm('template', release, chartDir, '--set', 'certManager.issuerRef.kind=ClusterIssuer')
+    assert.notEqual(bad.code, 0, 'an issuerRef without a name is refused')
+  })
+
+  test('the schema refuses what the templates cannot honour', async () => {
+    for (const [flag, field] of [
+      ['webhook.port=0', 'port'], ['webhook.extraArgs[0]=1', 'extraArgs'], ['metrics.serviceMonitor.interval=soon', 'interval'],
+      ['networkPolicy.enable=true', 'enable'], ['global.imageRegistry=a b', 'imageRegistry'], ['certs.extraEnv[0].value=x', 'name'],
+    ] as const) {
+      const r = await helm('template', release, chartDir, flag.startsWith('webhook.extraArgs') ? '--set-json' : '--set', flag.startsWith('webhook.extraArgs') ? 'webhook.extraArgs=[1]' : flag)
+      assert.notEqual(r.code, 0, flag)
+      assert.match(r.stderr, new RegExp(field), flag)
     }
   })
 })

@@ -39,6 +39,7 @@ test('rendered objects of generated configurations pass the API server (schemas,
       applied++
     }
   }), { numRuns: 60 })
+  // About 91% validate (the rest draw an out-of-range duration on purpose); 30 of 60 is far below.
   assert.ok(configs >= 30, `only ${configs} of 60 generated configurations validated: the generator is too loose`)
   process.stderr.write(`[render-accepted] ${configs} configurations, ${applied} objects applied (dryRun=All)\n`)
 })

@@ -114,3 +114,16 @@ test('verifyServerName: false prints a warning on stderr and still renders, exit
   assert.equal(r.stderr, 'egress-mtls: warning: target bank-api: verifyServerName is false: the sidecar accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only api.bank.example.com)\n')
   assert.equal(docs(r.stdout).length, 2)
 })
+
+test('YAML as kubectl and Istio read it (1.1): target names such as "on" and "y" stay strings', async () => {
+  const file = join(dir, 'yaml11.yaml')
+  await writeFile(file, 'targets:\n  - { name: "on", host: on.example.com, namespaces: ["y"] }\n')
+  const r = await cli(['render', '--config', file])
+  assert.equal(r.code, 0, r.stderr)
+  const objects = parseAllDocuments(r.stdout, { version: '1.1' }).map((d) => d.toJS() as { metadata: { namespace: unknown, labels: Record<string, unknown> } })
+  assert.equal(objects.length, 2)
+  for (const o of objects) {
+    assert.equal(o.metadata.namespace, 'y')
+    assert.equal(o.metadata.labels['egress-mtls.io/target'], 'on')
+  }
+})

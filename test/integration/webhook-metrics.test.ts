@@ -1,4 +1,4 @@
-// The side port: /healthz, /readyz and the Prometheus metrics of DESIGN.md, counted as
+// The side port: /healthz, /readyz and the Prometheus metrics of docs/design.md, counted as
 // reviews are answered.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'

@@ -1,4 +1,4 @@
-// The webhook's protocol (DESIGN.md "Protocol (webhook)"): AdmissionReview in and out over
+// The webhook's protocol (docs/design.md "Protocol (webhook)"): AdmissionReview in and out over
 // real TLS, every bad-input answer, the body limit, keep-alive, and the usage errors of
 // `egress-mtls serve` (the TLS policy: webhook-tls.test.ts).
 import assert from 'node:assert/strict'

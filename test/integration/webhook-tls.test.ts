@@ -1,4 +1,4 @@
-// The TLS policy of the webhook port (DESIGN.md "Protocol (webhook)", issue 11): TLS 1.3,
+// The TLS policy of the webhook port (docs/design.md "Protocol (webhook)", issue 11): TLS 1.3,
 // and TLS 1.2 with ECDHE + AEAD suites only (Go's crypto/tls defaults: kube-apiserver is a
 // Go client), no CBC, no RSA key exchange, no TLS 1.1, no renegotiation; with an EC and an
 // RSA serving certificate. Every refusal is checked against a control server with Node's

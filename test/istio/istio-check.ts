@@ -4,13 +4,13 @@
 // egress-mtls CLI, whose output is what the tier feeds to Istio.
 import { execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { stringify } from 'yaml'
 import type { IstioObject } from '../../src/core/render.ts'
+import { formatObjects } from '../../src/cli/output.ts'
 
 const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 
-/** A cold build takes 15 to 45 minutes on 2 busy cores; the first test file waits up to this long. */
+/** A cold build took 18 to 46 minutes on 2 cores shared with other builds; the first test file waits up to this long. */
 export const BUILD_TIMEOUT_MS = 90 * 60 * 1000
 
 let binary: Promise<string> | undefined
@@ -55,8 +55,8 @@ export function egressMtls (args: readonly string[], input = ''): Promise<Run> {
   return run(process.execPath, [MAIN, ...args], input)
 }
 
-/** Multi-document YAML, as `egress-mtls render` prints it. */
-export const yamlDocuments = (objects: readonly unknown[]): string => objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n')
+/** Multi-document YAML, as `egress-mtls render` and `inject` print it. */
+export const yamlDocuments = (objects: readonly unknown[]): string => formatObjects(objects, 'yaml')
 
 export type { IstioObject }
 

@@ -4,8 +4,11 @@
 // workloadSelector, scope and optional field.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import fc from 'fast-check'
 import { resolveConfig } from '../../src/core/config.ts'
 import { render, type IstioObject } from '../../src/core/render.ts'
+import { ConfigError } from '../../src/errors.ts'
+import { configArbitrary } from '../support/config-arbitrary.ts'
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheckBinary, validate, yamlDocuments } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
@@ -58,6 +61,31 @@ test('istiod accepts every rendered object with no error and no warning', async 
   }
   assert.deepEqual([...kinds].sort(), ['DestinationRule', 'ServiceEntry', 'VirtualService'])
   assert.ok(objects.length > 400, `${objects.length} objects`)
+})
+
+test('generated configurations, at the edges of the schema, render objects istiod accepts without warning', async () => {
+  const seed = Date.now() % 2 ** 31
+  const objects: { object: IstioObject, raw: unknown }[] = []
+  let configs = 0
+  for (const raw of fc.sample(configArbitrary(['payments', 'billing', 'istio-system']), { numRuns: 300, seed })) {
+    let config
+    try {
+      config = resolveConfig(raw)
+    } catch (err) {
+      if (err instanceof ConfigError) continue // not a valid configuration: nothing to render
+      throw err
+    }
+    configs++
+    for (const object of render(config)) objects.push({ object, raw })
+  }
+  assert.ok(configs > 50, `only ${configs} of 300 generated configurations were valid`)
+  const verdicts = await validate(yamlDocuments(objects.map((o) => o.object)))
+  assert.equal(verdicts.length, objects.length)
+  for (const [i, v] of verdicts.entries()) {
+    const { object, raw } = objects[i]!
+    assert.deepEqual([v.allowed, v.message, v.warnings], [true, undefined, []],
+      `seed ${seed}: ${object.kind} ${object.metadata.namespace}/${object.metadata.name}: ${JSON.stringify(object.spec)}\nconfiguration: ${JSON.stringify(raw)}`)
+  }
 })
 
 test('what `egress-mtls render` prints passes istiod too', async () => {

@@ -26,11 +26,12 @@ export const dnsName: fc.Arbitrary<string> = fc.array(dnsLabel(), { minLength: 1
  * will.
  */
 export const duration: fc.Arbitrary<string> = fc.oneof(
-  fc.constantFrom('2562048h', '99999999h', '2562047h47m16.854775807s', '0.5ms', '1.5ms', '1001us', '999999ns'),
-  fc.constantFrom('1ms', '0.001s', '1000us', '1000000ns', '2562047h', '2562046h59m59.999s', '1h30m', '1.5h', '720h', '30s'),
-  fc.integer({ min: 1, max: 10_000_000 }).map((ms) => `${ms}ms`),
-  fc.tuple(fc.integer({ min: 0, max: 2_562_046 }), fc.integer({ min: 0, max: 59 }), fc.integer({ min: 1, max: 59_999 }))
-    .map(([h, m, ms]) => `${h}h${m}m${(ms / 1000).toFixed(3)}s`),
+  // One draw in twenty is out of range (a whole configuration is then mostly still valid).
+  { arbitrary: fc.constantFrom('2562048h', '99999999h', '2562047h47m16.854775807s', '0.5ms', '1.5ms', '1001us', '999999ns'), weight: 1 },
+  { arbitrary: fc.constantFrom('1ms', '0.001s', '1000us', '1000000ns', '2562047h', '2562046h59m59.999s', '1h30m', '1.5h', '720h', '30s'), weight: 7 },
+  { arbitrary: fc.integer({ min: 1, max: 10_000_000 }).map((ms) => `${ms}ms`), weight: 6 },
+  { arbitrary: fc.tuple(fc.integer({ min: 0, max: 2_562_046 }), fc.integer({ min: 0, max: 59 }), fc.integer({ min: 1, max: 59_999 }))
+    .map(([h, m, ms]) => `${h}h${m}m${(ms / 1000).toFixed(3)}s`), weight: 6 },
 )
 
 const port = fc.integer({ min: 1, max: 65535 })

@@ -1,4 +1,4 @@
-// The workload kinds of DESIGN.md "Who is injected" and where each keeps its pod template,
+// The workload kinds of docs/design.md "Who is injected" and where each keeps its pod template,
 // written out independently of src/core/workloads.ts so that the tests check it.
 export const KINDS = {
   Deployment: { group: 'apps', path: ['spec', 'template'] },

@@ -1,4 +1,4 @@
-// render(): the Istio resources of DESIGN.md, each validated against the openAPIV3Schema of
+// render(): the Istio resources of docs/design.md, each validated against the openAPIV3Schema of
 // Istio 1.30.3's CRDs (test/fixtures/istio, with Istio's licence).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'

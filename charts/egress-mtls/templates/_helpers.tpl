@@ -30,6 +30,7 @@
 {{- define "egress-mtls.configMapName" -}}{{ include "egress-mtls.component" (list . "config") }}{{- end -}}
 {{- define "egress-mtls.certsName" -}}{{ include "egress-mtls.component" (list . "certs") }}{{- end -}}
 {{- define "egress-mtls.certsHookName" -}}{{ include "egress-mtls.component" (list . "certs-hook") }}{{- end -}}
+{{- define "egress-mtls.certificateName" -}}{{ include "egress-mtls.component" (list . "webhook") }}{{- end -}}
 {{- define "egress-mtls.provisionName" -}}{{ include "egress-mtls.component" (list . "provision") }}{{- end -}}
 {{/* The MutatingWebhookConfiguration is cluster-scoped: one per release. */}}
 {{- define "egress-mtls.webhookConfigName" -}}{{ include "egress-mtls.fullname" . }}{{- end -}}
@@ -50,14 +51,15 @@ app.kubernetes.io/instance: {{ $ctx.Release.Name }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 
-{{/* The recommended labels of a part. Call with (list . "webhook"). */}}
+{{/* The recommended labels of a part, and commonLabels (which cannot replace them). Call with (list . "webhook"). */}}
 {{- define "egress-mtls.labels" -}}
 {{- $ctx := index . 0 -}}
-{{ include "egress-mtls.selectorLabels" . }}
-app.kubernetes.io/version: {{ $ctx.Chart.AppVersion | quote }}
-app.kubernetes.io/part-of: egress-mtls
-app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
-helm.sh/chart: {{ include "egress-mtls.chart" $ctx }}
+{{- $own := include "egress-mtls.selectorLabels" . | fromYaml -}}
+{{- $_ := set $own "app.kubernetes.io/version" (toString $ctx.Chart.AppVersion) -}}
+{{- $_ := set $own "app.kubernetes.io/part-of" "egress-mtls" -}}
+{{- $_ := set $own "app.kubernetes.io/managed-by" $ctx.Release.Service -}}
+{{- $_ := set $own "helm.sh/chart" (include "egress-mtls.chart" $ctx) -}}
+{{- toYaml (merge $own ($ctx.Values.commonLabels | default dict)) -}}
 {{- end -}}
 
 {{/* Webhook selection ------------------------------------------------------- */}}
@@ -97,49 +99,87 @@ Fail
 
 {{/* Pods ---------------------------------------------------------------------- */}}
 
+{{/* The image of every part: [global.imageRegistry/]repository, then @digest or :tag (default: appVersion). */}}
 {{- define "egress-mtls.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- with (.Values.global).imageRegistry -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo -}}
+{{- end -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" $repo (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
-{{/* Pod Security "restricted", on every pod the chart runs. */}}
-{{- define "egress-mtls.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-seccompProfile:
-  type: RuntimeDefault
+{{/*
+The metadata of a pod template. Call with (list . "webhook" | "certs" | "provision").
+No pod of the chart gets an Istio sidecar: an injected Job never completes (istio-proxy
+keeps running without native sidecars), and under STRICT mTLS the API server could not
+reach an injected webhook. The label keeps the pods away from istiod's injection webhook
+altogether; the annotation covers Istio versions that read only the annotation.
+*/}}
+{{- define "egress-mtls.podMetadata" -}}
+{{- $ := index . 0 -}}
+{{- $part := index . 1 -}}
+{{- $v := index $.Values $part -}}
+{{- $labels := merge (dict "sidecar.istio.io/inject" "false") (include "egress-mtls.labels" (list $ $part) | fromYaml) ($v.podLabels | default dict) ($.Values.podLabels | default dict) -}}
+{{- $annotations := merge (dict "sidecar.istio.io/inject" "false") ($v.podAnnotations | default dict) ($.Values.podAnnotations | default dict) -}}
+{{- if and (eq $part "webhook") $.Values.metrics.scrapeAnnotations -}}
+{{- $_ := set $annotations "prometheus.io/scrape" "true" -}}
+{{- $_ := set $annotations "prometheus.io/port" (toString $.Values.webhook.metricsPort) -}}
+{{- $_ := set $annotations "prometheus.io/path" "/metrics" -}}
+{{- end -}}
+labels:
+  {{- toYaml $labels | nindent 2 }}
+annotations:
+  {{- toYaml $annotations | nindent 2 }}
 {{- end -}}
 
-{{- define "egress-mtls.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-allowPrivilegeEscalation: false
-readOnlyRootFilesystem: true
-capabilities:
-  drop: [ALL]
-seccompProfile:
-  type: RuntimeDefault
-{{- end -}}
-
-{{- define "egress-mtls.placement" -}}
-{{- with .Values.imagePullSecrets }}
+{{/*
+What every pod spec of the chart shares: pull secrets, placement, priority, the pod
+security context. A part's non-empty nodeSelector, tolerations, affinity and
+priorityClassName replace the chart-wide ones; its podSecurityContext is merged over the
+chart-wide one. Call with (list . PART).
+*/}}
+{{- define "egress-mtls.podSpecCommon" -}}
+{{- $ := index . 0 -}}
+{{- $v := index $.Values (index . 1) -}}
+{{- with concat (($.Values.global).imagePullSecrets | default list) ($.Values.imagePullSecrets | default list) | uniq }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.nodeSelector }}
+{{- with $v.priorityClassName | default $.Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $v.nodeSelector | default $.Values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
+{{- with $v.tolerations | default $.Values.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- with $v.affinity | default $.Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml (mergeOverwrite (deepCopy ($.Values.podSecurityContext | default dict)) ($v.podSecurityContext | default dict)) | nindent 2 }}
+{{- end -}}
+
+{{/* A part's container security context: the chart-wide one, the part's merged over it. Call with (list . PART). */}}
+{{- define "egress-mtls.containerSecurityContext" -}}
+{{- $ := index . 0 -}}
+{{- $v := index $.Values (index . 1) -}}
+{{- toYaml (mergeOverwrite (deepCopy ($.Values.containerSecurityContext | default dict)) ($v.containerSecurityContext | default dict)) -}}
+{{- end -}}
+
+{{/* A part's container args: ARGS (a list) then the part's extraArgs. Call with (list . PART ARGS). */}}
+{{- define "egress-mtls.args" -}}
+{{- $ := index . 0 -}}
+{{- $v := index $.Values (index . 1) -}}
+{{- toYaml (concat (index . 2) ($v.extraArgs | default list)) -}}
 {{- end -}}
 
 {{/*
@@ -148,29 +188,29 @@ The pod template of a Job (hook Jobs and CronJobs alike). Call with a dict:
 */}}
 {{- define "egress-mtls.jobPodTemplate" -}}
 {{- $ := .root -}}
+{{- $v := index $.Values .component -}}
 metadata:
-  labels:
-    {{- include "egress-mtls.labels" (list $ .component) | nindent 4 }}
+  {{- include "egress-mtls.podMetadata" (list $ .component) | nindent 2 }}
 spec:
   serviceAccountName: {{ .serviceAccount }}
   # certs and provision call the Kubernetes API (the webhook alone has no token).
   automountServiceAccountToken: true
   restartPolicy: Never
-  securityContext:
-    {{- include "egress-mtls.podSecurityContext" $ | nindent 4 }}
-  {{- with include "egress-mtls.placement" $ | trim }}
-  {{- . | nindent 2 }}
-  {{- end }}
+  {{- include "egress-mtls.podSpecCommon" (list $ .component) | trim | nindent 2 }}
   containers:
     - name: {{ .component }}
       image: {{ include "egress-mtls.image" $ | quote }}
       imagePullPolicy: {{ $.Values.image.pullPolicy }}
       args:
-        {{- toYaml .args | nindent 8 }}
+        {{- include "egress-mtls.args" (list $ .component .args) | nindent 8 }}
+      {{- with $v.extraEnv }}
+      env:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       securityContext:
-        {{- include "egress-mtls.containerSecurityContext" $ | nindent 8 }}
+        {{- include "egress-mtls.containerSecurityContext" (list $ .component) | nindent 8 }}
       resources:
-        {{- toYaml (index $.Values .component).resources | nindent 8 }}
+        {{- toYaml $v.resources | nindent 8 }}
       {{- if .config }}
       volumeMounts:
         - name: config
