@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto'
 import { decide, describe, date, renewalDue, serviceDnsNames, writes, type KeyPair, type Policy } from '../core/certs.ts'
 import { operationError, usageError } from '../errors.ts'
-import { apiFailure, loadKubeConfig } from '../kube/client.ts'
+import { apiFailure, checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import { TLS_SECRET_TYPE, certsClient, isConflict, type CertsClient, type CertsTarget } from '../kube/certs.ts'
 import { generateCa, generateLeaf } from '../pki/generate.ts'
 import type { CertsOptions, Io } from './options.ts'
@@ -14,7 +14,7 @@ const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
 /** Runs that find their writes overtaken by another writer start over this many times. */
 const ATTEMPTS = 3
 
-function validate (o: CertsOptions): void {
+function validate (o: CertsOptions & { readonly namespace: string }): void {
   for (const [flag, value] of [['--namespace', o.namespace], ['--service', o.service]] as const) {
     if (!DNS_LABEL.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 label`)
   }
@@ -30,11 +30,16 @@ function validate (o: CertsOptions): void {
   if (!(o.renewFraction > 0 && o.renewFraction < 1)) throw usageError(`certs: --renew-fraction ${String(o.renewFraction)}: must be between 0 and 1`)
 }
 
-export async function run (options: CertsOptions, io: Io): Promise<number> {
+export async function run (cliOptions: CertsOptions, io: Io): Promise<number> {
+  const kc = loadKubeConfig(cliOptions.kubeconfig, cliOptions.context)
+  const namespace = cliOptions.namespace ?? contextNamespace(kc)
+  if (namespace === undefined) throw usageError('certs: no namespace: pass -n NAMESPACE (the kubeconfig context names none)')
+  const options = { ...cliOptions, namespace }
   validate(options)
   const log = (line: string): void => { io.stdout.write(`certs: ${line}\n`) }
-  const target: CertsTarget = { namespace: options.namespace, secret: options.secret, webhook: options.webhook }
-  const client = certsClient(loadKubeConfig(options.kubeconfig), target)
+  const target: CertsTarget = { namespace, secret: options.secret, webhook: options.webhook }
+  await checkReachable(kc, Date.now() + (options.timeout ?? 30) * 1000)
+  const client = certsClient(kc, target)
   for (let attempt = 1; ; attempt++) {
     try {
       if (options.uninstall) await uninstall(client, target, log)
@@ -70,7 +75,7 @@ async function uninstall (client: CertsClient, target: CertsTarget, log: (line: 
   log(`${secretName} deleted`)
 }
 
-async function once (client: CertsClient, target: CertsTarget, o: CertsOptions, log: (line: string) => void): Promise<void> {
+async function once (client: CertsClient, target: CertsTarget, o: CertsOptions & { readonly namespace: string }, log: (line: string) => void): Promise<void> {
   const secretName = `Secret ${target.namespace}/${target.secret}`
   const configName = `MutatingWebhookConfiguration ${target.webhook}`
   const stored = await client.read()

@@ -1,40 +1,108 @@
 // egress-mtls inject: the webhook's mutation on manifests, offline. Each document (and each
-// item of a List) goes through the same admit() as an AdmissionReview CREATE would; the
-// mutated documents are printed as YAML, kinds admit() does not handle pass through as they
-// are. Warnings go to stderr; a denial prints its message, no manifests, and exits 1.
+// item of a List) goes through the same admit() as an AdmissionReview CREATE would, and
+// admit()'s JSON Patch is applied to the document's text (src/io/yaml-edit.ts): a document
+// with nothing to inject comes out byte for byte as it came in, an injected one differs
+// only by the keys we add, change or remove. YAML in gives YAML out, JSON in gives JSON out,
+// unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
+// manifests, and exits 1.
 import jsonpatch, { type Operation } from 'fast-json-patch'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
-import { admit } from '../core/review.ts'
+import { admit, type PatchOperation } from '../core/review.ts'
 import { groupVersionKind } from '../core/workloads.ts'
+import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
-import { parseManifests, readInput, stringifyManifests } from '../io/manifests.ts'
+import { parseManifests, readInputs, YAML_CONTEXT, type Manifest } from '../io/manifests.ts'
+import { editDocument, type EditOperation } from '../io/yaml-edit.ts'
 import type { InjectOptions, Io } from './options.ts'
+import { formatObjects, type OutputFormat } from './output.ts'
 
 export async function run (options: InjectOptions, io: Io): Promise<number> {
-  const config = await loadConfigFile(configPath(options.config, io.env))
-  const docs = parseManifests(await readInput(options.filename, io.stdin))
-  const denials: string[] = []
-  const inject = (object: unknown): unknown => {
-    if (!isRecord(object) || typeof object['apiVersion'] !== 'string' || typeof object['kind'] !== 'string') return object
-    if (object['kind'].endsWith('List') && Array.isArray(object['items'])) return { ...object, items: object['items'].map(inject) }
-    const outcome = injectOne(object, object['apiVersion'], object['kind'], config, options.namespace)
-    for (const w of outcome.warnings) io.stderr.write(`egress-mtls: warning: ${outcome.name}: ${unprefixed(w)}\n`)
-    if (outcome.denied !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${unprefixed(outcome.denied)}\n`)
-    return outcome.object
+  const paths = options.filename ?? []
+  if (paths.length === 0 && (io.stdin as { isTTY?: boolean }).isTTY === true) {
+    throw usageError('inject: no manifests given: pass -f FILE, -f DIRECTORY or -f - (stdin), e.g. egress-mtls inject -f deployment.yaml')
   }
-  const out = docs.map(inject)
+  const config = await loadConfigFile(configPath(options.config, io.env))
+  const manifests = parseManifests(await readInputs(paths.length === 0 ? ['-'] : paths, options.recursive === true, io.stdin))
+  const denials: string[] = []
+  const warn = (line: string): void => { io.stderr.write(line) }
+
+  const results = manifests.map((manifest) => injectManifest(manifest, config, options.namespace, warn, denials))
   if (denials.length > 0) {
     for (const d of denials) io.stderr.write(d)
     return 1
   }
-  io.stdout.write(stringifyManifests(out))
+  const format: OutputFormat = options.output ?? (manifests.length > 0 && manifests.every((m) => m.json) ? 'json' : 'yaml')
+  io.stdout.write(output(manifests, results, format))
   return 0
+}
+
+interface Injected {
+  /** The input's text after the edits. */
+  readonly text: string
+  /** The values of its non-empty documents after the edits. */
+  readonly values: readonly unknown[]
+}
+
+function injectManifest (manifest: Manifest, config: Config, namespace: string | undefined, warn: (line: string) => void, denials: string[]): Injected {
+  const { text } = manifest.input
+  let out = ''
+  const values: unknown[] = []
+  for (const d of manifest.documents()) {
+    const segment = text.slice(d.start, d.end)
+    if (d.value === null) { out += segment; continue }
+    const ops: PatchOperation[] = []
+    const visit = (object: unknown, prefix: string): void => {
+      if (!isRecord(object) || typeof object['apiVersion'] !== 'string' || typeof object['kind'] !== 'string') return
+      const items = object['items']
+      if (object['kind'].endsWith('List') && Array.isArray(items)) {
+        items.forEach((item, i) => { visit(item, `${prefix}/items/${i}`) })
+        return
+      }
+      const outcome = injectOne(object, object['apiVersion'], object['kind'], config, namespace)
+      for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${unprefixed(w)}\n`)
+      if (outcome.denied !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${unprefixed(outcome.denied)}\n`)
+      for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
+    }
+    visit(d.value, '')
+    if (ops.length === 0) { out += segment; values.push(d.value); continue }
+    // admit()'s patches are shared and frozen; applyPatch inserts values by reference.
+    const expected: unknown = jsonpatch.applyPatch(structuredClone(d.value), structuredClone(ops) as Operation[], true, true).newDocument
+    values.push(expected)
+    const edits = ops.map((op): EditOperation => {
+      const path = op.path.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+      if (op.op === 'test') throw new Error('admit() returned a test operation')
+      return op.value === undefined ? { op: op.op, path } : { op: op.op, path, value: op.value }
+    })
+    out += d.doc === undefined
+      ? `${formatObjects([expected], 'json').replace(/\n$/, '')}${/\n*$/.exec(segment)?.[0] ?? ''}`
+      : editDocument(segment, d.doc, d.start, edits, expected, manifest.json, YAML_CONTEXT)
+  }
+  return { text: out, values }
+}
+
+/** Each input as edited when its format is the output's, else re-printed; YAML inputs joined with `---`. */
+function output (manifests: readonly Manifest[], results: readonly Injected[], format: OutputFormat): string {
+  if (format === 'json') {
+    const only = manifests[0]
+    if (manifests.length === 1 && only?.json === true && results[0]?.values.length === 1) return results[0].text
+    return formatObjects(results.flatMap((r) => r.values), 'json')
+  }
+  let out = ''
+  for (const [i, m] of manifests.entries()) {
+    const result = results[i]
+    if (result === undefined) continue
+    const text = m.json ? formatObjects(result.values, 'yaml') : result.text
+    if (text.trim() === '') continue
+    if (out !== '') out += `${out.endsWith('\n') ? '' : '\n'}${/^---(\s|$)/.test(text) ? '' : '---\n'}`
+    out += text
+  }
+  return out
 }
 
 interface Outcome {
   readonly name: string
-  readonly object: unknown
+  readonly patch: readonly PatchOperation[]
   readonly warnings: readonly string[]
   readonly denied?: string
 }
@@ -43,7 +111,7 @@ function injectOne (object: Record<string, unknown>, apiVersion: string, kind: s
   const metadata = isRecord(object['metadata']) ? object['metadata'] : {}
   const objectName = typeof metadata['name'] === 'string' ? metadata['name'] : ''
   const objectNamespace = typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '' ? metadata['namespace'] : undefined
-  const admission = admit({
+  const { response, patch } = admit({
     uid: 'egress-mtls-inject',
     kind: groupVersionKind(apiVersion, kind),
     namespace: objectNamespace ?? namespace ?? 'default',
@@ -51,13 +119,10 @@ function injectOne (object: Record<string, unknown>, apiVersion: string, kind: s
     operation: 'CREATE',
     object,
   }, config)
-  const { response, patch } = admission
   const name = `${kind}/${objectName === '' ? '(no name)' : objectName}`
   const warnings = response.warnings ?? []
-  if (!response.allowed) return { name, object, warnings, denied: response.status?.message ?? 'denied' }
-  if (patch.length === 0) return { name, object, warnings }
-  // admit()'s patches are shared and frozen; applyPatch inserts values by reference.
-  return { name, object: jsonpatch.applyPatch(object, structuredClone(patch) as Operation[], true, false).newDocument, warnings }
+  if (!response.allowed) return { name, patch: [], warnings, denied: response.status?.message ?? 'denied' }
+  return { name, patch, warnings }
 }
 
 /** The CLI says "egress-mtls:" once, at the start of the line. */

@@ -1,26 +1,49 @@
 // egress-mtls: one program, a command per part. Commands are imported lazily so that
-// `serve` never loads the Kubernetes client or certificate generation.
-import { Command, CommanderError, Option } from 'commander'
+// `serve` never loads the Kubernetes client or certificate generation. Each command's
+// registration is one block below: its options, its examples, its action.
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { EgressMtlsError } from '../errors.ts'
 import { VERSION } from '../version.ts'
 import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
+import { outputOption } from './output.ts'
 
-const int = (v: string): number => {
-  const n = Number(v)
-  if (!Number.isFinite(n)) throw new CommanderError(2, 'egress-mtls.invalidNumber', `not a number: ${v}`)
+// ---- option values: a bad one is one line, exit 2 ------------------------------------
+
+const number = (what: string, ok: (n: number) => boolean) => (v: string): number => {
+  const n = v.trim() === '' ? NaN : Number(v)
+  if (!Number.isFinite(n) || !ok(n)) throw new InvalidArgumentError(`must be ${what}`)
   return n
 }
+const positiveSeconds = number('a positive number of seconds', (n) => n > 0)
+const positiveInt = number('a positive whole number', (n) => n > 0 && Number.isInteger(n))
+const positiveDays = number('a positive whole number of days', (n) => n > 0 && Number.isInteger(n))
+const fraction = number('a number between 0 and 1', (n) => n > 0 && n < 1)
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
+/** "Examples:" after a command's help. */
+const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`
 
 function program (io: Io, done: (code: number) => void): Command {
-  const out = { writeOut: (s: string) => io.stdout.write(s), writeErr: (s: string) => io.stderr.write(s) }
   const p = new Command('egress-mtls')
     .description('mTLS to external systems from the Istio sidecar: webhook, provisioner and tools')
     .version(VERSION, '--version', 'print the version')
     .option('--config <file>', 'configuration file (default: $EGRESS_MTLS_CONFIG)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)')
-    .configureOutput(out)
+    .option('--context <name>', 'kubeconfig context (default: the current context)')
+    .configureOutput({
+      writeOut: (s: string) => io.stdout.write(s),
+      writeErr: (s: string) => io.stderr.write(s),
+      // one line, as every other error: "egress-mtls: option '-o, --output <format>' argument 'xml' is invalid. ..."
+      outputError: (s: string, write: (s: string) => void) => { write(`egress-mtls: ${s.replace(/^error: /, '').trimEnd().replace(/\n\(Did you mean/, ' (did you mean').replace(/\n/g, ' ')}\n`) },
+    })
     .exitOverride()
-    .showHelpAfterError()
+    .showSuggestionAfterError()
+    .addHelpText('after', examples(
+      'egress-mtls inject --config config.yaml -f deployment.yaml      # preview the webhook offline',
+      'egress-mtls render --config config.yaml -o yaml                 # the Istio objects, for GitOps',
+      'egress-mtls doctor --config config.yaml -n payments deploy/web  # check a namespace',
+      'source <(egress-mtls completion bash)                           # shell completion',
+    ))
   // Commander's option values are untyped; each command's options interface (options.ts)
   // matches the flags declared here.
   const action = (load: () => Promise<{ run: (o: never, io: Io) => Promise<number> }>) =>
@@ -38,16 +61,33 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--self-signed', 'serve an in-memory self-signed certificate (local use)', false)
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
     .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
-    .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', int, 1000)
+    .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', positiveInt, 1000)
+    .addHelpText('after', examples(
+      'egress-mtls serve --config /etc/egress-mtls/config.yaml --tls-cert tls.crt --tls-key tls.key',
+      'egress-mtls serve --config examples/config.yaml --self-signed --listen 127.0.0.1:8443',
+    ))
     .action(action(() => import('./serve.ts')))
 
   p.command('inject').description('offline: mutate manifests like the webhook would (stdout), warnings on stderr')
-    .option('-f, --filename <file>', 'manifests (multi-document YAML or JSON); - for stdin', '-')
+    .option('-f, --filename <path>', 'manifests (YAML or JSON): a file, a directory, - for stdin; repeatable', collect)
+    .option('-R, --recursive', 'read the directories given with -f recursively', false)
     .option('-n, --namespace <ns>', 'namespace of manifests that name none (default: "default")')
+    .addOption(outputOption())
+    .addHelpText('after', examples(
+      'egress-mtls inject --config config.yaml -f deployment.yaml -n payments',
+      'egress-mtls inject --config config.yaml -R -f k8s/ > injected.yaml',
+      'helm template shop ./chart | egress-mtls inject --config config.yaml -f -',
+      'egress-mtls inject --config config.yaml -f deployment.json -o yaml',
+    ))
     .action(action(() => import('./inject.ts')))
 
   p.command('render').description('offline: the Istio resources for the configuration, as YAML')
     .option('-n, --namespace <ns>', 'only the resources of this namespace')
+    .addOption(outputOption('yaml'))
+    .addHelpText('after', examples(
+      'egress-mtls render --config config.yaml',
+      'egress-mtls render --config config.yaml -n payments -o json',
+    ))
     .action(action(() => import('./render.ts')))
 
   p.command('provision').description('server-side apply the Istio resources, pruning what is no longer wanted')
@@ -57,25 +97,40 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--instance <name>', 'whose objects: the egress-mtls.io/instance label (the chart passes the release name)', 'egress-mtls')
     .option('--adopt', 'take over objects at our names that are not ours (otherwise conflicts, left alone)', false)
     .addOption(new Option('-o, --output <format>', 'print the --dry-run plan as yaml or json').choices(['yaml', 'json']))
-    .option('--timeout <seconds>', 'give up retrying transient errors after this long', int, 120)
+    .option('--timeout <seconds>', 'give up retrying transient errors after this long', positiveSeconds, 120)
+    .addHelpText('after', examples(
+      'egress-mtls provision --config config.yaml --dry-run -o yaml',
+      'egress-mtls provision --config config.yaml --context prod --timeout 30',
+      'egress-mtls provision --prune-all',
+    ))
     .action(action(() => import('./provision.ts')))
 
   p.command('certs').description('create or renew the webhook serving certificate and patch caBundle')
-    .requiredOption('-n, --namespace <ns>', 'namespace of the Service and Secret')
+    .option('-n, --namespace <ns>', 'namespace of the Service and Secret (default: the context\'s namespace)')
     .requiredOption('--service <name>', 'the webhook Service')
     .requiredOption('--secret <name>', 'the Secret holding tls.crt, tls.key, ca.crt')
     .requiredOption('--webhook <name>', 'the MutatingWebhookConfiguration')
-    .option('--ca-validity-days <days>', 'validity of a new CA', int, 3650)
-    .option('--leaf-validity-days <days>', 'validity of a new serving certificate', int, 365)
-    .option('--renew-fraction <f>', 'renew when less than this fraction of the validity is left', Number, 1 / 3)
+    .option('--ca-validity-days <days>', 'validity of a new CA', positiveDays, 3650)
+    .option('--leaf-validity-days <days>', 'validity of a new serving certificate', positiveDays, 365)
+    .option('--renew-fraction <f>', 'renew when less than this fraction of the validity is left', fraction, 1 / 3)
     .option('--uninstall', 'delete the Secret if certs made it (the chart runs this on uninstall)', false)
+    .option('--timeout <seconds>', 'give up when the API server does not answer within this long', positiveSeconds, 30)
+    .addHelpText('after', examples(
+      'egress-mtls certs -n egress-mtls --service egress-mtls --secret egress-mtls-tls --webhook egress-mtls',
+      'egress-mtls certs -n egress-mtls --service egress-mtls --secret egress-mtls-tls --webhook egress-mtls --uninstall',
+    ))
     .action(action(() => import('./certs.ts')))
 
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')
-    .option('-n, --namespace <ns>', 'namespace to check', 'default')
+    .option('-n, --namespace <ns>', 'namespace to check (default: the context\'s namespace, else "default")')
     .option('--instance <name>', 'the provision --instance whose Istio resources to expect', 'egress-mtls')
+    .option('--timeout <seconds>', 'give up retrying transient API errors after this long', positiveSeconds, 30)
     .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
+    .addHelpText('after', examples(
+      'egress-mtls doctor --config config.yaml -n payments',
+      'egress-mtls doctor --config config.yaml -n payments deployment/checkout -o json',
+    ))
     .action(async (workload: string | undefined, _opts: unknown, cmd: Command) => {
       const mod = await import('./doctor.ts')
       const values: unknown = cmd.optsWithGlobals()
@@ -90,12 +145,40 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--key <file>', 'client key (PEM) instead of the Secret')
     .option('--cacert <file>', 'CAs that verify the server (PEM) instead of the Secret')
     .option('--connect-to <host:port>', 'connect there instead of the target\'s host and port (SNI and name checks stay the target\'s)')
-    .option('--timeout <seconds>', 'give up after this long', int, 10)
+    .option('--timeout <seconds>', 'give up after this long', positiveSeconds, 10)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
+    .addHelpText('after', examples(
+      'egress-mtls probe --config config.yaml -n payments bank-api',
+      'egress-mtls probe --config config.yaml bank-api --cert client.crt --key client.key --cacert bank-ca.crt',
+    ))
     .action(async (target: string, _opts: unknown, cmd: Command) => {
       const mod = await import('./probe.ts')
       const values: unknown = cmd.optsWithGlobals()
       done(await mod.run({ ...(values as Omit<ProbeOptions, 'target'>), target }, io))
+    })
+
+  p.command('version').description('print the version')
+    .addOption(outputOption())
+    .addHelpText('after', examples('egress-mtls version', 'egress-mtls version -o json'))
+    .action((opts: { output?: 'yaml' | 'json' }) => {
+      const info = { version: VERSION, node: process.version }
+      if (opts.output === 'json') io.stdout.write(`${JSON.stringify(info, null, 2)}\n`)
+      else if (opts.output === 'yaml') io.stdout.write(`version: ${info.version}\nnode: ${info.node}\n`)
+      else io.stdout.write(`egress-mtls ${VERSION} (node ${process.version})\n`)
+      done(0)
+    })
+
+  p.command('completion').description('print a shell completion script')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .addHelpText('after', examples(
+      'source <(egress-mtls completion bash)                     # this shell',
+      'egress-mtls completion bash > /etc/bash_completion.d/egress-mtls',
+      'egress-mtls completion zsh > "${fpath[1]}/_egress-mtls"   # zsh',
+    ))
+    .action(async (shell: string) => {
+      const { completionScript } = await import('./completion.ts')
+      io.stdout.write(completionScript(shell === 'zsh' ? 'zsh' : 'bash', p))
+      done(0)
     })
   return p
 }
@@ -114,11 +197,23 @@ export async function main (argv: readonly string[], io: Io = { stdin: process.s
       io.stderr.write(`egress-mtls: ${err.message}\n`)
       return err.exitCode
     }
-    io.stderr.write(`egress-mtls: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    // Not expected: one line; the stack trace only when asked for.
+    const debug = io.env['EGRESS_MTLS_DEBUG'] !== undefined && io.env['EGRESS_MTLS_DEBUG'] !== ''
+    const message = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message.split('\n')[0] ?? '') : String(err)
+    io.stderr.write(`egress-mtls: ${message}${debug ? '' : ' (EGRESS_MTLS_DEBUG=1 for the stack trace)'}\n`)
     return 1
   }
 }
 
-if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2))
+/**
+ * The process around main(): its exit code. A failed command ends at once: a connection
+ * attempt its deadline gave up on (undici keeps connecting in the background, up to 10 s)
+ * must not keep the process alive.
+ */
+export async function runProcess (argv: readonly string[]): Promise<void> {
+  const code = await main(argv)
+  process.exitCode = code
+  if (code !== 0) process.stderr.write('', () => { process.exit(code) })
 }
+
+if (import.meta.main) await runProcess(process.argv.slice(2))

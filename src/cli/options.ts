@@ -1,6 +1,7 @@
 // The options of each command, as the CLI parses them (docs/design.md "Commands").
 // Each command lives in its own module with `run(options, io): Promise<number>` (the exit code).
 import type { Readable, Writable } from 'node:stream'
+import type { OutputFormat } from './output.ts'
 
 export interface Io {
   readonly stdin: Readable
@@ -12,6 +13,8 @@ export interface Io {
 export interface GlobalOptions {
   readonly config?: string
   readonly kubeconfig?: string
+  /** --context: the kubeconfig context instead of the current one. */
+  readonly context?: string
 }
 
 export interface ServeOptions extends GlobalOptions {
@@ -26,12 +29,17 @@ export interface ServeOptions extends GlobalOptions {
 }
 
 export interface InjectOptions extends GlobalOptions {
-  readonly filename: string
+  /** -f, repeatable: files, directories, - for stdin; none: stdin unless it is a terminal. */
+  readonly filename?: readonly string[]
+  readonly recursive?: boolean
   readonly namespace?: string
+  /** Default: JSON when every input is JSON, else YAML. */
+  readonly output?: OutputFormat
 }
 
 export interface RenderOptions extends GlobalOptions {
   readonly namespace?: string
+  readonly output: OutputFormat
 }
 
 export interface ProvisionOptions extends GlobalOptions {
@@ -45,7 +53,8 @@ export interface ProvisionOptions extends GlobalOptions {
 }
 
 export interface CertsOptions extends GlobalOptions {
-  readonly namespace: string
+  /** Default: the kubeconfig context's namespace. */
+  readonly namespace?: string
   readonly service: string
   readonly secret: string
   readonly webhook: string
@@ -54,12 +63,17 @@ export interface CertsOptions extends GlobalOptions {
   readonly renewFraction: number
   /** Delete the Secret instead (uninstall). */
   readonly uninstall: boolean
+  /** Seconds the API server has to answer the reachability check. */
+  readonly timeout?: number
 }
 
 export interface DoctorOptions extends GlobalOptions {
-  readonly namespace: string
+  /** Default: the kubeconfig context's namespace, else "default". */
+  readonly namespace?: string
   readonly instance: string
   readonly workload?: string
+  /** Seconds; default 30. */
+  readonly timeout?: number
   readonly output: 'text' | 'yaml' | 'json'
 }
 

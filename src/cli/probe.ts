@@ -33,9 +33,10 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     const namespace = options.namespace ?? onlyNamespace(target)
     const { apiFailure, loadKubeConfig } = await import('../kube/client.ts')
     const { readSecretData } = await import('../kube/secrets.ts')
+    const kc = loadKubeConfig(options.kubeconfig, options.context) // a bad kubeconfig is bad usage, not a finding
     let data: Record<string, string> | undefined
     try {
-      data = await readSecretData(loadKubeConfig(options.kubeconfig), namespace, target.secretName, Date.now() + options.timeout * 1000)
+      data = await readSecretData(kc, namespace, target.secretName, Date.now() + options.timeout * 1000)
     } catch (err) {
       const f = apiFailure(err)
       const cannot = about(`Secret ${namespace}/${target.secretName} (target ${target.name})`).fail(`cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}`)

@@ -24,7 +24,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
   const config = options.pruneAll ? undefined : await loadConfigFile(configPath(options.config, io.env))
   for (const w of config === undefined ? [] : renderWarnings(config)) io.stderr.write(`warning: ${w}\n`)
-  const kc = loadKubeConfig(options.kubeconfig)
+  const kc = loadKubeConfig(options.kubeconfig, options.context)
   const result = await provision(kc, config, {
     instance: options.instance,
     dryRun: options.dryRun,

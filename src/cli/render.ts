@@ -1,9 +1,9 @@
-// `egress-mtls render [--namespace NS]`: the Istio resources as multi-document YAML, the
-// same objects `provision` applies (for GitOps users who commit them).
+// `egress-mtls render [--namespace NS] [-o yaml|json]`: the Istio resources as multi-document
+// YAML (or JSON), the same objects `provision` applies (for GitOps users who commit them).
 import { render, renderWarnings } from '../core/render.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
-import { stringifyManifests } from '../io/manifests.ts'
 import type { Io, RenderOptions } from './options.ts'
+import { formatObjects } from './output.ts'
 
 export async function run (options: RenderOptions, io: Io): Promise<number> {
   const config = await loadConfigFile(configPath(options.config, io.env))
@@ -14,6 +14,6 @@ export async function run (options: RenderOptions, io: Io): Promise<number> {
     return 0
   }
   // As kubectl and Istio read YAML (1.1): a target named `y` or `on` must stay a string.
-  io.stdout.write(stringifyManifests(objects))
+  io.stdout.write(formatObjects(objects, options.output))
   return 0
 }

@@ -1,10 +1,31 @@
-// Kubernetes manifests in and out of files: multi-document YAML or JSON from a file or stdin,
-// YAML documents out. YAML is read and written as kubectl reads it (YAML 1.1: `yes` is a
-// boolean, so a string "yes" is written quoted), except that timestamps stay strings.
-import { readFile } from 'node:fs/promises'
+// Kubernetes manifests from files, directories and stdin, as kubectl reads them: multi-document
+// YAML (YAML 1.1: `yes` is a boolean; timestamps stay strings) or JSON. Each document keeps
+// its source text and parsed Document, so that `inject` can edit it in place (yaml-edit.ts).
+//
+// Hostile input is refused with one line, before it can use much memory or time: more than
+// MAX_INPUT_BYTES or about MAX_NODES nodes in all, a NUL byte (binary data), nesting deeper
+// than MAX_DEPTH, more than MAX_ALIAS_COUNT alias expansions (alias bombs). yaml's parse
+// costs up to ~1.5 KiB of memory per node (a flow sequence of one-digit items), so the node
+// count, not the byte count, is what bounds memory; duplicate keys are found in one pass
+// (yaml's own check is quadratic in the keys of a mapping).
+import { open, readdir, stat } from 'node:fs/promises'
+import { extname, join } from 'node:path'
 import type { Readable } from 'node:stream'
-import { Document, LineCounter, parseAllDocuments, type Tags } from 'yaml'
-import { inputError } from '../errors.ts'
+import { Composer, isScalar, LineCounter, Parser, visit, type Document, type Tags } from 'yaml'
+import { inputError, usageError } from '../errors.ts'
+import { describeFileError } from './file-errors.ts'
+import type { EditContext } from './yaml-edit.ts'
+
+/** All inputs of one command together (a large CRD bundle is a few MiB). */
+export const MAX_INPUT_BYTES = 4 * 1024 * 1024
+/** Lines, flow items and flow collections in all (Istio's whole CRD bundle has ~18,000 lines). */
+export const MAX_NODES = 100_000
+/** Nesting of mappings and sequences (a CRD schema goes to ~40; yaml's parser overflows its stack near 800). */
+export const MAX_DEPTH = 256
+/** Alias expansions per document. */
+export const MAX_ALIAS_COUNT = 100
+
+const MIB = 1024 * 1024
 
 export interface Input {
   /** The file name, or "stdin". */
@@ -12,45 +33,263 @@ export interface Input {
   readonly text: string
 }
 
-/** The text of a file, or of stdin for "-". */
-export async function readInput (path: string, stdin: Readable): Promise<Input> {
-  if (path === '-') {
-    const chunks: Buffer[] = []
-    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer)
-    return { source: 'stdin', text: Buffer.concat(chunks).toString('utf8') }
+/** Manifest files of a directory: kubectl's extensions. */
+const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json'])
+
+/**
+ * The inputs named by `-f` (files, directories, `-` for stdin), in order; a directory gives
+ * its manifest files sorted by name (and those of its subdirectories with `recursive`).
+ */
+export async function readInputs (paths: readonly string[], recursive: boolean, stdin: Readable, limit = MAX_INPUT_BYTES): Promise<Input[]> {
+  const inputs: Input[] = []
+  let budget = limit
+  const add = (input: Input): void => {
+    budget -= Buffer.byteLength(input.text)
+    inputs.push(input)
+  }
+  if (paths.filter((p) => p === '-').length > 1) throw usageError('-f - (stdin) can be given only once')
+  for (const path of paths) {
+    if (path === '-') { add(await readStdin(stdin, budget, limit)); continue }
+    for (const file of await expand(path, recursive, true)) add(await readFileBounded(file, budget, limit))
+  }
+  return inputs
+}
+
+async function expand (path: string, recursive: boolean, top: boolean): Promise<string[]> {
+  let info
+  try {
+    info = await stat(path)
+  } catch (err) {
+    throw inputError(path, `cannot read: ${describeFileError(err)}`)
+  }
+  if (!info.isDirectory()) return [path]
+  if (!top && !recursive) return []
+  let names: string[]
+  try {
+    names = (await readdir(path)).sort()
+  } catch (err) {
+    throw inputError(path, `cannot read the directory: ${describeFileError(err)}`)
+  }
+  const files: string[] = []
+  for (const name of names) {
+    const child = join(path, name)
+    let childInfo
+    try { childInfo = await stat(child) } catch (err) { throw inputError(child, `cannot read: ${describeFileError(err)}`) }
+    if (childInfo.isDirectory()) {
+      if (recursive) files.push(...await expand(child, recursive, false))
+    } else if (MANIFEST_EXTENSIONS.has(extname(name).toLowerCase())) {
+      files.push(child)
+    }
+  }
+  return files
+}
+
+const tooLarge = (source: string, limit: number): Error =>
+  inputError(source, `too large: the manifests given together may be at most ${limit / MIB} MiB`)
+
+async function readFileBounded (path: string, budget: number, limit: number): Promise<Input> {
+  let handle
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
+    throw inputError(path, `cannot read: ${describeFileError(err)}`)
   }
   try {
-    return { source: path, text: await readFile(path, 'utf8') }
+    const chunks: Buffer[] = []
+    let total = 0
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(64 * 1024)
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null)
+      if (bytesRead === 0) break
+      total += bytesRead
+      if (total > budget) throw tooLarge(path, limit)
+      chunks.push(buffer.subarray(0, bytesRead))
+    }
+    return { source: path, text: decode(path, Buffer.concat(chunks)) }
   } catch (err) {
-    throw inputError(path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+    if (err instanceof Error && err.name === 'EgressMtlsError') throw err
+    throw inputError(path, `cannot read: ${describeFileError(err)}`)
+  } finally {
+    await handle.close()
   }
+}
+
+async function readStdin (stdin: Readable, budget: number, limit: number): Promise<Input> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of stdin) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer
+    total += buffer.length
+    if (total > budget) {
+      stdin.destroy()
+      throw tooLarge('stdin', limit)
+    }
+    chunks.push(buffer)
+  }
+  return { source: 'stdin', text: decode('stdin', Buffer.concat(chunks)) }
+}
+
+function decode (source: string, bytes: Buffer): string {
+  const nul = bytes.indexOf(0)
+  if (nul !== -1) {
+    const line = bytes.subarray(0, nul).toString('latin1').split('\n').length
+    throw inputError(source, 'binary data, not YAML or JSON (a NUL byte)', line)
+  }
+  return bytes.toString('utf8')
+}
+
+/** One document of an input: its text span and, unless it is empty, its value. */
+export interface ManifestDocument {
+  /** Offsets of the document's text (from its `---` on) in the input's text. */
+  readonly start: number
+  readonly end: number
+  /** Undefined for JSON that only JSON.parse reads. */
+  readonly doc?: Document.Parsed
+  /** null for an empty document (only comments). */
+  readonly value: unknown
+}
+
+export interface Manifest {
+  readonly input: Input
+  readonly json: boolean
+  /**
+   * The documents, parsed one at a time as they are asked for, so that a caller who is done
+   * with one lets it go (a Document costs ~1.5 KiB a node; 200,000 empty documents would
+   * otherwise be held at once). Spans cover the text exactly, in order.
+   */
+  documents: () => Generator<ManifestDocument>
 }
 
 const withoutTimestamps = (tags: Tags): Tags => tags.filter((t) => typeof t === 'string' || t.tag !== 'tag:yaml.org,2002:timestamp')
 
-/** The documents of a YAML stream or JSON text, empty documents left out. */
-export function parseManifests ({ source, text }: Input): unknown[] {
+/** How manifests are parsed and converted: int64 numbers read exactly (BigInt). */
+export const YAML_CONTEXT: EditContext = {
+  parse: { version: '1.1', customTags: withoutTimestamps, intAsBigInt: true, prettyErrors: false, uniqueKeys: false },
+  toJS: { maxAliasCount: MAX_ALIAS_COUNT },
+}
+
+/** How many more nodes the inputs of one command may have. */
+export interface Budget { nodes: number }
+
+/** The documents of YAML streams or JSON texts, all within one budget. */
+export function parseManifests (inputs: readonly Input[]): Manifest[] {
+  const budget: Budget = { nodes: MAX_NODES }
+  return inputs.map((i) => parseManifest(i, budget))
+}
+
+/** The documents of a YAML stream or of JSON text. */
+export function parseManifest (input: Input, budget: Budget = { nodes: MAX_NODES }): Manifest {
+  const { source, text } = input
   const trimmed = text.trimStart()
+  let json = false
+  scan(source, text, budget)
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     try {
-      return [JSON.parse(text)]
+      JSON.parse(text)
+      json = true
     } catch {
       // Not JSON after all (a YAML flow mapping, or broken): the YAML parser says where.
     }
   }
-  const lineCounter = new LineCounter()
-  const docs = parseAllDocuments(text, { version: '1.1', customTags: withoutTimestamps, lineCounter, prettyErrors: false })
-  const values: unknown[] = []
-  for (const doc of docs) {
-    const error = doc.errors[0]
-    if (error !== undefined) throw inputError(source, error.message.split('\n')[0] ?? error.message, lineCounter.linePos(error.pos[0]).line)
-    const value: unknown = doc.toJS({ maxAliasCount: 100 })
-    if (value !== null && value !== undefined) values.push(value)
-  }
-  return values
+  return { input, json, documents: () => documents(input, json) }
 }
 
-/** YAML documents separated by `---`. */
-export function stringifyManifests (values: readonly unknown[]): string {
-  return values.map((v) => new Document(v, { version: '1.1' }).toString({ lineWidth: 0 })).join('---\n')
+function * documents ({ source, text }: Input, json: boolean): Generator<ManifestDocument> {
+  const lineCounter = new LineCounter()
+  const composer = new Composer(YAML_CONTEXT.parse)
+  let previous: { doc: Document.Parsed, value: unknown, start: number } | undefined
+  for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text))) {
+    const error = doc.errors[0]
+    if (error !== undefined) {
+      // JSON the YAML parser does not take (it is stricter about some escapes): read as JSON,
+      // written back as JSON when changed
+      if (json) { yield { start: 0, end: text.length, value: JSON.parse(text) as unknown }; return }
+      const line = lineCounter.linePos(error.pos[0]).line
+      if (error.message.includes('call stack')) throw inputError(source, 'nested too deeply', line)
+      throw inputError(source, error.message.split('\n')[0] ?? error.message, line)
+    }
+    const duplicate = duplicateKey(doc)
+    if (duplicate !== undefined) throw inputError(source, `Map keys must be unique: ${duplicate.key}`, lineCounter.linePos(duplicate.at).line)
+    let value: unknown
+    try {
+      value = doc.toJS(YAML_CONTEXT.toJS)
+    } catch (err) {
+      const line = lineCounter.linePos(doc.range[0]).line
+      if (err instanceof ReferenceError) throw inputError(source, `more than ${MAX_ALIAS_COUNT} alias expansions (an alias bomb?)`, line)
+      throw inputError(source, err instanceof Error ? err.message : String(err), line)
+    }
+    if (previous !== undefined) {
+      yield { start: previous.start, end: doc.range[0], doc: previous.doc, value: previous.value ?? null }
+      previous = { doc, value, start: doc.range[0] }
+    } else {
+      previous = { doc, value, start: 0 }
+    }
+  }
+  if (previous !== undefined) yield { start: previous.start, end: text.length, doc: previous.doc, value: previous.value ?? null }
+  else if (text !== '') yield { start: 0, end: text.length, value: null }
+}
+
+/** A quote after these starts a quoted scalar (in `don't` it does not). */
+const QUOTE_AFTER = new Set([' ', '\t', ':', '[', '{', ',', '\n', '-'])
+
+/**
+ * Refuses nesting deeper than MAX_DEPTH before the parser sees it (the parser recurses and
+ * takes seconds to give up on 20,000 levels), and more nodes than the budget has left.
+ * Counts flow brackets and, per line, the block indentation and `- ` markers: an upper
+ * bound of the real depth, exact enough for this; nodes as lines, commas and brackets.
+ */
+function scan (source: string, text: string, budget: Budget): void {
+  let flow = 0
+  let line = 1
+  let lineStart = true
+  let block = 0
+  let quote = ''
+  let nodes = 0
+  const tooMany = (): Error => inputError(source, `more than ${MAX_NODES} YAML nodes (lines, items, collections) in all: split the input`, line)
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 10) {
+      line++; lineStart = true; block = 0
+      if (++nodes > budget.nodes) throw tooMany()
+      continue
+    }
+    if (quote !== '') {
+      if (c === 92 && quote === '"') i++
+      else if (text[i] === quote) quote = ''
+      continue
+    }
+    if (lineStart) {
+      if (c === 32) { block++; continue }
+      if (c === 45 && text.charCodeAt(i + 1) === 32) { block += 2; i++; nodes++; continue }
+      lineStart = false
+    }
+    if (c === 91 || c === 123) { flow++; nodes++ } else if ((c === 93 || c === 125) && flow > 0) flow--
+    else if (c === 44) nodes++
+    else if ((c === 34 || c === 39) && QUOTE_AFTER.has(text[i - 1] ?? ' ')) quote = text[i] ?? ''
+    else if (c === 35 && flow === 0) { const nl = text.indexOf('\n', i); i = nl === -1 ? text.length : nl - 1 }
+    if (flow + block / 2 > MAX_DEPTH) throw inputError(source, `nested more than ${MAX_DEPTH} levels deep`, line)
+    if (nodes > budget.nodes) throw tooMany()
+  }
+  budget.nodes -= nodes
+}
+
+/** The first key that repeats in a mapping, in one pass (yaml's uniqueKeys check is quadratic). */
+function duplicateKey (doc: Document.Parsed): { key: string, at: number } | undefined {
+  let found: { key: string, at: number } | undefined
+  visit(doc, {
+    Map (_key, map) {
+      const seen = new Set<string>()
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined
+        if (key === undefined) continue
+        if (seen.has(key)) {
+          found = { key, at: isScalar(pair.key) ? pair.key.range?.[0] ?? 0 : 0 }
+          return visit.BREAK
+        }
+        seen.add(key)
+      }
+      return undefined
+    },
+  })
+  return found
 }

@@ -100,7 +100,7 @@ async function files (manifests: string): Promise<{ config: string, manifests: s
   return { config: join(dir, 'config.yaml'), manifests: join(dir, 'manifests.yaml') }
 }
 
-const docs = (yaml: string): unknown[] => parseAllDocuments(yaml).map((d) => d.toJS() as unknown)
+const docs = (yaml: string): unknown[] => parseAllDocuments(yaml).map((d) => d.toJS() as unknown).filter((v) => v !== null)
 const at = (value: unknown, ...path: string[]): unknown => path.reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], value)
 
 test('a multi-document file: workloads mutated, other kinds and List items handled, warnings on stderr', async () => {
@@ -145,22 +145,36 @@ test('a multi-document file: workloads mutated, other kinds and List items handl
   assert.equal(again.stdout, r.stdout)
 })
 
-test('JSON on stdin, namespace "default" when none is given', async () => {
+test('JSON in gives JSON out, edited in place; namespace "default" when none is given; -o yaml converts', async () => {
   const f = await files('')
   const deployment = {
     apiVersion: 'apps/v1', kind: 'Deployment',
     metadata: { name: 'web', labels: { 'egress-mtls.io/inject': 'true' } },
     spec: { template: { spec: { containers: [{ name: 'web', image: 'web:1' }] } } },
   }
-  const r = await cli(['inject', '-f', '-', '--config', f.config], JSON.stringify(deployment, null, 2))
+  const pretty = `${JSON.stringify(deployment, null, 2)}\n`
+  const r = await cli(['inject', '-f', '-', '--config', f.config], pretty)
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.stderr, '')
-  const [out] = docs(r.stdout)
+  const out = JSON.parse(r.stdout) as unknown
   assert.deepEqual(at(out, 'spec', 'template', 'metadata', 'labels'), { 'egress-mtls.io/tax-gw': 'true' })
   assert.equal(at(out, 'spec', 'template', 'metadata', 'annotations', 'egress-mtls.io/injected'), 'tax-gw')
-  // stdin is also the default
+  // only lines added: every input line is still there, in order
+  const added = r.stdout.split('\n')
+  let i = 0
+  for (const line of pretty.split('\n')) {
+    while (i < added.length && added[i] !== line && added[i] !== `${line},`) i++
+    assert.ok(i < added.length, `input line lost: ${line}`)
+  }
+  // stdin is also the default (not a terminal here); compact JSON stays compact
   const implicit = await cli(['inject', '--config', f.config], JSON.stringify(deployment))
-  assert.equal(implicit.stdout, r.stdout)
+  assert.deepEqual(JSON.parse(implicit.stdout), out)
+  assert.equal(implicit.stdout.trim().split('\n').length, 1)
+  // idempotent: its own output comes back byte for byte
+  const again = await cli(['inject', '--config', f.config], r.stdout)
+  assert.equal(again.stdout, r.stdout)
+  const yaml = await cli(['inject', '-o', 'yaml', '--config', f.config], pretty)
+  assert.deepEqual(docs(yaml.stdout), [out])
 })
 
 test('a denial prints the reason and no manifests, exit 1', async () => {
@@ -190,9 +204,29 @@ test('unreadable input: exit 2, naming the file and the line', async () => {
 
   const missing = await cli(['inject', '-f', `${f.manifests}.nope`, '--config', f.config])
   assert.equal(missing.code, 2)
-  assert.equal(missing.stderr, `egress-mtls: ${f.manifests}.nope: cannot read: ENOENT\n`)
+  assert.equal(missing.stderr, `egress-mtls: ${f.manifests}.nope: cannot read: no such file or directory\n`)
 
   const noConfig = await cli(['inject', '-f', f.manifests])
   assert.equal(noConfig.code, 2)
   assert.match(noConfig.stderr, /no configuration/)
+})
+
+test('-f repeated, directories (-R for subdirectories): inputs in order, joined by ---; -o json gives one List', async () => {
+  const f = await files('')
+  const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-inject-dir-'))
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(join(dir, 'sub'))
+  await writeFile(join(dir, 'a.yaml'), '# a\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }') // no newline at the end
+  await writeFile(join(dir, 'b.json'), '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}\n')
+  await writeFile(join(dir, 'README.md'), 'not a manifest\n')
+  await writeFile(join(dir, 'sub', 'c.yml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c }\n')
+  const flat = await cli(['inject', '--config', f.config, '-f', dir])
+  assert.equal(flat.code, 0, flat.stderr)
+  assert.equal(flat.stdout, '# a\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n')
+  const deep = await cli(['inject', '--config', f.config, '-R', '-f', dir, '-f', join(dir, 'a.yaml')])
+  assert.deepEqual(docs(deep.stdout).map((d) => at(d, 'metadata', 'name')), ['a', 'b', 'c', 'a'])
+  const json = await cli(['inject', '--config', f.config, '-R', '-f', dir, '-o', 'json'])
+  const list = JSON.parse(json.stdout) as { kind: string, items: unknown[] }
+  assert.equal(list.kind, 'List')
+  assert.deepEqual(list.items.map((d) => at(d, 'metadata', 'name')), ['a', 'b', 'c'])
 })

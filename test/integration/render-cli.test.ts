@@ -58,6 +58,19 @@ test('prints every rendered object as multi-document YAML, byte-identical across
   assert.equal(second.stdout, first.stdout)
 })
 
+test('-o json: the same objects as one v1 List; -o anything else is bad usage', async () => {
+  const r = await cli(['render', '-o', 'json', '--config', configFile])
+  assert.equal(r.code, 0, r.stderr)
+  const list = JSON.parse(r.stdout) as { kind: string, items: unknown[] }
+  assert.equal(list.kind, 'List')
+  assert.deepEqual(list.items, JSON.parse(JSON.stringify(render(parseConfig(CONFIG)))))
+  const yaml = await cli(['render', '--output', 'yaml', '--config', configFile])
+  assert.deepEqual(docs(yaml.stdout), list.items)
+  const bad = await cli(['render', '-o', 'xml', '--config', configFile])
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /'xml' is invalid/)
+})
+
 test('--namespace keeps that namespace only; mesh-wide targets live in meshRootNamespace', async () => {
   const billing = await cli(['render', '--namespace', 'billing', '--config', configFile])
   assert.equal(billing.code, 0, billing.stderr)

@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { IstioObject } from '../../src/core/render.ts'
-import { stringifyManifests } from '../../src/io/manifests.ts'
+import { formatObjects } from '../../src/cli/output.ts'
 
 const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -56,7 +56,7 @@ export function egressMtls (args: readonly string[], input = ''): Promise<Run> {
 }
 
 /** Multi-document YAML, as `egress-mtls render` and `inject` print it. */
-export const yamlDocuments = (objects: readonly unknown[]): string => stringifyManifests(objects)
+export const yamlDocuments = (objects: readonly unknown[]): string => formatObjects(objects, 'yaml')
 
 export type { IstioObject }
 
