@@ -66,10 +66,10 @@ after(async () => {
 })
 
 test('the tarball carries the compiled program, its entry point, the docs and the example, and no sources or tests', () => {
-  for (const f of ['package.json', 'README.md', 'bin/egress-mtls.js', 'dist/cli/main.js', 'dist/version.js', 'docs/design.md', 'examples/config.yaml']) {
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/egress-mtls.js', 'dist/cli/main.js', 'dist/version.js', 'docs/design.md', 'examples/config.yaml']) {
     assert.ok(packed.includes(f), `${f} is not in the tarball: ${packed.join(' ')}`)
   }
-  assert.deepEqual(packed.filter((f) => !/^(bin|dist|docs|examples)\//.test(f) && !['package.json', 'README.md'].includes(f)), [])
+  assert.deepEqual(packed.filter((f) => !/^(bin|dist|docs|examples)\//.test(f) && !['package.json', 'README.md', 'LICENSE'].includes(f)), [])
   assert.ok(!packed.some((f) => f.endsWith('.ts')), 'no TypeScript')
   // dist/ may also hold what scripts/build-image.sh wrote there (the image archive): only the compiled program is packed.
   assert.deepEqual(packed.filter((f) => f.startsWith('dist/') && !f.endsWith('.js')), [])
