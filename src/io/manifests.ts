@@ -12,6 +12,7 @@ import { open, readdir, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { Composer, isScalar, LineCounter, Parser, visit, type Document, type Tags } from 'yaml'
+import { yamlTooDeep } from '../core/yaml-nesting.ts'
 import { inputError, usageError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 import type { EditContext } from './yaml-edit.ts'
@@ -234,22 +235,22 @@ const QUOTE_AFTER = new Set([' ', '\t', ':', '[', '{', ',', '\n', '-'])
 
 /**
  * Refuses nesting deeper than MAX_DEPTH before the parser sees it (the parser recurses and
- * takes seconds to give up on 20,000 levels), and more nodes than the budget has left.
- * Counts flow brackets and, per line, the block indentation and `- ` markers: an upper
- * bound of the real depth, exact enough for this; nodes as lines, commas and brackets.
+ * takes seconds to give up on 20,000 levels; yamlTooDeep never underestimates the depth),
+ * and more nodes than the budget has left: nodes counted as lines, items, commas and brackets.
  */
 function scan (source: string, text: string, budget: Budget): void {
+  const deep = yamlTooDeep(text, MAX_DEPTH)
+  if (deep !== undefined) throw inputError(source, `nested more than ${MAX_DEPTH} levels deep`, deep.line)
   let flow = 0
   let line = 1
   let lineStart = true
-  let block = 0
   let quote = ''
   let nodes = 0
   const tooMany = (): Error => inputError(source, `more than ${MAX_NODES} YAML nodes (lines, items, collections) in all: split the input`, line)
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c === 10) {
-      line++; lineStart = true; block = 0
+      line++; lineStart = true
       if (++nodes > budget.nodes) throw tooMany()
       continue
     }
@@ -259,15 +260,14 @@ function scan (source: string, text: string, budget: Budget): void {
       continue
     }
     if (lineStart) {
-      if (c === 32) { block++; continue }
-      if (c === 45 && text.charCodeAt(i + 1) === 32) { block += 2; i++; nodes++; continue }
+      if (c === 32) continue
+      if (c === 45 && text.charCodeAt(i + 1) === 32) { i++; nodes++; continue }
       lineStart = false
     }
     if (c === 91 || c === 123) { flow++; nodes++ } else if ((c === 93 || c === 125) && flow > 0) flow--
     else if (c === 44) nodes++
     else if ((c === 34 || c === 39) && QUOTE_AFTER.has(text[i - 1] ?? ' ')) quote = text[i] ?? ''
     else if (c === 35 && flow === 0) { const nl = text.indexOf('\n', i); i = nl === -1 ? text.length : nl - 1 }
-    if (flow + block / 2 > MAX_DEPTH) throw inputError(source, `nested more than ${MAX_DEPTH} levels deep`, line)
     if (nodes > budget.nodes) throw tooMany()
   }
   budget.nodes -= nodes
