@@ -27,12 +27,14 @@ export interface HostileBatch {
 }
 
 async function heap (s: Listening): Promise<{ used: number, total: number, durationSum: number, durationCount: number, cpu: number }> {
-  const text = (await httpGet(s.metrics!, '/metrics')).body
+  // The floor server has no /metrics: its heap and admission figures are NaN.
+  const text = s.metrics === undefined ? undefined : (await httpGet(s.metrics, '/metrics')).body
+  const sum = (name: string): number => text === undefined ? Number.NaN : metricSum(text, name)
   return {
-    used: metricSum(text, 'nodejs_heap_size_used_bytes'),
-    total: metricSum(text, 'nodejs_heap_size_total_bytes'),
-    durationSum: metricSum(text, 'egress_mtls_admission_duration_seconds_sum'),
-    durationCount: metricSum(text, 'egress_mtls_admission_duration_seconds_count'),
+    used: sum('nodejs_heap_size_used_bytes'),
+    total: sum('nodejs_heap_size_total_bytes'),
+    durationSum: sum('egress_mtls_admission_duration_seconds_sum'),
+    durationCount: sum('egress_mtls_admission_duration_seconds_count'),
     cpu: await cpuSeconds(s.pid),
   }
 }
