@@ -288,7 +288,11 @@ test('SIGTERM under load: reviews in flight are answered with Connection: close,
   // When the server saw the signal (its log), and the uids it logged as answered after it
   // (a debug line per review) that the client never got.
   const lines = server.output().split('\n')
-  const timeOf = (l: string | undefined): number => Number(/"time":(\d+)/.exec(l ?? '')?.[1] ?? Number.NaN)
+  // Log times are ISO strings (or epoch milliseconds with --log-format json and pino's default).
+  const timeOf = (l: string | undefined): number => {
+    const m = /"time":(?:(\d+)|"([^"]+)")/.exec(l ?? '')
+    return m === null ? Number.NaN : m[1] !== undefined ? Number(m[1]) : Date.parse(m[2] ?? '')
+  }
   const signalSeen = timeOf(lines.find((l) => l.includes('"msg":"signal received"')))
   const answeredUids = new Set(exchanges.filter((e) => e.answer !== undefined).map((e) => e.uid))
   const lost = lines.filter((l) => l.includes('"msg":"review"') && timeOf(l) >= signalAt)

@@ -42,7 +42,7 @@ async function startCli (args: readonly string[]): Promise<Cli> {
   child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
   child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c })
   const exit = once(child, 'exit').then(([code]) => code as number | null)
-  const deadline = Date.now() + 15_000
+  const deadline = Date.now() + 60_000 // a loaded machine took 5 s to make the --self-signed key
   for (;;) {
     const line = out.split('\n').find((l) => l.includes('"msg":"listening"'))
     if (line !== undefined) {
