@@ -96,7 +96,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--prune-all', 'delete every resource egress-mtls owns (uninstall)', false)
     .option('--instance <name>', 'whose objects: the egress-mtls.io/instance label (the chart passes the release name)', 'egress-mtls')
     .option('--adopt', 'take over objects at our names that are not ours (otherwise conflicts, left alone)', false)
-    .addOption(new Option('-o, --output <format>', 'print the --dry-run plan as yaml or json').choices(['yaml', 'json']))
+    .addOption(new Option('-o, --output <format>', 'output format of the --dry-run plan').choices(['text', 'yaml', 'json']).default('text'))
     .option('--timeout <seconds>', 'give up retrying transient errors after this long', positiveSeconds, 120)
     .addHelpText('after', examples(
       'egress-mtls provision --config config.yaml --dry-run -o yaml',

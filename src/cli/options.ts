@@ -48,7 +48,7 @@ export interface ProvisionOptions extends GlobalOptions {
   readonly pruneAll: boolean
   readonly instance: string
   readonly adopt: boolean
-  readonly output?: 'yaml' | 'json'
+  readonly output: 'text' | 'yaml' | 'json'
   readonly timeout: number
 }
 

@@ -16,7 +16,7 @@ import type { Io, ProvisionOptions } from './options.ts'
 export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (options.pruneAll && !options.prune) throw usageError('--prune-all and --no-prune contradict each other')
   if (options.pruneAll && options.adopt) throw usageError('--prune-all and --adopt contradict each other')
-  if (options.output !== undefined && !options.dryRun) throw usageError(`-o ${options.output} prints the plan: it needs --dry-run`)
+  if (options.output !== 'text' && !options.dryRun) throw usageError(`-o ${options.output} prints the plan: it needs --dry-run`)
   if (!INSTANCE_PATTERN.test(options.instance)) {
     throw usageError(`--instance ${JSON.stringify(options.instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
   }
@@ -35,7 +35,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
     warn: (line) => io.stderr.write(`warning: ${line}\n`),
   })
   const c = result.counts
-  if (options.output !== undefined) {
+  if (options.output !== 'text') {
     const doc = { kind: 'ProvisionPlan', instance: options.instance, items: result.entries.map(item), summary: c }
     io.stdout.write(options.output === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }))
   } else if (options.dryRun) {
