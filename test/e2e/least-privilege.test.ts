@@ -108,13 +108,25 @@ before(async () => {
   provisionerKubeconfig = await kubeconfigOf(`${full}-provision`)
   certsKubeconfig = await kubeconfigOf(`${full}-certs`)
   provisioner = loadKubeConfig(provisionerKubeconfig)
-  // The API server loads policies asynchronously: wait until a (dry-run) forged create is refused.
+  // The API server loads policies asynchronously, each on its own: wait until a (dry-run)
+  // forged create is refused by each of them.
+  const certs = loadKubeConfig(certsKubeconfig)
+  const probes = [
+    { what: 'provisioner', send: () => kubeRequest(provisioner, { method: 'POST', path: `${sePath(payments)}?dryRun=All`, body: seBody('probe', {}) }), refusal: 'egress-mtls provisioner' },
+    {
+      what: 'certs',
+      send: () => kubeRequest(certs, { method: 'POST', path: `/api/v1/namespaces/${releaseNs}/secrets?dryRun=All`, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'probe' }, type: 'Opaque' } }),
+      refusal: 'egress-mtls certs',
+    },
+  ]
   const deadline = Date.now() + 30_000
-  for (;;) {
-    const probe = await kubeRequest(provisioner, { method: 'POST', path: `${sePath(payments)}?dryRun=All`, body: seBody('probe', {}) })
-    if (probe.status === 403 && probe.body.includes('egress-mtls provisioner')) break
-    assert.ok(Date.now() < deadline, `the policy is not in force after 30 s: HTTP ${probe.status} ${probe.body}`)
-    await sleep(250)
+  for (const p of probes) {
+    for (;;) {
+      const probe = await p.send()
+      if (probe.status === 403 && probe.body.includes(p.refusal)) break
+      assert.ok(Date.now() < deadline, `the ${p.what} policy is not in force after 30 s: HTTP ${probe.status} ${probe.body}`)
+      await sleep(250)
+    }
   }
 })
 
