@@ -13,7 +13,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
-import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, installIstioCrds, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, installIstioCrds, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig, type FreshNamespace } from './harness.ts'
 import { runCli } from './run-cli.ts'
 import { run, type Run } from '../process.ts'
 import { VERSION } from '../../src/version.ts'
@@ -491,23 +491,7 @@ describe('chart', () => {
       for (const o of objs.filter((x) => rbacKinds.includes(x.kind))) await apply(o)
       const cluster = kc.getCurrentCluster()
       assert.ok(cluster !== null)
-      const kubeconfigOf = async (sa: string): Promise<string> => {
-        const tr = (await kubeJson(kc, {
-          method: 'POST',
-          path: `/api/v1/namespaces/${releaseNs}/serviceaccounts/${sa}/token`,
-          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } },
-        })) as { status: { token: string } }
-        const file = join(work, `${sa}.kubeconfig`)
-        await writeFile(file, JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-          users: [{ name: sa, user: { token: tr.status.token } }],
-          contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: sa, namespace: releaseNs } }],
-          'current-context': 'e2e',
-        }), { mode: 0o600 })
-        return file
-      }
+      const kubeconfigOf = (sa: string): Promise<string> => serviceAccountKubeconfig(kc, releaseNs, sa, work, 600)
       const as = async (sa: string): Promise<KubeConfig> => loadKubeConfig(await kubeconfigOf(sa))
       const secretPath = `/api/v1/namespaces/${releaseNs}/secrets/${fullname}-webhook-tls`
       const mwcPath = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${fullname}`

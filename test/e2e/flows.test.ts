@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace, type HttpResult } from './harness.ts'
-import { projectVolume, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
+import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-flows'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'
@@ -79,16 +79,7 @@ describe('user flows against a real kube-apiserver', () => {
     ...(targets.includes('tax-gw') ? [`  - { name: tax-gw, host: gw.tax.example.org, namespaces: [${payments.name}] }`] : []),
   ].join('\n')
 
-  /** Writes the configuration as kubelet updates a ConfigMap volume and waits for the webhook to load it. */
-  async function configure (text: string): Promise<void> {
-    const seen = hook.logs.entries.length
-    projectVolume(hook.configDir, { 'config.yaml': text })
-    const deadline = Date.now() + 15_000
-    while (!hook.logs.entries.slice(seen).some((e) => e.msg === 'configuration reloaded')) {
-      if (Date.now() > deadline) throw new Error('the webhook did not reload its configuration')
-      await sleep(50)
-    }
-  }
+  const configure = (text: string): Promise<void> => reloadConfig(hook, text)
 
   /** The chart's MutatingWebhookConfiguration for `mode`, pointed at this process's webhook. */
   async function register (mode: Mode): Promise<void> {

@@ -369,6 +369,30 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Htt
   })
 }
 
+/**
+ * A kubeconfig file (in `dir`) that authenticates as ServiceAccount `sa` of `namespace` with a
+ * token from the TokenRequest API: the API server judges its requests as the pod's would be.
+ */
+export async function serviceAccountKubeconfig(kc: KubeConfig, namespace: string, sa: string, dir: string, expirationSeconds = 900): Promise<string> {
+  const cluster = kc.getCurrentCluster()
+  if (cluster === null) throw new Error('kubeconfig has no current cluster')
+  const tr = (await kubeJson(kc, {
+    method: 'POST',
+    path: `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`,
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } },
+  })) as { status: { token: string } }
+  const file = join(dir, `${sa}.kubeconfig`)
+  await writeFile(file, JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
+    users: [{ name: sa, user: { token: tr.status.token } }],
+    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: sa, namespace } }],
+    'current-context': 'e2e',
+  }), { mode: 0o600 })
+  return file
+}
+
 /** kubeRequest that throws unless the status is 2xx, returning the parsed JSON body. */
 export async function kubeJson(kc: KubeConfig, req: KubeRequest): Promise<unknown> {
   const r = await kubeRequest(kc, req)

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
-import { projectVolume, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
+import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-jobs'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'
@@ -35,16 +35,7 @@ const config = (targets: string, mountRoot = '/etc/egress-mtls'): string => [
 
 const jobs = (): string => `/apis/batch/v1/namespaces/${ns.name}/jobs`
 
-/** Writes the configuration as kubelet updates a ConfigMap volume and waits for the webhook to load it. */
-async function configure (text: string): Promise<void> {
-  const seen = hook.logs.entries.length
-  projectVolume(hook.configDir, { 'config.yaml': text })
-  const deadline = Date.now() + 15_000
-  while (!hook.logs.entries.slice(seen).some((e) => e.msg === 'configuration reloaded')) {
-    if (Date.now() > deadline) throw new Error('the webhook did not reload its configuration')
-    await sleep(50)
-  }
-}
+const configure = (text: string): Promise<void> => reloadConfig(hook, text)
 
 /** The chart's label-mode MutatingWebhookConfiguration, pointed at this webhook and this test's namespace only. */
 async function register (): Promise<void> {

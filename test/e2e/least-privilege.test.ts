@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseAllDocuments, stringify } from 'yaml'
 import { resolveConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
-import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig, type FreshNamespace } from './harness.ts'
 import { runCli } from './run-cli.ts'
 import { run } from '../process.ts'
 
@@ -50,25 +50,7 @@ let provisionerKubeconfig = ''
 let certsKubeconfig = ''
 const raw = { targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: [] as string[] }, { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: [] as string[] }] }
 
-async function kubeconfigOf (sa: string): Promise<string> {
-  const tr = (await kubeJson(kc, {
-    method: 'POST',
-    path: `/api/v1/namespaces/${releaseNs}/serviceaccounts/${sa}/token`,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 900 } },
-  })) as { status: { token: string } }
-  const cluster = kc.getCurrentCluster()
-  assert.ok(cluster !== null)
-  const file = join(work, `${sa}.kubeconfig`)
-  await writeFile(file, JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'e2e', cluster: { server: cluster.server, 'certificate-authority-data': cluster.caData } }],
-    users: [{ name: sa, user: { token: tr.status.token } }],
-    contexts: [{ name: 'e2e', context: { cluster: 'e2e', user: sa, namespace: releaseNs } }],
-    'current-context': 'e2e',
-  }), { mode: 0o600 })
-  return file
-}
+const kubeconfigOf = (sa: string): Promise<string> => serviceAccountKubeconfig(kc, releaseNs, sa, work)
 
 /** A ServiceEntry as someone else (the admin) makes it. */
 async function foreignServiceEntry (ns: string, name: string, labels: Record<string, string> = {}): Promise<Obj> {

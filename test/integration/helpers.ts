@@ -113,6 +113,17 @@ targets:
     namespaces: [payments]
 `
 
+/** Writes the configuration as kubelet updates a ConfigMap volume and waits for the webhook to load it. */
+export async function reloadConfig (hook: TestWebhook, text: string, timeoutMs = 15_000): Promise<void> {
+  const seen = hook.logs.entries.length
+  projectVolume(hook.configDir, { 'config.yaml': text })
+  const deadline = Date.now() + timeoutMs
+  while (!hook.logs.entries.slice(seen).some((e) => e.msg === 'configuration reloaded')) {
+    if (Date.now() > deadline) throw new Error('the webhook did not reload its configuration')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 export interface TestWebhook {
   readonly webhook: Webhook
   readonly logs: Logs
