@@ -5,9 +5,9 @@
 //
 //   node scripts/bench/admit.ts [--ms 1000]
 import { parseArgs } from 'node:util'
-import { parseReview, type AdmissionRequest } from '../../src/core/admission.ts'
+import { parseReview, type AdmissionRequest } from '../../src/core/admission-review.ts'
 import { parseConfig } from '../../src/core/config.ts'
-import { admit } from '../../src/core/review.ts'
+import { admit } from '../../src/core/admit.ts'
 import { BENCH_CONFIG, hostileCreate, labelledUpdate, unlabelledCreate, type JsonObject } from './reviews.ts'
 
 function request (review: JsonObject): AdmissionRequest {

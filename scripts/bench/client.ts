@@ -2,7 +2,7 @@
 import { Agent, request } from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
 import jsonpatch, { type Operation } from 'fast-json-patch'
-import { parseReview } from '../../src/core/admission.ts'
+import { parseReview } from '../../src/core/admission-review.ts'
 
 export interface Answer {
   readonly status: number

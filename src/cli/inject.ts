@@ -8,7 +8,7 @@
 import jsonpatch, { type Operation } from 'fast-json-patch'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
-import { admit, type PatchOperation } from '../core/review.ts'
+import { admit, type PatchOperation } from '../core/admit.ts'
 import { groupVersionKind } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'

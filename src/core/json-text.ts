@@ -14,7 +14,7 @@
  * anyway, so the denial loses nothing and names the annotation before the API server's
  * generic message; allowing it would mean admitting an opted-in workload without its
  * certificates (or with stale entries of ours) had the limit been different. The one
- * exception is an UPDATE of a Job, whose template cannot change: a warning (review.ts).
+ * exception is an UPDATE of a Job, whose template cannot change: a warning (admit.ts).
  */
 export const MAX_ANNOTATION_BYTES = 256 * 1024
 

@@ -1,7 +1,7 @@
 // The workload kinds egress-mtls injects (docs/design.md "Who is injected") and where each keeps
 // its pod template. Any version of the group: with `matchPolicy: Equivalent` the API server
 // may send a version other than the one registered.
-import type { GroupVersionKind } from './admission.ts'
+import type { GroupVersionKind } from './admission-review.ts'
 import { isRecord } from './json.ts'
 
 const TEMPLATE = ['spec', 'template'] as const
@@ -27,7 +27,7 @@ export interface WorkloadKind {
 //   that never started may change some template fields). An UPDATE of a Job (a label
 //   added, the garbage collector removing a finalizer during foreground deletion) must
 //   never carry a template patch, or it fails and the Job can be neither relabelled nor
-//   deleted cleanly: Jobs are injected on CREATE only, suspended or not (review.ts).
+//   deleted cleanly: Jobs are injected on CREATE only, suspended or not (admit.ts).
 const KINDS: Readonly<Record<string, WorkloadKind>> = {
   'apps/Deployment': { templatePath: TEMPLATE, templateMutable: true },
   'apps/StatefulSet': { templatePath: TEMPLATE, templateMutable: true },

@@ -1,4 +1,4 @@
-// The running webhook: the HTTPS app, the side port, and the files they depend on
+// The running webhook: the HTTPS app, the metrics port, and the files they depend on
 // (configuration, serving certificate) reloaded when they change.
 import type { Logger } from 'pino'
 import type { Config } from '../core/config.ts'
@@ -7,7 +7,7 @@ import { watchFiles, type FileWatcher, type WatchOptions } from '../io/watch.ts'
 import { listen, type ListenAddress } from './address.ts'
 import { createApp, DEFAULT_LIMITS, type App, type Limits } from './app.ts'
 import { createMetrics } from './metrics.ts'
-import { createSideServer } from './side.ts'
+import { createMetricsPortServer } from './metrics-port.ts'
 import { trackConnections } from './drain.ts'
 import { readServingCertificate, secureContextOptions, selfSignedCertificate, type ServingCertificate } from './tls.ts'
 
@@ -82,7 +82,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     }
   }
 
-  const side = createSideServer({ registry: metrics.registry, ready: () => listening && !closing, log })
+  const side = createMetricsPortServer({ registry: metrics.registry, ready: () => listening && !closing, log })
   try {
     watchers.push(watchFiles([options.configFile], reloadConfig, watchError, options.watch))
     const initialConfig = await loadConfigFile(options.configFile)
@@ -142,7 +142,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
         clearTimeout(force)
         clearInterval(sweep)
         for (const w of watchers) w.close()
-        await closeSide(side)
+        await closeMetricsPort(side)
         log.info('stopped')
       },
       abort () { drain.closeAll() },
@@ -150,12 +150,12 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
   } catch (err) {
     for (const w of watchers) w.close()
     await app?.close()
-    await closeSide(side)
+    await closeMetricsPort(side)
     throw err
   }
 }
 
-async function closeSide (side: ReturnType<typeof createSideServer>): Promise<void> {
+async function closeMetricsPort (side: ReturnType<typeof createMetricsPortServer>): Promise<void> {
   if (!side.listening) return
   const closed = new Promise<void>((resolve) => side.close(() => { resolve() }))
   side.closeAllConnections()

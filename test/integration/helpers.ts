@@ -196,7 +196,7 @@ export function post (port: number, body: string | Buffer | undefined, options: 
   })
 }
 
-/** Plain GET on the side port. */
+/** Plain GET on the metrics port. */
 export function get (port: number, path: string): Promise<{ status: number, body: string }> {
   return new Promise((resolve, reject) => {
     httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { reviewResponse, type AdmissionRequest } from '../../src/core/admission.ts'
+import { reviewResponse, type AdmissionRequest } from '../../src/core/admission-review.ts'
 import { parseConfig } from '../../src/core/config.ts'
-import { admit } from '../../src/core/review.ts'
+import { admit } from '../../src/core/admit.ts'
 import { startWebhook, type Webhook } from '../../src/server/webhook.ts'
 import {
   deploymentReview, EXAMPLE_CONFIG, get, Logs, makeCa, makeLeaf, post, projectVolume, sample, scrape, startTestWebhook, tempDir,

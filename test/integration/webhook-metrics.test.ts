@@ -1,13 +1,13 @@
-// The side port: /healthz, /readyz and the Prometheus metrics of docs/design.md, counted as
+// The metrics port (--metrics-listen): /healthz, /readyz and the Prometheus metrics of docs/design.md, counted as
 // reviews are answered.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
-import type { AdmissionRequest } from '../../src/core/admission.ts'
+import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { parseConfig } from '../../src/core/config.ts'
-import { admit } from '../../src/core/review.ts'
+import { admit } from '../../src/core/admit.ts'
 import { VERSION } from '../../src/version.ts'
 import { deploymentReview, EXAMPLE_CONFIG, get, notAfterSeconds, post, sample, scrape, startTestWebhook, type TestWebhook } from './helpers.ts'
 

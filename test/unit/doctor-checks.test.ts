@@ -6,7 +6,7 @@ import { resolveConfig, type Config } from '../../src/core/config.ts'
 import jsonpatch from 'fast-json-patch'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
 import { formatFinding, type Finding } from '../../src/core/findings.ts'
-import { admit } from '../../src/core/review.ts'
+import { admit } from '../../src/core/admit.ts'
 import { render } from '../../src/core/render.ts'
 
 const config = resolveConfig({

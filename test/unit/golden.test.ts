@@ -6,9 +6,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import jsonpatch, { type Operation } from 'fast-json-patch'
-import { parseReview } from '../../src/core/admission.ts'
+import { parseReview } from '../../src/core/admission-review.ts'
 import { parseConfig } from '../../src/core/config.ts'
-import { admit } from '../../src/core/review.ts'
+import { admit } from '../../src/core/admit.ts'
 
 const dir = new URL('../fixtures/golden/', import.meta.url)
 const config = parseConfig(readFileSync(new URL('config.yaml', dir), 'utf8'), 'config.yaml')

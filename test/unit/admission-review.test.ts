@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { reviewJson, reviewResponse, type AdmissionResponse } from '../../src/core/admission.ts'
+import { reviewJson, reviewResponse, type AdmissionResponse } from '../../src/core/admission-review.ts'
 
 const responseArb: fc.Arbitrary<AdmissionResponse> = fc.record({
   uid: fc.string(),

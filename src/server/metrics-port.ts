@@ -1,11 +1,11 @@
-// The plain-HTTP side port: /metrics (Prometheus), /healthz (the process runs), /readyz
+// The plain-HTTP port (--metrics-listen): /metrics (Prometheus), /healthz (the process runs), /readyz
 // (the webhook serves and is not shutting down). Never on the TLS port, so probes and
 // scrapes need no certificate.
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 
-export interface SideOptions {
+export interface MetricsPortOptions {
   readonly registry: Registry
   readonly ready: () => boolean
   readonly log: Logger
@@ -16,7 +16,7 @@ function text (res: ServerResponse, status: number, body: string, contentType = 
   res.end(body)
 }
 
-export function createSideServer ({ registry, ready, log }: SideOptions): Server {
+export function createMetricsPortServer ({ registry, ready, log }: MetricsPortOptions): Server {
   return createServer((req, res) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') { text(res, 405, 'method not allowed\n'); return }
     const path = req.url?.split('?', 1)[0]

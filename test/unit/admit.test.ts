@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import jsonpatch, { type Operation } from 'fast-json-patch'
-import type { AdmissionRequest } from '../../src/core/admission.ts'
+import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { resolveConfig } from '../../src/core/config.ts'
-import { admit } from '../../src/core/review.ts'
+import { admit } from '../../src/core/admit.ts'
 import { KINDS, type Kind } from './kinds.ts'
 
 const config = resolveConfig({

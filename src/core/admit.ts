@@ -17,7 +17,7 @@
 //   annotations of the wrong type, no pod template): allowed unchanged, with a warning.
 // The namespace is request.namespace, else the object's metadata.namespace, else "default".
 // request.dryRun changes nothing: the webhook has no side effects.
-import type { AdmissionRequest, AdmissionResponse } from './admission.ts'
+import type { AdmissionRequest, AdmissionResponse } from './admission-review.ts'
 import type { Config } from './config.ts'
 import { isRecord, stringMap } from './json.ts'
 import { memo } from './memo.ts'
