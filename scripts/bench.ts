@@ -24,18 +24,20 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+
 import autocannon from 'autocannon'
-import { answerProblem, keepAliveAgent, post } from './bench/client.ts'
-import { paced } from './bench/paced.ts'
-import { hotSpots } from './bench/profile.ts'
-import { procStatusBytes, repoRoot, startFloor, startServe, type Listening, type ServeFiles, type SpawnOptions } from './bench/processes.ts'
-import { admitMicro } from './bench/admit.ts'
-import { hostileBatch, type HostileBatch } from './bench/hostile.ts'
-import { BENCH_CONFIG, hostileCreate, scenarios, type Hostile, type Scenario } from './bench/reviews.ts'
-import { makeCa, makeServing, writeServingSecret, type Pem } from './bench/tls.ts'
-import { memoryCgroup, type MemoryCgroup } from './bench/cgroup.ts'
-import { idleReport } from './bench/idle.ts'
+
 import { DEFAULT_LIMITS } from '../src/server/app.ts'
+import { admitMicro } from './bench/admit.ts'
+import { type MemoryCgroup,memoryCgroup } from './bench/cgroup.ts'
+import { answerProblem, keepAliveAgent, post } from './bench/client.ts'
+import { type HostileBatch,hostileBatch } from './bench/hostile.ts'
+import { idleReport } from './bench/idle.ts'
+import { paced } from './bench/paced.ts'
+import { type Listening, procStatusBytes, repoRoot, type ServeFiles, type SpawnOptions,startFloor, startServe } from './bench/processes.ts'
+import { hotSpots } from './bench/profile.ts'
+import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario,scenarios } from './bench/reviews.ts'
+import { makeCa, makeServing, type Pem,writeServingSecret } from './bench/tls.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -138,6 +140,7 @@ function percentile (sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 }
+
 function median (xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = sorted.length / 2

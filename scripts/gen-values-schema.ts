@@ -10,6 +10,7 @@
 // minLength/maxLength and refuses any other lookaround.
 import { readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+
 import { configSchema } from '../src/core/config.ts'
 
 export const SCHEMA_PATH = fileURLToPath(new URL('../charts/egress-mtls/values.schema.json', import.meta.url))

@@ -5,10 +5,11 @@
 //
 //   node scripts/bench/admit.ts [--ms 1000]
 import { parseArgs } from 'node:util'
-import { parseReview, type AdmissionRequest } from '../../src/core/admission-review.ts'
-import { parseConfig } from '../../src/core/config.ts'
+
+import { type AdmissionRequest,parseReview } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
-import { BENCH_CONFIG, hostileCreate, labelledUpdate, unlabelledCreate, type JsonObject } from './reviews.ts'
+import { parseConfig } from '../../src/core/config.ts'
+import { BENCH_CONFIG, hostileCreate, type JsonObject,labelledUpdate, unlabelledCreate } from './reviews.ts'
 
 function request (review: JsonObject): AdmissionRequest {
   const parsed = parseReview(JSON.parse(JSON.stringify(review)))

@@ -1,7 +1,9 @@
 // A keep-alive HTTPS client for POST /mutate, and the check of what the webhook answers.
-import { Agent, request } from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
+import { Agent, request } from 'node:https'
+
 import jsonpatch, { type Operation } from 'fast-json-patch'
+
 import { parseReview } from '../../src/core/admission-review.ts'
 
 export interface Answer {

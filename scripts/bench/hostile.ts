@@ -4,8 +4,9 @@
 // reset VmHWM, over the RSS before; V8's heap before and after, from /metrics) and how long
 // each review waits for its answer. Figures only: the benchmark prints, never asserts.
 import { readFile, writeFile } from 'node:fs/promises'
+
 import { answerProblem, keepAliveAgent, post } from './client.ts'
-import { httpGet, metricSum, procStatusBytes, type Listening } from './processes.ts'
+import { httpGet, type Listening,metricSum, procStatusBytes } from './processes.ts'
 import { labelledUpdate } from './reviews.ts'
 
 export interface HostileBatch {

@@ -2,7 +2,8 @@
 // what happens when more connections come than its cap allows. Each connection is opened
 // as kube-apiserver's are: a TLS handshake, one review answered, then kept open idle.
 import { connect, type TLSSocket } from 'node:tls'
-import { httpGet, metricSum, procStatusBytes, type Listening } from './processes.ts'
+
+import { httpGet, type Listening,metricSum, procStatusBytes } from './processes.ts'
 
 export interface IdleFigures {
   readonly attempted: number

@@ -2,6 +2,7 @@
 // connections, whatever the answers' latency (autocannon's rate limit sends each second's
 // quota in one burst, which measures the burst, not the latency at that rate).
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import { keepAliveAgent, post } from './client.ts'
 
 export interface PacedResult {

@@ -44,7 +44,11 @@ function origin (f: CallFrame, root: string): string {
 }
 
 /** The `limit` hottest functions by self time and by inclusive time, and self time by origin; idle time excluded. */
-export async function hotSpots (path: string, root: string, limit = 15): Promise<{ bySelf: HotSpot[], byTotal: HotSpot[], byOrigin: [string, number][], busyMs: number }> {
+export async function hotSpots (
+  path: string,
+  root: string,
+  limit = 15,
+): Promise<{ bySelf: HotSpot[], byTotal: HotSpot[], byOrigin: [string, number][], busyMs: number }> {
   const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()

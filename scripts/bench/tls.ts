@@ -5,6 +5,7 @@
 import { X509Certificate } from 'node:crypto'
 import { mkdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+
 import { generate } from 'selfsigned'
 
 export interface Pem {

@@ -13,7 +13,7 @@ import { connect, createServer, type Socket } from 'node:net'
 
 type Address = { path: string } | { host: string; port: number }
 
-function parse(spec: string | undefined): Address {
+function parse (spec: string | undefined): Address {
   if (spec?.startsWith('unix:') === true) return { path: spec.slice(5) }
   const m = /^tcp:(.+):(\d+)$/.exec(spec ?? '')
   if (m?.[1] === undefined || m[2] === undefined) {

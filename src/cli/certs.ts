@@ -2,10 +2,11 @@
 // Secret and set caBundle on every webhook of the MutatingWebhookConfiguration. One line per
 // thing done and why; never key material.
 import { X509Certificate } from 'node:crypto'
-import { decide, describe, date, renewalDue, serviceDnsNames, writes, type KeyPair, type Policy } from '../core/certs.ts'
+
+import { date, decide, describe, type KeyPair, type Policy,renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
 import { operationError, usageError } from '../errors.ts'
+import { type CertsClient, certsClient, type CertsTarget,isConflict, TLS_SECRET_TYPE } from '../kube/certs.ts'
 import { apiFailure, checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
-import { TLS_SECRET_TYPE, certsClient, isConflict, type CertsClient, type CertsTarget } from '../kube/certs.ts'
 import { generateCa, generateLeaf } from '../pki/generate.ts'
 import type { CertsOptions, Io } from './options.ts'
 

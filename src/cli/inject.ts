@@ -6,13 +6,14 @@
 // unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
 // manifests, and exits 1.
 import jsonpatch, { type Operation } from 'fast-json-patch'
+
+import { admit, type PatchOperation } from '../core/admit.ts'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
-import { admit, type PatchOperation } from '../core/admit.ts'
 import { groupVersionKind } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
-import { parseManifests, readInputs, YAML_CONTEXT, type Manifest } from '../io/manifests.ts'
+import { type Manifest,parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
 import { editDocument, type EditOperation } from '../io/yaml-edit.ts'
 import type { InjectOptions, Io } from './options.ts'
 import { formatObjects, type OutputFormat } from './output.ts'

@@ -2,6 +2,7 @@
 // `serve` never loads the Kubernetes client or certificate generation. Each command's
 // registration is one block below: its options, its examples, its action.
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
+
 import { EgressMtlsError } from '../errors.ts'
 import { VERSION } from '../version.ts'
 import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
@@ -184,7 +185,10 @@ function program (io: Io, done: (code: number) => void): Command {
 }
 
 /** Runs the CLI; resolves to the process exit code. */
-export async function main (argv: readonly string[], io: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function main (
+  argv: readonly string[],
+  io: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
   let code = 0
   try {
     await program(io, (c) => { code = c }).parseAsync(argv, { from: 'user' })

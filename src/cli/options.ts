@@ -1,6 +1,7 @@
 // The options of each command, as the CLI parses them (docs/design.md "Commands").
 // Each command lives in its own module with `run(options, io): Promise<number>` (the exit code).
 import type { Readable, Writable } from 'node:stream'
+
 import type { OutputFormat } from './output.ts'
 
 export interface Io {

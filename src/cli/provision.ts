@@ -3,14 +3,15 @@
 // instance created earlier and no longer wants; objects at our names that are not ours are
 // conflicts (left alone, exit 1) unless --adopt.
 import { stringify } from 'yaml'
+
 import { entryDiff } from '../core/diff.ts'
 import { INSTANCE_PATTERN } from '../core/names.ts'
-import { formatEntry, type Action, type PlanEntry } from '../core/plan.ts'
+import { type Action, formatEntry, type PlanEntry } from '../core/plan.ts'
+import { renderWarnings } from '../core/render.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
 import { provision } from '../kube/provision.ts'
-import { renderWarnings } from '../core/render.ts'
 import type { Io, ProvisionOptions } from './options.ts'
 
 export async function run (options: ProvisionOptions, io: Io): Promise<number> {

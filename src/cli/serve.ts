@@ -1,11 +1,11 @@
 // egress-mtls serve: the admission webhook (HTTPS) and its metrics/health port, until
 // SIGTERM or SIGINT.
-import { configPath } from '../io/config-file.ts'
 import { usageError } from '../errors.ts'
+import { configPath } from '../io/config-file.ts'
 import { parseListenAddress } from '../server/address.ts'
 import { createLogger, LOG_FORMATS, type LogFormat } from '../server/log.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
-import { startWebhook, type CertificateFiles } from '../server/webhook.ts'
+import { type CertificateFiles,startWebhook } from '../server/webhook.ts'
 import { VERSION } from '../version.ts'
 import type { Io, ServeOptions } from './options.ts'
 

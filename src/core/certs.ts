@@ -15,10 +15,11 @@
 //   the switch by one renewal period of the new leaf (by default 2/3 of 365 days), far
 //   longer than the minutes a Secret volume takes to change; and it goes at the latest
 //   when it expires, after which no chain through it verifies anyway.
-import { X509Certificate, type KeyObject } from 'node:crypto'
-import { DAY_MS, date, describe, extendedKeyUsages, keyMatches, parseBundle, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
+import { type KeyObject,X509Certificate } from 'node:crypto'
 
-export { DAY_MS, date, describe, parseBundle }
+import { date, DAY_MS, describe, extendedKeyUsages, keyMatches, parseBundle, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
+
+export { date, DAY_MS, describe, parseBundle }
 
 export const TLS_CERT = 'tls.crt'
 export const TLS_KEY = 'tls.key'

@@ -4,6 +4,7 @@
 // The two are unrelated: the client certificate usually comes from the external system's own
 // client CA, which is not in `cacert`, so no chain from one to the other is asked for. Pure.
 import type { X509Certificate } from 'node:crypto'
+
 import type { SecretKeys, Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { allowsClientAuth, date, daysLeft, extendedKeyUsages, keyMatches, parseBundle, parseKey, selfSigned, signedBy, subjectOf } from './x509.ts'

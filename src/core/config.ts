@@ -1,10 +1,11 @@
 // The configuration file of docs/design.md: schema, defaults and validation. Pure: text in,
 // a frozen Config out, or a ConfigError naming the field, the file and the line.
 import { Ajv, type ErrorObject } from 'ajv'
-import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml'
+import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
+
 import { ConfigError, type ConfigIssue } from '../errors.ts'
-import { deepFreeze } from './json.ts'
 import { HOUR, MILLISECOND, parseGoDuration } from './duration.ts'
+import { deepFreeze } from './json.ts'
 import { RESERVED_TARGET_NAMES } from './names.ts'
 import { yamlTooDeep } from './yaml-nesting.ts'
 
@@ -111,6 +112,7 @@ const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
 }
 
 let validator: ReturnType<Ajv['compile']> | undefined
+
 function validate (value: unknown): readonly ErrorObject[] {
   validator ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(configSchema)
   return validator(value) ? [] : (validator.errors ?? [])

@@ -2,6 +2,7 @@
 // spec as YAML with sorted keys, live first, then what provision leaves. Pure.
 import { structuredPatch } from 'diff'
 import { stringify } from 'yaml'
+
 import type { PlanEntry } from './plan.ts'
 
 const yaml = (v: unknown): string => stringify(v, { sortMapEntries: true, lineWidth: 0 })

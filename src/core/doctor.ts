@@ -1,14 +1,14 @@
 // The checks of `doctor` (docs/design.md "Commands") on Istio objects, workloads and namespaces:
 // what is found in the cluster in, a finding per check out. Pure: nothing is read or written
 // here. The client material's checks are in client-material.ts.
-import { targetsForNamespace, type Config, type Target } from './config.ts'
+import { admit } from './admit.ts'
+import { type Config, type Target,targetsForNamespace } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { isRecord, jsonEqual, stringMap } from './json.ts'
-import { INJECTED_ANNOTATION, INJECT_LABEL, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
-import { admit } from './admit.ts'
-import { controlledByDeployment, groupVersionKind, podTemplatePath } from './workloads.ts'
+import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
 import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
+import { controlledByDeployment, groupVersionKind, podTemplatePath } from './workloads.ts'
 
 /**
  * `verifyServerName: false`: the sidecar then checks only that the server's chain leads to
@@ -50,7 +50,7 @@ export function differences (want: unknown, got: unknown, path: string): string[
 export function checkSidecarInjection (namespace: string, labels: Readonly<Record<string, string>>, podLabels: Readonly<Record<string, string>> = {}): Finding {
   const { ok, warn, fail } = about(`Namespace ${namespace}`)
   const pod = podLabels['sidecar.istio.io/inject']
-  if (pod === 'false') return fail(`the workload's pod template sets sidecar.istio.io/inject=false; it has no sidecar to do mTLS`)
+  if (pod === 'false') return fail('the workload\'s pod template sets sidecar.istio.io/inject=false; it has no sidecar to do mTLS')
   if (labels['istio-injection'] === 'enabled') return ok('Istio sidecar injection enabled (istio-injection=enabled)')
   if (labels['istio-injection'] === 'disabled') return warn('Istio sidecar injection is disabled (istio-injection=disabled); pods without a sidecar call the external system in plain HTTP')
   const rev = labels['istio.io/rev']
@@ -167,7 +167,12 @@ function concerned (config: Config, w: Workload): boolean {
  * warnings never reach kubectl for the workloads label mode's objectSelector hides from it:
  * this scan is where they are found.
  */
-export function scanNamespace (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, workloads: readonly Workload[]): Finding[] {
+export function scanNamespace (
+  config: Config,
+  namespace: string,
+  namespaceLabels: Readonly<Record<string, string>>,
+  workloads: readonly Workload[],
+): Finding[] {
   const { ok, fail } = about(`Namespace ${namespace}`)
   const own = workloads.filter((w) => !controlled(w))
   const asking = own.filter((w) => concerned(config, w))

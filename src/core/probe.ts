@@ -2,9 +2,10 @@
 // sidecar would judge it. Pure: the connection is made by io/tls-probe.ts; this module says
 // how to make it (the sidecar's TLS parameters) and what its outcome means.
 import { X509Certificate } from 'node:crypto'
+
+import { EXPIRY_WARNING_DAYS } from './client-material.ts'
 import type { Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
-import { EXPIRY_WARNING_DAYS } from './client-material.ts'
 import { serverNames } from './render.ts'
 import { certificateNames, date, daysLeft, subjectAltNames, subjectOf } from './x509.ts'
 
@@ -209,14 +210,14 @@ export function probeDetails (plan: ProbePlan, seen: Observation, now: Date): Re
     ...(leaf === undefined
       ? {}
       : {
-          serverCertificate: {
-            subject: subjectOf(leaf),
-            issuer: leaf.issuer.replace(/\n/g, ', '),
-            subjectAltNames: subjectAltNames(leaf),
-            notAfter: leaf.validToDate.toISOString(),
-            daysLeft: daysLeft(leaf, now),
-          },
-        }),
+        serverCertificate: {
+          subject: subjectOf(leaf),
+          issuer: leaf.issuer.replace(/\n/g, ', '),
+          subjectAltNames: subjectAltNames(leaf),
+          notAfter: leaf.validToDate.toISOString(),
+          daysLeft: daysLeft(leaf, now),
+        },
+      }),
     ...(seen.failure === undefined ? {} : { failure: seen.failure }),
   }
 }

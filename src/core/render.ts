@@ -2,7 +2,7 @@
 // ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService. Pure.
 // `render`, `provision` and `doctor` all use this one function.
 import type { Config, Target } from './config.ts'
-import { DEFAULT_INSTANCE, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL, certFiles, resourceName, targetPodLabel } from './names.ts'
+import { certFiles, DEFAULT_INSTANCE, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, resourceName, TARGET_LABEL, targetPodLabel } from './names.ts'
 
 export const ISTIO_API_VERSION = 'networking.istio.io/v1'
 export const ISTIO_GROUP = 'networking.istio.io'

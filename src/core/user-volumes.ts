@@ -12,7 +12,7 @@
 // 64 levels is refused before JSON.parse sees it (json-text.ts).
 import type { AnnotationFormat } from './config.ts'
 import { isRecord, jsonEqual, type JsonRecord } from './json.ts'
-import { MAX_JSON_DEPTH, OVER_ANNOTATION_LIMIT, memberParts, nestsDeeper, overAnnotationLimit, topLevelItems } from './json-text.ts'
+import { MAX_JSON_DEPTH, memberParts, nestsDeeper, OVER_ANNOTATION_LIMIT, overAnnotationLimit, topLevelItems } from './json-text.ts'
 
 export interface Entry {
   readonly name: string

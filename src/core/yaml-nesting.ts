@@ -36,6 +36,9 @@ const GREATER = 0x3e
 
 const isBlank = (c: number): boolean => c === SPACE || c === TAB
 const isFlowIndicator = (c: number): boolean => c === COMMA || c === OPEN_SQUARE || c === CLOSE_SQUARE || c === OPEN_CURLY || c === CLOSE_CURLY
+/** Whether `:`, `-` or `?` (c), followed by `next`, is an indicator that starts a node. */
+const startsNode = (c: number, next: number, flow: number, quoteEnded: boolean): boolean =>
+  isBlank(next) || isBreakOrEnd(next) || (flow > 0 && c === COLON && (quoteEnded || isFlowIndicator(next)))
 const isBreakOrEnd = (c: number): boolean => Number.isNaN(c) || c === LF || c === CR
 
 /**
@@ -110,7 +113,7 @@ export function yamlTooDeep (text: string, max: number): TooDeep | undefined {
         nodeStart = false
       } else if (c === COMMA && flow > 0) {
         nodeStart = true
-      } else if ((c === COLON || c === DASH || c === QUESTION) && (isBlank(text.charCodeAt(p + 1)) || isBreakOrEnd(text.charCodeAt(p + 1)) || (flow > 0 && c === COLON && (quoteEnded || isFlowIndicator(text.charCodeAt(p + 1)))))) {
+      } else if ((c === COLON || c === DASH || c === QUESTION) && startsNode(c, text.charCodeAt(p + 1), flow, quoteEnded)) {
         nodeStart = true
       } else if ((c === PIPE || c === GREATER) && nodeStart && flow === 0) {
         blockScalar = true

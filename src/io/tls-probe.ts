@@ -3,7 +3,8 @@
 // the answer. Every outcome is an Observation (core/probe.ts judges it); nothing throws.
 import { X509Certificate } from 'node:crypto'
 import { connect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls'
-import { SIDECAR_TLS, type Observation } from '../core/probe.ts'
+
+import { type Observation,SIDECAR_TLS } from '../core/probe.ts'
 
 export interface ProbeConnection {
   /** Where to connect. */

@@ -6,10 +6,13 @@
 // again: when it does not read back as the patched value (or a case is not handled as
 // text), the document is edited through the Document API and printed whole instead.
 import { isDeepStrictEqual } from 'node:util'
+
 import {
-  Document, Scalar, isAlias, isMap, isScalar, isSeq, parseAllDocuments, visit,
-  type DocumentOptions, type Node, type Pair, type ParseOptions, type SchemaOptions, type ToJSOptions, type YAMLMap,
+  Document, type DocumentOptions, isAlias, isMap, isScalar, isSeq, type Node, type Pair, parseAllDocuments,
+  type ParseOptions, Scalar, type SchemaOptions, type ToJSOptions, visit,
+  type YAMLMap,
 } from 'yaml'
+
 import { stringifyJson } from '../cli/output.ts'
 
 export interface EditOperation {
@@ -37,7 +40,15 @@ interface Splice {
  * The text of one document (`text`, whose parse is `doc`) after `ops`; `expected` is the
  * value the result must read back as. `json`: the document is JSON and stays JSON.
  */
-export function editDocument (text: string, doc: Document.Parsed, offset: number, ops: readonly EditOperation[], expected: unknown, json: boolean, ctx: EditContext): string {
+export function editDocument (
+  text: string,
+  doc: Document.Parsed,
+  offset: number,
+  ops: readonly EditOperation[],
+  expected: unknown,
+  json: boolean,
+  ctx: EditContext,
+): string {
   if (ops.length === 0) return text
   const splices = spliceOps(text, doc, offset, fold(ops), json)
   if (splices !== undefined) {
@@ -214,6 +225,7 @@ function removal (text: string, local: (n: number) => number, map: YAMLMap, pair
 
 const column = (text: string, at: number): number => at - lineStart(text, at)
 const lineStart = (text: string, at: number): number => text.lastIndexOf('\n', at - 1) + 1
+
 function lineEnd (text: string, at: number): number {
   if (at > 0 && text[at - 1] === '\n') return at
   const nl = text.indexOf('\n', at)

@@ -5,13 +5,14 @@ import {
   AdmissionregistrationV1Api,
   ApiException,
   CoreV1Api,
+  type KubeConfig,
   V1DeleteOptions,
+  type V1MutatingWebhookConfiguration,
   V1ObjectMeta,
   V1Preconditions,
   V1Secret,
-  type KubeConfig,
-  type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node'
+
 import type { WebhookBundle } from '../core/certs.ts'
 
 export const TLS_SECRET_TYPE = 'kubernetes.io/tls'

@@ -1,5 +1,6 @@
 // The Kubernetes API shell: one place that loads a kubeconfig and explains API errors.
 import { ApiException, KubeConfig, VersionApi } from '@kubernetes/client-node'
+
 import { usageError } from '../errors.ts'
 import { describeFileError } from '../io/file-errors.ts'
 import { deadlineOptions } from './retry.ts'

@@ -1,16 +1,17 @@
 // doctor: read what the checks need (namespace, Secrets, Istio objects, the workload or
 // every workload of the namespace) and run the pure checks of core/doctor.ts and
 // core/client-material.ts on it. Reads only.
-import { AppsV1Api, BatchV1Api, CoreV1Api, type ConfigurationOptions, type KubeConfig } from '@kubernetes/client-node'
+import { AppsV1Api, BatchV1Api, type ConfigurationOptions, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+
 import { checkSecret } from '../core/client-material.ts'
-import { targetsForNamespace, type Config } from '../core/config.ts'
+import { type Config,targetsForNamespace } from '../core/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
 import { about, type Finding } from '../core/findings.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
-import { getObject, istioApi } from './istio.ts'
 import { apiFailure } from './client.ts'
-import { deadlineOptions, withRetry, type RetryOptions } from './retry.ts'
+import { getObject, istioApi } from './istio.ts'
+import { deadlineOptions, type RetryOptions,withRetry } from './retry.ts'
 import { readSecretData } from './secrets.ts'
 
 export interface DoctorOptions {

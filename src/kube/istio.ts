@@ -2,11 +2,12 @@
 // read one, server-side apply (field manager egress-mtls, force), replace a spec, delete what
 // that instance owns.
 // No request outlives `deadline` (Date.now() milliseconds).
-import { CustomObjectsApi, PatchStrategy, V1DeleteOptions, V1Preconditions, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node'
-import type { LiveObject } from '../core/plan.ts'
+import { CustomObjectsApi, type KubeConfig,PatchStrategy, setHeaderOptions, V1DeleteOptions, V1Preconditions } from '@kubernetes/client-node'
+
 import { MANAGER } from '../core/names.ts'
+import type { LiveObject } from '../core/plan.ts'
+import { instanceSelector, ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject,ownedBy } from '../core/render.ts'
 import { deadlineOptions } from './retry.ts'
-import { ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, instanceSelector, ownedBy, type IstioKind, type IstioObject } from '../core/render.ts'
 
 export type { LiveObject }
 
@@ -46,7 +47,6 @@ export async function getObject (api: CustomObjectsApi, kind: IstioKind, namespa
   }
 }
 
-
 /**
  * Server-side apply of the whole object, taking over fields other managers set (force).
  * With `resourceVersion`, only if the object is still that version (409 Conflict otherwise).
@@ -83,7 +83,14 @@ export type DeleteResult = 'deleted' | 'gone' | 'not ours'
  * carries that instance's labels, with that version as precondition: a 409 means it changed
  * meanwhile (retry).
  */
-export async function deleteOwned (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, instance: string, deadline: number): Promise<DeleteResult> {
+export async function deleteOwned (
+  api: CustomObjectsApi,
+  kind: IstioKind,
+  namespace: string,
+  name: string,
+  instance: string,
+  deadline: number,
+): Promise<DeleteResult> {
   const live = await getObject(api, kind, namespace, name, deadline)
   if (live === undefined) return 'gone'
   if (!ownedBy(live.metadata.labels, instance)) return 'not ours'

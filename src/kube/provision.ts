@@ -2,14 +2,15 @@
 // what differs, deletion of what our instance owns and no longer wants, objects at our names
 // that are not ours left alone (conflicts) unless adopted, then a second look to confirm.
 import { CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
+
 import type { Config } from '../core/config.ts'
-import { conflictMessage, countActions, formatEntry, matches, owner, plan, type Action, type PlanEntry } from '../core/plan.ts'
-import { ownedBy, render, type IstioObject } from '../core/render.ts'
+import { type Action, conflictMessage, countActions, formatEntry, matches, owner, plan, type PlanEntry } from '../core/plan.ts'
+import { type IstioObject,ownedBy, render } from '../core/render.ts'
 import { operationError } from '../errors.ts'
-import { apply, deleteOwned, getObject, istioApi, listOwned, replaceSpec, type LiveObject } from './istio.ts'
 import type { ApiFailure } from './client.ts'
 import { apiFailure } from './client.ts'
-import { deadlineOptions, withRetry, type RetryOptions } from './retry.ts'
+import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject,replaceSpec } from './istio.ts'
+import { deadlineOptions, type RetryOptions,withRetry } from './retry.ts'
 
 export interface ProvisionOptions {
   /** Whose objects these are: the `egress-mtls.io/instance` label. */
@@ -45,6 +46,7 @@ function describe (f: ApiFailure): string {
   if (f.reason !== undefined) return `${f.reason} (${f.code ?? '?'}): ${f.message}`
   return f.code === undefined ? f.message : `HTTP ${f.code}: ${f.message}`
 }
+
 const reason = (err: unknown): string => describe(apiFailure(err))
 
 /** Provisions `config`; with no configuration, deletes everything the instance owns (uninstall). */
@@ -142,7 +144,12 @@ async function applyOwned (api: CustomObjectsApi, o: IstioObject, instance: stri
 }
 
 /** Warns about each namespace where a target's Secret is missing (Secret `get` only). */
-async function reportMissingSecrets (kc: KubeConfig, config: Config, deadline: number, retry: (what: string) => RetryOptions, warn: (line: string) => void): Promise<void> {
+async function reportMissingSecrets (
+  kc: KubeConfig,
+  config: Config,
+  deadline: number,
+  retry: (what: string) => RetryOptions, warn: (line: string) => void,
+): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api)
   for (const t of config.targets) {
     if (t.namespaces.includes('*')) {

@@ -2,8 +2,10 @@
 // 5xx and 409 (a conflict: the caller re-reads before it retries), with exponential backoff
 // and full jitter, within a deadline.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ApiException, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node'
-import { apiFailure, type ApiFailure } from './client.ts'
+
+import { ApiException, type ConfigurationOptions, Observable, type ObservableMiddleware } from '@kubernetes/client-node'
+
+import { type ApiFailure,apiFailure } from './client.ts'
 
 /** Network error codes that say "try again": the server is starting, restarting or overloaded. */
 const TRANSIENT_CODES = new Set([

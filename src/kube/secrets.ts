@@ -1,5 +1,6 @@
 // A target's Secret, read for `doctor` and `probe`: its data decoded to text. Reads only.
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+
 import { deadlineOptions, withRetry } from './retry.ts'
 
 /**

@@ -3,7 +3,9 @@
 // SHA-1, which Go's TLS (hence kube-apiserver) rejects, and signs only with a CA of the same
 // key type.
 import { X509Certificate } from 'node:crypto'
+
 import { generate } from 'selfsigned'
+
 import { DAY_MS, type KeyPair } from '../core/certs.ts'
 
 /**

@@ -2,6 +2,7 @@
 // listening on them.
 import { once } from 'node:events'
 import type { AddressInfo, Server } from 'node:net'
+
 import { operationError, usageError } from '../errors.ts'
 
 export interface ListenAddress {

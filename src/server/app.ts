@@ -3,12 +3,14 @@
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
+
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
+
 import { parseReview, reviewJson } from '../core/admission-review.ts'
-import type { Config } from '../core/config.ts'
 import { admit } from '../core/admit.ts'
-import { UNKNOWN, type Metrics, type Rejection } from './metrics.ts'
+import type { Config } from '../core/config.ts'
+import { type Metrics, type Rejection,UNKNOWN } from './metrics.ts'
 import { secureContextOptions, type ServingCertificate } from './tls.ts'
 
 /** What controller-runtime allows; kube-apiserver objects stay far below it. */

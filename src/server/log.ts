@@ -1,7 +1,8 @@
 // The logger of `serve`: pino, with level names and ISO 8601 times, as JSON lines (for log
 // collectors; the default) or as text lines (for people at a terminal).
 import type { Writable } from 'node:stream'
-import { pino, stdTimeFunctions, type Logger } from 'pino'
+
+import { type Logger,pino, stdTimeFunctions } from 'pino'
 
 export const LOG_FORMATS = ['json', 'text'] as const
 export type LogFormat = typeof LOG_FORMATS[number]

@@ -2,6 +2,7 @@
 // (the webhook serves and is not shutting down). Never on the TLS port, so probes and
 // scrapes need no certificate.
 import { createServer, type Server, type ServerResponse } from 'node:http'
+
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 

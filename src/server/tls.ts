@@ -3,6 +3,7 @@
 import { constants, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
+
 import { tlsError } from '../errors.ts'
 
 /** TLS 1.2+ (docs/design.md); what kube-apiserver's Go client negotiates. */

@@ -1,14 +1,15 @@
 // The running webhook: the HTTPS app, the metrics port, and the files they depend on
 // (configuration, serving certificate) reloaded when they change.
 import type { Logger } from 'pino'
+
 import type { Config } from '../core/config.ts'
 import { loadConfigFile } from '../io/config-file.ts'
-import { watchFiles, type FileWatcher, type WatchOptions } from '../io/watch.ts'
+import { type FileWatcher, watchFiles, type WatchOptions } from '../io/watch.ts'
 import { listen, type ListenAddress } from './address.ts'
-import { createApp, DEFAULT_LIMITS, type App, type Limits } from './app.ts'
+import { type App, createApp, DEFAULT_LIMITS, type Limits } from './app.ts'
+import { trackConnections } from './drain.ts'
 import { createMetrics } from './metrics.ts'
 import { createMetricsPortServer } from './metrics-port.ts'
-import { trackConnections } from './drain.ts'
 import { readServingCertificate, secureContextOptions, selfSignedCertificate, type ServingCertificate } from './tls.ts'
 
 export interface CertificateFiles {

@@ -12,20 +12,22 @@
 // Service a fixed ClusterIP in it and its port, and the webhook listens on exactly that
 // address and port (Linux routes all of 127.0.0.0/8 to lo): no traffic leaves loopback.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess,spawn } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { KubeConfig } from '@kubernetes/client-node'
+
 import { certsClient, isConflict } from '../../src/kube/certs.ts'
 import { projectVolume } from '../integration/helpers.ts'
-import { run as runCommand, type Run } from '../process.ts'
+import { type Run,run as runCommand } from '../process.ts'
 import {
-  ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,
-  type ControlPlane, type FreshNamespace,
+  type ControlPlane,   ensureBinaries, freePort, type FreshNamespace,
+  freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,
 } from './harness.ts'
 
 const SERVICE = 'egress-mtls'

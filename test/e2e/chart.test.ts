@@ -9,20 +9,28 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
+
 import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
-import { HELM_ENV, KUBECONFIG_ENV, freshNamespace, installIstioCrds, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig, type FreshNamespace } from './harness.ts'
-import { runCli } from './run-cli.ts'
-import { run, type Run } from '../process.ts'
 import { VERSION } from '../../src/version.ts'
+import { type Run,run } from '../process.ts'
+import { type FreshNamespace,freshNamespace, HELM_ENV, installIstioCrds, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
+import { runCli } from './run-cli.ts'
 
 const chartDir = join(repoRoot, 'charts', 'egress-mtls')
 const release = 'egress-mtls'
 const full = 'egress-mtls'
 
-interface Meta { name: string, namespace?: string, labels?: Record<string, string>, annotations?: Record<string, string>, managedFields?: { manager: string }[] }
+interface Meta {
+  name: string,
+  namespace?: string,
+  labels?: Record<string, string>,
+  annotations?: Record<string, string>,
+  managedFields?: { manager: string }[],
+}
 interface Obj { apiVersion: string, kind: string, metadata: Meta, [k: string]: unknown }
 interface Rule { apiGroups: string[], resources: string[], resourceNames?: string[], verbs: string[] }
 interface Subject { kind: string, name: string, namespace?: string }
@@ -56,7 +64,6 @@ interface Webhook {
   rules: Record<string, unknown>[]
   [k: string]: unknown
 }
-
 
 function helm (...args: string[]): Promise<Run> {
   const bin = process.env[HELM_ENV]
@@ -115,6 +122,7 @@ async function dryRunApply (kc: KubeConfig, o: Obj): Promise<{ status: number, b
 }
 
 interface PodTemplate { metadata: Meta, spec: PodSpec }
+
 function podTemplates (objs: readonly Obj[]): { where: string, template: PodTemplate }[] {
   const out: { where: string, template: PodTemplate }[] = []
   for (const o of objs) {
@@ -124,9 +132,11 @@ function podTemplates (objs: readonly Obj[]): { where: string, template: PodTemp
   }
   return out
 }
+
 const podSpecs = (objs: readonly Obj[]): { where: string, spec: PodSpec }[] => podTemplates(objs).map(({ where, template }) => ({ where, spec: template.spec }))
 
 const byKind = (objs: readonly Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind)
+
 function one (objs: readonly Obj[], kind: string, name: string): Obj {
   const found = objs.filter((o) => o.kind === kind && o.metadata.name === name)
   assert.equal(found.length, 1, `${kind}/${name} rendered ${found.length} times`)
@@ -515,7 +525,7 @@ describe('chart', () => {
 
       // ... and no more: another Secret, listing Secrets, another configuration.
       const certsKc = await as(`${fullname}-certs`)
-      for (const path of [`/api/v1/namespaces/${releaseNs}/secrets/other`, `/api/v1/namespaces/${releaseNs}/secrets`, `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/other`]) {
+      for (const path of [`/api/v1/namespaces/${releaseNs}/secrets/other`, `/api/v1/namespaces/${releaseNs}/secrets`, '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/other']) {
         assert.equal((await kubeRequest(certsKc, { path })).status, 403, path)
       }
 
@@ -560,6 +570,7 @@ describe('chart', () => {
       for (const o of created.filter((x) => x.metadata.namespace === undefined)) await kubeRequest(kc, { method: 'DELETE', path: pathOf(o) })
     }
   })
+
   /** Server-side dry-run of every object; the failures and warnings, by object. */
   async function rejections (objs: readonly Obj[]): Promise<string[]> {
     const rejected: string[] = []

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+
 import { ApiextensionsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
-import { freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+
+import { type FreshNamespace,freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 interface VersionInfo {
   gitVersion?: string
@@ -23,14 +25,14 @@ interface Status {
 }
 
 /** The k8s.io/kubernetes version pinned in scripts/controlplane/go.mod. */
-function pinnedKubernetesVersion(): string {
+function pinnedKubernetesVersion (): string {
   const gomod = readFileSync(join(repoRoot, 'scripts', 'controlplane', 'go.mod'), 'utf8')
   const m = /^\s*k8s\.io\/kubernetes (v\d+\.\d+\.\d+)/m.exec(gomod)
   assert.ok(m?.[1] !== undefined, 'k8s.io/kubernetes version in scripts/controlplane/go.mod')
   return m[1]
 }
 
-function destinationRule(name: string, namespace: string, mode: string): Record<string, unknown> {
+function destinationRule (name: string, namespace: string, mode: string): Record<string, unknown> {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'DestinationRule',
@@ -55,7 +57,7 @@ function destinationRule(name: string, namespace: string, mode: string): Record<
   }
 }
 
-async function applyDestinationRule(kc: KubeConfig, obj: Record<string, unknown>, name: string, ns: string) {
+async function applyDestinationRule (kc: KubeConfig, obj: Record<string, unknown>, name: string, ns: string) {
   return kubeRequest(kc, {
     method: 'PATCH',
     path: `/apis/networking.istio.io/v1/namespaces/${ns}/destinationrules/${name}?fieldManager=egress-mtls-e2e-test&force=true`,

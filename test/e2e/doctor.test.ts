@@ -2,18 +2,20 @@
 // (selfsigned: CA + client, SHA-256), the Istio objects as `provision` makes them, and a
 // Deployment injected as the webhook injects it. The ok path, then one problem at a time.
 // Istio objects are made with `provision --no-prune`, which deletes nothing of other tests.
-import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+
 import jsonpatch from 'fast-json-patch'
 import { parse as parseYaml } from 'yaml'
-import { resolveConfig } from '../../src/core/config.ts'
+
 import { admit } from '../../src/core/admit.ts'
-import { KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
-import { clientMaterial, type ClientMaterial } from './client-certs.ts'
-import { runCli, type CliResult } from './run-cli.ts'
+import { resolveConfig } from '../../src/core/config.ts'
+import { type ClientMaterial,clientMaterial } from './client-certs.ts'
+import { freshNamespace, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
+import { type CliResult,runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()
 const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''
@@ -50,6 +52,7 @@ async function setup (t: TestContext, options: { labels?: Record<string, string>
 async function secret (ns: string, name: string, stringData: Record<string, string>): Promise<void> {
   await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${ns}/secrets`, body: { metadata: { name }, stringData } })
 }
+
 const material = (m: ClientMaterial): Record<string, string> => ({ cert: m.cert, key: m.key, cacert: m.cacert })
 
 /** A Deployment labelled for injection, created as the webhook would have mutated it (or not). */
@@ -213,7 +216,11 @@ test('without a workload: the namespace scan reports the workloads label mode hi
 
   const json = await doctor(s, '-o', 'json')
   assert.equal(json.code, 1)
-  const report = JSON.parse(json.stdout) as { namespace: string, findings: { level: string, subject: string, message: string }[], summary: Record<string, number> }
+  const report = JSON.parse(json.stdout) as {
+    namespace: string,
+    findings: { level: string, subject: string, message: string }[],
+    summary: Record<string, number>,
+  }
   assert.equal(report.namespace, s.ns)
   assert.deepEqual(report.summary, { ok: 17, warn: 0, fail: 4 })
   assert.deepEqual(report.findings.filter((f) => f.level === 'fail').map((f) => f.subject), ['deployment/templated', 'deployment/templated', 'deployment/yes', 'deployment/yes'])

@@ -2,15 +2,17 @@
 // (real HTTPS on 127.0.0.1), registered by URL with its caBundle, using the
 // MutatingWebhookConfiguration that the chart renders with only clientConfig swapped, so the
 // selectors under test are the chart's own.
-import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
-import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace, type HttpResult } from './harness.ts'
+
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
+import { type FreshNamespace, freshNamespace, HELM_ENV, type HttpResult,kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-flows'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'
@@ -27,7 +29,13 @@ const podTemplate = (annotations: Record<string, string> = {}, restartPolicy?: s
   spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }], ...(restartPolicy === undefined ? {} : { restartPolicy }) },
 })
 
-function workload (kind: string, name: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}, podAnnotations: Record<string, string> = {}): Record<string, unknown> {
+function workload (
+  kind: string,
+  name: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+  podAnnotations: Record<string, string> = {},
+): Record<string, unknown> {
   const metadata = { name, labels, annotations }
   const selector = { matchLabels: { app: 'web' } }
   switch (kind) {

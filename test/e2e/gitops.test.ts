@@ -10,10 +10,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+
 import { parse, parseAllDocuments, stringify } from 'yaml'
+
+import { run } from '../process.ts'
 import { HELM_ENV, repoRoot } from './harness.ts'
 import { runCli } from './run-cli.ts'
-import { run } from '../process.ts'
 
 interface IgnoreDifference { group: string, kind: string, jqPathExpressions: string[] }
 interface Obj { apiVersion: string, kind: string, metadata: { name: string }, [k: string]: unknown }

@@ -14,28 +14,29 @@
 // globalTeardown() stops what globalSetup() started.
 
 import { existsSync } from 'node:fs'
+
 import {
-  HELM_ENV,
-  KUBECONFIG_ENV,
+  type ControlPlane,
   emergencyCleanup,
   ensureBinaries,
+  HELM_ENV,
+  KUBECONFIG_ENV,
   startE2E,
-  type ControlPlane,
 } from './harness.ts'
 
 let cp: ControlPlane | undefined
 
-function log(msg: string): void {
+function log (msg: string): void {
   process.stderr.write(`[e2e] ${msg}\n`)
 }
 
-function onSignal(sig: NodeJS.Signals): void {
+function onSignal (sig: NodeJS.Signals): void {
   emergencyCleanup()
   // Keep the default behaviour (terminate) unless the runner handles the signal itself.
   if (process.listenerCount(sig) === 0) process.kill(process.pid, sig)
 }
 
-export async function globalSetup(): Promise<void> {
+export async function globalSetup (): Promise<void> {
   const existing = process.env[KUBECONFIG_ENV]
   if (existing !== undefined && existing !== '') {
     if (!existsSync(existing)) throw new Error(`${KUBECONFIG_ENV}=${existing}: no such file`)
@@ -53,7 +54,7 @@ export async function globalSetup(): Promise<void> {
   if (cp.binaries.helm !== undefined) process.env[HELM_ENV] = cp.binaries.helm
 }
 
-export async function globalTeardown(): Promise<void> {
+export async function globalTeardown (): Promise<void> {
   const running = cp
   if (running === undefined) return
   cp = undefined

@@ -14,7 +14,7 @@
 // Run directly (`npx node test/e2e/harness.ts`) to start a control plane for manual
 // work; it prints the kubeconfig path and runs until Ctrl-C.
 
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess,spawn } from 'node:child_process'
 import { generateKeyPair, randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -25,6 +25,7 @@ import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+
 import { CoreV1Api, KubeConfig, V1Namespace, V1ObjectMeta } from '@kubernetes/client-node'
 import { generate } from 'selfsigned'
 import { parseAllDocuments } from 'yaml'
@@ -38,7 +39,7 @@ export const HELM_ENV = 'EGRESS_MTLS_E2E_HELM'
 export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url))
 
 /** Istio CRDs used by the tier: $ISTIO_CRDS, else the repository's test/fixtures/istio/crds-1.30.3.yaml. */
-export function istioCrdsPath(): string {
+export function istioCrdsPath (): string {
   const fromEnv = process.env['ISTIO_CRDS']
   if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv)
   return resolve(repoRoot, 'test', 'fixtures', 'istio', 'crds-1.30.3.yaml')
@@ -60,7 +61,7 @@ export interface EnsureBinariesOptions {
  * Runs scripts/build-e2e-binaries.sh (progress goes to this process's stderr) and
  * returns the absolute paths it printed. A warm run takes well under a second.
  */
-export async function ensureBinaries(opts: EnsureBinariesOptions = {}): Promise<E2EBinaries> {
+export async function ensureBinaries (opts: EnsureBinariesOptions = {}): Promise<E2EBinaries> {
   const script = join(repoRoot, 'scripts', 'build-e2e-binaries.sh')
   const env: NodeJS.ProcessEnv = { ...process.env }
   if (opts.helm === false) env['E2E_SKIP_HELM'] = '1'
@@ -90,7 +91,7 @@ export async function ensureBinaries(opts: EnsureBinariesOptions = {}): Promise<
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; a tiny race is accepted). */
-export async function freePort(): Promise<number> {
+export async function freePort (): Promise<number> {
   const srv = createServer()
   await new Promise<void>((res, rej) => {
     srv.once('error', rej)
@@ -120,7 +121,7 @@ const generateKeyPairAsync = promisify(generateKeyPair)
  * (127.0.0.1, ::1, localhost) and an admin client certificate (O=system:masters),
  * plus an RSA key pair for service-account tokens.
  */
-export async function makePki(): Promise<Pki> {
+export async function makePki (): Promise<Pki> {
   const notBeforeDate = new Date(Date.now() - 60 * 60 * 1000)
   const notAfterDate = new Date(Date.now() + 7 * 24 * 60 * 60 * 1000)
   const common = { keyType: 'ec' as const, curve: 'P-256' as const, algorithm: 'sha256', notBeforeDate, notAfterDate }
@@ -188,7 +189,7 @@ export async function makePki(): Promise<Pki> {
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
 
 /** A kubeconfig (YAML is a superset of JSON) with the client material inlined. */
-export function renderKubeconfig(server: string, pki: Pki): string {
+export function renderKubeconfig (server: string, pki: Pki): string {
   const config = {
     apiVersion: 'v1',
     kind: 'Config',
@@ -244,7 +245,7 @@ let exitHookInstalled = false
  * Synchronous last resort (process exit, signals): SIGKILL every etcd and
  * kube-apiserver this process started and remove their temporary directories.
  */
-export function emergencyCleanup(): void {
+export function emergencyCleanup (): void {
   for (const p of liveProcs) {
     try { p.child.kill('SIGKILL') } catch { /* already gone */ }
   }
@@ -255,13 +256,13 @@ export function emergencyCleanup(): void {
   liveDirs.clear()
 }
 
-function installExitHook(): void {
+function installExitHook (): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
   process.on('exit', emergencyCleanup)
 }
 
-function startProc(name: string, bin: string, args: string[], dir: string): Proc {
+function startProc (name: string, bin: string, args: string[], dir: string): Proc {
   const logPath = join(dir, `${name}.log`)
   const out = createWriteStream(logPath)
   const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -293,7 +294,7 @@ function startProc(name: string, bin: string, args: string[], dir: string): Proc
   return proc
 }
 
-async function stopProc(p: Proc, graceMs: number): Promise<void> {
+async function stopProc (p: Proc, graceMs: number): Promise<void> {
   if (p.exitCode !== undefined) return
   p.child.kill('SIGTERM')
   const ac = new AbortController()
@@ -306,7 +307,7 @@ async function stopProc(p: Proc, graceMs: number): Promise<void> {
   }
 }
 
-function tail(path: string, lines = 40): string {
+function tail (path: string, lines = 40): string {
   try {
     return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n')
   } catch {
@@ -336,7 +337,7 @@ export interface KubeRequest {
  * A raw request to the API server of `kc` (client certificate auth), returning
  * status, headers (e.g. `warning`) and body without throwing on HTTP errors.
  */
-export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<HttpResult> {
+export async function kubeRequest (kc: KubeConfig, req: KubeRequest): Promise<HttpResult> {
   const cluster = kc.getCurrentCluster()
   if (cluster === null) throw new Error('kubeconfig has no current cluster')
   const url = new URL(req.path, cluster.server)
@@ -373,7 +374,7 @@ export async function kubeRequest(kc: KubeConfig, req: KubeRequest): Promise<Htt
  * A kubeconfig file (in `dir`) that authenticates as ServiceAccount `sa` of `namespace` with a
  * token from the TokenRequest API: the API server judges its requests as the pod's would be.
  */
-export async function serviceAccountKubeconfig(kc: KubeConfig, namespace: string, sa: string, dir: string, expirationSeconds = 900): Promise<string> {
+export async function serviceAccountKubeconfig (kc: KubeConfig, namespace: string, sa: string, dir: string, expirationSeconds = 900): Promise<string> {
   const cluster = kc.getCurrentCluster()
   if (cluster === null) throw new Error('kubeconfig has no current cluster')
   const tr = (await kubeJson(kc, {
@@ -394,7 +395,7 @@ export async function serviceAccountKubeconfig(kc: KubeConfig, namespace: string
 }
 
 /** kubeRequest that throws unless the status is 2xx, returning the parsed JSON body. */
-export async function kubeJson(kc: KubeConfig, req: KubeRequest): Promise<unknown> {
+export async function kubeJson (kc: KubeConfig, req: KubeRequest): Promise<unknown> {
   const r = await kubeRequest(kc, req)
   if (r.status < 200 || r.status > 299) {
     throw new Error(`${req.method ?? 'GET'} ${req.path}: HTTP ${r.status}: ${r.body}`)
@@ -403,7 +404,7 @@ export async function kubeJson(kc: KubeConfig, req: KubeRequest): Promise<unknow
 }
 
 /** Loads a kubeconfig: `path`, else $EGRESS_MTLS_E2E_KUBECONFIG (set by global-setup.ts). */
-export function loadKubeConfig(path?: string): KubeConfig {
+export function loadKubeConfig (path?: string): KubeConfig {
   const file = path ?? process.env[KUBECONFIG_ENV]
   if (file === undefined || file === '') {
     throw new Error(
@@ -417,7 +418,7 @@ export function loadKubeConfig(path?: string): KubeConfig {
   return kc
 }
 
-async function waitReady(kc: KubeConfig, procs: Proc[], timeoutMs: number): Promise<void> {
+async function waitReady (kc: KubeConfig, procs: Proc[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   for (;;) {
@@ -440,7 +441,7 @@ async function waitReady(kc: KubeConfig, procs: Proc[], timeoutMs: number): Prom
   }
 }
 
-async function waitEtcd(url: string, proc: Proc, timeoutMs: number): Promise<void> {
+async function waitEtcd (url: string, proc: Proc, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (proc.exitCode !== undefined) {
@@ -459,7 +460,7 @@ async function waitEtcd(url: string, proc: Proc, timeoutMs: number): Promise<voi
  * Starts etcd and kube-apiserver on loopback with free ports, writes a kubeconfig
  * and waits for /readyz. Does not install CRDs (see installIstioCrds).
  */
-export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
+export async function startControlPlane (opts: StartOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? ((m: string) => { process.stderr.write(`[e2e] ${m}\n`) })
   const binaries = opts.binaries ?? (await ensureBinaries())
   const keep = opts.keepDir ?? process.env['EGRESS_MTLS_E2E_KEEP'] === '1'
@@ -543,14 +544,14 @@ export async function startControlPlane(opts: StartOptions = {}): Promise<Contro
   }
 }
 
-async function distinctPorts(n: number): Promise<number[]> {
+async function distinctPorts (n: number): Promise<number[]> {
   const ports = new Set<number>()
   while (ports.size < n) ports.add(await freePort())
   return [...ports]
 }
 
 /** Stops a control plane (same as cp.stop()). */
-export async function stopControlPlane(cp: ControlPlane): Promise<void> {
+export async function stopControlPlane (cp: ControlPlane): Promise<void> {
   await cp.stop()
 }
 
@@ -569,7 +570,7 @@ interface CrdStatus {
  * Server-side-applies every CustomResourceDefinition of `file` (default
  * istioCrdsPath()) and waits until all are Established. Returns their names.
  */
-export async function installIstioCrds(kc: KubeConfig, file: string = istioCrdsPath(), timeoutMs = 60_000): Promise<string[]> {
+export async function installIstioCrds (kc: KubeConfig, file: string = istioCrdsPath(), timeoutMs = 60_000): Promise<string[]> {
   if (!existsSync(file)) {
     throw new Error(`Istio CRDs not found at ${file}: set ISTIO_CRDS to a file of Istio's CRDs`)
   }
@@ -599,7 +600,7 @@ export async function installIstioCrds(kc: KubeConfig, file: string = istioCrdsP
 }
 
 /** Waits until every named CRD has condition Established=True (and NamesAccepted). */
-export async function waitCrdsEstablished(kc: KubeConfig, names: string[], timeoutMs = 60_000): Promise<void> {
+export async function waitCrdsEstablished (kc: KubeConfig, names: string[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   const want = new Set(names)
   let pending: string[] = [...want]
@@ -637,7 +638,7 @@ export interface FreshNamespace {
  * Creates a uniquely named namespace `<prefix>-<random>` (prefix trimmed to fit
  * DNS-1123) with optional labels. `kc` is a KubeConfig or a kubeconfig path.
  */
-export async function freshNamespace(kc: KubeConfig | string, prefix: string, labels: Record<string, string> = {}): Promise<FreshNamespace> {
+export async function freshNamespace (kc: KubeConfig | string, prefix: string, labels: Record<string, string> = {}): Promise<FreshNamespace> {
   const config = typeof kc === 'string' ? loadKubeConfig(kc) : kc
   const api = config.makeApiClient(CoreV1Api)
   const clean = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'e2e'
@@ -660,7 +661,7 @@ export async function freshNamespace(kc: KubeConfig | string, prefix: string, la
 }
 
 /** Everything a test run needs: binaries, a ready control plane and Istio's CRDs. */
-export async function startE2E(opts: StartOptions = {}): Promise<ControlPlane> {
+export async function startE2E (opts: StartOptions = {}): Promise<ControlPlane> {
   const t0 = Date.now()
   const cp = await startControlPlane(opts)
   try {

@@ -4,15 +4,17 @@
 // (label mode, only clientConfig and the namespace swapped), as test/e2e/flows.test.ts does.
 // No controller-manager runs: the test removes the foregroundDeletion finalizer with an
 // UPDATE, as the garbage collector would.
-import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
-import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, type FreshNamespace } from './harness.ts'
+
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
+import { type FreshNamespace,freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-jobs'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'

@@ -12,16 +12,23 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import type { KubeConfig } from '@kubernetes/client-node'
 import { setTimeout as sleep } from 'node:timers/promises'
+
+import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
+
 import { resolveConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
-import { HELM_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig, type FreshNamespace } from './harness.ts'
-import { runCli } from './run-cli.ts'
 import { run } from '../process.ts'
+import { type FreshNamespace,freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
+import { runCli } from './run-cli.ts'
 
-interface Obj { apiVersion: string, kind: string, metadata: { name: string, namespace?: string, uid?: string, resourceVersion?: string, labels?: Record<string, string> }, [k: string]: unknown }
+interface Obj {
+  apiVersion: string,
+  kind: string,
+  metadata: { name: string, namespace?: string, uid?: string, resourceVersion?: string, labels?: Record<string, string> },
+  [k: string]: unknown,
+}
 
 const PLURALS: Record<string, string> = {
   ServiceAccount: 'serviceaccounts',
@@ -60,6 +67,7 @@ async function foreignServiceEntry (ns: string, name: string, labels: Record<str
     body: { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, labels }, spec: { hosts: ['theirs.example.com'], location: 'MESH_EXTERNAL', resolution: 'DNS', ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }] } },
   }) as Obj
 }
+
 const seBody = (name: string, labels: Record<string, string>): Obj =>
   ({ apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name, labels }, spec: { hosts: [`${name}.example.com`], location: 'MESH_EXTERNAL', resolution: 'DNS', ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }] } })
 const ours = (target: string): Record<string, string> => ({ 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': release, 'egress-mtls.io/target': target })

@@ -6,16 +6,17 @@
 //
 // Every test uses instances of its own, so this file shares the run's control plane: what it
 // prunes can only be its own.
-import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+
 import { resolveConfig } from '../../src/core/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, render, type IstioKind } from '../../src/core/render.ts'
-import { KUBECONFIG_ENV, freshNamespace, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
-import { runCli, type CliResult } from './run-cli.ts'
+import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind,render } from '../../src/core/render.ts'
+import { freshNamespace, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
+import { type CliResult,runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()
 const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''
@@ -30,6 +31,7 @@ interface Live {
 const instanceName = (prefix: string): string => `${prefix}-${randomBytes(3).toString('hex')}`
 
 let configs = 0
+
 async function configFile (raw: Record<string, unknown>): Promise<string> {
   resolveConfig(raw)
   const file = join(dir, `config-${++configs}.json`)
@@ -69,7 +71,8 @@ async function get (kind: IstioKind, namespace: string, name: string): Promise<L
 }
 
 /** Spec, labels and resourceVersion: what "untouched" means. */
-const fingerprint = (o: Live | undefined): unknown => o === undefined ? undefined : { spec: o.spec, labels: o.metadata.labels, resourceVersion: o.metadata.resourceVersion, uid: o.metadata.uid }
+const fingerprint = (o: Live | undefined): unknown =>
+  o === undefined ? undefined : { spec: o.spec, labels: o.metadata.labels, resourceVersion: o.metadata.resourceVersion, uid: o.metadata.uid }
 
 /** Every Istio object of these namespaces, keyed `Kind ns/name`, as fingerprints. */
 async function snapshot (nss: readonly string[]): Promise<Record<string, unknown>> {
@@ -82,6 +85,7 @@ async function snapshot (nss: readonly string[]): Promise<Record<string, unknown
   }
   return out
 }
+
 const only = (snap: Record<string, unknown>, instance: string): Record<string, unknown> =>
   Object.fromEntries(Object.entries(snap).filter(([, v]) => (v as { labels?: Record<string, string> }).labels?.['egress-mtls.io/instance'] === instance))
 

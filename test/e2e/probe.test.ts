@@ -1,14 +1,15 @@
 // `egress-mtls probe` with the material of the target's Secret, read from a real
 // kube-apiserver, against an HTTPS server this test starts on 127.0.0.1 (--connect-to).
-import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { KUBECONFIG_ENV, freshNamespace, kubeJson, loadKubeConfig } from './harness.ts'
+import { after,test } from 'node:test'
+
 import { authority, clientMaterial } from './client-certs.ts'
+import { freshNamespace, KUBECONFIG_ENV, kubeJson, loadKubeConfig } from './harness.ts'
 import { runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()
@@ -20,7 +21,8 @@ test('the Secret of the target in the namespace: read from the cluster, the hand
   const serverCa = await authority('bank server CA')
   const client = await clientMaterial({ ca: clientCa })
   const serving = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST] })
-  const server = createServer({ cert: serving.cert, key: serving.key, requestCert: true, rejectUnauthorized: true, ca: clientCa.cert }, (_req, res) => { res.end() })
+  const tls = { cert: serving.cert, key: serving.key, requestCert: true, rejectUnauthorized: true, ca: clientCa.cert }
+  const server = createServer(tls, (_req, res) => { res.end() })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   after(() => server.close())
   const address = `127.0.0.1:${String((server.address() as AddressInfo).port)}`

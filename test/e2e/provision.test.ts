@@ -6,19 +6,21 @@
 // so this file runs its own control plane: a prune here must not delete the objects another
 // test file (doctor.test.ts) provisions with the default instance on the shared one.
 // Instances, conflicts and --adopt: ownership.test.ts.
-import { after, before, test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createConnection, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before, test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { KubeConfig } from '@kubernetes/client-node'
+
 import { resolveConfig } from '../../src/core/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, OWNED_SELECTOR, render, type IstioKind } from '../../src/core/render.ts'
+import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind,OWNED_SELECTOR, render } from '../../src/core/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
-import { ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, startE2E, type ControlPlane } from './harness.ts'
-import { runCli, type CliResult } from './run-cli.ts'
+import { type ControlPlane,ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, startE2E } from './harness.ts'
+import { type CliResult,runCli } from './run-cli.ts'
 
 let cp: ControlPlane
 let kc: KubeConfig
@@ -33,11 +35,18 @@ after(async () => { await cp.stop() })
 
 interface Live {
   kind: IstioKind
-  metadata: { name: string, namespace: string, labels?: Record<string, string>, resourceVersion: string, managedFields?: { manager: string, operation: string }[] }
+  metadata: {
+    name: string,
+    namespace: string,
+    labels?: Record<string, string>,
+    resourceVersion: string,
+    managedFields?: { manager: string, operation: string }[],
+  }
   spec: Record<string, unknown>
 }
 
 let configs = 0
+
 async function configFile (raw: Record<string, unknown>): Promise<string> {
   resolveConfig(raw) // a test's own mistake shows here, not as a CLI exit 2
   const file = join(dir, `config-${++configs}.json`)
@@ -57,6 +66,7 @@ async function owned (namespaces: readonly string[]): Promise<Map<string, Live>>
   }
   return out
 }
+
 const versions = (m: Map<string, Live>): Record<string, string> => Object.fromEntries([...m].map(([k, o]) => [k, o.metadata.resourceVersion]))
 
 async function namespaces<P extends string[]> (t: TestContext, ...prefixes: P): Promise<{ [K in keyof P]: string }> {
@@ -80,6 +90,7 @@ async function userObject (namespace: string, kind: IstioKind, name: string, lab
     body: { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, labels }, spec },
   })
 }
+
 const exists = async (namespace: string, kind: IstioKind, name: string): Promise<boolean> =>
   (await kubeRequest(kc, { path: `/apis/networking.istio.io/v1/namespaces/${namespace}/${ISTIO_PLURALS[kind]}/${name}` })).status === 200
 
@@ -262,7 +273,12 @@ test('drift: fields another manager changed or added are put back as rendered', 
   ].join('\n'))
   const json = await provision(config, '--dry-run', '-o', 'json')
   assert.equal(json.code, 0, json.stderr)
-  const doc = JSON.parse(json.stdout) as { kind: string, instance: string, items: { action: string, name: string, diff?: string, object?: unknown }[], summary: Record<string, number> }
+  const doc = JSON.parse(json.stdout) as {
+    kind: string,
+    instance: string,
+    items: { action: string, name: string, diff?: string, object?: unknown }[],
+    summary: Record<string, number>,
+  }
   assert.deepEqual([doc.kind, doc.instance, doc.items.map((i) => i.action)], ['ProvisionPlan', 'egress-mtls', ['unchanged', 'update']])
   assert.equal(doc.items[1]?.diff ?? '', plan.stdout.split('\n').slice(2, -2).join('\n') + '\n')
   assert.deepEqual(doc.summary, { create: 0, update: 1, unchanged: 1, delete: 0, conflict: 0, adopt: 0 })

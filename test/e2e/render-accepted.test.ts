@@ -2,9 +2,11 @@
 // CRDs installed: their OpenAPI schemas and CEL rules (durations, ports, selectors), applied
 // with server-side apply and dryRun=All (nothing is stored). Configurations are generated at
 // the edges of what the schema allows (test/support/config-arbitrary.ts).
-import { before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { before, test } from 'node:test'
+
 import fc from 'fast-check'
+
 import { resolveConfig } from '../../src/core/config.ts'
 import { ISTIO_PLURALS, render } from '../../src/core/render.ts'
 import { ConfigError } from '../../src/errors.ts'

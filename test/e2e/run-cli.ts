@@ -1,6 +1,7 @@
 // Runs the egress-mtls CLI in this process (the real main(), real API calls), capturing its
 // output; faster than a child process per command.
 import { Readable, Writable } from 'node:stream'
+
 import { main } from '../../src/cli/main.ts'
 
 export interface CliResult {

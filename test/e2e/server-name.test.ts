@@ -2,13 +2,14 @@
 // (Istio's CRDs and their CEL rules) carries `subjectAltNames`, and turning the check off
 // (`verifyServerName: false`) is accepted with a warning on stderr. Uses the shared control
 // plane with `provision --no-prune`, which deletes nothing of other test files.
-import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+
 import { resolveConfig } from '../../src/core/config.ts'
-import { KUBECONFIG_ENV, freshNamespace, kubeJson, loadKubeConfig } from './harness.ts'
+import { freshNamespace, KUBECONFIG_ENV, kubeJson, loadKubeConfig } from './harness.ts'
 import { runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()

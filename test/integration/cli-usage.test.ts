@@ -2,7 +2,6 @@
 // `version`, examples in every command's help, shell completion, and every user error as
 // one line with exit 2 (bad numbers and choices, a missing or broken kubeconfig, an unknown
 // context, an API server that cannot be reached, no manifests on a terminal).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -10,6 +9,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
+import { test } from 'node:test'
+
 import { main } from '../../src/cli/main.ts'
 import { VERSION } from '../../src/version.ts'
 
@@ -19,6 +20,7 @@ const config = join(dir, 'config.yaml')
 writeFileSync(config, 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: [payments]\n')
 
 interface Result { code: number | null, stdout: string, stderr: string }
+
 function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   // spawnSync: for the cases where the test serves nothing itself
   return new Promise((resolve) => {
@@ -26,6 +28,7 @@ function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
     resolve({ code: r.status, stdout: r.stdout, stderr: r.stderr })
   })
 }
+
 async function cliAsync (args: string[]): Promise<Result> {
   const { spawn } = await import('node:child_process')
   return new Promise((resolve) => {

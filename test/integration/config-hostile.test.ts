@@ -1,10 +1,11 @@
 // Hostile configuration files: `render` (and every command that reads --config) exits 2 with
 // one line naming the problem, never a stack trace, within a 64 MiB V8 heap.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, openSync, closeSync, ftruncateSync, writeFileSync } from 'node:fs'
+import { closeSync, ftruncateSync, mkdtempSync, openSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test } from 'node:test'
+
 import { run } from '../process.ts'
 
 const main = new URL('../../src/cli/main.ts', import.meta.url).pathname

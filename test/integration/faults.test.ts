@@ -10,15 +10,17 @@ import { Agent, request } from 'node:https'
 import type { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, test } from 'node:test'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
+
 import autocannon from 'autocannon'
-import { answerProblem, keepAliveAgent, post, type Answer } from '../../scripts/bench/client.ts'
-import { httpGet, metricSum, startServe, type Listening } from '../../scripts/bench/processes.ts'
+
+import { type Answer,answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
+import { httpGet, type Listening,metricSum, startServe } from '../../scripts/bench/processes.ts'
 import { BENCH_CONFIG, labelledUpdate } from '../../scripts/bench/reviews.ts'
-import { fingerprint, makeCa, makeServing, writeProjected, writeServingSecret, type Pem } from '../../scripts/bench/tls.ts'
+import { fingerprint, makeCa, makeServing, type Pem,writeProjected, writeServingSecret } from '../../scripts/bench/tls.ts'
 
 const CONNECTIONS = 32
 const bodies = Array.from({ length: 8 }, () => JSON.stringify(labelledUpdate()))

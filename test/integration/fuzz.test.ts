@@ -11,10 +11,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import fc from 'fast-check'
-import { answerProblem, keepAliveAgent, post, type Answer } from '../../scripts/bench/client.ts'
-import { httpGet, metricSum, procStatusBytes, startServe, type Listening } from '../../scripts/bench/processes.ts'
-import { BENCH_CONFIG, hostileCreate, labelledUpdate, unlabelledCreate, type Hostile, type JsonObject } from '../../scripts/bench/reviews.ts'
+
+import { type Answer,answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
+import { httpGet, type Listening,metricSum, procStatusBytes, startServe } from '../../scripts/bench/processes.ts'
+import { BENCH_CONFIG, type Hostile, hostileCreate, type JsonObject,labelledUpdate, unlabelledCreate } from '../../scripts/bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret } from '../../scripts/bench/tls.ts'
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20260127)
@@ -87,11 +89,13 @@ function pathsOf (value: Json, prefix: readonly string[] = [], out: string[][] =
   else if (isObject(value)) for (const [k, v] of Object.entries(value)) pathsOf(v, [...prefix, k], out)
   return out
 }
+
 const basePaths = bases.map((b) => pathsOf(b))
 
 // Huge and deep values are markers in the object, expanded in the serialized text, so that
 // no test-side recursion ever walks them.
 const marker = (kind: 'huge' | 'deep' | 'deepObject', n: number): string => `\u0000${kind}:${n}`
+
 function expand (text: string): string {
   return text.replace(/"\\u0000(huge|deep|deepObject):(\d+)"/g, (_m, kind: string, n: string) => {
     const size = Number(n)
@@ -102,6 +106,7 @@ function expand (text: string): string {
 }
 
 const DELETE = Symbol('delete')
+
 function setPath (root: JsonObject, path: readonly string[], value: Json | typeof DELETE): void {
   let cur: Json = root
   for (const seg of path.slice(0, -1)) {
@@ -301,6 +306,7 @@ interface Outcome { label: string, problem: string, input: string }
 
 /** How the inputs were answered: 200 injected (a patch), 200 allowed unchanged, 200 denied, or the 4xx status. */
 const tally = new Map<string, number>()
+
 function count (answer: Answer): void {
   let kind = String(answer.status)
   if (answer.status === 200) {

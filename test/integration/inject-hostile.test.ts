@@ -3,13 +3,14 @@
 // inputs, too many nodes and quadratic traps are each refused with one line and exit 2,
 // never a stack trace or an out-of-memory crash; the largest inputs within the limits
 // (src/io/manifests.ts) are injected within the same heap.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+
 import { MAX_INPUT_BYTES, MAX_NODES } from '../../src/io/manifests.ts'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -19,6 +20,7 @@ const config = join(dir, 'config.yaml')
 writeFileSync(config, 'injection: cluster\ntargets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
 
 interface Result { code: number | null, stdout: string, stderr: string }
+
 function inject (args: readonly string[], stdin?: Buffer): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MIB}`, MAIN, 'inject', '--config', config, ...args], { env: { PATH: process.env['PATH'] } })

@@ -12,10 +12,11 @@ import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
-import { run as runCommand, type Run } from '../process.ts'
+import { fileURLToPath } from 'node:url'
+
 import { VERSION } from '../../src/version.ts'
+import { type Run,run as runCommand } from '../process.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')

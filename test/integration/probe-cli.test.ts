@@ -2,13 +2,15 @@
 // `--connect-to` pointing the target api.bank.example.com at them. Certificates are real
 // (selfsigned, EC P-256): the client's from the bank's client CA, the server's from the
 // bank's server CA, which is what cacert holds.
-import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server, type ServerOptions } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { after,test } from 'node:test'
+
 import { parse as parseYaml } from 'yaml'
+
 import { authority, clientMaterial } from '../e2e/client-certs.ts'
 import { runCli } from '../e2e/run-cli.ts'
 import { run } from '../process.ts'

@@ -1,18 +1,21 @@
 // `egress-mtls render` as a real process: YAML on stdout, the namespace filter, exit codes.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+
 import { parseAllDocuments } from 'yaml'
+
 import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 
 interface Result { code: number, stdout: string, stderr: string }
+
 function cli (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((resolve) => {
     execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'], ...env } }, (err, stdout, stderr) => {

@@ -8,11 +8,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { after, before, test } from 'node:test'
+
 import { parseAllDocuments } from 'yaml'
-import { run as runCommand, type Run } from '../process.ts'
+
+import { type Run,run as runCommand } from '../process.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')

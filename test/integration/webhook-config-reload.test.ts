@@ -4,9 +4,10 @@ import assert from 'node:assert/strict'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { reviewResponse, type AdmissionRequest } from '../../src/core/admission-review.ts'
-import { parseConfig } from '../../src/core/config.ts'
+
+import { type AdmissionRequest,reviewResponse } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
+import { parseConfig } from '../../src/core/config.ts'
 import { startWebhook, type Webhook } from '../../src/server/webhook.ts'
 import {
   deploymentReview, EXAMPLE_CONFIG, get, Logs, makeCa, makeLeaf, post, projectVolume, sample, scrape, startTestWebhook, tempDir,

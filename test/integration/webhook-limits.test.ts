@@ -11,6 +11,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect, type TLSSocket } from 'node:tls'
+
 import { deploymentReview, post, sample, scrape, startTestWebhook, type TestWebhook } from './helpers.ts'
 
 const REJECTIONS = 'egress_mtls_http_rejections_total'
@@ -116,7 +117,9 @@ describe('webhook port limits', { concurrency: true }, () => {
       requestTimeoutMs: line['requestTimeoutMs'],
       keepAliveTimeoutMs: line['keepAliveTimeoutMs'],
     }
-    assert.deepEqual(limits, { maxConnections: 1000, handshakeTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 25_000, keepAliveTimeoutMs: 120_000 })
+    assert.deepEqual(limits, {
+      maxConnections: 1000, handshakeTimeoutMs: 5000, headersTimeoutMs: 10_000, requestTimeoutMs: 25_000, keepAliveTimeoutMs: 120_000,
+    })
     const agent = new Agent({ keepAlive: true, maxSockets: 1 })
     try {
       const answer = await post(t.webhook.port, JSON.stringify(deploymentReview()), { ca: t.ca.cert, agent })

@@ -7,12 +7,13 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import { main } from '../../src/cli/main.ts'
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
-import { parseConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/admit.ts'
+import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
-import { deploymentReview, EXAMPLE_CONFIG, makeCa, makeLeaf, post, projectVolume, tempDir, type KeyPair } from './helpers.ts'
+import { deploymentReview, EXAMPLE_CONFIG, type KeyPair,makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 

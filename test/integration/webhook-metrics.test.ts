@@ -5,9 +5,10 @@ import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
+
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
-import { parseConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/admit.ts'
+import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
 import { deploymentReview, EXAMPLE_CONFIG, get, notAfterSeconds, post, sample, scrape, startTestWebhook, type TestWebhook } from './helpers.ts'
 

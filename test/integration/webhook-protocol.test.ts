@@ -8,10 +8,11 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { connect, type TLSSocket } from 'node:tls'
+
 import { main } from '../../src/cli/main.ts'
-import { reviewResponse, type AdmissionRequest } from '../../src/core/admission-review.ts'
-import { parseConfig } from '../../src/core/config.ts'
+import { type AdmissionRequest,reviewResponse } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
+import { parseConfig } from '../../src/core/config.ts'
 import { BODY_LIMIT } from '../../src/server/app.ts'
 import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, tempDir, type TestWebhook } from './helpers.ts'
 

@@ -7,9 +7,10 @@ import { Agent } from 'node:https'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+
 import {
-  deploymentReview, fingerprint, makeLeaf, notAfterSeconds, post, projectVolume, sample, scrape,
-  servedFingerprint, startTestWebhook, type KeyPair, type TestWebhook,
+  deploymentReview, fingerprint, type KeyPair, makeLeaf, notAfterSeconds, post, projectVolume, sample, scrape,
+  servedFingerprint, startTestWebhook, type TestWebhook,
 } from './helpers.ts'
 
 const EXPIRY = 'egress_mtls_serving_certificate_expiry_timestamp_seconds'

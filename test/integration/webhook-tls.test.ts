@@ -5,7 +5,8 @@
 // defaults that the same client does get through, so the refusal comes from the webhook.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { connect, createServer, type ConnectionOptions, type Server } from 'node:tls'
+import { connect, type ConnectionOptions, createServer, type Server } from 'node:tls'
+
 import { sample, scrape, startTestWebhook, type TestWebhook } from './helpers.ts'
 
 interface Side {

@@ -5,12 +5,13 @@
 // mounted files, with the right SNI, port and server-name check; a sidecar without the
 // label gets no such context; namespaces without the target get no cluster. Both routings.
 // Also what happens to workloads that are not injected (README "Workloads that are not injected").
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { resolveConfig, type Routing } from '../../src/core/config.ts'
 import { certFiles } from '../../src/core/names.ts'
 import { render } from '../../src/core/render.ts'
-import { BUILD_TIMEOUT_MS, envoy, istioCheckBinary, type EnvoyCluster, type ProxyConfig, type UpstreamTlsContext } from './istio-check.ts'
+import { BUILD_TIMEOUT_MS, envoy, type EnvoyCluster, istioCheckBinary, type ProxyConfig, type UpstreamTlsContext } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
   await istioCheckBinary()

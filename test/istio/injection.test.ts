@@ -6,12 +6,14 @@
 // container does not, and the user's own userVolume(Mount)s, in map and array form, survive.
 // Each workload goes in as itself and as the Pod its controller creates from its template
 // (what Istio's webhook injects on a cluster, through the same template code).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { test } from 'node:test'
+
 import { parseAllDocuments } from 'yaml'
+
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheck, istioCheckBinary, yamlDocuments } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
@@ -85,7 +87,11 @@ interface Container { name: string, volumeMounts?: Mount[], restartPolicy?: stri
 interface Volume { name: string, secret?: { secretName: string, items?: { key: string, path: string }[] }, configMap?: { name: string }, emptyDir?: object }
 interface PodSpec { containers: Container[], initContainers?: Container[], volumes?: Volume[] }
 interface Template { metadata?: { labels?: Record<string, string>, annotations?: Record<string, string> }, spec: PodSpec }
-interface Workload { kind: string, metadata: { name: string, namespace: string }, spec: PodSpec & { template?: Template, jobTemplate?: { spec: { template: Template } } } }
+interface Workload {
+  kind: string,
+  metadata: { name: string, namespace: string },
+  spec: PodSpec & { template?: Template, jobTemplate?: { spec: { template: Template } } },
+}
 interface Injected { profile: string, nativeSidecars: boolean, objects: Workload[], warnings: string[] }
 
 const template = (w: Workload): Template => {

@@ -4,8 +4,9 @@
 // egress-mtls CLI, whose output is what the tier feeds to Istio.
 import { execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import type { IstioObject } from '../../src/core/render.ts'
+
 import { formatObjects } from '../../src/cli/output.ts'
+import type { IstioObject } from '../../src/core/render.ts'
 
 const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
@@ -82,11 +83,15 @@ export interface ProxyConfig {
   readonly routes: readonly RouteConfiguration[]
 }
 
+export interface EnvoyEndpoint {
+  readonly address: { readonly socket_address: { readonly address: string, readonly port_value: number } }
+}
+
 export interface EnvoyCluster {
   readonly name: string
   readonly transport_socket?: { readonly name: string, readonly typed_config: UpstreamTlsContext & { readonly '@type': string } }
   readonly transport_socket_matches?: unknown[]
-  readonly load_assignment?: { readonly endpoints: readonly { readonly lb_endpoints: readonly { readonly endpoint: { readonly address: { readonly socket_address: { readonly address: string, readonly port_value: number } } } }[] }[] }
+  readonly load_assignment?: { readonly endpoints: readonly { readonly lb_endpoints: readonly { readonly endpoint: EnvoyEndpoint }[] }[] }
   readonly typed_extension_protocol_options?: Record<string, unknown>
 }
 
@@ -105,7 +110,11 @@ export interface UpstreamTlsContext {
 
 export interface RouteConfiguration {
   readonly name: string
-  readonly virtual_hosts: readonly { readonly name: string, readonly domains: readonly string[], readonly routes: readonly { readonly route?: { readonly cluster?: string } }[] }[]
+  readonly virtual_hosts: readonly {
+    readonly name: string,
+    readonly domains: readonly string[],
+    readonly routes: readonly { readonly route?: { readonly cluster?: string } }[],
+  }[]
 }
 
 export interface ProxyRequest { readonly name: string, readonly namespace: string, readonly labels: Record<string, string> }

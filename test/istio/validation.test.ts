@@ -2,11 +2,13 @@
 // code, in istio-check: decoding, CRD conversion, the pkg/config/validation rules of each
 // kind, the field check) with no error and no warning, for every combination of routing,
 // workloadSelector, scope and optional field.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import fc from 'fast-check'
+
 import { resolveConfig } from '../../src/core/config.ts'
-import { render, type IstioObject } from '../../src/core/render.ts'
+import { type IstioObject,render } from '../../src/core/render.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { configArbitrary } from '../support/config-arbitrary.ts'
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheckBinary, validate, yamlDocuments } from './istio-check.ts'

@@ -3,15 +3,17 @@
 // CronJob, garbage collector, endpoints) and kube-scheduler do what they do in a cluster.
 // The tests run in order and share the node and the release (test/node/README.md).
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync, existsSync } from 'node:fs'
+import { existsSync,readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+
 import { stringify } from 'yaml'
+
 import { installIstioCrds, kubeJson, kubeRequest } from '../e2e/harness.ts'
-import { cannotRun, ensureNodeBinaries, repoRoot, sh, startNode, version, type Node } from './cluster.ts'
+import { cannotRun, ensureNodeBinaries, type Node,repoRoot, sh, startNode, version } from './cluster.ts'
 
 const skip = cannotRun()
 const release = 'em'
@@ -38,6 +40,7 @@ let helmBin = ''
 const kc = (): Node['kc'] => node!.kc
 const get = async <T = Obj>(path: string): Promise<T> => await kubeJson(kc(), { path }) as T
 const list = async (path: string): Promise<Obj[]> => (await get<{ items: Obj[] }>(path)).items
+
 async function create (path: string, body: unknown): Promise<Obj> {
   return await kubeJson(kc(), { method: 'POST', path, body }) as Obj
 }

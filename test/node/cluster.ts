@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+
 import { KubeConfig } from '@kubernetes/client-node'
 
 export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url))

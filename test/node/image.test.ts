@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
 import { run } from '../process.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
@@ -37,6 +38,7 @@ async function tar (...args: string[]): Promise<string> {
   assert.equal(r.code, 0, `tar ${args.join(' ')}: ${r.stderr}`)
   return r.stdout
 }
+
 const blob = (digest: string): string => join(work, 'layout', 'blobs', ...digest.split(':'))
 
 before(async () => {

@@ -3,6 +3,7 @@
 // and smallest durations, every optional field present or absent). Raw configurations,
 // before defaults: pass them through resolveConfig and keep those that validate.
 import fc from 'fast-check'
+
 import { RESERVED_TARGET_NAMES } from '../../src/core/names.ts'
 
 const alnum = 'abcdefghijklmnopqrstuvwxyz0123456789'

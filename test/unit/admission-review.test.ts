@@ -1,7 +1,9 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import fc from 'fast-check'
-import { reviewJson, reviewResponse, type AdmissionResponse } from '../../src/core/admission-review.ts'
+
+import { type AdmissionResponse,reviewJson, reviewResponse } from '../../src/core/admission-review.ts'
 
 const responseArb: fc.Arbitrary<AdmissionResponse> = fc.record({
   uid: fc.string(),

@@ -1,10 +1,12 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import jsonpatch, { type Operation } from 'fast-json-patch'
+
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
-import { resolveConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/admit.ts'
-import { KINDS, type Kind } from './kinds.ts'
+import { resolveConfig } from '../../src/core/config.ts'
+import { type Kind,KINDS } from './kinds.ts'
 
 const config = resolveConfig({
   targets: [
@@ -12,7 +14,6 @@ const config = resolveConfig({
     { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments', 'billing'] },
   ],
 })
-
 
 function workload (kind: Kind, labels: Record<string, string> = { 'egress-mtls.io/inject': 'true' }, template: unknown = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'web:1' }] } }): Record<string, unknown> {
   let spec: unknown = template

@@ -3,9 +3,11 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
+
 import { Ajv } from 'ajv'
 import { parse } from 'yaml'
-import { SCHEMA_PATH, helmCompatible, valuesSchema, valuesSchemaText } from '../../scripts/gen-values-schema.ts'
+
+import { helmCompatible, SCHEMA_PATH, valuesSchema, valuesSchemaText } from '../../scripts/gen-values-schema.ts'
 import { configSchema } from '../../src/core/config.ts'
 
 const chart = new URL('../../charts/egress-mtls/', import.meta.url)

@@ -1,12 +1,13 @@
 // The checks of a target's client material (doctor's Secret checks, probe's material), on
 // real certificates (selfsigned: EC P-256, SHA-256): the chain the sidecar sends, its key,
 // and cacert, the CAs that verify the external SERVER (unrelated to the client's issuer).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { checkMaterial, checkSecret } from '../../src/core/client-material.ts'
 import { resolveConfig } from '../../src/core/config.ts'
-import { exitCode, formatFinding, type Finding } from '../../src/core/findings.ts'
-import { authority, clientMaterial, type ClientMaterial } from '../e2e/client-certs.ts'
+import { exitCode, type Finding,formatFinding } from '../../src/core/findings.ts'
+import { authority, type ClientMaterial,clientMaterial } from '../e2e/client-certs.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const config = resolveConfig({

@@ -1,6 +1,7 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+
 import { parseConfig, targetsForNamespace } from '../../src/core/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 

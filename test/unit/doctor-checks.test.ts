@@ -1,12 +1,14 @@
 // The pure checks of `doctor` on Istio objects, workloads and namespaces (the client
 // material's checks: client-material.test.ts).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { resolveConfig, type Config } from '../../src/core/config.ts'
+import { test } from 'node:test'
+
 import jsonpatch from 'fast-json-patch'
-import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
-import { formatFinding, type Finding } from '../../src/core/findings.ts'
+
 import { admit } from '../../src/core/admit.ts'
+import { type Config,resolveConfig } from '../../src/core/config.ts'
+import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
+import { type Finding,formatFinding } from '../../src/core/findings.ts'
 import { render } from '../../src/core/render.ts'
 
 const config = resolveConfig({

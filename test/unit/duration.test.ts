@@ -1,7 +1,8 @@
 // parseGoDuration: Go's time.ParseDuration, which kube-apiserver's CEL duration() and istiod
 // use, reproduced to the nanosecond (expected values are what Go 1.26 returns).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { parseGoDuration } from '../../src/core/duration.ts'
 
 test('units, sums and fractions as Go computes them', () => {

@@ -2,13 +2,15 @@
 // kube-apiserver sends it (UPDATE with oldObject and managedFields), <case>.expected.json
 // the answer expected of admit(), its JSON Patch decoded. GOLDEN_UPDATE=1 rewrites the
 // expected files from what admit() answers now: read the diff before committing it.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { test } from 'node:test'
+
 import jsonpatch, { type Operation } from 'fast-json-patch'
+
 import { parseReview } from '../../src/core/admission-review.ts'
-import { parseConfig } from '../../src/core/config.ts'
 import { admit } from '../../src/core/admit.ts'
+import { parseConfig } from '../../src/core/config.ts'
 
 const dir = new URL('../fixtures/golden/', import.meta.url)
 const config = parseConfig(readFileSync(new URL('config.yaml', dir), 'utf8'), 'config.yaml')

@@ -5,14 +5,16 @@
 // is the golden file <name>.injected.<ext> beside the input, and injecting it again
 // changes nothing. GOLDEN_UPDATE=1 rewrites the golden files: read the diff before
 // committing it.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
+import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+
 import { parseAllDocuments } from 'yaml'
+
 import { main } from '../../src/cli/main.ts'
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url))
@@ -25,6 +27,7 @@ const INJECT_ALL = write('all.yaml', 'injection: cluster\ntargets:\n  - name: ba
 const INJECT_NONE = write('none.yaml', 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
 
 interface Run { code: number, stdout: string, stderr: string }
+
 async function inject (args: readonly string[], stdin = ''): Promise<Run> {
   const stdout = new PassThrough()
   const stderr = new PassThrough()

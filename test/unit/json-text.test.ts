@@ -1,5 +1,6 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { MAX_ANNOTATION_BYTES, memberParts, nestsDeeper, overAnnotationLimit, stringEnd, topLevelItems } from '../../src/core/json-text.ts'
 
 test('the 256 KiB limit counts UTF-8 bytes', () => {

@@ -1,5 +1,6 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { escapePointer, jsonEqual, pointer, stringMap } from '../../src/core/json.ts'
 
 test('JSON Pointer escaping: ~ as ~0, / as ~1, in that order', () => {

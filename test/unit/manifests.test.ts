@@ -1,11 +1,12 @@
 // Reading manifests (src/io/manifests.ts): files, directories, stdin, YAML 1.1 and JSON,
 // and the limits that refuse hostile input with one line.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
+import { test } from 'node:test'
+
 import { EgressMtlsError } from '../../src/errors.ts'
 import { parseManifest, readInputs } from '../../src/io/manifests.ts'
 

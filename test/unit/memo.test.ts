@@ -1,9 +1,11 @@
 // The per-configuration memo of pure results, and the key under which admit() keeps a pod
 // template's mutation: equal keys must mean equal mutations, or a review would get another
 // workload's patch.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import fc from 'fast-check'
+
 import { resolveConfig } from '../../src/core/config.ts'
 import { memo } from '../../src/core/memo.ts'
 import { mutatePodTemplate, mutationKey, type TemplateMetadata } from '../../src/core/mutate.ts'

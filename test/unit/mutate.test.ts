@@ -1,7 +1,9 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import jsonpatch, { type Operation } from 'fast-json-patch'
-import { resolveConfig, type Config } from '../../src/core/config.ts'
+
+import { type Config,resolveConfig } from '../../src/core/config.ts'
 import { mutatePodTemplate, type TemplateMetadata } from '../../src/core/mutate.ts'
 
 const config: Config = resolveConfig({

@@ -1,6 +1,7 @@
 // The shared `-o yaml|json` printer (src/cli/output.ts).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { formatObjects, stringifyJson } from '../../src/cli/output.ts'
 
 test('yaml: documents separated by ---, YAML 1.1 strings quoted, long strings on one line', () => {

@@ -1,11 +1,12 @@
 // plan(): rendered objects against live ones → create / update / unchanged / delete, and
 // conflict / adopt for objects at our names that are not our instance's.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { resolveConfig } from '../../src/core/config.ts'
 import { entryDiff } from '../../src/core/diff.ts'
-import { conflictMessage, countActions, formatEntry, plan as planWith, type LiveObject, type PlanOptions } from '../../src/core/plan.ts'
-import { render, type IstioObject } from '../../src/core/render.ts'
+import { conflictMessage, countActions, formatEntry, type LiveObject, plan as planWith, type PlanOptions } from '../../src/core/plan.ts'
+import { type IstioObject,render } from '../../src/core/render.ts'
 
 const desired = render(resolveConfig({
   routing: 'virtualService',

@@ -1,6 +1,7 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { resolveConfig, type Config } from '../../src/core/config.ts'
+import { test } from 'node:test'
+
+import { type Config,resolveConfig } from '../../src/core/config.ts'
 import { decide, misplacedOptIn } from '../../src/core/policy.ts'
 
 function config (injection: Config['injection'], extra: Record<string, unknown> = {}): Config {
@@ -15,6 +16,7 @@ function config (injection: Config['injection'], extra: Record<string, unknown> 
     ...extra,
   })
 }
+
 const names = (d: ReturnType<typeof decide>): string[] => d.targets.map((t) => t.name)
 const IN = { 'egress-mtls.io/inject': 'true' }
 const OUT = { 'egress-mtls.io/inject': 'false' }

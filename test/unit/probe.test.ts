@@ -1,11 +1,12 @@
 // The judgement of `probe` (core/probe.ts) on observations as io/tls-probe.ts reports them:
 // what each failure means, the names the sidecar checks, the facts for -o yaml|json. The
 // real connections are in test/integration/probe-cli.test.ts.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { resolveConfig } from '../../src/core/config.ts'
 import { about, exitCode, formatFinding } from '../../src/core/findings.ts'
-import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial, type Observation } from '../../src/core/probe.ts'
+import { judgeProbe, type Observation,probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/probe.ts'
 import { authority, clientMaterial } from '../e2e/client-certs.ts'
 
 const config = resolveConfig({

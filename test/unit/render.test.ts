@@ -1,13 +1,15 @@
 // render(): the Istio resources of docs/design.md, each validated against the openAPIV3Schema of
 // Istio 1.30.3's CRDs (test/fixtures/istio, with Istio's licence).
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+
 import { Ajv, type ValidateFunction } from 'ajv'
 import { parseAllDocuments } from 'yaml'
-import { resolveConfig, type Config } from '../../src/core/config.ts'
+
+import { type Config,resolveConfig } from '../../src/core/config.ts'
 import { certFiles } from '../../src/core/names.ts'
-import { ISTIO_KINDS, render, renderWarnings, type IstioKind, type IstioObject } from '../../src/core/render.ts'
+import { ISTIO_KINDS, type IstioKind, type IstioObject,render, renderWarnings } from '../../src/core/render.ts'
 
 const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 
@@ -42,7 +44,10 @@ function loadValidators (): Map<IstioKind, ValidateFunction> {
   ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)))
   const validators = new Map<IstioKind, ValidateFunction>()
   for (const doc of parseAllDocuments(readFileSync(CRDS, 'utf8'))) {
-    const crd = doc.toJS() as { kind?: string, spec?: { group?: string, names?: { kind?: string }, versions?: { name: string, schema?: { openAPIV3Schema?: Schema } }[] } } | null
+    const crd = doc.toJS() as {
+      kind?: string,
+      spec?: { group?: string, names?: { kind?: string }, versions?: { name: string, schema?: { openAPIV3Schema?: Schema } }[] },
+    } | null
     const kind = crd?.spec?.names?.kind as IstioKind | undefined
     if (crd?.kind !== 'CustomResourceDefinition' || crd.spec?.group !== 'networking.istio.io' || kind === undefined || !ISTIO_KINDS.includes(kind)) continue
     const schema = crd.spec.versions?.find((v) => v.name === 'v1')?.schema?.openAPIV3Schema
@@ -97,7 +102,8 @@ test('the schema check rejects what the API server would: unknown fields, bad en
   const [se, dr] = render(config({ targets: [bank] }))
   assert.ok(se && dr)
   assert.deepEqual(schemaErrors(se), [])
-  const withTls = (tls: Record<string, unknown>): unknown => ({ ...dr, spec: { ...dr.spec, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls }] } } })
+  const withTls = (tls: Record<string, unknown>): unknown =>
+    ({ ...dr, spec: { ...dr.spec, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls }] } } })
   assert.notDeepEqual(schemaErrors(withTls({ mode: 'MUTUAL', clientCert: '/x' })), [], 'unknown field inside tls')
   assert.notDeepEqual(schemaErrors(withTls({ mode: 'MUTUAL_TLS' })), [], 'mode outside the enum')
   assert.notDeepEqual(schemaErrors({ ...se, spec: { ...se.spec, resolution: 'dns' } }), [], 'resolution outside the enum')

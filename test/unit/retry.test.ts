@@ -1,12 +1,14 @@
 // The retry policy on real thrown errors: client-node's ApiException, and the errors a real
 // client-node request throws when nothing listens or the connection is cut.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, type AddressInfo } from 'node:net'
+import { type AddressInfo,createServer } from 'node:net'
+import { test } from 'node:test'
+
 import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
+
 import { apiFailure as failure } from '../../src/kube/client.ts'
-import { backoffDelay, deadlineOptions, isTransient, withRetry } from '../../src/kube/retry.ts'
 import { apiFailure } from '../../src/kube/client.ts'
+import { backoffDelay, deadlineOptions, isTransient, withRetry } from '../../src/kube/retry.ts'
 
 function api (port: number): CustomObjectsApi {
   const kc = new KubeConfig()
@@ -18,6 +20,7 @@ function api (port: number): CustomObjectsApi {
   })
   return kc.makeApiClient(CustomObjectsApi)
 }
+
 const list = (a: CustomObjectsApi): Promise<unknown> =>
   a.listClusterCustomObject({ group: 'networking.istio.io', version: 'v1', plural: 'serviceentries' })
 

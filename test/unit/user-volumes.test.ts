@@ -1,5 +1,6 @@
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import { editUserVolumes, entry, newUserVolumes, parseUserVolumes, sameEntry, type UserVolumes } from '../../src/core/user-volumes.ts'
 
 function parsed (text: string): UserVolumes {
@@ -7,6 +8,7 @@ function parsed (text: string): UserVolumes {
   assert.ok(!('error' in v), 'error' in v ? v.error : '')
   return v
 }
+
 /** The value with its entries as they are: what editing changes nothing gives. */
 const same = (v: UserVolumes): string => editUserVolumes(v, v.entries, [])
 

@@ -1,9 +1,11 @@
 // Editing a document's text (src/io/yaml-edit.ts): each case must read back as the patched
 // value; the text around the edit keeps its bytes where a splice is possible, and the cases
 // a splice does not handle fall back to the Document API without losing anything.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { test } from 'node:test'
+
 import jsonpatch, { type Operation } from 'fast-json-patch'
+
 import { parseManifest, YAML_CONTEXT } from '../../src/io/manifests.ts'
 import { editDocument, type EditOperation } from '../../src/io/yaml-edit.ts'
 
@@ -12,7 +14,8 @@ function edit (text: string, ops: EditOperation[]): string {
   const [d] = [...m.documents()]
   assert.ok(d?.doc !== undefined)
   const pointer = (p: readonly string[]): string => `/${p.map((s) => s.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`
-  const expected: unknown = jsonpatch.applyPatch(structuredClone(d.value), ops.map((o) => ({ ...o, path: pointer(o.path) })) as Operation[], true, true).newDocument
+  const patch = ops.map((o) => ({ ...o, path: pointer(o.path) })) as Operation[]
+  const expected: unknown = jsonpatch.applyPatch(structuredClone(d.value), patch, true, true).newDocument
   const out = editDocument(text.slice(d.start, d.end), d.doc, d.start, ops, expected, m.json, YAML_CONTEXT)
   assert.deepEqual([...parseManifest({ source: 'out', text: out }).documents()].map((x) => x.value), [expected])
   return out

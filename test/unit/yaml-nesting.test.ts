@@ -1,10 +1,12 @@
 // yamlTooDeep: the nesting of a YAML text, found before the parser recurses into it. It must
 // never underestimate what the parser builds, and stay close for ordinary documents.
-import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync,readFileSync } from 'node:fs'
+import { test } from 'node:test'
+
 import fc from 'fast-check'
 import { stringify } from 'yaml'
+
 import { yamlTooDeep } from '../../src/core/yaml-nesting.ts'
 
 /** The smallest limit the text stays within. */
