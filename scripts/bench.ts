@@ -29,15 +29,15 @@ import autocannon from 'autocannon'
 
 import { DEFAULT_LIMITS } from '../src/server/app.ts'
 import { admitMicro } from './bench/admit.ts'
-import { type MemoryCgroup,memoryCgroup } from './bench/cgroup.ts'
+import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
 import { answerProblem, keepAliveAgent, post } from './bench/client.ts'
-import { type HostileBatch,hostileBatch } from './bench/hostile.ts'
+import { type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
 import { paced } from './bench/paced.ts'
-import { type Listening, procStatusBytes, repoRoot, type ServeFiles, type SpawnOptions,startFloor, startServe } from './bench/processes.ts'
+import { type Listening, procStatusBytes, repoRoot, type ServeFiles, type SpawnOptions, startFloor, startServe } from './bench/processes.ts'
 import { hotSpots } from './bench/profile.ts'
-import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario,scenarios } from './bench/reviews.ts'
-import { makeCa, makeServing, type Pem,writeServingSecret } from './bench/tls.ts'
+import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario, scenarios } from './bench/reviews.ts'
+import { makeCa, makeServing, type Pem, writeServingSecret } from './bench/tls.ts'
 
 const { values: flags } = parseArgs({
   options: {

@@ -6,7 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 
 import { answerProblem, keepAliveAgent, post } from './client.ts'
-import { httpGet, type Listening,metricSum, procStatusBytes } from './processes.ts'
+import { httpGet, type Listening, metricSum, procStatusBytes } from './processes.ts'
 import { labelledUpdate } from './reviews.ts'
 
 export interface HostileBatch {

@@ -1,7 +1,7 @@
 // Child processes of the benchmark and the integration tests: the real `egress-mtls serve`
 // (through the CLI, as a container runs it) and the floor server, each started on port 0
 // and awaited until it logs the ports it bound.
-import { type ChildProcess,spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'

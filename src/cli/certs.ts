@@ -3,9 +3,9 @@
 // thing done and why; never key material.
 import { X509Certificate } from 'node:crypto'
 
-import { date, decide, describe, type KeyPair, type Policy,renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
+import { date, decide, describe, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
 import { operationError, usageError } from '../errors.ts'
-import { type CertsClient, certsClient, type CertsTarget,isConflict, TLS_SECRET_TYPE } from '../kube/certs.ts'
+import { type CertsClient, certsClient, type CertsTarget, isConflict, TLS_SECRET_TYPE } from '../kube/certs.ts'
 import { apiFailure, checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import { generateCa, generateLeaf } from '../pki/generate.ts'
 import type { CertsOptions, Io } from './options.ts'

@@ -5,7 +5,7 @@ import { configPath } from '../io/config-file.ts'
 import { parseListenAddress } from '../server/address.ts'
 import { createLogger, LOG_FORMATS, type LogFormat } from '../server/log.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
-import { type CertificateFiles,startWebhook } from '../server/webhook.ts'
+import { type CertificateFiles, startWebhook } from '../server/webhook.ts'
 import { VERSION } from '../version.ts'
 import type { Io, ServeOptions } from './options.ts'
 

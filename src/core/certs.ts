@@ -15,7 +15,7 @@
 //   the switch by one renewal period of the new leaf (by default 2/3 of 365 days), far
 //   longer than the minutes a Secret volume takes to change; and it goes at the latest
 //   when it expires, after which no chain through it verifies anyway.
-import { type KeyObject,X509Certificate } from 'node:crypto'
+import { type KeyObject, X509Certificate } from 'node:crypto'
 
 import { date, DAY_MS, describe, extendedKeyUsages, keyMatches, parseBundle, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
 

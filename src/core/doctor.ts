@@ -2,7 +2,7 @@
 // what is found in the cluster in, a finding per check out. Pure: nothing is read or written
 // here. The client material's checks are in client-material.ts.
 import { admit } from './admit.ts'
-import { type Config, type Target,targetsForNamespace } from './config.ts'
+import { type Config, type Target, targetsForNamespace } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { isRecord, jsonEqual, stringMap } from './json.ts'
 import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'

@@ -3,13 +3,13 @@
 // annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
 // annotations; never copies or diffs the object. Pure.
 import type { Config, Target } from './config.ts'
-import { escapePointer, type JsonRecord,pointer } from './json.ts'
+import { escapePointer, type JsonRecord, pointer } from './json.ts'
 import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
 import {
-  CERT_FILE_NAMES, INJECTED_ANNOTATION,   mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
+  CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
 } from './names.ts'
-import { editUserVolumes, type Entry,entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
+import { editUserVolumes, type Entry, entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
 
 export interface PatchOperation {
   readonly op: 'add' | 'remove' | 'replace' | 'test'

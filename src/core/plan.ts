@@ -3,7 +3,7 @@
 // object at a rendered name that is not ours is a conflict, taken over only on request.
 import { jsonEqual } from './json.ts'
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL } from './names.ts'
-import { type IstioKind, type IstioObject,ownedBy } from './render.ts'
+import { type IstioKind, type IstioObject, ownedBy } from './render.ts'
 
 export type Action = 'create' | 'update' | 'unchanged' | 'delete' | 'conflict' | 'adopt'
 export const ACTIONS: readonly Action[] = ['create', 'update', 'unchanged', 'delete', 'conflict', 'adopt']

@@ -3,7 +3,7 @@
 // decide. The API server has already applied the namespace part of the rule
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
 // answer as the webhook.
-import { type Config, type Target,targetsForNamespace } from './config.ts'
+import { type Config, type Target, targetsForNamespace } from './config.ts'
 import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
 import { memo } from './memo.ts'
 import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'

@@ -1,7 +1,7 @@
 // PEM and X.509 helpers shared by `certs` (the webhook's own certificates), `doctor` and
 // `probe` (a target's client certificate and the server's CA). Pure: node:crypto parses and
 // verifies, nothing is read or written.
-import { createPrivateKey, type KeyObject,X509Certificate } from 'node:crypto'
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
 
 export const DAY_MS = 24 * 60 * 60 * 1000
 export const SERVER_AUTH = '1.3.6.1.5.5.7.3.1'

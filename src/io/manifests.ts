@@ -12,7 +12,7 @@ import { open, readdir, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 
-import { Composer, type Document, isScalar, LineCounter, Parser, type Tags,visit } from 'yaml'
+import { Composer, type Document, isScalar, LineCounter, Parser, type Tags, visit } from 'yaml'
 
 import { yamlTooDeep } from '../core/yaml-nesting.ts'
 import { inputError, usageError } from '../errors.ts'

@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto'
 import { connect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls'
 
-import { type Observation,SIDECAR_TLS } from '../core/probe.ts'
+import { type Observation, SIDECAR_TLS } from '../core/probe.ts'
 
 export interface ProbeConnection {
   /** Where to connect. */

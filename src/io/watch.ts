@@ -6,7 +6,7 @@
 // volume drivers), the files are also stat()ed periodically. Either way, a change is a
 // change of what the path resolves to (inode, size, mtime), and onChange runs once per
 // change, never twice at a time.
-import { type FSWatcher, type Stats,statSync, watch } from 'node:fs'
+import { type FSWatcher, type Stats, statSync, watch } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 

@@ -4,14 +4,14 @@
 import { AppsV1Api, BatchV1Api, type ConfigurationOptions, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
 import { checkSecret } from '../core/client-material.ts'
-import { type Config,targetsForNamespace } from '../core/config.ts'
+import { type Config, targetsForNamespace } from '../core/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
 import { about, type Finding } from '../core/findings.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
 import { apiFailure } from './client.ts'
 import { getObject, istioApi } from './istio.ts'
-import { deadlineOptions, type RetryOptions,withRetry } from './retry.ts'
+import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 import { readSecretData } from './secrets.ts'
 
 export interface DoctorOptions {

@@ -2,11 +2,11 @@
 // read one, server-side apply (field manager egress-mtls, force), replace a spec, delete what
 // that instance owns.
 // No request outlives `deadline` (Date.now() milliseconds).
-import { CustomObjectsApi, type KubeConfig,PatchStrategy, setHeaderOptions, V1DeleteOptions, V1Preconditions } from '@kubernetes/client-node'
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, V1DeleteOptions, V1Preconditions } from '@kubernetes/client-node'
 
 import { MANAGER } from '../core/names.ts'
 import type { LiveObject } from '../core/plan.ts'
-import { instanceSelector, ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject,ownedBy } from '../core/render.ts'
+import { instanceSelector, ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject, ownedBy } from '../core/render.ts'
 import { deadlineOptions } from './retry.ts'
 
 export type { LiveObject }

@@ -5,12 +5,12 @@ import { CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/c
 
 import type { Config } from '../core/config.ts'
 import { type Action, conflictMessage, countActions, formatEntry, matches, owner, plan, type PlanEntry } from '../core/plan.ts'
-import { type IstioObject,ownedBy, render } from '../core/render.ts'
+import { type IstioObject, ownedBy, render } from '../core/render.ts'
 import { operationError } from '../errors.ts'
 import type { ApiFailure } from './client.ts'
 import { apiFailure } from './client.ts'
-import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject,replaceSpec } from './istio.ts'
-import { deadlineOptions, type RetryOptions,withRetry } from './retry.ts'
+import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject, replaceSpec } from './istio.ts'
+import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 
 export interface ProvisionOptions {
   /** Whose objects these are: the `egress-mtls.io/instance` label. */

@@ -10,7 +10,7 @@ import type { Logger } from 'pino'
 import { parseReview, reviewJson } from '../core/admission-review.ts'
 import { admit } from '../core/admit.ts'
 import type { Config } from '../core/config.ts'
-import { type Metrics, type Rejection,UNKNOWN } from './metrics.ts'
+import { type Metrics, type Rejection, UNKNOWN } from './metrics.ts'
 import { secureContextOptions, type ServingCertificate } from './tls.ts'
 
 /** What controller-runtime allows; kube-apiserver objects stay far below it. */

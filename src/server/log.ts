@@ -2,7 +2,7 @@
 // collectors; the default) or as text lines (for people at a terminal).
 import type { Writable } from 'node:stream'
 
-import { type Logger,pino, stdTimeFunctions } from 'pino'
+import { type Logger, pino, stdTimeFunctions } from 'pino'
 
 export const LOG_FORMATS = ['json', 'text'] as const
 export type LogFormat = typeof LOG_FORMATS[number]

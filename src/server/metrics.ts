@@ -1,6 +1,6 @@
 // The webhook's Prometheus metrics (docs/design.md "Protocol (webhook)"), in a registry of their
 // own so that tests and several servers in one process never share counters.
-import { collectDefaultMetrics,Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 import type { Result } from '../core/admit.ts'
 import { VERSION } from '../version.ts'

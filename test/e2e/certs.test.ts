@@ -12,7 +12,7 @@
 // Service a fixed ClusterIP in it and its port, and the webhook listens on exactly that
 // address and port (Linux routes all of 127.0.0.0/8 to lo): no traffic leaves loopback.
 import assert from 'node:assert/strict'
-import { type ChildProcess,spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -24,9 +24,9 @@ import type { KubeConfig } from '@kubernetes/client-node'
 
 import { certsClient, isConflict } from '../../src/kube/certs.ts'
 import { projectVolume } from '../integration/helpers.ts'
-import { type Run,run as runCommand } from '../process.ts'
+import { type Run, run as runCommand } from '../process.ts'
 import {
-  type ControlPlane,   ensureBinaries, freePort, type FreshNamespace,
+  type ControlPlane, ensureBinaries, freePort, type FreshNamespace,
   freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,
 } from './harness.ts'
 

@@ -16,8 +16,8 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
 import { VERSION } from '../../src/version.ts'
-import { type Run,run } from '../process.ts'
-import { type FreshNamespace,freshNamespace, HELM_ENV, installIstioCrds, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
+import { type Run, run } from '../process.ts'
+import { type FreshNamespace, freshNamespace, HELM_ENV, installIstioCrds, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
 import { runCli } from './run-cli.ts'
 
 const chartDir = join(repoRoot, 'charts', 'egress-mtls')

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test'
 
 import { ApiextensionsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
-import { type FreshNamespace,freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
+import { type FreshNamespace, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 interface VersionInfo {
   gitVersion?: string

@@ -12,7 +12,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
-import { type FreshNamespace, freshNamespace, HELM_ENV, type HttpResult,kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
+import { type FreshNamespace, freshNamespace, HELM_ENV, type HttpResult, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-flows'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'

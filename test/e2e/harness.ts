@@ -14,7 +14,7 @@
 // Run directly (`npx node test/e2e/harness.ts`) to start a control plane for manual
 // work; it prints the kubeconfig path and runs until Ctrl-C.
 
-import { type ChildProcess,spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { generateKeyPair, randomBytes } from 'node:crypto'
 import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'

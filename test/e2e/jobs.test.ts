@@ -14,7 +14,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
-import { type FreshNamespace,freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
+import { type FreshNamespace, freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-jobs'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'

@@ -20,7 +20,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { resolveConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
 import { run } from '../process.ts'
-import { type FreshNamespace,freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
+import { type FreshNamespace, freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
 import { runCli } from './run-cli.ts'
 
 interface Obj {

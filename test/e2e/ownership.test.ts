@@ -14,9 +14,9 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
 import { resolveConfig } from '../../src/core/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind,render } from '../../src/core/render.ts'
+import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, render } from '../../src/core/render.ts'
 import { freshNamespace, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
-import { type CliResult,runCli } from './run-cli.ts'
+import { type CliResult, runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()
 const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''

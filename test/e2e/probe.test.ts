@@ -6,7 +6,7 @@ import { createServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after,test } from 'node:test'
+import { after, test } from 'node:test'
 
 import { authority, clientMaterial } from './client-certs.ts'
 import { freshNamespace, KUBECONFIG_ENV, kubeJson, loadKubeConfig } from './harness.ts'

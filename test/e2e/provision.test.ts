@@ -17,10 +17,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 
 import { resolveConfig } from '../../src/core/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind,OWNED_SELECTOR, render } from '../../src/core/render.ts'
+import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
-import { type ControlPlane,ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, startE2E } from './harness.ts'
-import { type CliResult,runCli } from './run-cli.ts'
+import { type ControlPlane, ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, startE2E } from './harness.ts'
+import { type CliResult, runCli } from './run-cli.ts'
 
 let cp: ControlPlane
 let kc: KubeConfig

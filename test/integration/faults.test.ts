@@ -17,10 +17,10 @@ import { connect } from 'node:tls'
 
 import autocannon from 'autocannon'
 
-import { type Answer,answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
-import { httpGet, type Listening,metricSum, startServe } from '../../scripts/bench/processes.ts'
+import { type Answer, answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
+import { httpGet, type Listening, metricSum, startServe } from '../../scripts/bench/processes.ts'
 import { BENCH_CONFIG, labelledUpdate } from '../../scripts/bench/reviews.ts'
-import { fingerprint, makeCa, makeServing, type Pem,writeProjected, writeServingSecret } from '../../scripts/bench/tls.ts'
+import { fingerprint, makeCa, makeServing, type Pem, writeProjected, writeServingSecret } from '../../scripts/bench/tls.ts'
 
 const CONNECTIONS = 32
 const bodies = Array.from({ length: 8 }, () => JSON.stringify(labelledUpdate()))

@@ -14,9 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import fc from 'fast-check'
 
-import { type Answer,answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
-import { httpGet, type Listening,metricSum, procStatusBytes, startServe } from '../../scripts/bench/processes.ts'
-import { BENCH_CONFIG, type Hostile, hostileCreate, type JsonObject,labelledUpdate, unlabelledCreate } from '../../scripts/bench/reviews.ts'
+import { type Answer, answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
+import { httpGet, type Listening, metricSum, procStatusBytes, startServe } from '../../scripts/bench/processes.ts'
+import { BENCH_CONFIG, type Hostile, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../../scripts/bench/reviews.ts'
 import { makeCa, makeServing, writeServingSecret } from '../../scripts/bench/tls.ts'
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20260127)

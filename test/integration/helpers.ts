@@ -1,9 +1,9 @@
 // Shared helpers of the webhook integration tests: certificates, Secret/ConfigMap volumes
 // written the way kubelet writes them, HTTPS requests, captured logs, scraped metrics.
 import { randomUUID, X509Certificate } from 'node:crypto'
-import { lstatSync,mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { type IncomingHttpHeaders,request as httpRequest } from 'node:http'
-import { type Agent,request as httpsRequest } from 'node:https'
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { type IncomingHttpHeaders, request as httpRequest } from 'node:http'
+import { type Agent, request as httpsRequest } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:tls'

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { createServer, type Server, type ServerOptions } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { after,test } from 'node:test'
+import { after, test } from 'node:test'
 
 import { parse as parseYaml } from 'yaml'
 

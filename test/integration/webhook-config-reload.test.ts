@@ -5,7 +5,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 
-import { type AdmissionRequest,reviewResponse } from '../../src/core/admission-review.ts'
+import { type AdmissionRequest, reviewResponse } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { startWebhook, type Webhook } from '../../src/server/webhook.ts'

@@ -13,7 +13,7 @@ import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
-import { deploymentReview, EXAMPLE_CONFIG, type KeyPair,makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
+import { deploymentReview, EXAMPLE_CONFIG, type KeyPair, makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import { connect, type TLSSocket } from 'node:tls'
 
 import { main } from '../../src/cli/main.ts'
-import { type AdmissionRequest,reviewResponse } from '../../src/core/admission-review.ts'
+import { type AdmissionRequest, reviewResponse } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { BODY_LIMIT } from '../../src/server/app.ts'

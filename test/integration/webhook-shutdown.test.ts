@@ -3,7 +3,7 @@
 // `Connection: close`) and exits 0. It never loads certificate generation or the Kubernetes
 // client unless --self-signed asks for the former.
 import assert from 'node:assert/strict'
-import { type ChildProcess,spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent } from 'node:https'
@@ -13,7 +13,7 @@ import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
 
-import { deploymentReview, EXAMPLE_CONFIG, get, type KeyPair,makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
+import { deploymentReview, EXAMPLE_CONFIG, get, type KeyPair, makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
 
 const root = resolve(import.meta.dirname, '..', '..')
 

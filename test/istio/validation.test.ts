@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 
 import { resolveConfig } from '../../src/core/config.ts'
-import { type IstioObject,render } from '../../src/core/render.ts'
+import { type IstioObject, render } from '../../src/core/render.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { configArbitrary } from '../support/config-arbitrary.ts'
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheckBinary, validate, yamlDocuments } from './istio-check.ts'

@@ -3,7 +3,7 @@
 // CronJob, garbage collector, endpoints) and kube-scheduler do what they do in a cluster.
 // The tests run in order and share the node and the release (test/node/README.md).
 import assert from 'node:assert/strict'
-import { existsSync,readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { stringify } from 'yaml'
 
 import { installIstioCrds, kubeJson, kubeRequest } from '../e2e/harness.ts'
-import { cannotRun, ensureNodeBinaries, type Node,repoRoot, sh, startNode, version } from './cluster.ts'
+import { cannotRun, ensureNodeBinaries, type Node, repoRoot, sh, startNode, version } from './cluster.ts'
 
 const skip = cannotRun()
 const release = 'em'

@@ -6,7 +6,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch'
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { resolveConfig } from '../../src/core/config.ts'
-import { type Kind,KINDS } from './kinds.ts'
+import { type Kind, KINDS } from './kinds.ts'
 
 const config = resolveConfig({
   targets: [

@@ -1,14 +1,14 @@
 // The webhook's certificates: what src/pki/generate.ts makes, and what src/core/certs.ts
 // decides from the stored Secret and caBundles at a given time, at the renewal boundaries.
 import assert from 'node:assert/strict'
-import { createPrivateKey,X509Certificate } from 'node:crypto'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { describe, test } from 'node:test'
 
 // @peculiar/x509 comes with selfsigned; node:crypto does not expose key-usage bits.
 import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, X509Certificate as Peculiar } from '@peculiar/x509'
 
 import {
-  CA_CERT, CA_KEY, DAY_MS,   decide,   type Decision, type KeyPair, type Observed, type Policy,
+  CA_CERT, CA_KEY, DAY_MS, decide, type Decision, type KeyPair, type Observed, type Policy,
   serviceDnsNames, TLS_CERT, TLS_KEY,
   writes,
 } from '../../src/core/certs.ts'

@@ -6,8 +6,8 @@ import { test } from 'node:test'
 
 import { checkMaterial, checkSecret } from '../../src/core/client-material.ts'
 import { resolveConfig } from '../../src/core/config.ts'
-import { exitCode, type Finding,formatFinding } from '../../src/core/findings.ts'
-import { authority, type ClientMaterial,clientMaterial } from '../e2e/client-certs.ts'
+import { exitCode, type Finding, formatFinding } from '../../src/core/findings.ts'
+import { authority, type ClientMaterial, clientMaterial } from '../e2e/client-certs.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const config = resolveConfig({

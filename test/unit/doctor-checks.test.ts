@@ -6,9 +6,9 @@ import { test } from 'node:test'
 import jsonpatch from 'fast-json-patch'
 
 import { admit } from '../../src/core/admit.ts'
-import { type Config,resolveConfig } from '../../src/core/config.ts'
+import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
-import { type Finding,formatFinding } from '../../src/core/findings.ts'
+import { type Finding, formatFinding } from '../../src/core/findings.ts'
 import { render } from '../../src/core/render.ts'
 
 const config = resolveConfig({

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 
 import jsonpatch, { type Operation } from 'fast-json-patch'
 
-import { type Config,resolveConfig } from '../../src/core/config.ts'
+import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { mutatePodTemplate, type TemplateMetadata } from '../../src/core/mutate.ts'
 
 const config: Config = resolveConfig({

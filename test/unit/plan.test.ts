@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import { resolveConfig } from '../../src/core/config.ts'
 import { entryDiff } from '../../src/core/diff.ts'
 import { conflictMessage, countActions, formatEntry, type LiveObject, plan as planWith, type PlanOptions } from '../../src/core/plan.ts'
-import { type IstioObject,render } from '../../src/core/render.ts'
+import { type IstioObject, render } from '../../src/core/render.ts'
 
 const desired = render(resolveConfig({
   routing: 'virtualService',

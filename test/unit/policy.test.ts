@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { type Config,resolveConfig } from '../../src/core/config.ts'
+import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { decide, misplacedOptIn } from '../../src/core/policy.ts'
 
 function config (injection: Config['injection'], extra: Record<string, unknown> = {}): Config {

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 
 import { resolveConfig } from '../../src/core/config.ts'
 import { about, exitCode, formatFinding } from '../../src/core/findings.ts'
-import { judgeProbe, type Observation,probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/probe.ts'
+import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/probe.ts'
 import { authority, clientMaterial } from '../e2e/client-certs.ts'
 
 const config = resolveConfig({

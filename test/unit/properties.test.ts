@@ -8,7 +8,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch'
 
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit, type Result } from '../../src/core/admit.ts'
-import { type Config,resolveConfig } from '../../src/core/config.ts'
+import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { parseUserVolumes } from '../../src/core/user-volumes.ts'
 import { KINDS as WORKLOAD_KINDS } from './kinds.ts'
 

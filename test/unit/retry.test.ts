@@ -1,7 +1,7 @@
 // The retry policy on real thrown errors: client-node's ApiException, and the errors a real
 // client-node request throws when nothing listens or the connection is cut.
 import assert from 'node:assert/strict'
-import { type AddressInfo,createServer } from 'node:net'
+import { type AddressInfo, createServer } from 'node:net'
 import { test } from 'node:test'
 
 import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'

@@ -2,7 +2,7 @@
 // (.ci/run proves it for real, from a copy with nothing beside it). Every relative link of
 // every Markdown file names a file of the repository.
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync,readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'

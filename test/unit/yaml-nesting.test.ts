@@ -1,7 +1,7 @@
 // yamlTooDeep: the nesting of a YAML text, found before the parser recurses into it. It must
 // never underestimate what the parser builds, and stay close for ordinary documents.
 import assert from 'node:assert/strict'
-import { readdirSync,readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
 import fc from 'fast-check'
