@@ -1,9 +1,8 @@
 // egress-mtls certs: make or renew the webhook's serving certificate, store it in the
 // Secret and set caBundle on every webhook of the MutatingWebhookConfiguration. One line per
 // thing done and why; never key material.
-import { X509Certificate } from 'node:crypto'
-
-import { date, decide, describe, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
+import { decide, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
+import { date, describe, parseBundle, parseCertificate } from '../core/x509.ts'
 import { operationError, usageError } from '../errors.ts'
 import { type CertsClient, certsClient, type CertsTarget, isConflict, TLS_SECRET_TYPE } from '../kube/certs.ts'
 import { apiFailure, checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
@@ -97,22 +96,22 @@ async function once (client: CertsClient, target: CertsTarget, o: CertsOptions &
   } else {
     if (d.issue === 'ca') {
       ca = await generateCa(now, o.caValidityDays)
-      log(`new CA ${describe(new X509Certificate(ca.cert))}: ${d.reasons.join('; ')}`)
+      log(`new CA ${describe(parseCertificate(ca.cert))}: ${d.reasons.join('; ')}`)
     } else {
       ca = d.ca
     }
     leaf = await generateLeaf(ca, policy.dnsNames, now, o.leafValidityDays)
-    log(`new serving certificate for ${policy.dnsNames.join(', ')} ${describe(new X509Certificate(leaf.cert))}: ${d.issue === 'ca' ? 'signed by the new CA' : d.reasons.join('; ')}`)
+    log(`new serving certificate for ${policy.dnsNames.join(', ')} ${describe(parseCertificate(leaf.cert))}: ${d.issue === 'ca' ? 'signed by the new CA' : d.reasons.join('; ')}`)
   }
   const w = writes(observed, ca, leaf, d.previous)
   for (const reason of w.reasons) log(`repair: ${reason}`)
 
   if (w.secretData === undefined && w.webhooks.length === 0) {
-    const l = new X509Certificate(leaf.cert)
-    log(`all current, nothing written: the serving certificate is valid until ${date(l.validToDate)} and is renewed from ${date(renewalDue(l, o.renewFraction))}; the CA is valid until ${date(new X509Certificate(ca.cert).validToDate)}`)
+    const l = parseCertificate(leaf.cert)
+    log(`all current, nothing written: the serving certificate is valid until ${date(l.validToDate)} and is renewed from ${date(renewalDue(l, o.renewFraction))}; the CA is valid until ${date(parseCertificate(ca.cert).validToDate)}`)
     return
   }
-  const cas = `${String(w.bundle.split('-----BEGIN CERTIFICATE-----').length - 1)} CA(s)`
+  const cas = `${String(parseBundle(w.bundle).certs.length)} CA(s)`
   // Order of writes: the caBundle first, the Secret after. The bundle written now trusts both
   // the CA of the leaf the pods serve at this moment and the CA of the leaf about to be
   // stored, so whichever leaf a pod serves while kubelet updates its Secret volume, the API

@@ -15,11 +15,9 @@
 //   the switch by one renewal period of the new leaf (by default 2/3 of 365 days), far
 //   longer than the minutes a Secret volume takes to change; and it goes at the latest
 //   when it expires, after which no chain through it verifies anyway.
-import { type KeyObject, X509Certificate } from 'node:crypto'
+import type { KeyObject, X509Certificate } from 'node:crypto'
 
-import { date, DAY_MS, describe, extendedKeyUsages, keyMatches, parseBundle, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
-
-export { date, DAY_MS, describe, parseBundle }
+import { DAY_MS, describe, extendedKeyUsages, keyMatches, parseBundle, parseCertificate, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
 
 export const TLS_CERT = 'tls.crt'
 export const TLS_KEY = 'tls.key'
@@ -227,7 +225,7 @@ function compareBundle (label: string, text: string | undefined, want: readonly 
  * of certificates, so formatting alone never causes a write.
  */
 export function writes (observed: Observed, ca: KeyPair, leaf: KeyPair, previous: readonly string[]): Writes {
-  const want = [ca.cert, ...previous].map((p) => new X509Certificate(p))
+  const want = [ca.cert, ...previous].map((p) => parseCertificate(p))
   const bundle = want.map((c) => c.toString()).join('')
   const secretData: Record<string, string> = { [TLS_CERT]: leaf.cert, [TLS_KEY]: leaf.key, [CA_CERT]: bundle, [CA_KEY]: ca.key }
   const reasons: string[] = []

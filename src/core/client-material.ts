@@ -7,7 +7,7 @@ import type { X509Certificate } from 'node:crypto'
 
 import type { SecretKeys, Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
-import { allowsClientAuth, date, daysLeft, extendedKeyUsages, keyMatches, parseBundle, parseKey, selfSigned, signedBy, subjectOf } from './x509.ts'
+import { allowsClientAuth, date, daysLeft, extendedKeyUsages, keyMatches, parseBundle, parseKey, pemBlocksRunTogether, selfSigned, signedBy, subjectOf } from './x509.ts'
 
 /** Warn when a certificate has fewer days left than this. */
 export const EXPIRY_WARNING_DAYS = 30
@@ -20,9 +20,6 @@ export interface Material {
 }
 
 type Make = ReturnType<typeof about>
-
-/** Two PEM blocks on one line (`cat a.crt b.crt` when a.crt lacks its last newline). */
-const JOINED = /-----END CERTIFICATE-----[ \t]*-----BEGIN CERTIFICATE-----/
 
 /**
  * The Secret of `target` in `namespace`: present, with the three keys, then checkMaterial.
@@ -59,7 +56,7 @@ export function checkMaterial (subject: string, names: SecretKeys, material: Mat
   else if (trusted.unparsable > 0) findings.push(fail(`${names.cacert} holds ${plural(trusted.unparsable, 'PEM certificate block')} that do${trusted.unparsable === 1 ? 'es' : ''} not parse`))
 
   for (const [name, text] of [[names.cert, material.cert], [names.cacert, material.cacert]] as const) {
-    if (JOINED.test(text)) findings.push(fail(`${name}: an END CERTIFICATE line runs into the next BEGIN CERTIFICATE line: OpenSSL, and so the sidecar, cannot read the file; put a line break between the certificates`))
+    if (pemBlocksRunTogether(text)) findings.push(fail(`${name}: an END CERTIFICATE line runs into the next BEGIN CERTIFICATE line: OpenSSL, and so the sidecar, cannot read the file; put a line break between the certificates`))
   }
 
   const leaf = sent.certs[0]

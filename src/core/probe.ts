@@ -1,13 +1,13 @@
 // `egress-mtls probe`: what one real mutual-TLS connection to a target showed, judged as the
 // sidecar would judge it. Pure: the connection is made by io/tls-probe.ts; this module says
 // how to make it (the sidecar's TLS parameters) and what its outcome means.
-import { X509Certificate } from 'node:crypto'
+import type { X509Certificate } from 'node:crypto'
 
 import { EXPIRY_WARNING_DAYS } from './client-material.ts'
 import type { Target } from './config.ts'
 import { about, type Finding } from './findings.ts'
 import { serverNames } from './render.ts'
-import { certificateNames, date, daysLeft, subjectAltNames, subjectOf } from './x509.ts'
+import { certificateNames, date, daysLeft, parseCertificate, subjectAltNames, subjectOf } from './x509.ts'
 
 /**
  * The TLS parameters of the sidecar's connection to the target: Istio sets TLS 1.2 to 1.3
@@ -137,7 +137,7 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
   }
 
   const findings: Finding[] = [ok(`TLS handshake done: ${seen.protocol ?? '?'}, ${seen.cipher ?? '?'}`)]
-  const chain = seen.serverChain.map((pem) => new X509Certificate(pem))
+  const chain = seen.serverChain.map((pem) => parseCertificate(pem))
   const leaf = chain[0]
   const top = chain.at(-1)
   if (seen.verifyError === null || seen.verifyError === undefined) {
@@ -195,7 +195,7 @@ export function withMaterial (material: readonly Finding[], connection: readonly
 
 /** The facts behind the findings, for `-o yaml|json`. */
 export function probeDetails (plan: ProbePlan, seen: Observation, now: Date): Record<string, unknown> {
-  const leaf = seen.serverChain[0] === undefined ? undefined : new X509Certificate(seen.serverChain[0])
+  const leaf = seen.serverChain[0] === undefined ? undefined : parseCertificate(seen.serverChain[0])
   return {
     target: plan.target,
     host: plan.host,

@@ -1,6 +1,6 @@
-// PEM and X.509 helpers shared by `certs` (the webhook's own certificates), `doctor` and
-// `probe` (a target's client certificate and the server's CA). Pure: node:crypto parses and
-// verifies, nothing is read or written.
+// PEM and X.509 helpers: the one place that parses certificates and keys, for `certs` (the
+// webhook's own certificates), `doctor`, `probe` (a target's client certificate and the
+// server's CA) and the shells. Pure: node:crypto parses and verifies, nothing is read or written.
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto'
 
 export const DAY_MS = 24 * 60 * 60 * 1000
@@ -27,6 +27,11 @@ export interface ParsedBundle {
   readonly problem?: string
 }
 
+/** The first certificate of PEM text (or DER bytes); throws node:crypto's error when there is none. */
+export function parseCertificate (pem: string | Buffer): X509Certificate {
+  return new X509Certificate(pem)
+}
+
 /** The certificates of a PEM bundle, in order, and whether anything in it is not one. */
 export function parseBundle (text: string | undefined): ParsedBundle {
   if (text === undefined || text.trim() === '') return { certs: [], unparsable: 0, problem: 'is empty' }
@@ -39,6 +44,11 @@ export function parseBundle (text: string | undefined): ParsedBundle {
   if (text.replace(PEM_CERT, '').trim() !== '') bad++
   if (bad === 0) return { certs, unparsable }
   return { certs, unparsable, problem: certs.length === 0 ? 'holds no PEM certificate' : 'holds text that is not a PEM certificate' }
+}
+
+/** Two PEM blocks on one line (`cat a.crt b.crt` when a.crt lacks its last newline): node:crypto reads both, OpenSSL neither. */
+export function pemBlocksRunTogether (text: string): boolean {
+  return /-----END CERTIFICATE-----[ \t]*-----BEGIN CERTIFICATE-----/.test(text)
 }
 
 /** A PEM private key; undefined when the text is empty or not one. */

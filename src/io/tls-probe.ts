@@ -1,10 +1,10 @@
 // One mutual-TLS connection for `egress-mtls probe`: connect, handshake with the sidecar's
 // TLS parameters and the target's material, send one HEAD request, read the first line of
 // the answer. Every outcome is an Observation (core/probe.ts judges it); nothing throws.
-import { X509Certificate } from 'node:crypto'
 import { connect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls'
 
 import { type Observation, SIDECAR_TLS } from '../core/probe.ts'
+import { parseCertificate } from '../core/x509.ts'
 
 export interface ProbeConnection {
   /** Where to connect. */
@@ -98,7 +98,7 @@ function peerChain (socket: TLSSocket): string[] {
   let cert: Partial<DetailedPeerCertificate> | undefined = socket.getPeerCertificate(true)
   while (cert?.raw !== undefined && cert.fingerprint256 !== undefined && !seen.has(cert.fingerprint256)) {
     seen.add(cert.fingerprint256)
-    out.push(new X509Certificate(cert.raw).toString())
+    out.push(parseCertificate(cert.raw).toString())
     cert = cert.issuerCertificate
   }
   return out

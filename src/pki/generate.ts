@@ -2,11 +2,10 @@
 // `selfsigned` 5 (async). Both EC P-256 with SHA-256 signatures: selfsigned defaults to
 // SHA-1, which Go's TLS (hence kube-apiserver) rejects, and signs only with a CA of the same
 // key type.
-import { X509Certificate } from 'node:crypto'
-
 import { generate } from 'selfsigned'
 
-import { DAY_MS, type KeyPair } from '../core/certs.ts'
+import type { KeyPair } from '../core/certs.ts'
+import { DAY_MS, parseCertificate } from '../core/x509.ts'
 
 /**
  * notBefore is set this far in the past, so that an API server whose clock is a little
@@ -36,7 +35,7 @@ export async function generateCa (now: Date, days: number): Promise<KeyPair> {
  * CA: CA:false, digitalSignature, serverAuth, the DNS names as SANs (the first is the CN).
  */
 export async function generateLeaf (ca: KeyPair, dnsNames: readonly string[], now: Date, days: number): Promise<KeyPair> {
-  const notAfter = Math.min(now.getTime() + days * DAY_MS, new X509Certificate(ca.cert).validToDate.getTime())
+  const notAfter = Math.min(now.getTime() + days * DAY_MS, parseCertificate(ca.cert).validToDate.getTime())
   const pems = await generate([{ name: 'commonName', value: dnsNames[0] ?? 'egress-mtls' }], {
     ...common,
     ca: { key: ca.key, cert: ca.cert },

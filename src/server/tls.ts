@@ -1,9 +1,10 @@
 // The serving certificate: read from PEM files (and checked before it is served), or made
 // in memory for local use.
-import { constants, X509Certificate } from 'node:crypto'
+import { constants, type X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 
+import { parseCertificate } from '../core/x509.ts'
 import { tlsError } from '../errors.ts'
 
 /** TLS 1.2+ (docs/design.md); what kube-apiserver's Go client negotiates. */
@@ -36,7 +37,7 @@ export interface ServingCertificate {
 export function servingCertificate (cert: string, key: string, source: string): ServingCertificate {
   let x509: X509Certificate
   try {
-    x509 = new X509Certificate(cert)
+    x509 = parseCertificate(cert)
   } catch (err) {
     throw tlsError(`${source}: not a PEM certificate (${(err as Error).message})`, err)
   }

@@ -8,10 +8,11 @@ import { describe, test } from 'node:test'
 import { BasicConstraintsExtension, KeyUsageFlags, KeyUsagesExtension, X509Certificate as Peculiar } from '@peculiar/x509'
 
 import {
-  CA_CERT, CA_KEY, DAY_MS, decide, type Decision, type KeyPair, type Observed, type Policy,
+  CA_CERT, CA_KEY, decide, type Decision, type KeyPair, type Observed, type Policy,
   serviceDnsNames, TLS_CERT, TLS_KEY,
   writes,
 } from '../../src/core/certs.ts'
+import { DAY_MS } from '../../src/core/x509.ts'
 import { BACKDATE_MS, generateCa, generateLeaf } from '../../src/pki/generate.ts'
 
 const NAMES = serviceDnsNames('egress-mtls', 'egress-system')
