@@ -1,7 +1,10 @@
-// Certificate generation for the webhook: our own CA and the serving leaf it signs, with
-// `selfsigned` 5 (async). Both EC P-256 with SHA-256 signatures: selfsigned defaults to
-// SHA-1, which Go's TLS (hence kube-apiserver) rejects, and signs only with a CA of the same
-// key type.
+// Certificate generation, with `selfsigned` 5 (async): the webhook's own CA and the serving
+// leaf it signs, the in-memory certificate of `serve --self-signed`, and (through
+// issueCertificate) the test authority of test/support/pki.ts. EC P-256 by default, always
+// SHA-256 signatures: selfsigned defaults to SHA-1, which Go's TLS (hence kube-apiserver)
+// rejects, and signs only with a CA of the same key type.
+import { isIP } from 'node:net'
+
 import { generate } from 'selfsigned'
 
 import type { KeyPair } from '../core/certs.ts'
@@ -14,20 +17,60 @@ import { DAY_MS, parseCertificate } from '../core/x509.ts'
  */
 export const BACKDATE_MS = 5 * 60 * 1000
 
-const common = { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' } as const
+export interface CertificateSpec {
+  readonly commonName: string
+  readonly organization?: string
+  /** EC P-256 (default) or RSA 2048. */
+  readonly keyType?: 'ec' | 'rsa'
+  readonly notBefore: Date
+  readonly notAfter: Date
+  /** The CA that signs it (of the same key type); self-signed without. */
+  readonly issuer?: KeyPair
+  /** A CA: CA:true, keyCertSign and cRLSign. Otherwise CA:false and digitalSignature. */
+  readonly ca?: boolean
+  readonly extKeyUsage?: 'serverAuth' | 'clientAuth'
+  /** The subjectAltNames in order: IP addresses as IP SANs, anything else as DNS names. */
+  readonly altNames?: readonly string[]
+  /** basicConstraints critical on a leaf too (always on a CA). Default true. */
+  readonly criticalBasicConstraints?: boolean
+}
+
+/** A certificate and its new private key, as `spec` says. */
+export async function issueCertificate (spec: CertificateSpec): Promise<KeyPair> {
+  const subject = [
+    { name: 'commonName', value: spec.commonName },
+    ...(spec.organization === undefined ? [] : [{ name: 'organizationName', value: spec.organization }]),
+  ]
+  const altNames = (spec.altNames ?? []).map((n) => isIP(n) === 0 ? { type: 2 as const, value: n } : { type: 7 as const, ip: n })
+  const pems = await generate(subject, {
+    ...(spec.keyType === 'rsa' ? { keyType: 'rsa', keySize: 2048 } as const : { keyType: 'ec', curve: 'P-256' } as const),
+    algorithm: 'sha256',
+    ...(spec.issuer === undefined ? {} : { ca: { key: spec.issuer.key, cert: spec.issuer.cert } }),
+    notBeforeDate: spec.notBefore,
+    notAfterDate: spec.notAfter,
+    extensions: spec.ca === true
+      ? [
+        { name: 'basicConstraints', cA: true, critical: true },
+        { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+      ]
+      : [
+        { name: 'basicConstraints', cA: false, critical: spec.criticalBasicConstraints ?? true },
+        { name: 'keyUsage', digitalSignature: true, critical: true },
+        ...(spec.extKeyUsage === undefined ? [] : [{ name: 'extKeyUsage' as const, [spec.extKeyUsage]: true }]),
+        ...(altNames.length === 0 ? [] : [{ name: 'subjectAltName' as const, altNames }]),
+      ],
+  })
+  return { cert: pems.cert, key: pems.private }
+}
 
 /** A self-signed CA valid `days` days from `now`: CA:true, keyCertSign and cRLSign. */
 export async function generateCa (now: Date, days: number): Promise<KeyPair> {
-  const pems = await generate([{ name: 'commonName', value: `egress-mtls webhook CA ${now.toISOString()}` }], {
-    ...common,
-    notBeforeDate: new Date(now.getTime() - BACKDATE_MS),
-    notAfterDate: new Date(now.getTime() + days * DAY_MS),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    ],
+  return issueCertificate({
+    commonName: `egress-mtls webhook CA ${now.toISOString()}`,
+    ca: true,
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + days * DAY_MS),
   })
-  return { cert: pems.cert, key: pems.private }
 }
 
 /**
@@ -36,17 +79,25 @@ export async function generateCa (now: Date, days: number): Promise<KeyPair> {
  */
 export async function generateLeaf (ca: KeyPair, dnsNames: readonly string[], now: Date, days: number): Promise<KeyPair> {
   const notAfter = Math.min(now.getTime() + days * DAY_MS, parseCertificate(ca.cert).validToDate.getTime())
-  const pems = await generate([{ name: 'commonName', value: dnsNames[0] ?? 'egress-mtls' }], {
-    ...common,
-    ca: { key: ca.key, cert: ca.cert },
-    notBeforeDate: new Date(now.getTime() - BACKDATE_MS),
-    notAfterDate: new Date(notAfter),
-    extensions: [
-      { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: dnsNames.map((value) => ({ type: 2 as const, value })) },
-    ],
+  return issueCertificate({
+    commonName: dnsNames[0] ?? 'egress-mtls',
+    issuer: ca,
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(notAfter),
+    extKeyUsage: 'serverAuth',
+    altNames: dnsNames,
   })
-  return { cert: pems.cert, key: pems.private }
+}
+
+/** The self-signed certificate of `serve --self-signed`: localhost, 127.0.0.1 and ::1, serverAuth, from now for `days` days. */
+export async function generateSelfSigned (days: number): Promise<KeyPair> {
+  const now = new Date()
+  return issueCertificate({
+    commonName: 'localhost',
+    notBefore: now,
+    notAfter: new Date(now.getTime() + days * DAY_MS),
+    extKeyUsage: 'serverAuth',
+    altNames: ['localhost', '127.0.0.1', '::1'],
+    criticalBasicConstraints: false,
+  })
 }

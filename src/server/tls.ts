@@ -1,5 +1,5 @@
 // The serving certificate: read from PEM files (and checked before it is served), or made
-// in memory for local use.
+// in memory for local use (by src/pki).
 import { constants, type X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
@@ -64,23 +64,10 @@ export async function readServingCertificate (certFile: string, keyFile: string)
 
 /** An in-memory EC P-256/SHA-256 certificate for localhost (`serve --self-signed`). */
 export async function selfSignedCertificate (days = 365): Promise<ServingCertificate> {
-  // Loaded only here, so that `serve` with certificate files never loads it.
-  const { generate } = await import('selfsigned')
-  const notBeforeDate = new Date()
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + days * 86_400_000),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
-    ],
-  })
-  return servingCertificate(pems.cert, pems.private, 'self-signed certificate')
+  // Loaded only here, so that `serve` with certificate files never loads selfsigned.
+  const { generateSelfSigned } = await import('../pki/generate.ts')
+  const pair = await generateSelfSigned(days)
+  return servingCertificate(pair.cert, pair.key, 'self-signed certificate')
 }
 
 /**
