@@ -28,16 +28,18 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 
 import { DEFAULT_LIMITS } from '../src/server/app.ts'
+import { writeServingSecret } from '../test/support/kubelet-volume.ts'
+import { type Authority, loopbackServer, testAuthority } from '../test/support/pki.ts'
+import { repoRoot } from '../test/support/repo.ts'
+import { answerProblem, keepAliveAgent, post } from '../test/support/review-client.ts'
+import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario, scenarios } from '../test/support/reviews.ts'
+import { type Listening, procStatusBytes, type ServeFiles, type SpawnOptions, startFloor, startServe } from '../test/support/serve.ts'
 import { admitMicro } from './bench/admit.ts'
 import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
-import { answerProblem, keepAliveAgent, post } from './bench/client.ts'
 import { type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
 import { paced } from './bench/paced.ts'
-import { type Listening, procStatusBytes, repoRoot, type ServeFiles, type SpawnOptions, startFloor, startServe } from './bench/processes.ts'
 import { hotSpots } from './bench/profile.ts'
-import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario, scenarios } from './bench/reviews.ts'
-import { makeCa, makeServing, type Pem, writeServingSecret } from './bench/tls.ts'
 
 const { values: flags } = parseArgs({
   options: {
@@ -287,8 +289,8 @@ async function main (): Promise<void> {
   let floor: Listening | undefined
   let cgroup: MemoryCgroup | undefined
   try {
-    const ca: Pem = await makeCa()
-    const tls = await writeServingSecret(join(dir, 'tls'), await makeServing(ca), ca)
+    const ca: Authority = await testAuthority('egress-mtls bench CA')
+    const tls = writeServingSecret(join(dir, 'tls'), await loopbackServer(ca, 7), ca)
     const files: ServeFiles = { config: join(dir, 'config.yaml'), ...tls }
     await writeFile(files.config, BENCH_CONFIG)
     const all = scenarios(8)

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { type AdmissionRequest, parseReview } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
-import { BENCH_CONFIG, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from './reviews.ts'
+import { BENCH_CONFIG, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../../test/support/reviews.ts'
 
 function request (review: JsonObject): AdmissionRequest {
   const parsed = parseReview(JSON.parse(JSON.stringify(review)))

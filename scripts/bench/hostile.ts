@@ -5,9 +5,9 @@
 // each review waits for its answer. Figures only: the benchmark prints, never asserts.
 import { readFile, writeFile } from 'node:fs/promises'
 
-import { answerProblem, keepAliveAgent, post } from './client.ts'
-import { httpGet, type Listening, metricSum, procStatusBytes } from './processes.ts'
-import { labelledUpdate } from './reviews.ts'
+import { answerProblem, keepAliveAgent, post } from '../../test/support/review-client.ts'
+import { labelledUpdate } from '../../test/support/reviews.ts'
+import { httpGet, type Listening, metricSum, procStatusBytes } from '../../test/support/serve.ts'
 
 export interface HostileBatch {
   /** Milliseconds from sending each review to its whole answer, in sending order. */

@@ -3,7 +3,7 @@
 // as kube-apiserver's are: a TLS handshake, one review answered, then kept open idle.
 import { connect, type TLSSocket } from 'node:tls'
 
-import { httpGet, type Listening, metricSum, procStatusBytes } from './processes.ts'
+import { httpGet, type Listening, metricSum, procStatusBytes } from '../../test/support/serve.ts'
 
 export interface IdleFigures {
   readonly attempted: number

@@ -3,7 +3,7 @@
 // quota in one burst, which measures the burst, not the latency at that rate).
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { keepAliveAgent, post } from './client.ts'
+import { keepAliveAgent, post } from '../../test/support/review-client.ts'
 
 export interface PacedResult {
   /** Milliseconds from sending a review to its whole answer, for 200 answers. */

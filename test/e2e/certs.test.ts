@@ -23,8 +23,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 
 import { certsClient, isConflict } from '../../src/kube/certs.ts'
-import { projectVolume } from '../integration/helpers.ts'
 import { type Run, run as runCommand } from '../process.ts'
+import { projectVolume } from '../support/kubelet-volume.ts'
 import {
   type ControlPlane, ensureBinaries, freePort, type FreshNamespace,
   freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,

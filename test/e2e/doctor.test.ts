@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml'
 
 import { admit } from '../../src/core/admit.ts'
 import { resolveConfig } from '../../src/core/config.ts'
-import { type ClientMaterial, clientMaterial } from './client-certs.ts'
+import { type ClientMaterial, clientMaterial } from '../support/pki.ts'
 import { freshNamespace, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
 import { type CliResult, runCli } from './run-cli.ts'
 

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 
-import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
+import { reloadConfig, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 import { type FreshNamespace, freshNamespace, HELM_ENV, type HttpResult, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-flows'

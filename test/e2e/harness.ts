@@ -27,8 +27,9 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
 import { CoreV1Api, KubeConfig, V1Namespace, V1ObjectMeta } from '@kubernetes/client-node'
-import { generate } from 'selfsigned'
 import { parseAllDocuments } from 'yaml'
+
+import { issue, testAuthority } from '../support/pki.ts'
 
 /** Environment variable holding the kubeconfig path of the run's control plane. */
 export const KUBECONFIG_ENV = 'EGRESS_MTLS_E2E_KUBECONFIG'
@@ -119,68 +120,29 @@ const generateKeyPairAsync = promisify(generateKeyPair)
 /**
  * One CA (EC P-256, SHA-256) signing the API server's serving certificate
  * (127.0.0.1, ::1, localhost) and an admin client certificate (O=system:masters),
- * plus an RSA key pair for service-account tokens.
+ * plus an RSA key pair for service-account tokens. All valid from an hour ago for a week.
  */
 export async function makePki (): Promise<Pki> {
-  const notBeforeDate = new Date(Date.now() - 60 * 60 * 1000)
-  const notAfterDate = new Date(Date.now() + 7 * 24 * 60 * 60 * 1000)
-  const common = { keyType: 'ec' as const, curve: 'P-256' as const, algorithm: 'sha256', notBeforeDate, notAfterDate }
+  const validity = { validFromDays: -1 / 24, validToDays: 7 }
   const [ca, sa] = await Promise.all([
-    generate([{ name: 'commonName', value: 'egress-mtls-e2e-ca' }], {
-      ...common,
-      extensions: [
-        { name: 'basicConstraints', cA: true, critical: true },
-        { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-      ],
-    }),
+    testAuthority('egress-mtls-e2e-ca', validity),
     generateKeyPairAsync('rsa', {
       modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     }),
   ])
-  const signer = { key: ca.private, cert: ca.cert }
   const [serving, client] = await Promise.all([
-    generate([{ name: 'commonName', value: 'kube-apiserver' }], {
-      ...common,
-      ca: signer,
-      extensions: [
-        { name: 'basicConstraints', cA: false },
-        { name: 'keyUsage', digitalSignature: true, critical: true },
-        { name: 'extKeyUsage', serverAuth: true },
-        {
-          name: 'subjectAltName',
-          altNames: [
-            { type: 2, value: 'localhost' },
-            { type: 7, ip: '127.0.0.1' },
-            { type: 7, ip: '::1' },
-          ],
-        },
-      ],
-    }),
-    generate(
-      [
-        { name: 'commonName', value: 'egress-mtls-e2e-admin' },
-        { name: 'organizationName', value: 'system:masters' },
-      ],
-      {
-        ...common,
-        ca: signer,
-        extensions: [
-          { name: 'basicConstraints', cA: false },
-          { name: 'keyUsage', digitalSignature: true, critical: true },
-          { name: 'extKeyUsage', clientAuth: true },
-        ],
-      },
-    ),
+    issue(ca, { ...validity, commonName: 'kube-apiserver', extKeyUsage: 'serverAuth', names: ['localhost', '127.0.0.1', '::1'] }),
+    issue(ca, { ...validity, commonName: 'egress-mtls-e2e-admin', organization: 'system:masters', extKeyUsage: 'clientAuth' }),
   ])
   return {
     caCert: ca.cert,
-    caKey: ca.private,
+    caKey: ca.key,
     servingCert: serving.cert,
-    servingKey: serving.private,
+    servingKey: serving.key,
     clientCert: client.cert,
-    clientKey: client.private,
+    clientKey: client.key,
     saPublicKey: sa.publicKey,
     saPrivateKey: sa.privateKey,
   }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 
-import { authority, clientMaterial } from './client-certs.ts'
+import { clientMaterial, testAuthority } from '../support/pki.ts'
 import { freshNamespace, KUBECONFIG_ENV, kubeJson, loadKubeConfig } from './harness.ts'
 import { runCli } from './run-cli.ts'
 
@@ -17,10 +17,10 @@ const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''
 const HOST = 'api.bank.example.com'
 
 test('the Secret of the target in the namespace: read from the cluster, the handshake succeeds; no Secret fails', async (t) => {
-  const clientCa = await authority('bank client CA')
-  const serverCa = await authority('bank server CA')
+  const clientCa = await testAuthority('bank client CA')
+  const serverCa = await testAuthority('bank server CA')
   const client = await clientMaterial({ ca: clientCa })
-  const serving = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST] })
+  const serving = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, names: [HOST] })
   const tls = { cert: serving.cert, key: serving.key, requestCert: true, rejectUnauthorized: true, ca: clientCa.cert }
   const server = createServer(tls, (_req, res) => { res.end() })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

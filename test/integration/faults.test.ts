@@ -17,21 +17,22 @@ import { connect } from 'node:tls'
 
 import autocannon from 'autocannon'
 
-import { type Answer, answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
-import { httpGet, type Listening, metricSum, startServe } from '../../scripts/bench/processes.ts'
-import { BENCH_CONFIG, labelledUpdate } from '../../scripts/bench/reviews.ts'
-import { fingerprint, makeCa, makeServing, type Pem, writeProjected, writeServingSecret } from '../../scripts/bench/tls.ts'
+import { projectVolume, writeServingSecret } from '../support/kubelet-volume.ts'
+import { type Authority, fingerprint, loopbackServer, testAuthority } from '../support/pki.ts'
+import { type Answer, answerProblem, keepAliveAgent, post } from '../support/review-client.ts'
+import { BENCH_CONFIG, labelledUpdate } from '../support/reviews.ts'
+import { httpGet, type Listening, metricSum, startServe } from '../support/serve.ts'
 
 const CONNECTIONS = 32
 const bodies = Array.from({ length: 8 }, () => JSON.stringify(labelledUpdate()))
 
 let dir = ''
-let ca: Pem
+let ca: Authority
 const servers: Listening[] = []
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'egress-mtls-faults-'))
-  ca = await makeCa()
+  ca = await testAuthority('egress-mtls bench CA')
 })
 
 after(async () => {
@@ -43,8 +44,8 @@ after(async () => {
 async function start (name: string, logLevel = 'info'): Promise<{ server: Listening, secretDir: string, configDir: string }> {
   const secretDir = join(dir, name, 'tls')
   const configDir = join(dir, name, 'config')
-  const tls = await writeServingSecret(secretDir, await makeServing(ca), ca)
-  await writeProjected(configDir, { 'config.yaml': BENCH_CONFIG })
+  const tls = writeServingSecret(secretDir, await loopbackServer(ca, 7), ca)
+  projectVolume(configDir, { 'config.yaml': BENCH_CONFIG })
   const server = await startServe({ config: join(configDir, 'config.yaml'), ...tls }, { logLevel })
   servers.push(server)
   return { server, secretDir, configDir }
@@ -109,8 +110,8 @@ async function injectedTargets (port: number): Promise<string> {
 
 test('the certificate files are replaced several times under load (Secret volume updates): no request fails, each new certificate is served', { timeout: 120_000 }, async (t) => {
   const { server, secretDir } = await start('certs')
-  const pairs = [await makeServing(ca), await makeServing(ca), await makeServing(ca), await makeServing(ca)]
-  const other = await makeServing(ca)
+  const pairs = [await loopbackServer(ca, 7), await loopbackServer(ca, 7), await loopbackServer(ca, 7), await loopbackServer(ca, 7)]
+  const other = await loopbackServer(ca, 7)
   // Reconnecting every 20 requests keeps TLS handshakes going on while certificates change.
   const running = load(server.https, 20)
   const seen: string[] = []
@@ -118,13 +119,13 @@ test('the certificate files are replaced several times under load (Secret volume
     await sleep(500)
     for (const [i, pair] of pairs.entries()) {
       const t0 = performance.now()
-      await writeServingSecret(secretDir, pair, ca)
+      writeServingSecret(secretDir, pair, ca)
       const want = fingerprint(pair.cert)
       assert.ok(await eventually(async () => await servedFingerprint(server.https) === want, 10_000), `certificate ${i + 1} not served within 10 s:\n${server.output()}`)
       seen.push(`${(performance.now() - t0).toFixed(0)} ms`)
       if (i === 1) {
         // A bad pair (key of another certificate): the current one stays.
-        await writeServingSecret(secretDir, { cert: other.cert, key: pair.key }, ca)
+        writeServingSecret(secretDir, { cert: other.cert, key: pair.key }, ca)
         await sleep(2500)
         assert.equal(await servedFingerprint(server.https), want, 'a mismatched pair replaced the served certificate')
       }
@@ -152,13 +153,13 @@ test('a broken configuration written under load (ConfigMap update) keeps the las
   try {
     await sleep(500)
     // A YAML syntax error, then a schema error: both refused, both counted.
-    await writeProjected(configDir, { 'config.yaml': `${BENCH_CONFIG}\n  - name: [unclosed\n` })
+    projectVolume(configDir, { 'config.yaml': `${BENCH_CONFIG}\n  - name: [unclosed\n` })
     assert.ok(await eventually(async () => await metrics('failure') >= before.failure + 1, 10_000), `no failed reload counted:\n${server.output()}`)
-    await writeProjected(configDir, { 'config.yaml': BENCH_CONFIG.replace('host: api.bank.example.com', 'host: "*.bank.example.com"') })
+    projectVolume(configDir, { 'config.yaml': BENCH_CONFIG.replace('host: api.bank.example.com', 'host: "*.bank.example.com"') })
     assert.ok(await eventually(async () => await metrics('failure') >= before.failure + 2, 10_000), `the second failed reload was not counted:\n${server.output()}`)
     during = await injectedTargets(server.https)
     // A good configuration after the bad ones is taken: bank-api leaves the namespace.
-    await writeProjected(configDir, { 'config.yaml': BENCH_CONFIG.replace('namespaces: [payments]\n', 'namespaces: [billing]\n') })
+    projectVolume(configDir, { 'config.yaml': BENCH_CONFIG.replace('namespaces: [payments]\n', 'namespaces: [billing]\n') })
     assert.ok(await eventually(async () => await metrics('success') >= before.success + 1, 10_000), `the good configuration was not reloaded:\n${server.output()}`)
     afterGood = await injectedTargets(server.https)
     await sleep(500)

@@ -2,7 +2,7 @@
 // the hand-made corpus of test/fixtures/fuzz plus inputs fast-check generates — truncated
 // and invalid JSON, wrong types at every level of an AdmissionReview, huge strings, deep
 // nesting, unknown kinds, missing metadata, userVolume annotations of every odd shape.
-// Every answer must be a 200 with a valid AdmissionReview or a 4xx (scripts/bench/client.ts
+// Every answer must be a 200 with a valid AdmissionReview or a 4xx (test/support/review-client.ts
 // answerProblem), the process must keep serving, and its memory must not grow.
 // FUZZ_SEED=<n> replays another seed.
 import assert from 'node:assert/strict'
@@ -14,10 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import fc from 'fast-check'
 
-import { type Answer, answerProblem, keepAliveAgent, post } from '../../scripts/bench/client.ts'
-import { httpGet, type Listening, metricSum, procStatusBytes, startServe } from '../../scripts/bench/processes.ts'
-import { BENCH_CONFIG, type Hostile, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../../scripts/bench/reviews.ts'
-import { makeCa, makeServing, writeServingSecret } from '../../scripts/bench/tls.ts'
+import { writeServingSecret } from '../support/kubelet-volume.ts'
+import { loopbackServer, testAuthority } from '../support/pki.ts'
+import { type Answer, answerProblem, keepAliveAgent, post } from '../support/review-client.ts'
+import { BENCH_CONFIG, type Hostile, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../support/reviews.ts'
+import { httpGet, type Listening, metricSum, procStatusBytes, startServe } from '../support/serve.ts'
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20260127)
 const CONCURRENCY = 8
@@ -290,9 +291,9 @@ let server: Listening | undefined
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'egress-mtls-fuzz-'))
-  const authority = await makeCa()
+  const authority = await testAuthority('egress-mtls bench CA')
   ca = authority.cert
-  const tls = await writeServingSecret(join(dir, 'tls'), await makeServing(authority), authority)
+  const tls = writeServingSecret(join(dir, 'tls'), await loopbackServer(authority, 7), authority)
   await writeFile(join(dir, 'config.yaml'), BENCH_CONFIG)
   server = await startServe({ config: join(dir, 'config.yaml'), ...tls })
 })

@@ -11,20 +11,20 @@ import { after, test } from 'node:test'
 
 import { parse as parseYaml } from 'yaml'
 
-import { authority, clientMaterial } from '../e2e/client-certs.ts'
 import { runCli } from '../e2e/run-cli.ts'
 import { run } from '../process.ts'
-import { tempDir } from './helpers.ts'
+import { tempDir } from '../support/kubelet-volume.ts'
+import { clientMaterial, testAuthority } from '../support/pki.ts'
 
 const HOST = 'api.bank.example.com'
-const clientCa = await authority('bank client CA')
-const otherClientCa = await authority('another client CA')
-const serverCa = await authority('bank server CA')
+const clientCa = await testAuthority('bank client CA')
+const otherClientCa = await testAuthority('another client CA')
+const serverCa = await testAuthority('bank server CA')
 const client = await clientMaterial({ ca: clientCa })
-const goodServer = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST] })
-const wrongName = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: ['www.other.example.net'] })
-const wildcard = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', dnsNames: ['*.bank.example.com'] })
-const expiredServer = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST], validFromDays: -90, validToDays: -1 })
+const goodServer = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, names: [HOST] })
+const wrongName = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, names: ['www.other.example.net'] })
+const wildcard = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', names: ['*.bank.example.com'] })
+const expiredServer = await clientMaterial({ ca: serverCa, extKeyUsage: 'serverAuth', commonName: HOST, names: [HOST], validFromDays: -90, validToDays: -1 })
 
 const dir = tempDir()
 const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p }
@@ -129,12 +129,12 @@ test('a server certificate used as the client certificate: the material check sa
 })
 
 test('intermediates: the client must send its intermediate when the server trusts only the root; the server\'s own intermediate verifies against a root in cacert', async () => {
-  const clientRoot = await authority('client root')
-  const clientIntermediate = await authority('client intermediate', clientRoot)
+  const clientRoot = await testAuthority('client root')
+  const clientIntermediate = await testAuthority('client intermediate', { parent: clientRoot })
   const leaf = await clientMaterial({ ca: clientIntermediate })
-  const serverRoot = await authority('server root')
-  const serverIntermediate = await authority('server intermediate', serverRoot)
-  const serving = await clientMaterial({ ca: serverIntermediate, extKeyUsage: 'serverAuth', commonName: HOST, dnsNames: [HOST] })
+  const serverRoot = await testAuthority('server root')
+  const serverIntermediate = await testAuthority('server intermediate', { parent: serverRoot })
+  const serving = await clientMaterial({ ca: serverIntermediate, extKeyUsage: 'serverAuth', commonName: HOST, names: [HOST] })
   const address = await server({ cert: `${serving.cert}\n${serverIntermediate.cert}\n`, key: serving.key }, { ca: clientRoot.cert })
   const run = (cert: string): ReturnType<typeof runCli> => runCli(['probe', 'bank-api', '--config', config, '--cert', file('chain.crt', cert), '--key', file('leaf.key', leaf.key), '--cacert', file('roots.crt', serverRoot.cert), '--connect-to', address])
 

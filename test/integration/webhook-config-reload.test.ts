@@ -9,10 +9,9 @@ import { type AdmissionRequest, reviewResponse } from '../../src/core/admission-
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { startWebhook, type Webhook } from '../../src/server/webhook.ts'
-import {
-  deploymentReview, EXAMPLE_CONFIG, get, Logs, makeCa, makeLeaf, post, projectVolume, sample, scrape, startTestWebhook, tempDir,
-  type TestWebhook,
-} from './helpers.ts'
+import { projectVolume, tempDir } from '../support/kubelet-volume.ts'
+import { loopbackServer, testAuthority } from '../support/pki.ts'
+import { deploymentReview, EXAMPLE_CONFIG, get, Logs, post, sample, scrape, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 const RELOADS = 'egress_mtls_config_reloads_total'
 const NEXT_CONFIG = `
@@ -97,8 +96,8 @@ test('a bad configuration keeps the last good one, logs the field and counts a f
 
 test('a config file that is a symlink into another directory is followed by polling', async () => {
   // inotify on the directory of the path sees nothing when the file behind the symlink changes.
-  const ca = await makeCa()
-  const leaf = await makeLeaf(ca, 10)
+  const ca = await testAuthority()
+  const leaf = await loopbackServer(ca, 10)
   const root = tempDir()
   mkdirSync(join(root, 'real'))
   mkdirSync(join(root, 'link'))

@@ -13,14 +13,16 @@ import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
-import { deploymentReview, EXAMPLE_CONFIG, type KeyPair, makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
+import { projectVolume, tempDir } from '../support/kubelet-volume.ts'
+import { type KeyPair, loopbackServer, testAuthority } from '../support/pki.ts'
+import { deploymentReview, EXAMPLE_CONFIG, post } from '../support/webhook.ts'
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 let pki: { ca: KeyPair, leaf: KeyPair, args: string[] }
 before(async () => {
-  const ca = await makeCa()
-  const leaf = await makeLeaf(ca, 30)
+  const ca = await testAuthority()
+  const leaf = await loopbackServer(ca, 30)
   const dir = tempDir()
   projectVolume(join(dir, 'tls'), { 'tls.crt': leaf.cert, 'tls.key': leaf.key })
   projectVolume(join(dir, 'config'), { 'config.yaml': EXAMPLE_CONFIG })

@@ -14,7 +14,8 @@ import { type AdmissionRequest, reviewResponse } from '../../src/core/admission-
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { BODY_LIMIT } from '../../src/server/app.ts'
-import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, tempDir, type TestWebhook } from './helpers.ts'
+import { tempDir } from '../support/kubelet-volume.ts'
+import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 let t: TestWebhook
 let ca: string

@@ -13,7 +13,9 @@ import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
 
-import { deploymentReview, EXAMPLE_CONFIG, get, type KeyPair, makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
+import { projectVolume, tempDir } from '../support/kubelet-volume.ts'
+import { type KeyPair, loopbackServer, testAuthority } from '../support/pki.ts'
+import { deploymentReview, EXAMPLE_CONFIG, get, post } from '../support/webhook.ts'
 
 const root = resolve(import.meta.dirname, '..', '..')
 
@@ -103,8 +105,8 @@ function heldReview (port: number, ca: string, uid: string): Held {
 
 let pki: { ca: KeyPair, leaf: KeyPair, args: string[] }
 before(async () => {
-  const ca = await makeCa()
-  const leaf = await makeLeaf(ca, 30)
+  const ca = await testAuthority()
+  const leaf = await loopbackServer(ca, 30)
   const dir = tempDir()
   projectVolume(join(dir, 'tls'), { 'tls.crt': leaf.cert, 'tls.key': leaf.key })
   projectVolume(join(dir, 'config'), { 'config.yaml': EXAMPLE_CONFIG })

@@ -8,10 +8,9 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import {
-  deploymentReview, fingerprint, type KeyPair, makeLeaf, notAfterSeconds, post, projectVolume, sample, scrape,
-  servedFingerprint, startTestWebhook, type TestWebhook,
-} from './helpers.ts'
+import { projectVolume } from '../support/kubelet-volume.ts'
+import { fingerprint, type KeyPair, loopbackServer, notAfterSeconds } from '../support/pki.ts'
+import { deploymentReview, post, sample, scrape, servedFingerprint, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 const EXPIRY = 'egress_mtls_serving_certificate_expiry_timestamp_seconds'
 let t: TestWebhook
@@ -41,7 +40,7 @@ test('serves the certificate of the volume and exposes its expiry', async () => 
 })
 
 test('a kubelet-style swap while reviews flow fails no request; the new certificate is served after', async (ctx) => {
-  const next = await makeLeaf(t.ca, 90)
+  const next = await loopbackServer(t.ca, 90)
   const keepAlive = new Agent({ keepAlive: true, maxSockets: 4 })
   const body = JSON.stringify(deploymentReview())
   let ok = 0
@@ -79,10 +78,10 @@ test('a kubelet-style swap while reviews flow fails no request; the new certific
 })
 
 test('a broken new pair keeps the current certificate, and a good one is taken after', async () => {
-  const current = await makeLeaf(t.ca, 120)
+  const current = await loopbackServer(t.ca, 120)
   swap(current)
   await servedSoon(current.cert)
-  const other = await makeLeaf(t.ca, 150)
+  const other = await loopbackServer(t.ca, 150)
   const broken: [string, KeyPair][] = [
     ['a key that does not match the certificate', { cert: other.cert, key: current.key }],
     ['garbage', { cert: 'not a certificate\n', key: 'not a key\n' }],
@@ -106,7 +105,7 @@ test('a broken new pair keeps the current certificate, and a good one is taken a
 })
 
 test('a change the directory watch cannot see is found by polling', async () => {
-  const next = await makeLeaf(t.ca, 200)
+  const next = await loopbackServer(t.ca, 200)
   // Written through the symlinks into the current timestamped directory: nothing changes in
   // the watched directory itself, only the periodic stat() sees it.
   writeFileSync(join(t.tlsDir, 'tls.key'), next.key)

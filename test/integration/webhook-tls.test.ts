@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { connect, type ConnectionOptions, createServer, type Server } from 'node:tls'
 
-import { sample, scrape, startTestWebhook, type TestWebhook } from './helpers.ts'
+import { sample, scrape, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 interface Side {
   readonly webhook: TestWebhook

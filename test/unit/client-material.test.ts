@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import { checkMaterial, checkSecret } from '../../src/core/client-material.ts'
 import { resolveConfig } from '../../src/core/config.ts'
 import { exitCode, type Finding, formatFinding } from '../../src/core/findings.ts'
-import { authority, type ClientMaterial, clientMaterial } from '../e2e/client-certs.ts'
+import { type ClientMaterial, clientMaterial, testAuthority } from '../support/pki.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 const config = resolveConfig({
@@ -22,8 +22,8 @@ const pem = (...certs: string[]): string => certs.join('\n') + '\n'
 
 // The client certificate comes from the external system's client CA; the server's
 // certificate from another CA, the one in ca.crt.
-const clientCa = await authority('bank client CA')
-const serverCa = await authority('bank server CA')
+const clientCa = await testAuthority('bank client CA')
+const serverCa = await testAuthority('bank server CA')
 const client = await clientMaterial({ ca: clientCa })
 const data = (m: Pick<ClientMaterial, 'cert' | 'key'>, cacert = serverCa.cert): Record<string, string> => ({ 'tls.crt': m.cert, 'tls.key': m.key, 'ca.crt': cacert })
 const check = (d: Record<string, string>, now = new Date()): Finding[] => checkSecret(target, 'billing', d, now)
@@ -55,8 +55,8 @@ test('a key of another certificate: fail "does not match"', async () => {
 })
 
 test('the chain sent: intermediates after the client certificate, each signing the one before', async () => {
-  const root = await authority('client root')
-  const intermediate = await authority('client intermediate', root)
+  const root = await testAuthority('client root')
+  const intermediate = await testAuthority('client intermediate', { parent: root })
   const leaf = await clientMaterial({ ca: intermediate })
   const message = (cert: string): string => lines(check(data({ cert, key: leaf.key })))[3]!
 
@@ -76,7 +76,7 @@ test('the chain sent: intermediates after the client certificate, each signing t
   const notCa = check(data({ cert: pem(leaf.cert, client2.cert), key: leaf.key }))
   assert.ok(notCa.some((f) => f.level === 'fail' && f.message.startsWith('tls.crt: certificate 2')), lines(notCa).join('\n'))
 
-  const old = await authority('old intermediate', root, { validFromDays: -400, validToDays: -1 })
+  const old = await testAuthority('old intermediate', { parent: root, validFromDays: -400, validToDays: -1 })
   const throughOld = await clientMaterial({ ca: old, validFromDays: -10, validToDays: 100 })
   const expired = check(data({ cert: pem(throughOld.cert, old.cert), key: throughOld.key }))
   assert.ok(lines(expired).some((l) => /^fail .*: tls\.crt: the intermediate 'CN=old intermediate' is not valid now/.test(l)), lines(expired).join('\n'))
@@ -118,7 +118,7 @@ test('ca.crt: CA certificates, each valid now; a certificate that is not a CA fa
     `fail ${AT}: ca.crt holds no CA certificate valid now: the sidecar cannot verify the server`,
   ])
 
-  const expiredCa = await authority('retired server CA', undefined, { validFromDays: -800, validToDays: -3 })
+  const expiredCa = await testAuthority('retired server CA', { validFromDays: -800, validToDays: -3 })
   const alone = check(data(client, expiredCa.cert))
   assert.deepEqual(lines(alone).filter((l) => l.startsWith('fail ')).map((l) => l.replace(/\d{4}-\d\d-\d\d/, 'DATE')), [
     `fail ${AT}: ca.crt: the CA 'CN=retired server CA' expired on DATE`,
@@ -129,11 +129,11 @@ test('ca.crt: CA certificates, each valid now; a certificate that is not a CA fa
   assert.deepEqual(levels(beside), ['ok', 'ok', 'ok', 'ok', 'warn', 'ok'])
   assert.match(lines(beside)[5]!, /ca\.crt holds 1 CA certificate to verify the server: 'CN=bank server CA'/)
 
-  const soon = await authority('short-lived server CA', undefined, { validToDays: 12 })
+  const soon = await testAuthority('short-lived server CA', { validToDays: 12 })
   const warned = check(data(client, soon.cert))
   assert.match(lines(warned)[4]!, /^warn .*: ca\.crt: the CA 'CN=short-lived server CA' expires in 1[12] days/)
 
-  const bundle = await Promise.all([1, 2, 3, 4].map((n) => authority(`public CA ${n}`, undefined, { validToDays: 1000 + n })))
+  const bundle = await Promise.all([1, 2, 3, 4].map((n) => testAuthority(`public CA ${n}`, { validToDays: 1000 + n })))
   const many = check(data(client, [serverCa, ...bundle].map((c) => c.cert).join('\n# a comment between certificates\n')))
   assert.equal(exitCode(many), 0)
   assert.match(lines(many)[4]!, /ca\.crt holds 5 CA certificates to verify the server: the first to expire 'CN=public CA 1' until/)

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import { resolveConfig } from '../../src/core/config.ts'
 import { about, exitCode, formatFinding } from '../../src/core/findings.ts'
 import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/probe.ts'
-import { authority, clientMaterial } from '../e2e/client-certs.ts'
+import { clientMaterial, testAuthority } from '../support/pki.ts'
 
 const config = resolveConfig({
   targets: [
@@ -17,8 +17,8 @@ const config = resolveConfig({
   ],
 })
 const [bank, tax, pay] = config.targets as [typeof config.targets[0], typeof config.targets[0], typeof config.targets[0]]
-const ca = await authority('server CA')
-const server = await clientMaterial({ ca, extKeyUsage: 'serverAuth', dnsNames: ['api.bank.example.com'] })
+const ca = await testAuthority('server CA')
+const server = await clientMaterial({ ca, extKeyUsage: 'serverAuth', names: ['api.bank.example.com'] })
 const handshaken: Observation = {
   protocol: 'TLSv1.3', cipher: 'TLS_AES_128_GCM_SHA256', clientCertificateRequested: true, verifyError: null, serverChain: [server.cert, ca.cert],
 }
@@ -56,7 +56,7 @@ test('the chain and the name: an unknown issuer, a name not carried, the check t
   const unknown = judge({ ...done, verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', serverChain: [server.cert] })
   assert.ok(unknown.includes("fail api.bank.example.com:443: the server's certificate chain does not verify against cacert: cacert does not hold the CA that issued the server's certificate (issuer 'CN=server CA') (UNABLE_TO_GET_ISSUER_CERT_LOCALLY)"), unknown.join('\n'))
 
-  const edge = await clientMaterial({ ca, extKeyUsage: 'serverAuth', dnsNames: ['edge.pay.example.com'] })
+  const edge = await clientMaterial({ ca, extKeyUsage: 'serverAuth', names: ['edge.pay.example.com'] })
   const payPlan = probePlan(pay)
   const named = judgeProbe(payPlan, { ...done, serverChain: [edge.cert, ca.cert] }, new Date())
   assert.equal(exitCode(named), 0)
@@ -64,7 +64,7 @@ test('the chain and the name: an unknown issuer, a name not carried, the check t
   // A CN is never a name for Envoy, and a wildcard covers one label only.
   const cnOnly = await clientMaterial({ ca, extKeyUsage: 'serverAuth', commonName: 'api.bank.example.com' })
   assert.ok(judge({ ...done, serverChain: [cnOnly.cert] }).includes('fail api.bank.example.com:443: the server certificate does not name api.bank.example.com: it names no subjectAltName'))
-  const deep = await clientMaterial({ ca, extKeyUsage: 'serverAuth', dnsNames: ['*.example.com'] })
+  const deep = await clientMaterial({ ca, extKeyUsage: 'serverAuth', names: ['*.example.com'] })
   assert.ok(judge({ ...done, serverChain: [deep.cert] }).some((l) => l.startsWith('fail ') && l.includes('does not name')))
 
   // verifyServerName: false renders no names: the probe warns and does not fail on a foreign name.

@@ -1,77 +1,16 @@
-// Shared helpers of the webhook integration tests: certificates, Secret/ConfigMap volumes
-// written the way kubelet writes them, HTTPS requests, captured logs, scraped metrics.
-import { randomUUID, X509Certificate } from 'node:crypto'
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+// The real webhook in the test's own process (integration and end-to-end tests): started on
+// port 0 with kubelet-style volumes, its captured logs, HTTPS requests and scraped metrics.
+import { randomUUID } from 'node:crypto'
 import { type IncomingHttpHeaders, request as httpRequest } from 'node:http'
 import { type Agent, request as httpsRequest } from 'node:https'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
 
 import { pino } from 'pino'
-import { generate } from 'selfsigned'
 
 import { startWebhook, type Webhook, type WebhookOptions } from '../../src/server/webhook.ts'
-
-export interface KeyPair {
-  readonly cert: string
-  readonly key: string
-}
-
-/** EC P-256 as `egress-mtls certs` makes them; RSA as many other issuers (cert-manager's default). */
-export type KeyType = 'ec' | 'rsa'
-const keyOptions = (keyType: KeyType) => keyType === 'ec' ? { keyType, curve: 'P-256' } as const : { keyType, keySize: 2048 } as const
-
-/** A CA as `egress-mtls certs` makes one: EC P-256, SHA-256 (or RSA 2048). */
-export async function makeCa (keyType: KeyType = 'ec'): Promise<KeyPair> {
-  const pems = await generate([{ name: 'commonName', value: 'egress-mtls test CA' }], {
-    ...keyOptions(keyType), algorithm: 'sha256',
-    extensions: [{ name: 'basicConstraints', cA: true, critical: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true }],
-  })
-  return { cert: pems.cert, key: pems.private }
-}
-
-/** A serving certificate for 127.0.0.1 and localhost signed by `ca` (of the same key type), valid `days` days. */
-export async function makeLeaf (ca: KeyPair, days: number, keyType: KeyType = 'ec'): Promise<KeyPair> {
-  const notBeforeDate = new Date(Date.now() - 60_000)
-  const pems = await generate([{ name: 'commonName', value: 'egress-mtls' }], {
-    ...keyOptions(keyType), algorithm: 'sha256', ca,
-    notBeforeDate, notAfterDate: new Date(notBeforeDate.getTime() + days * 86_400_000),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
-    ],
-  })
-  return { cert: pems.cert, key: pems.private }
-}
-
-export const fingerprint = (cert: string): string => new X509Certificate(cert).fingerprint256
-export const notAfterSeconds = (cert: string): number => new X509Certificate(cert).validToDate.getTime() / 1000
-
-export function tempDir (): string {
-  return mkdtempSync(join(tmpdir(), 'egress-mtls-test-'))
-}
-
-/**
- * Writes `files` into `dir` as kubelet's atomic writer updates a Secret or ConfigMap volume:
- * a new timestamped directory, a `..data_tmp` symlink renamed onto `..data`, and the
- * user-visible names as symlinks through `..data`; the previous directory is removed.
- */
-export function projectVolume (dir: string, files: Readonly<Record<string, string | Buffer>>): void {
-  mkdirSync(dir, { recursive: true })
-  const previous = readdirSync(dir).filter((n) => n.startsWith('..') && n !== '..data' && n !== '..data_tmp')
-  const stamp = `..${new Date().toISOString().replace(/[-:.]/g, '_')}.${randomUUID().slice(0, 8)}`
-  mkdirSync(join(dir, stamp))
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, stamp, name), content, { mode: 0o600 })
-  symlinkSync(stamp, join(dir, '..data_tmp'))
-  renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
-  for (const name of Object.keys(files)) {
-    try { lstatSync(join(dir, name)) } catch { symlinkSync(join('..data', name), join(dir, name)) }
-  }
-  for (const old of previous) rmSync(join(dir, old), { recursive: true, force: true })
-}
+import { projectVolume, tempDir } from './kubelet-volume.ts'
+import { type Authority, type KeyPair, type KeyType, loopbackServer, testAuthority } from './pki.ts'
 
 export interface LogEntry {
   readonly level: number
@@ -129,7 +68,7 @@ export async function reloadConfig (hook: TestWebhook, text: string, timeoutMs =
 export interface TestWebhook {
   readonly webhook: Webhook
   readonly logs: Logs
-  readonly ca: KeyPair
+  readonly ca: Authority
   readonly leaf: KeyPair
   /** Directory of the certificate volume (tls.crt, tls.key) and of the config volume (config.yaml). */
   readonly tlsDir: string
@@ -139,8 +78,8 @@ export interface TestWebhook {
 
 /** The real webhook in this process, on 127.0.0.1 port 0, certificate and config in kubelet-style volumes. */
 export async function startTestWebhook (options: { config?: string, watch?: WebhookOptions['watch'], limits?: WebhookOptions['limits'], keyType?: KeyType } = {}): Promise<TestWebhook> {
-  const ca = await makeCa(options.keyType)
-  const leaf = await makeLeaf(ca, 30, options.keyType)
+  const ca = await testAuthority('egress-mtls test CA', { keyType: options.keyType ?? 'ec' })
+  const leaf = await loopbackServer(ca, 30)
   const root = tempDir()
   const tlsDir = join(root, 'tls')
   const configDir = join(root, 'config')

@@ -6,9 +6,10 @@ import { readFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 
-export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url))
+import { repoRoot } from './repo.ts'
+
 export const cliMain: string = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
-export const floorMain: string = fileURLToPath(new URL('./floor.ts', import.meta.url))
+export const floorMain: string = fileURLToPath(new URL('../../scripts/bench/floor.ts', import.meta.url))
 
 export interface Exit {
   readonly code: number | null
