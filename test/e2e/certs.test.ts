@@ -24,11 +24,13 @@ import type { KubeConfig } from '@kubernetes/client-node'
 
 import { certsClient, isConflict } from '../../src/kube/certs.ts'
 import { type Run, run as runCommand } from '../process.ts'
+import { ensureBinaries } from '../support/binaries.ts'
+import { type ControlPlane, startControlPlane } from '../support/control-plane.ts'
+import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { projectVolume } from '../support/kubelet-volume.ts'
-import {
-  type ControlPlane, ensureBinaries, freePort, type FreshNamespace,
-  freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot, startControlPlane,
-} from './harness.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { freePort } from '../support/ports.ts'
+import { repoRoot } from '../support/repo.ts'
 
 const SERVICE = 'egress-mtls'
 const SECRET = 'egress-mtls-webhook-tls'

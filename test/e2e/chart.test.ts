@@ -17,7 +17,11 @@ import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
 import { VERSION } from '../../src/version.ts'
 import { type Run, run } from '../process.ts'
-import { type FreshNamespace, freshNamespace, HELM_ENV, installIstioCrds, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
+import { HELM_ENV } from '../support/binaries.ts'
+import { installIstioCrds } from '../support/crds.ts'
+import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { repoRoot } from '../support/repo.ts'
 import { runCli } from './run-cli.ts'
 
 const chartDir = join(repoRoot, 'charts', 'egress-mtls')

@@ -9,7 +9,9 @@ import { after, before, describe, test } from 'node:test'
 
 import { ApiextensionsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
-import { type FreshNamespace, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
+import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { repoRoot } from '../support/repo.ts'
 
 interface VersionInfo {
   gitVersion?: string

@@ -13,8 +13,9 @@ import { parse as parseYaml } from 'yaml'
 
 import { admit } from '../../src/core/admit.ts'
 import { resolveConfig } from '../../src/core/config.ts'
+import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
+import { freshNamespace } from '../support/namespaces.ts'
 import { type ClientMaterial, clientMaterial } from '../support/pki.ts'
-import { freshNamespace, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
 import { type CliResult, runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()

@@ -11,8 +11,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
 
+import { HELM_ENV } from '../support/binaries.ts'
+import { type HttpResult, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { repoRoot } from '../support/repo.ts'
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
-import { type FreshNamespace, freshNamespace, HELM_ENV, type HttpResult, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-flows'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'

@@ -14,7 +14,8 @@ import { after, before, describe, test } from 'node:test'
 import { parse, parseAllDocuments, stringify } from 'yaml'
 
 import { run } from '../process.ts'
-import { HELM_ENV, repoRoot } from './harness.ts'
+import { HELM_ENV } from '../support/binaries.ts'
+import { repoRoot } from '../support/repo.ts'
 import { runCli } from './run-cli.ts'
 
 interface IgnoreDifference { group: string, kind: string, jqPathExpressions: string[] }

@@ -15,14 +15,10 @@
 
 import { existsSync } from 'node:fs'
 
-import {
-  type ControlPlane,
-  emergencyCleanup,
-  ensureBinaries,
-  HELM_ENV,
-  KUBECONFIG_ENV,
-  startE2E,
-} from './harness.ts'
+import { ensureBinaries, HELM_ENV } from '../support/binaries.ts'
+import { type ControlPlane, startE2E } from '../support/control-plane.ts'
+import { KUBECONFIG_ENV } from '../support/kube.ts'
+import { emergencyCleanup } from '../support/processes.ts'
 
 let cp: ControlPlane | undefined
 

@@ -20,7 +20,10 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { resolveConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
 import { run } from '../process.ts'
-import { type FreshNamespace, freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot, serviceAccountKubeconfig } from './harness.ts'
+import { HELM_ENV } from '../support/binaries.ts'
+import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { repoRoot } from '../support/repo.ts'
 import { runCli } from './run-cli.ts'
 
 interface Obj {

@@ -15,7 +15,8 @@ import { test, type TestContext } from 'node:test'
 
 import { resolveConfig } from '../../src/core/config.ts'
 import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, render } from '../../src/core/render.ts'
-import { freshNamespace, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
+import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
+import { freshNamespace } from '../support/namespaces.ts'
 import { type CliResult, runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()

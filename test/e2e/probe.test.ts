@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
 
+import { KUBECONFIG_ENV, kubeJson, loadKubeConfig } from '../support/kube.ts'
+import { freshNamespace } from '../support/namespaces.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
-import { freshNamespace, KUBECONFIG_ENV, kubeJson, loadKubeConfig } from './harness.ts'
 import { runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()

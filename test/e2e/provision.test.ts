@@ -19,7 +19,11 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { resolveConfig } from '../../src/core/config.ts'
 import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
-import { type ControlPlane, ensureBinaries, freePort, freshNamespace, kubeJson, kubeRequest, loadKubeConfig, startE2E } from './harness.ts'
+import { ensureBinaries } from '../support/binaries.ts'
+import { type ControlPlane, startE2E } from '../support/control-plane.ts'
+import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
+import { freshNamespace } from '../support/namespaces.ts'
+import { freePort } from '../support/ports.ts'
 import { type CliResult, runCli } from './run-cli.ts'
 
 let cp: ControlPlane

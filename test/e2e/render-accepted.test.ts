@@ -11,7 +11,8 @@ import { resolveConfig } from '../../src/core/config.ts'
 import { ISTIO_PLURALS, render } from '../../src/core/render.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { configArbitrary } from '../support/config-arbitrary.ts'
-import { freshNamespace, kubeRequest, loadKubeConfig } from './harness.ts'
+import { kubeRequest, loadKubeConfig } from '../support/kube.ts'
+import { freshNamespace } from '../support/namespaces.ts'
 
 const kc = loadKubeConfig()
 const namespaces: string[] = []

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
 import { resolveConfig } from '../../src/core/config.ts'
-import { freshNamespace, KUBECONFIG_ENV, kubeJson, loadKubeConfig } from './harness.ts'
+import { KUBECONFIG_ENV, kubeJson, loadKubeConfig } from '../support/kube.ts'
+import { freshNamespace } from '../support/namespaces.ts'
 import { runCli } from './run-cli.ts'
 
 const kc = loadKubeConfig()

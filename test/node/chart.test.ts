@@ -12,7 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import { stringify } from 'yaml'
 
-import { installIstioCrds, kubeJson, kubeRequest } from '../e2e/harness.ts'
+import { installIstioCrds } from '../support/crds.ts'
+import { kubeJson, kubeRequest } from '../support/kube.ts'
 import { cannotRun, ensureNodeBinaries, type Node, repoRoot, sh, startNode, version } from './cluster.ts'
 
 const skip = cannotRun()
