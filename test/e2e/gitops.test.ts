@@ -13,10 +13,10 @@ import { after, before, describe, test } from 'node:test'
 
 import { parse, parseAllDocuments, stringify } from 'yaml'
 
-import { run } from '../process.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { repoRoot } from '../support/repo.ts'
-import { runCli } from './run-cli.ts'
+import { run } from '../support/run.ts'
+import { runCli } from '../support/run-cli.ts'
 
 interface IgnoreDifference { group: string, kind: string, jqPathExpressions: string[] }
 interface Obj { apiVersion: string, kind: string, metadata: { name: string }, [k: string]: unknown }

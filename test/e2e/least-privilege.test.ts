@@ -19,12 +19,12 @@ import { parseAllDocuments, stringify } from 'yaml'
 
 import { resolveConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
-import { run } from '../process.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { repoRoot } from '../support/repo.ts'
-import { runCli } from './run-cli.ts'
+import { run } from '../support/run.ts'
+import { runCli } from '../support/run-cli.ts'
 
 interface Obj {
   apiVersion: string,

@@ -17,7 +17,7 @@ import { resolveConfig } from '../../src/core/config.ts'
 import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, render } from '../../src/core/render.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
-import { type CliResult, runCli } from './run-cli.ts'
+import { type CliResult, runCli } from '../support/run-cli.ts'
 
 const kc = loadKubeConfig()
 const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''

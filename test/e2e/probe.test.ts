@@ -11,7 +11,7 @@ import { after, test } from 'node:test'
 import { KUBECONFIG_ENV, kubeJson, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
-import { runCli } from './run-cli.ts'
+import { runCli } from '../support/run-cli.ts'
 
 const kc = loadKubeConfig()
 const kubeconfig = process.env[KUBECONFIG_ENV] ?? ''

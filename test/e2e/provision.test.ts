@@ -24,7 +24,7 @@ import { type ControlPlane, startE2E } from '../support/control-plane.ts'
 import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { freePort } from '../support/ports.ts'
-import { type CliResult, runCli } from './run-cli.ts'
+import { type CliResult, runCli } from '../support/run-cli.ts'
 
 let cp: ControlPlane
 let kc: KubeConfig

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
-import { run } from '../process.ts'
+import { run } from '../support/run.ts'
 
 const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-hostile-'))

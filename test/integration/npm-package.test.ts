@@ -16,7 +16,7 @@ import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 import { VERSION } from '../../src/version.ts'
-import { type Run, run as runCommand } from '../process.ts'
+import { type Run, run as runCommand } from '../support/run.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')

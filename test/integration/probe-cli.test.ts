@@ -11,10 +11,10 @@ import { after, test } from 'node:test'
 
 import { parse as parseYaml } from 'yaml'
 
-import { runCli } from '../e2e/run-cli.ts'
-import { run } from '../process.ts'
 import { tempDir } from '../support/kubelet-volume.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
+import { run } from '../support/run.ts'
+import { runCli } from '../support/run-cli.ts'
 
 const HOST = 'api.bank.example.com'
 const clientCa = await testAuthority('bank client CA')

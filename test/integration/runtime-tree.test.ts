@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
-import { type Run, run as runCommand } from '../process.ts'
+import { type Run, run as runCommand } from '../support/run.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import { run } from '../process.ts'
+import { run } from '../support/run.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const version = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version
