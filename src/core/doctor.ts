@@ -4,7 +4,7 @@
 import { admit } from './admit.ts'
 import { type Config, type Target, targetsForNamespace } from './config.ts'
 import { about, type Finding } from './findings.ts'
-import { isRecord, jsonEqual, stringMap } from './json.ts'
+import { isRecord, isStringMap, jsonEqual } from './json.ts'
 import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
 import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
@@ -78,9 +78,8 @@ export function podTemplateMetadata (w: Workload): { labels: Readonly<Record<str
   let node: unknown = w
   for (const field of podTemplatePath(groupVersionKind(w.apiVersion, w.kind)) ?? []) node = isRecord(node) ? node[field] : undefined
   const metadata = isRecord(node) && isRecord(node['metadata']) ? node['metadata'] : {}
-  const labels = stringMap(metadata['labels'])
-  const annotations = stringMap(metadata['annotations'])
-  return { labels: labels === false ? {} : labels ?? {}, annotations: annotations === false ? {} : annotations ?? {} }
+  const { labels, annotations } = metadata
+  return { labels: isStringMap(labels) ? labels : {}, annotations: isStringMap(annotations) ? annotations : {} }
 }
 
 const workloadName = (w: Workload): string => `${w.kind.toLowerCase()}/${w.metadata.name}`
