@@ -98,7 +98,7 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
   if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
     findings.push(fail(`namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
   }
-  const { response, result, patch } = admit({
+  const { response, result, patch, warnings } = admit({
     uid: 'egress-mtls-doctor',
     kind: groupVersionKind(w.apiVersion, w.kind),
     namespace,
@@ -106,7 +106,6 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
     operation: 'UPDATE',
     object: w,
   }, config)
-  const warnings = (response.warnings ?? []).map((s) => s.replace(/^egress-mtls: /, ''))
   const injected = podTemplateMetadata(w).annotations[INJECTED_ANNOTATION]
   switch (result) {
     case 'unchanged':
@@ -120,14 +119,14 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
       break
     }
     case 'skipped':
-      if (warnings.length > 0) for (const m of warnings) findings.push(fail(m))
+      if (warnings.length > 0) for (const m of warnings) findings.push(fail(m.text))
       else findings.push(fail(`not opted in (${optIn(config, w)})`))
       break
     case 'denied':
       findings.push(fail(`the webhook denies it: ${response.status?.message ?? 'no reason given'}`))
       break
     case 'error':
-      for (const m of warnings) findings.push(fail(m))
+      for (const m of warnings) findings.push(fail(m.text))
       break
   }
   const label = w.metadata.labels?.[INJECT_LABEL]

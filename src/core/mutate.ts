@@ -4,7 +4,8 @@
 // annotations; never copies or diffs the object. Pure.
 import type { Config, Target } from './config.ts'
 import { escapePointer, type JsonRecord, pointer, type StringMap } from './json.ts'
-import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
+import { overAnnotationLimit } from './json-text.ts'
+import { type Message, message } from './messages.ts'
 import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
@@ -26,7 +27,7 @@ export interface TemplateMetadata {
 }
 
 /** The patch, or why the pod template is denied. */
-export type Mutation = Result<readonly PatchOperation[]>
+export type Mutation = Result<readonly PatchOperation[], Message>
 
 /** What becomes of a userVolume/userVolumeMount annotation: kept as it is, removed, or set to a new value. */
 type AnnotationEdit = 'keep' | 'remove' | { readonly set: string }
@@ -131,11 +132,11 @@ export function mutationKey (templatePath: readonly string[], meta: TemplateMeta
  * (`inject`, `targets`, not a DNS label) are ignored, so the record can never make a user's
  * key ours. A record over 256 KiB is refused unread (the denial message).
  */
-function injectedBefore (annotations: StringMap): Result<Set<string>> {
+function injectedBefore (annotations: StringMap): Result<Set<string>, Message> {
   const record = annotations[INJECTED_ANNOTATION]
   if (record === undefined) return ok(new Set())
   if (overAnnotationLimit(record)) {
-    return fail(`egress-mtls: pod template annotation ${INJECTED_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`)
+    return fail(message('EMTLS_INJECTED_TOO_BIG'))
   }
   const names = new Set<string>()
   for (const n of record.split(',')) {
@@ -149,13 +150,13 @@ function injectedBefore (annotations: StringMap): Result<Set<string>> {
 function rewrite (
   annotation: string, current: string | undefined, targets: readonly Target[], ours: ReadonlySet<string>,
   config: Config, body: (t: Target) => JsonRecord,
-): Result<AnnotationEdit> {
+): Result<AnnotationEdit, Message> {
   if (current === undefined) {
     if (targets.length === 0) return KEEP
     return ok({ set: newUserVolumes(config.annotationFormat, targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t)))) })
   }
   const read = parseUserVolumes(current)
-  if (!read.ok) return fail(`egress-mtls: pod template annotation ${annotation} ${read.error}`)
+  if (!read.ok) return fail(message('EMTLS_USER_VOLUME_UNREADABLE', annotation, read.error))
   const parsed = read.value
   const { form } = parsed
   const byName = new Map(targets.map((t) => [resourceName(t.name), t]))
@@ -175,9 +176,7 @@ function rewrite (
     if (sameEntry(e, e.name, wanted)) {
       edits.push(e)
     } else if (!oursByName.has(e.name)) {
-      return fail(`egress-mtls: pod template annotation ${annotation} already has an entry ${JSON.stringify(e.name)} ` +
-        `that is not the one egress-mtls writes for target ${target.name} (${newUserVolumes(form, [entry(form, e.name, wanted)])}); ` +
-        'rename or remove it')
+      return fail(message('EMTLS_USER_VOLUME_CONFLICT', annotation, e.name, target.name, newUserVolumes(form, [entry(form, e.name, wanted)])))
     } else if (seen.has(e.name)) {
       edits.push(undefined) // a second copy of ours, outdated: removed
       changed = true

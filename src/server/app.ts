@@ -206,6 +206,8 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
         result: admission.result,
         ...(allowed ? {} : { reason: status?.message }),
         ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
+        // The catalogue's codes (src/core/messages.ts) of the denial and the warnings.
+        ...(notable ? { codes: [admission.denial, ...admission.warnings].flatMap((m) => m === undefined ? [] : [m.code]) } : {}),
         ms: Math.round(seconds * 1e6) / 1e3,
       }
       if (!allowed) log.info(line, 'review denied')

@@ -30,7 +30,7 @@ function run (template: Template, targets = [bank, tax], c = config): { template
     ? { exists: false }
     : { exists: true, labels: template.metadata.labels, annotations: template.metadata.annotations }
   const mutation = mutatePodTemplate(['spec', 'template'], meta, targets, c)
-  assert.ok(mutation.ok, mutation.ok ? '' : mutation.error)
+  assert.ok(mutation.ok, mutation.ok ? '' : mutation.error.text)
   const ops = mutation.value as Operation[]
   const doc = { spec: { template: structuredClone(template) } }
   // applyPatch inserts the operations' values by reference: give it copies.
@@ -48,7 +48,7 @@ const annotation = (t: Template, key: string): string | undefined => t.metadata?
 function denied (template: Template, targets = [bank, tax]): string {
   const mutation = mutatePodTemplate(['spec', 'template'], { exists: true, ...template.metadata }, targets, config)
   assert.ok(!mutation.ok, 'expected a denial')
-  return mutation.error
+  return `${mutation.error.code}: ${mutation.error.text}`
 }
 
 test('a pod template without metadata gets the parents first, then the keys, ~1-escaped', () => {
@@ -169,15 +169,15 @@ test('a user entry identical to ours is taken as it is', () => {
 
 test('denies a user entry under our name that differs from ours', () => {
   const message = denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '{"egress-mtls-bank-api":{"mountPath":"/mine"}}' } } }, [bank])
-  assert.equal(message, 'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount already has an entry "egress-mtls-bank-api" that is not ' +
+  assert.equal(message, 'EMTLS_USER_VOLUME_CONFLICT: pod template annotation sidecar.istio.io/userVolumeMount already has an entry "egress-mtls-bank-api" that is not ' +
     'the one egress-mtls writes for target bank-api ({"egress-mtls-bank-api":{"mountPath":"/etc/egress-mtls/bank-api","readOnly":true}}); rename or remove it')
 })
 
 test('denies a value that is not JSON or not one of the two forms, when it has to touch it', () => {
   assert.match(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolume': '{cache: {}}' } } }),
-    /^egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON \(/)
+    /^EMTLS_USER_VOLUME_UNREADABLE: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON \(/)
   assert.equal(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '"cache"' } } }),
-    'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount is neither a JSON object keyed by name nor a JSON array of named items')
+    'EMTLS_USER_VOLUME_UNREADABLE: pod template annotation sidecar.istio.io/userVolumeMount is neither a JSON object keyed by name nor a JSON array of named items')
   // removing needs reading too
   assert.match(denied({ metadata: { annotations: { 'egress-mtls.io/injected': 'bank-api', 'sidecar.istio.io/userVolume': '[' } } }, []), /not valid JSON/)
   // nothing to inject, nothing of ours: the user's value is not our business
