@@ -1,6 +1,7 @@
 // What `egress-mtls serve` logs (issue 15): level names and ISO times, as JSON lines or as
 // text (--log-format); the version in the first line; denials and warnings at info with the
-// review's uid, kind, namespace, name and the reason, never the object or key material.
+// review's uid, kind, namespace, name, the reason and the messages' codes, never the object
+// or key material.
 // serve runs in this process (main() as the CLI calls it) and is stopped by SIGTERM.
 import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
@@ -87,9 +88,11 @@ describe('serve logs', () => {
     const byUid = (uid: string): Record<string, unknown> | undefined => lines.find((l) => l['uid'] === uid)
     assert.deepEqual(pick(byUid('denied-uid')), {
       level: 'info', msg: 'review denied', uid: 'denied-uid', kind: 'Deployment', namespace: 'payments', name: 'shop', reason: decided(deniedReview('x')).status?.message,
+      codes: ['EMTLS_USER_VOLUME_UNREADABLE'],
     })
     assert.deepEqual(pick(byUid('warned-uid')), {
       level: 'info', msg: 'review allowed with warnings', uid: 'warned-uid', kind: 'Deployment', namespace: 'elsewhere', name: 'shop', warnings: decided(deploymentReview('y', 'elsewhere')).warnings,
+      codes: ['EMTLS_NO_TARGET_AVAILABLE'],
     })
     assert.equal(byUid('plain-uid'), undefined, 'a review with nothing to say is logged at debug only')
     const text = s.output()
