@@ -5,9 +5,8 @@
 // only by the keys we add, change or remove. YAML in gives YAML out, JSON in gives JSON out,
 // unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
 // manifests, and exits 1.
-import jsonpatch, { type Operation } from 'fast-json-patch'
-
 import { admit, type PatchOperation } from '../core/admit.ts'
+import { applyPatch } from '../core/apply-patch.ts'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
 import { groupVersionKind } from '../core/workloads.ts'
@@ -67,8 +66,7 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
     }
     visit(d.value, '')
     if (ops.length === 0) { out += segment; values.push(d.value); continue }
-    // admit()'s patches are shared and frozen; applyPatch inserts values by reference.
-    const expected: unknown = jsonpatch.applyPatch(structuredClone(d.value), structuredClone(ops) as Operation[], true, true).newDocument
+    const expected = applyPatch(d.value, ops)
     values.push(expected)
     const edits = ops.map((op): EditOperation => {
       const path = op.path.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))

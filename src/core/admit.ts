@@ -34,9 +34,8 @@ export interface Admission {
   readonly response: AdmissionResponse
   readonly result: Result
   /**
-   * Shared with every review of the same inputs, and frozen. Clone it before applying it
-   * with a library that inserts values by reference: fast-json-patch does, and silently
-   * leaves a frozen `{}` empty.
+   * Shared with every review of the same inputs, and frozen: apply it with applyPatch()
+   * (apply-patch.ts), which copies its values.
    */
   readonly patch: readonly PatchOperation[]
 }
