@@ -9,7 +9,7 @@ import { admit, type PatchOperation } from '../core/admit.ts'
 import { applyPatch } from '../core/apply-patch.ts'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
-import { groupVersionKind } from '../core/workloads.ts'
+import { isKubeObject, type KubeObject, syntheticRequest } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
@@ -53,13 +53,13 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
     if (d.value === null) { out += segment; continue }
     const ops: PatchOperation[] = []
     const visit = (object: unknown, prefix: string): void => {
-      if (!isRecord(object) || typeof object['apiVersion'] !== 'string' || typeof object['kind'] !== 'string') return
+      if (!isKubeObject(object)) return
       const items = object['items']
-      if (object['kind'].endsWith('List') && Array.isArray(items)) {
+      if (object.kind.endsWith('List') && Array.isArray(items)) {
         items.forEach((item, i) => { visit(item, `${prefix}/items/${i}`) })
         return
       }
-      const outcome = injectOne(object, object['apiVersion'], object['kind'], config, namespace)
+      const outcome = injectOne(object, config, namespace)
       for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${unprefixed(w)}\n`)
       if (outcome.denied !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${unprefixed(outcome.denied)}\n`)
       for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
@@ -106,19 +106,12 @@ interface Outcome {
   readonly denied?: string
 }
 
-function injectOne (object: Record<string, unknown>, apiVersion: string, kind: string, config: Config, namespace: string | undefined): Outcome {
-  const metadata = isRecord(object['metadata']) ? object['metadata'] : {}
-  const objectName = typeof metadata['name'] === 'string' ? metadata['name'] : ''
+function injectOne (object: KubeObject, config: Config, namespace: string | undefined): Outcome {
+  const metadata = isRecord(object.metadata) ? object.metadata : {}
   const objectNamespace = typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '' ? metadata['namespace'] : undefined
-  const { response, patch } = admit({
-    uid: 'egress-mtls-inject',
-    kind: groupVersionKind(apiVersion, kind),
-    namespace: objectNamespace ?? namespace ?? 'default',
-    name: objectName,
-    operation: 'CREATE',
-    object,
-  }, config)
-  const name = `${kind}/${objectName === '' ? '(no name)' : objectName}`
+  const request = syntheticRequest(object, 'egress-mtls-inject', 'CREATE', objectNamespace ?? namespace ?? 'default')
+  const { response, patch } = admit(request, config)
+  const name = `${object.kind}/${request.name === '' ? '(no name)' : request.name}`
   const warnings = response.warnings ?? []
   if (!response.allowed) return { name, patch: [], warnings, denied: response.status?.message ?? 'denied' }
   return { name, patch, warnings }

@@ -24,7 +24,7 @@ import { memo } from './memo.ts'
 import { mutatePodTemplate, type Mutation, mutationKey, type PatchOperation, type TemplateMetadata } from './mutate.ts'
 import { INJECTED_ANNOTATION } from './names.ts'
 import { decide, misplacedOptIn } from './policy.ts'
-import { controlledByDeployment, workloadKind } from './workloads.ts'
+import { controlledByDeployment, podTemplateAt, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
 
@@ -83,8 +83,7 @@ function review (request: AdmissionRequest, config: Config): Admission {
     return frozen ? answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `injecting it would be refused: ${decision.denied}`)]) : deny(request, decision.denied, warnings)
   }
 
-  let template: unknown = object
-  for (const field of templatePath) template = isRecord(template) ? template[field] : undefined
+  const template = podTemplateAt(object, templatePath)
   if (!isRecord(template)) {
     return targets.length === 0
       ? answer(request, 'skipped', NO_PATCH, warnings)
