@@ -9,6 +9,7 @@ import { admit, type PatchOperation } from '../core/admit.ts'
 import { applyPatch } from '../core/apply-patch.ts'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
+import type { Message } from '../core/messages.ts'
 import { isKubeObject, type KubeObject, syntheticRequest } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
@@ -60,8 +61,8 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
         return
       }
       const outcome = injectOne(object, config, namespace)
-      for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${unprefixed(w)}\n`)
-      if (outcome.denied !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${unprefixed(outcome.denied)}\n`)
+      for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${w.text}\n`)
+      if (outcome.denial !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${outcome.denial.text}\n`)
       for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
     }
     visit(d.value, '')
@@ -102,20 +103,15 @@ function output (manifests: readonly Manifest[], results: readonly Injected[], f
 interface Outcome {
   readonly name: string
   readonly patch: readonly PatchOperation[]
-  readonly warnings: readonly string[]
-  readonly denied?: string
+  readonly warnings: readonly Message[]
+  readonly denial?: Message | undefined
 }
 
 function injectOne (object: KubeObject, config: Config, namespace: string | undefined): Outcome {
   const metadata = isRecord(object.metadata) ? object.metadata : {}
   const objectNamespace = typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '' ? metadata['namespace'] : undefined
   const request = syntheticRequest(object, 'egress-mtls-inject', 'CREATE', objectNamespace ?? namespace ?? 'default')
-  const { response, patch } = admit(request, config)
+  const { patch, warnings, denial } = admit(request, config)
   const name = `${object.kind}/${request.name === '' ? '(no name)' : request.name}`
-  const warnings = response.warnings ?? []
-  if (!response.allowed) return { name, patch: [], warnings, denied: response.status?.message ?? 'denied' }
-  return { name, patch, warnings }
+  return { name, patch, warnings, denial }
 }
-
-/** The CLI says "egress-mtls:" once, at the start of the line. */
-const unprefixed = (message: string): string => message.replace(/^egress-mtls: /, '')

@@ -13,7 +13,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 import { parseReview } from '../../src/core/admission-review.ts'
-import { admit, type Result } from '../../src/core/admit.ts'
+import { admit, type Outcome } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { type Answer, expectGolden, goldenFolder, goldenWarnings, inject, manifestObjects, throughWebhook } from '../support/golden.ts'
 
@@ -23,11 +23,11 @@ const config = parseConfig(readFileSync(configFile, 'utf8'), 'config.yaml')
 const { cases, stale } = goldenFolder(dir, '.yaml', ['.injected.yaml'], ['.warnings'])
 
 /** The webhook's decision in-process, the review's JSON read as the server reads it; the results kept. */
-const results: Result[] = []
+const results: Outcome[] = []
 const answer: Answer = (review) => {
   const parsed = parseReview(JSON.parse(review))
   assert.ok(parsed.ok)
-  const admission = admit(parsed.request, config)
+  const admission = admit(parsed.value.request, config)
   results.push(admission.result)
   return Promise.resolve(admission.response)
 }

@@ -33,7 +33,7 @@ for (const name of cases) {
   test(name, () => {
     const parsed = parseReview(JSON.parse(readFileSync(join(dir, `${name}.request.json`), 'utf8')))
     assert.ok(parsed.ok)
-    const { request } = parsed
+    const { request } = parsed.value
     const admission = admit(request, config)
     const { uid, patch, patchType, ...response } = admission.response
     const actual = { result: admission.result, response, patch: admission.patch }
