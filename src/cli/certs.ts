@@ -1,20 +1,18 @@
 // `egress-mtls certs [--uninstall]`: make or renew the webhook's serving certificate, store it
 // in the Secret and set caBundle on the MutatingWebhookConfiguration (kube/certs.ts); each line
 // of what was done is printed as `certs: ...`.
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../core/name-patterns.ts'
 import { usageError } from '../errors.ts'
 import { certs } from '../kube/certs.ts'
 import { checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import type { CertsOptions, Io } from './options.ts'
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-
 function validate (o: CertsOptions & { readonly namespace: string }): void {
   for (const [flag, value] of [['--namespace', o.namespace], ['--service', o.service]] as const) {
-    if (!DNS_LABEL.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 label`)
+    if (!DNS1123_LABEL.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 label`)
   }
   for (const [flag, value] of [['--secret', o.secret], ['--webhook', o.webhook]] as const) {
-    if (!DNS_SUBDOMAIN.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 subdomain`)
+    if (!DNS1123_SUBDOMAIN.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 subdomain`)
   }
   for (const [flag, value] of [['--ca-validity-days', o.caValidityDays], ['--leaf-validity-days', o.leafValidityDays]] as const) {
     if (!(value > 0)) throw usageError(`certs: ${flag} ${String(value)}: must be more than 0`)

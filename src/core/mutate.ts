@@ -5,6 +5,7 @@
 import type { Config, Target } from './config.ts'
 import { escapePointer, type JsonRecord, pointer } from './json.ts'
 import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
+import { DNS1123_LABEL_FORMAT } from './name-patterns.ts'
 import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
@@ -30,7 +31,7 @@ export type Mutation =
   | { readonly patch: readonly PatchOperation[] }
   | { readonly denied: string }
 
-const TARGET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const TARGET_NAME = new RegExp(DNS1123_LABEL_FORMAT)
 const LABEL_PREFIX = `${PREFIX}/`
 
 /**
