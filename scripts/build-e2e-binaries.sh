@@ -29,87 +29,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cp_mod="$here/controlplane"
 helm_mod="$here/helm"
 node_mod="$here/node"
-cache="${EGRESS_MTLS_CACHE:-${HOME:-/root}/.cache/egress-mtls}"
-
-log() { printf '[e2e-binaries] %s\n' "$*" >&2; }
-die() { printf '[e2e-binaries] ERROR: %s\n' "$*" >&2; exit 1; }
-
-# Module version of a dependency, read from a go.mod without running go.
-modver() { # modver GOMOD MODULE
-  awk -v m="$2" '
-    $1 == m && $2 ~ /^v/ { print $2; exit }
-    $1 == "require" && $2 == m { print $3; exit }
-  ' "$1"
-}
+# Bump when the build recipe below (flags, ldflags) changes, to rebuild cached binaries.
+recipe=2
+log_tag=e2e-binaries
+go_alternative=",
+  or, for kube-apiserver and etcd only, point KUBEBUILDER_ASSETS at envtest's binaries
+  (e.g. KUBEBUILDER_ASSETS=\$(setup-envtest use -p path 1.34.x))."
+# shellcheck source=scripts/lib/go-build.sh
+. "$here/lib/go-build.sh"
 
 k8s_version=$(modver "$cp_mod/go.mod" k8s.io/kubernetes)
 helm_version=$(modver "$helm_mod/go.mod" helm.sh/helm/v3)
 [ -n "$k8s_version" ] || die "cannot read the k8s.io/kubernetes version from $cp_mod/go.mod"
 [ -n "$helm_version" ] || die "cannot read the helm.sh/helm/v3 version from $helm_mod/go.mod"
-
-# Bump when the build recipe below (flags, ldflags) changes, to rebuild cached binaries.
-recipe=2
-
-stamp_of() { # stamp_of MODULE_DIR: hash of what the build depends on
-  { echo "recipe=$recipe"; (cd "$1" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 \
-    | LC_ALL=C sort -z | xargs -0 sha256sum); } | sha256sum | cut -c1-16
-}
-
-find_go() {
-  if [ -n "${GO:-}" ]; then command -v "$GO" >/dev/null 2>&1 && { command -v "$GO"; return; }; return 1; fi
-  if command -v go >/dev/null 2>&1; then command -v go; return; fi
-  if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; return; fi
-  return 1
-}
-
-go_bin=""
-need_go() { # need_go WHAT
-  [ -n "$go_bin" ] && return 0
-  go_bin=$(find_go) || die "Go is needed to build $1 but was not found.
-  Install Go >= 1.26 (e.g. the official release unpacked in /usr/local/go; or set GO=/path/to/go) with access to the Go module proxy,
-  or, for kube-apiserver and etcd only, point KUBEBUILDER_ASSETS at envtest's binaries
-  (e.g. KUBEBUILDER_ASSETS=\$(setup-envtest use -p path 1.34.x))."
-  local v
-  v=$("$go_bin" env GOVERSION 2>/dev/null || true)
-  log "using $go_bin ($v)"
-}
-
-fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
-
-# go_build LABEL MODULE_DIR OUTDIR LDFLAGS PKG... : builds into OUTDIR with a heartbeat.
-go_build() {
-  local label=$1 moddir=$2 outdir=$3 ldflags=$4
-  shift 4
-  local vlog total start pid n rc=0
-  vlog=$(mktemp)
-  start=$(date +%s)
-  log "$label: resolving packages (downloads modules on first use)..."
-  total=$(cd "$moddir" && CGO_ENABLED=0 "$go_bin" list -deps "$@" 2>/dev/null | wc -l) || total='?'
-  log "$label: compiling up to $total packages on $(nproc 2>/dev/null || echo '?') cores (cold: many minutes)..."
-  (
-    cd "$moddir"
-    exec env CGO_ENABLED=0 "$go_bin" build -v -trimpath -buildvcs=false -ldflags "$ldflags" -o "$outdir/" "$@"
-  ) >"$vlog" 2>&1 &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    for _ in $(seq 1 30); do
-      sleep 1
-      kill -0 "$pid" 2>/dev/null || break
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      n=$(grep -c . "$vlog" || true)
-      log "$label: $(fmt_secs $(($(date +%s) - start))) elapsed, $n/$total packages compiled"
-    fi
-  done
-  wait "$pid" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    grep -v '^[a-zA-Z0-9._/~-]*$' "$vlog" | tail -n 40 >&2 || true
-    rm -f "$vlog"
-    die "$label: go build failed (exit $rc)"
-  fi
-  rm -f "$vlog"
-  log "$label: built in $(fmt_secs $(($(date +%s) - start)))"
-}
 
 # The version variables that Kubernetes' own build (hack/lib/version.sh) sets,
 # so that /version and the node report the real version rather than v0.0.0-master.
@@ -126,11 +58,7 @@ k8s_ldflags() {
 }
 
 mkdir -p "$cache/bin"
-# One builder at a time per cache (parallel test runs wait for the first build).
-exec 9>"$cache/.build.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock -n 9 || { log "another build holds $cache/.build.lock; waiting..."; flock 9; }
-fi
+build_lock "$cache/.build.lock"
 
 # ---- kube-apiserver + etcd -------------------------------------------------
 kube_apiserver="" etcd=""
@@ -148,20 +76,12 @@ if [ -z "$kube_apiserver" ]; then
   kube_apiserver="$cp_dir/kube-apiserver"
   etcd="$cp_dir/etcd"
   cp_stamp=$(stamp_of "$cp_mod")
-  if [ -x "$kube_apiserver" ] && [ -x "$etcd" ] && [ "$(cat "$cp_dir/.stamp" 2>/dev/null)" = "$cp_stamp" ]; then
+  if cached "$cp_dir" "$cp_stamp" kube-apiserver etcd; then
     log "kube-apiserver, etcd $k8s_version: cached in $cp_dir"
   else
     need_go "kube-apiserver and etcd"
-    mkdir -p "$cp_dir"
-    tmp=$(mktemp -d "$cp_dir/.build.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    go_build "kube-apiserver+etcd $k8s_version" "$cp_mod" "$tmp" "$(k8s_ldflags)" \
+    build_into "$cp_dir" "$cp_stamp" "kube-apiserver+etcd $k8s_version" "$cp_mod" "$(k8s_ldflags)" '' \
       k8s.io/kubernetes/cmd/kube-apiserver ./cmd/etcd
-    mv -f "$tmp/kube-apiserver" "$kube_apiserver"
-    mv -f "$tmp/etcd" "$etcd"
-    echo "$cp_stamp" >"$cp_dir/.stamp"
-    rm -rf "$tmp"
-    trap - EXIT
   fi
 fi
 
@@ -171,13 +91,10 @@ if [ "${E2E_SKIP_HELM:-}" != 1 ]; then
   helm_dir="$cache/bin/helm-$helm_version"
   helm="$helm_dir/helm"
   helm_stamp=$(stamp_of "$helm_mod")
-  if [ -x "$helm" ] && [ "$(cat "$helm_dir/.stamp" 2>/dev/null)" = "$helm_stamp" ]; then
+  if cached "$helm_dir" "$helm_stamp" helm; then
     log "helm $helm_version: cached in $helm_dir"
   else
     need_go "helm"
-    mkdir -p "$helm_dir"
-    tmp=$(mktemp -d "$helm_dir/.build.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
     # As helm's Makefile: the version, and the default Capabilities.KubeVersion
     # (from the client-go helm is built with; helm's fallback is an old v1.20).
     cg=$(modver "$helm_mod/go.mod" k8s.io/client-go)
@@ -188,11 +105,7 @@ if [ "${E2E_SKIP_HELM:-}" != 1 ]; then
       ld="$ld -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${cg%%.*}"
       ld="$ld -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${cg%%.*}"
     fi
-    go_build "helm $helm_version" "$helm_mod" "$tmp" "$ld" helm.sh/helm/v3/cmd/helm
-    mv -f "$tmp/helm" "$helm"
-    echo "$helm_stamp" >"$helm_dir/.stamp"
-    rm -rf "$tmp"
-    trap - EXIT
+    build_into "$helm_dir" "$helm_stamp" "helm $helm_version" "$helm_mod" "$ld" '' helm.sh/helm/v3/cmd/helm
   fi
 fi
 
@@ -205,21 +118,12 @@ if [ "${E2E_NODE:-}" = 1 ]; then
     || die "scripts/node/go.mod pins k8s.io/kubernetes $node_k8s, scripts/controlplane/go.mod $k8s_version: make them equal"
   node_dir="$cache/bin/$k8s_version-node"
   node_stamp=$(stamp_of "$node_mod")
-  have=1
-  for b in "${node_bins[@]}"; do [ -x "$node_dir/$b" ] || have=0; done
-  if [ "$have" = 1 ] && [ "$(cat "$node_dir/.stamp" 2>/dev/null)" = "$node_stamp" ]; then
+  if cached "$node_dir" "$node_stamp" "${node_bins[@]}"; then
     log "kubelet, kube-controller-manager, kube-scheduler, pause $k8s_version: cached in $node_dir"
   else
     need_go "kubelet, kube-controller-manager and kube-scheduler"
-    mkdir -p "$node_dir"
-    tmp=$(mktemp -d "$node_dir/.build.XXXXXX")
-    trap 'rm -rf "$tmp"' EXIT
-    go_build "kubelet+kube-controller-manager+kube-scheduler+pause $k8s_version" "$node_mod" "$tmp" "$(k8s_ldflags)" \
+    build_into "$node_dir" "$node_stamp" "kubelet+kube-controller-manager+kube-scheduler+pause $k8s_version" "$node_mod" "$(k8s_ldflags)" '' \
       k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler ./cmd/pause
-    for b in "${node_bins[@]}"; do mv -f "$tmp/$b" "$node_dir/$b"; done
-    echo "$node_stamp" >"$node_dir/.stamp"
-    rm -rf "$tmp"
-    trap - EXIT
   fi
 fi
 

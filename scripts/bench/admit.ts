@@ -13,8 +13,8 @@ import { BENCH_CONFIG, hostileCreate, type JsonObject, labelledUpdate, unlabelle
 
 function request (review: JsonObject): AdmissionRequest {
   const parsed = parseReview(JSON.parse(JSON.stringify(review)))
-  if (!parsed.ok) throw new Error(parsed.reason)
-  return parsed.request
+  if (!parsed.ok) throw new Error(parsed.error)
+  return parsed.value.request
 }
 
 /** CPU microseconds per admit() over about `ms` milliseconds of CPU, cycling through `requests`. */

@@ -60,10 +60,10 @@ export function answerProblem (sent: string | Buffer, answer: Answer, contentTyp
   if (answer.status !== 200) return `well-formed review answered ${answer.status}: ${answer.body.slice(0, 300)}`
   const review = parsed(answer.body)
   if (!isRecord(review)) return `answer is not a JSON object: ${answer.body.slice(0, 300)}`
-  if (review['kind'] !== 'AdmissionReview' || review['apiVersion'] !== envelope.apiVersion) return `answer is not an AdmissionReview ${envelope.apiVersion}: ${answer.body.slice(0, 300)}`
+  if (review['kind'] !== 'AdmissionReview' || review['apiVersion'] !== envelope.value.apiVersion) return `answer is not an AdmissionReview ${envelope.value.apiVersion}: ${answer.body.slice(0, 300)}`
   const response = review['response']
   if (!isRecord(response)) return 'answer has no response'
-  if (response['uid'] !== envelope.request.uid) return `uid ${JSON.stringify(response['uid'])} is not the request's ${JSON.stringify(envelope.request.uid)}`
+  if (response['uid'] !== envelope.value.request.uid) return `uid ${JSON.stringify(response['uid'])} is not the request's ${JSON.stringify(envelope.value.request.uid)}`
   if (typeof response['allowed'] !== 'boolean') return 'response.allowed is not a boolean'
   if (!response['allowed']) {
     const status = response['status']

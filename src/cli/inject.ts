@@ -10,6 +10,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch'
 import { admit, type PatchOperation } from '../core/admit.ts'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
+import type { Message } from '../core/messages.ts'
 import { groupVersionKind } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
@@ -61,8 +62,8 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
         return
       }
       const outcome = injectOne(object, object['apiVersion'], object['kind'], config, namespace)
-      for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${unprefixed(w)}\n`)
-      if (outcome.denied !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${unprefixed(outcome.denied)}\n`)
+      for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${w.text}\n`)
+      if (outcome.denial !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${outcome.denial.text}\n`)
       for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
     }
     visit(d.value, '')
@@ -104,15 +105,15 @@ function output (manifests: readonly Manifest[], results: readonly Injected[], f
 interface Outcome {
   readonly name: string
   readonly patch: readonly PatchOperation[]
-  readonly warnings: readonly string[]
-  readonly denied?: string
+  readonly warnings: readonly Message[]
+  readonly denial?: Message | undefined
 }
 
 function injectOne (object: Record<string, unknown>, apiVersion: string, kind: string, config: Config, namespace: string | undefined): Outcome {
   const metadata = isRecord(object['metadata']) ? object['metadata'] : {}
   const objectName = typeof metadata['name'] === 'string' ? metadata['name'] : ''
   const objectNamespace = typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '' ? metadata['namespace'] : undefined
-  const { response, patch } = admit({
+  const { patch, warnings, denial } = admit({
     uid: 'egress-mtls-inject',
     kind: groupVersionKind(apiVersion, kind),
     namespace: objectNamespace ?? namespace ?? 'default',
@@ -121,10 +122,5 @@ function injectOne (object: Record<string, unknown>, apiVersion: string, kind: s
     object,
   }, config)
   const name = `${kind}/${objectName === '' ? '(no name)' : objectName}`
-  const warnings = response.warnings ?? []
-  if (!response.allowed) return { name, patch: [], warnings, denied: response.status?.message ?? 'denied' }
-  return { name, patch, warnings }
+  return { name, patch, warnings, denial }
 }
-
-/** The CLI says "egress-mtls:" once, at the start of the line. */
-const unprefixed = (message: string): string => message.replace(/^egress-mtls: /, '')

@@ -1,5 +1,6 @@
 // AdmissionReview v1 (admission.k8s.io/v1): the shapes the webhook reads and writes, and
 // the check that a body is one. Pure.
+import { fail, ok, type Result } from './result.ts'
 
 export interface GroupVersionKind {
   readonly group: string
@@ -45,9 +46,8 @@ export interface AdmissionReview {
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1'
 
-export type ParsedReview =
-  | { readonly ok: true, readonly apiVersion: string, readonly request: AdmissionRequest }
-  | { readonly ok: false, readonly reason: string }
+/** A review with a request we can answer: the body itself, checked. */
+export interface ParsedReview { readonly apiVersion: string, readonly request: AdmissionRequest }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
@@ -55,24 +55,24 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * Checks that a parsed JSON body is an AdmissionReview with a request we can answer.
  * Only the envelope is checked here; the object itself is judged by the injection policy.
  */
-export function parseReview (body: unknown): ParsedReview {
-  if (!isRecord(body)) return { ok: false, reason: 'body is not a JSON object' }
-  if (body['kind'] !== 'AdmissionReview') return { ok: false, reason: 'kind is not AdmissionReview' }
+export function parseReview (body: unknown): Result<ParsedReview> {
+  if (!isRecord(body)) return fail('body is not a JSON object')
+  if (body['kind'] !== 'AdmissionReview') return fail('kind is not AdmissionReview')
   const apiVersion = body['apiVersion']
   if (apiVersion !== ADMISSION_API_VERSION && apiVersion !== 'admission.k8s.io/v1beta1') {
-    return { ok: false, reason: `apiVersion ${JSON.stringify(apiVersion)} is not ${ADMISSION_API_VERSION}` }
+    return fail(`apiVersion ${JSON.stringify(apiVersion)} is not ${ADMISSION_API_VERSION}`)
   }
   const request = body['request']
-  if (!isRecord(request)) return { ok: false, reason: 'request is missing' }
+  if (!isRecord(request)) return fail('request is missing')
   const uid = request['uid']
-  if (typeof uid !== 'string' || uid === '') return { ok: false, reason: 'request.uid is missing' }
+  if (typeof uid !== 'string' || uid === '') return fail('request.uid is missing')
   const kind = request['kind']
   if (!isRecord(kind) || typeof kind['kind'] !== 'string' || typeof kind['group'] !== 'string' || typeof kind['version'] !== 'string') {
-    return { ok: false, reason: 'request.kind is not a group/version/kind' }
+    return fail('request.kind is not a group/version/kind')
   }
-  if (typeof request['operation'] !== 'string') return { ok: false, reason: 'request.operation is missing' }
-  if (request['namespace'] !== undefined && typeof request['namespace'] !== 'string') return { ok: false, reason: 'request.namespace is not a string' }
-  return { ok: true, apiVersion, request: request as unknown as AdmissionRequest }
+  if (typeof request['operation'] !== 'string') return fail('request.operation is missing')
+  if (request['namespace'] !== undefined && typeof request['namespace'] !== 'string') return fail('request.namespace is not a string')
+  return ok(body as unknown as ParsedReview)
 }
 
 /** The AdmissionReview answering a request, in the apiVersion it came with. */

@@ -1,7 +1,7 @@
 // admit(): the webhook's answer to one AdmissionRequest, and the offline `inject`'s. Pure,
 // and total: whatever the request holds, it returns an answer and never throws.
 //
-// Results (the `result` label of egress_mtls_admission_requests_total):
+// Outcomes (the `result` label of egress_mtls_admission_requests_total):
 // - injected: allowed with a non-empty patch (adding and/or removing egress-mtls's keys);
 // - unchanged: targets to inject, and the pod template already carries exactly them;
 // - skipped: nothing for egress-mtls to do: an operation other than CREATE/UPDATE, a kind
@@ -17,33 +17,41 @@
 //   annotations of the wrong type, no pod template): allowed unchanged, with a warning.
 // The namespace is request.namespace, else the object's metadata.namespace, else "default".
 // request.dryRun changes nothing: the webhook has no side effects.
+// Every warning and denial is a message of the catalogue (messages.ts); the `egress-mtls: `
+// users read before each is put here, where the answer is made.
 import type { AdmissionRequest, AdmissionResponse } from './admission-review.ts'
 import type { Config } from './config.ts'
-import { isRecord, stringMap } from './json.ts'
+import { isRecord, isStringMap, NO_STRINGS } from './json.ts'
 import { memo } from './memo.ts'
+import { type Message, message } from './messages.ts'
 import { mutatePodTemplate, type Mutation, mutationKey, type PatchOperation, type TemplateMetadata } from './mutate.ts'
 import { INJECTED_ANNOTATION } from './names.ts'
 import { decide, misplacedOptIn } from './policy.ts'
+import { fail, ok, type Result } from './result.ts'
 import { controlledByDeployment, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
 
-export type Result = 'injected' | 'unchanged' | 'skipped' | 'denied' | 'error'
+export type Outcome = 'injected' | 'unchanged' | 'skipped' | 'denied' | 'error'
 
 export interface Admission {
   readonly response: AdmissionResponse
-  readonly result: Result
+  readonly result: Outcome
   /**
    * Shared with every review of the same inputs, and frozen. Clone it before applying it
    * with a library that inserts values by reference: fast-json-patch does, and silently
    * leaves a frozen `{}` empty.
    */
   readonly patch: readonly PatchOperation[]
+  /** The response's warnings by code, without the `egress-mtls: ` the response puts before each. */
+  readonly warnings: readonly Message[]
+  /** The denial, when the response is one: its status message without the prefix. */
+  readonly denial?: Message
 }
 
 /** A patch, and the base64 of its JSON as the AdmissionResponse carries it. */
 interface EncodedPatch { readonly patch: readonly PatchOperation[], readonly base64: string }
-type Encoded = { readonly denied: string } | EncodedPatch
+type Encoded = Result<EncodedPatch, Message>
 
 // Kept per configuration: up to 256 distinct pod-template inputs (keys) of at most 4 KiB
 // each, a few megabytes at worst; typical keys (our annotations for a few targets and a
@@ -55,7 +63,7 @@ export function admit (request: AdmissionRequest, config: Config): Admission {
     return review(request, config)
   } catch (err) {
     // Not expected: every shape is checked below. The request is let through as it is.
-    return answer(request, 'error', NO_PATCH, [`egress-mtls: internal error, object left unchanged: ${String(err)}`])
+    return answer(request, 'error', NO_PATCH, [message('EMTLS_INTERNAL_ERROR', err)])
   }
 }
 
@@ -68,20 +76,20 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const frozen = request.operation === 'UPDATE' && !kind.templateMutable
 
   const object = request.object
-  if (!isRecord(object)) return unreadable(request, 'the object is not a JSON object')
+  if (!isRecord(object)) return unreadable(request, message('EMTLS_OBJECT_UNREADABLE', 'the object', 'a JSON object'))
   const metadata = object['metadata'] ?? {}
-  if (!isRecord(metadata)) return unreadable(request, 'metadata is not an object')
+  if (!isRecord(metadata)) return unreadable(request, message('EMTLS_OBJECT_UNREADABLE', 'metadata', 'an object'))
   if (controlledByDeployment(request.kind.kind, metadata['ownerReferences'])) return answer(request, 'skipped')
-  const labels = stringMap(metadata['labels'])
-  if (labels === false) return unreadable(request, 'metadata.labels is not a map of strings')
-  const annotations = stringMap(metadata['annotations'])
-  if (annotations === false) return unreadable(request, 'metadata.annotations is not a map of strings')
+  const labels = metadata['labels'] ?? NO_STRINGS
+  if (!isStringMap(labels)) return unreadable(request, message('EMTLS_OBJECT_UNREADABLE', 'metadata.labels', 'a map of strings'))
+  const annotations = metadata['annotations'] ?? NO_STRINGS
+  if (!isStringMap(annotations)) return unreadable(request, message('EMTLS_OBJECT_UNREADABLE', 'metadata.annotations', 'a map of strings'))
   const namespace = nonEmpty(request.namespace) ?? nonEmpty(metadata['namespace']) ?? 'default'
-  const decision = decide(config, namespace, labels ?? {}, annotations ?? {})
+  const decision = decide(config, namespace, labels, annotations)
   const { targets } = decision
   let { warnings } = decision
   if (decision.denied !== undefined) {
-    return frozen ? answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `injecting it would be refused: ${decision.denied}`)]) : deny(request, decision.denied, warnings)
+    return frozen ? answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_REFUSED', request.kind.kind, said(decision.denied))]) : deny(request, decision.denied, warnings)
   }
 
   let template: unknown = object
@@ -89,75 +97,78 @@ function review (request: AdmissionRequest, config: Config): Admission {
   if (!isRecord(template)) {
     return targets.length === 0
       ? answer(request, 'skipped', NO_PATCH, warnings)
-      : unreadable(request, `${templatePath.join('.')} is not an object`, warnings)
+      : unreadable(request, message('EMTLS_OBJECT_UNREADABLE', templatePath.join('.'), 'an object'), warnings)
   }
-  const meta = templateMetadata(template['metadata'], templatePath.join('.'))
-  if (typeof meta === 'string') return unreadable(request, meta, warnings)
+  const read = templateMetadata(template['metadata'], templatePath.join('.'))
+  if (!read.ok) return unreadable(request, read.error, warnings)
+  const meta = read.value
 
-  const misplaced = misplacedOptIn(config, request.kind.kind, labels ?? {}, meta.labels ?? {})
+  const misplaced = misplacedOptIn(config, request.kind.kind, labels, meta.labels ?? NO_STRINGS)
   if (misplaced !== undefined) warnings = [...warnings, misplaced]
   const mutation = mutations(config, mutationKey(templatePath, meta, targets), () => encode(mutatePodTemplate(templatePath, meta, targets, config)))
   if (frozen) {
-    if ('denied' in mutation) return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `injecting it would be refused: ${mutation.denied}`)])
-    if (mutation.patch.length === 0) return answer(request, targets.length > 0 ? 'unchanged' : 'skipped', NO_PATCH, warnings)
+    if (!mutation.ok) return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_REFUSED', request.kind.kind, said(mutation.error))])
+    if (mutation.value.patch.length === 0) return answer(request, targets.length > 0 ? 'unchanged' : 'skipped', NO_PATCH, warnings)
     const had = (meta.annotations?.[INJECTED_ANNOTATION] ?? '').slice(0, 200)
     const now = targets.map((t) => t.name).join(',')
-    const how = had === now ? `targets ${now}, with other volumes or mounts than now` : `injected: ${had === '' ? 'none' : had}; now: ${now === '' ? 'none' : now}`
-    return answer(request, 'skipped', NO_PATCH, [...warnings, frozenWarning(request.kind.kind, `it differs from what egress-mtls would inject now (${how})`)])
+    return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_DIFFERS', request.kind.kind, had, now)])
   }
-  if ('denied' in mutation) return deny(request, mutation.denied, warnings)
-  const result = mutation.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
-  return answer(request, result, mutation, warnings)
+  if (!mutation.ok) return deny(request, mutation.error, warnings)
+  const result = mutation.value.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
+  return answer(request, result, mutation.value, warnings)
 }
 
-/** Why an UPDATE of a Job leaves its pod template as it is although it is not what it should be. */
-function frozenWarning (kind: string, why: string): string {
-  return `egress-mtls: the pod template of this ${kind} is left as it is: ${why}; it cannot change after creation, recreate the ${kind} to inject it anew`
-}
+/** The one place where egress-mtls's messages get the prefix users read them with (a denial quoted in a warning too). */
+const said = (m: Message): string => `egress-mtls: ${m.text}`
 
-function deny (request: AdmissionRequest, message: string, warnings: readonly string[]): Admission {
+function deny (request: AdmissionRequest, denial: Message, warnings: readonly Message[]): Admission {
   return {
     response: {
       uid: request.uid,
       allowed: false,
-      status: { code: 400, message, reason: 'BadRequest' },
-      ...(warnings.length === 0 ? {} : { warnings }),
+      status: { code: 400, message: said(denial), reason: 'BadRequest' },
+      ...(warnings.length === 0 ? {} : { warnings: warnings.map(said) }),
     },
     result: 'denied',
     patch: [],
+    warnings,
+    denial,
   }
 }
 
 function encode (mutation: Mutation): Encoded {
-  if ('denied' in mutation) return mutation
-  const { patch } = mutation
-  return { patch, base64: patch.length === 0 ? '' : Buffer.from(JSON.stringify(patch)).toString('base64') }
+  if (!mutation.ok) return mutation
+  const patch = mutation.value
+  return ok({ patch, base64: patch.length === 0 ? '' : Buffer.from(JSON.stringify(patch)).toString('base64') })
 }
 
-function templateMetadata (value: unknown, where: string): TemplateMetadata | string {
-  if (value === undefined || value === null) return { exists: false }
-  if (!isRecord(value)) return `${where}.metadata is not an object`
-  const labels = stringMap(value['labels'])
-  if (labels === false) return `${where}.metadata.labels is not a map of strings`
-  const annotations = stringMap(value['annotations'])
-  if (annotations === false) return `${where}.metadata.annotations is not a map of strings`
-  return { exists: true, labels, annotations }
+function templateMetadata (value: unknown, where: string): Result<TemplateMetadata, Message> {
+  if (value === undefined || value === null) return NO_METADATA
+  if (!isRecord(value)) return fail(message('EMTLS_OBJECT_UNREADABLE', `${where}.metadata`, 'an object'))
+  const labels = value['labels'] ?? undefined
+  if (labels !== undefined && !isStringMap(labels)) return fail(message('EMTLS_OBJECT_UNREADABLE', `${where}.metadata.labels`, 'a map of strings'))
+  const annotations = value['annotations'] ?? undefined
+  if (annotations !== undefined && !isStringMap(annotations)) return fail(message('EMTLS_OBJECT_UNREADABLE', `${where}.metadata.annotations`, 'a map of strings'))
+  return ok({ exists: true, labels, annotations })
 }
 
-function unreadable (request: AdmissionRequest, why: string, warnings: readonly string[] = []): Admission {
-  return answer(request, 'error', NO_PATCH, [...warnings, `egress-mtls: ${why}: object left unchanged`])
+const NO_METADATA = ok<TemplateMetadata>(Object.freeze({ exists: false }))
+
+function unreadable (request: AdmissionRequest, why: Message, warnings: readonly Message[] = NO_WARNINGS): Admission {
+  return answer(request, 'error', NO_PATCH, [...warnings, why])
 }
 
+const NO_WARNINGS: readonly Message[] = Object.freeze([])
 const NO_PATCH: EncodedPatch = Object.freeze({ patch: Object.freeze([]), base64: '' })
 
-function answer (request: AdmissionRequest, result: Result, { patch, base64 } = NO_PATCH, warnings: readonly string[] = []): Admission {
+function answer (request: AdmissionRequest, result: Outcome, { patch, base64 } = NO_PATCH, warnings: readonly Message[] = NO_WARNINGS): Admission {
   const response: AdmissionResponse = {
     uid: request.uid,
     allowed: true,
     ...(patch.length === 0 ? {} : { patchType: 'JSONPatch', patch: base64 }),
-    ...(warnings.length === 0 ? {} : { warnings }),
+    ...(warnings.length === 0 ? {} : { warnings: warnings.map(said) }),
   }
-  return { response, result, patch }
+  return { response, result, patch, warnings }
 }
 
 function nonEmpty (v: unknown): string | undefined {

@@ -17,6 +17,7 @@
 //   when it expires, after which no chain through it verifies anyway.
 import { type KeyObject, X509Certificate } from 'node:crypto'
 
+import { fail, ok, type Result } from './result.ts'
 import { date, DAY_MS, describe, extendedKeyUsages, keyMatches, parseBundle, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
 
 export { date, DAY_MS, describe, parseBundle }
@@ -111,26 +112,27 @@ function tooOld (cert: X509Certificate, fraction: number, now: Date): string | u
   return undefined
 }
 
-type CaCheck = { readonly ok: true, readonly cert: X509Certificate, readonly pair: KeyPair } | { readonly ok: false, readonly reasons: string[] }
+interface CurrentCa { readonly cert: X509Certificate, readonly pair: KeyPair }
 
-function checkCa (secret: Readonly<Record<string, string>>, known: readonly X509Certificate[], policy: Policy, now: Date): CaCheck {
+/** The current CA, or why a new one is needed. */
+function checkCa (secret: Readonly<Record<string, string>>, known: readonly X509Certificate[], policy: Policy, now: Date): Result<CurrentCa> {
   const keyText = secret[CA_KEY]
-  if (keyText === undefined || keyText.trim() === '') return { ok: false, reasons: [`${CA_KEY} is missing`] }
+  if (keyText === undefined || keyText.trim() === '') return fail(`${CA_KEY} is missing`)
   const key = parseKey(keyText)
-  if (key === undefined) return { ok: false, reasons: [`${CA_KEY} is not a PEM private key`] }
-  if (!isP256(key)) return { ok: false, reasons: [`${CA_KEY} is not an EC P-256 key`] }
+  if (key === undefined) return fail(`${CA_KEY} is not a PEM private key`)
+  if (!isP256(key)) return fail(`${CA_KEY} is not an EC P-256 key`)
   const matching = known.filter((c) => keyMatches(c, key))
   const cert = matching.filter((c) => c.ca).sort((a, b) => b.validToDate.getTime() - a.validToDate.getTime())[0]
   if (cert === undefined) {
-    return { ok: false, reasons: [matching.length > 0 ? `the certificate of ${CA_KEY} is not a CA` : `no certificate in ${CA_CERT} or the caBundle matches ${CA_KEY}`] }
+    return fail(matching.length > 0 ? `the certificate of ${CA_KEY} is not a CA` : `no certificate in ${CA_CERT} or the caBundle matches ${CA_KEY}`)
   }
   const old = tooOld(cert, policy.renewFraction, now)
-  if (old !== undefined) return { ok: false, reasons: [`the CA ${describe(cert)} ${old}`] }
+  if (old !== undefined) return fail(`the CA ${describe(cert)} ${old}`)
   const left = cert.validToDate.getTime() - now.getTime()
   if (left < policy.leafValidityDays * DAY_MS) {
-    return { ok: false, reasons: [`the CA ${describe(cert)} has ${days(left)} days left, less than a new leaf's ${days(policy.leafValidityDays * DAY_MS)}`] }
+    return fail(`the CA ${describe(cert)} has ${days(left)} days left, less than a new leaf's ${days(policy.leafValidityDays * DAY_MS)}`)
   }
-  return { ok: true, cert, pair: { cert: cert.toString(), key: keyText } }
+  return ok({ cert, pair: { cert: cert.toString(), key: keyText } })
 }
 
 function checkLeaf (leaf: X509Certificate | undefined, secret: Readonly<Record<string, string>>, ca: X509Certificate, policy: Policy, now: Date): string[] {
@@ -162,8 +164,8 @@ export function decide (observed: Observed, policy: Policy, now: Date): Decision
   const known = [...recorded, ...published]
   const leaf = parseCert(secret[TLS_CERT])
   const ca = checkCa(secret, known, policy, now)
-  const leafReasons = ca.ok ? checkLeaf(leaf, secret, ca.cert, policy, now) : []
-  const current = ca.ok ? ca.cert : undefined
+  const leafReasons = ca.ok ? checkLeaf(leaf, secret, ca.value.cert, policy, now) : []
+  const current = ca.ok ? ca.value.cert : undefined
   const notes: string[] = []
   const carry = (c: X509Certificate, role: string): boolean => {
     if (current !== undefined && same(c, current)) return false
@@ -185,7 +187,7 @@ export function decide (observed: Observed, policy: Policy, now: Date): Decision
     for (const c of previous) notes.push(`carrying the previous CA ${describe(c)} until the serving certificate is renewed`)
     return {
       issue: 'none',
-      ca: ca.pair,
+      ca: ca.value.pair,
       leaf: { cert: secret[TLS_CERT] ?? '', key: secret[TLS_KEY] ?? '' },
       previous: previous.map((c) => c.toString()),
       reasons: [],
@@ -203,8 +205,8 @@ export function decide (observed: Observed, policy: Policy, now: Date): Decision
   }
   for (const c of previous) notes.push(`carrying the CA ${describe(c)} that signed the certificate being replaced`)
   const prev = previous.map((c) => c.toString())
-  if (!ca.ok) return { issue: 'ca', previous: prev, reasons: ca.reasons, notes }
-  return { issue: 'leaf', ca: ca.pair, previous: prev, reasons: leafReasons, notes }
+  if (!ca.ok) return { issue: 'ca', previous: prev, reasons: [ca.error], notes }
+  return { issue: 'leaf', ca: ca.value.pair, previous: prev, reasons: leafReasons, notes }
 }
 
 function compareBundle (label: string, text: string | undefined, want: readonly X509Certificate[]): string | undefined {

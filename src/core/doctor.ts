@@ -4,7 +4,7 @@
 import { admit } from './admit.ts'
 import { type Config, type Target, targetsForNamespace } from './config.ts'
 import { about, type Finding } from './findings.ts'
-import { isRecord, jsonEqual, stringMap } from './json.ts'
+import { isRecord, isStringMap, jsonEqual } from './json.ts'
 import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
 import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
@@ -78,9 +78,8 @@ export function podTemplateMetadata (w: Workload): { labels: Readonly<Record<str
   let node: unknown = w
   for (const field of podTemplatePath(groupVersionKind(w.apiVersion, w.kind)) ?? []) node = isRecord(node) ? node[field] : undefined
   const metadata = isRecord(node) && isRecord(node['metadata']) ? node['metadata'] : {}
-  const labels = stringMap(metadata['labels'])
-  const annotations = stringMap(metadata['annotations'])
-  return { labels: labels === false ? {} : labels ?? {}, annotations: annotations === false ? {} : annotations ?? {} }
+  const { labels, annotations } = metadata
+  return { labels: isStringMap(labels) ? labels : {}, annotations: isStringMap(annotations) ? annotations : {} }
 }
 
 const workloadName = (w: Workload): string => `${w.kind.toLowerCase()}/${w.metadata.name}`
@@ -99,7 +98,7 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
   if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
     findings.push(fail(`namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
   }
-  const { response, result, patch } = admit({
+  const { response, result, patch, warnings } = admit({
     uid: 'egress-mtls-doctor',
     kind: groupVersionKind(w.apiVersion, w.kind),
     namespace,
@@ -107,7 +106,6 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
     operation: 'UPDATE',
     object: w,
   }, config)
-  const warnings = (response.warnings ?? []).map((s) => s.replace(/^egress-mtls: /, ''))
   const injected = podTemplateMetadata(w).annotations[INJECTED_ANNOTATION]
   switch (result) {
     case 'unchanged':
@@ -121,14 +119,14 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
       break
     }
     case 'skipped':
-      if (warnings.length > 0) for (const m of warnings) findings.push(fail(m))
+      if (warnings.length > 0) for (const m of warnings) findings.push(fail(m.text))
       else findings.push(fail(`not opted in (${optIn(config, w)})`))
       break
     case 'denied':
       findings.push(fail(`the webhook denies it: ${response.status?.message ?? 'no reason given'}`))
       break
     case 'error':
-      for (const m of warnings) findings.push(fail(m))
+      for (const m of warnings) findings.push(fail(m.text))
       break
   }
   const label = w.metadata.labels?.[INJECT_LABEL]

@@ -5,16 +5,17 @@ export type JsonRecord = Record<string, unknown>
 
 export const isRecord = (v: unknown): v is JsonRecord => typeof v === 'object' && v !== null && !Array.isArray(v)
 
-/**
- * A Kubernetes string map (labels, annotations): `undefined` when absent (or null),
- * `false` when present but not an object of strings.
- */
-export function stringMap (v: unknown): Readonly<Record<string, string>> | undefined | false {
-  if (v === undefined || v === null) return undefined
+export type StringMap = Readonly<Record<string, string>>
+
+/** Whether a value is a Kubernetes string map (labels, annotations): an object of strings. */
+export function isStringMap (v: unknown): v is StringMap {
   if (!isRecord(v)) return false
   for (const key in v) if (typeof v[key] !== 'string') return false
-  return v as Record<string, string>
+  return true
 }
+
+/** No labels or annotations: what an absent map reads as. */
+export const NO_STRINGS: StringMap = Object.freeze({})
 
 /** Deep equality of JSON values; object key order does not matter, array order does. */
 export function jsonEqual (a: unknown, b: unknown): boolean {

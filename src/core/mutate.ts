@@ -3,13 +3,15 @@
 // annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
 // annotations; never copies or diffs the object. Pure.
 import type { Config, Target } from './config.ts'
-import { escapePointer, type JsonRecord, pointer } from './json.ts'
-import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
+import { escapePointer, type JsonRecord, pointer, type StringMap } from './json.ts'
+import { overAnnotationLimit } from './json-text.ts'
+import { type Message, message } from './messages.ts'
 import { DNS1123_LABEL_FORMAT } from './name-patterns.ts'
 import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
 } from './names.ts'
+import { fail, ok, type Result } from './result.ts'
 import { editUserVolumes, type Entry, entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
 
 export interface PatchOperation {
@@ -18,8 +20,6 @@ export interface PatchOperation {
   readonly value?: unknown
 }
 
-type StringMap = Readonly<Record<string, string>>
-
 /** The pod template's metadata as found: absent maps are undefined. */
 export interface TemplateMetadata {
   readonly exists: boolean
@@ -27,9 +27,12 @@ export interface TemplateMetadata {
   readonly annotations?: StringMap | undefined
 }
 
-export type Mutation =
-  | { readonly patch: readonly PatchOperation[] }
-  | { readonly denied: string }
+/** The patch, or why the pod template is denied. */
+export type Mutation = Result<readonly PatchOperation[], Message>
+
+/** What becomes of a userVolume/userVolumeMount annotation: kept as it is, removed, or set to a new value. */
+type AnnotationEdit = 'keep' | 'remove' | { readonly set: string }
+const KEEP = ok('keep' as const)
 
 const TARGET_NAME = new RegExp(DNS1123_LABEL_FORMAT)
 const LABEL_PREFIX = `${PREFIX}/`
@@ -42,10 +45,11 @@ const LABEL_PREFIX = `${PREFIX}/`
 export function mutatePodTemplate (templatePath: readonly string[], meta: TemplateMetadata, targets: readonly Target[], config: Config): Mutation {
   const labels = meta.labels ?? {}
   const annotations = meta.annotations ?? {}
-  const ours = injectedBefore(annotations)
-  if (typeof ours === 'string') return { denied: ours }
+  const before = injectedBefore(annotations)
+  if (!before.ok) return before
+  const ours = before.value
   const wanted = new Set(targets.map((t) => t.name))
-  if (wanted.size === 0 && ours.size === 0) return { patch: [] }
+  if (wanted.size === 0 && ours.size === 0) return ok([])
 
   const volumes = rewrite(USER_VOLUME, annotations[USER_VOLUME], targets, ours, config, (t) => ({
     secret: {
@@ -57,11 +61,11 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
       ],
     },
   }))
-  if (typeof volumes === 'object' && volumes !== null) return volumes
+  if (!volumes.ok) return volumes
   const mounts = rewrite(USER_VOLUME_MOUNT, annotations[USER_VOLUME_MOUNT], targets, ours, config, (t) => ({
     mountPath: mountPath(config.mountRoot, t.name), readOnly: true,
   }))
-  if (typeof mounts === 'object' && mounts !== null) return mounts
+  if (!mounts.ok) return mounts
 
   const patch: PatchOperation[] = []
   const metadata = pointer([...templatePath, 'metadata'])
@@ -87,14 +91,15 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
   const setAnnotation = map('annotations', meta.annotations)
   const setLabel = map('labels', meta.labels)
 
-  if (volumes !== undefined) setAnnotation(USER_VOLUME, volumes)
-  if (mounts !== undefined) setAnnotation(USER_VOLUME_MOUNT, mounts)
+  const edit = (key: string, e: AnnotationEdit): void => { if (e !== 'keep') setAnnotation(key, e === 'remove' ? null : e.set) }
+  edit(USER_VOLUME, volumes.value)
+  edit(USER_VOLUME_MOUNT, mounts.value)
   setAnnotation(INJECTED_ANNOTATION, wanted.size === 0 ? null : [...wanted].join(','))
   for (const name of wanted) setLabel(targetPodLabel(name), 'true')
   for (const name of ours) {
     if (!wanted.has(name) && labels[targetPodLabel(name)] === 'true') setLabel(targetPodLabel(name), null)
   }
-  return { patch }
+  return ok(patch)
 }
 
 /**
@@ -128,34 +133,32 @@ export function mutationKey (templatePath: readonly string[], meta: TemplateMeta
  * (`inject`, `targets`, not a DNS label) are ignored, so the record can never make a user's
  * key ours. A record over 256 KiB is refused unread (the denial message).
  */
-function injectedBefore (annotations: StringMap): Set<string> | string {
+function injectedBefore (annotations: StringMap): Result<Set<string>, Message> {
   const record = annotations[INJECTED_ANNOTATION]
-  if (record === undefined) return new Set()
+  if (record === undefined) return ok(new Set())
   if (overAnnotationLimit(record)) {
-    return `egress-mtls: pod template annotation ${INJECTED_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`
+    return fail(message('EMTLS_INJECTED_TOO_BIG'))
   }
   const names = new Set<string>()
   for (const n of record.split(',')) {
     const name = n.trim()
     if (TARGET_NAME.test(name) && !RESERVED_TARGET_NAMES.includes(name)) names.add(name)
   }
-  return names
+  return ok(names)
 }
 
-/**
- * The new value of a userVolume/userVolumeMount annotation: a string to write, null to
- * remove the key, undefined to leave it as it is, or a denial.
- */
+/** What becomes of a userVolume/userVolumeMount annotation, or why it is denied. */
 function rewrite (
   annotation: string, current: string | undefined, targets: readonly Target[], ours: ReadonlySet<string>,
   config: Config, body: (t: Target) => JsonRecord,
-): string | null | undefined | { denied: string } {
+): Result<AnnotationEdit, Message> {
   if (current === undefined) {
-    if (targets.length === 0) return undefined
-    return newUserVolumes(config.annotationFormat, targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t))))
+    if (targets.length === 0) return KEEP
+    return ok({ set: newUserVolumes(config.annotationFormat, targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t)))) })
   }
-  const parsed = parseUserVolumes(current)
-  if ('error' in parsed) return { denied: `egress-mtls: pod template annotation ${annotation} ${parsed.error}` }
+  const read = parseUserVolumes(current)
+  if (!read.ok) return fail(message('EMTLS_USER_VOLUME_UNREADABLE', annotation, read.error))
+  const parsed = read.value
   const { form } = parsed
   const byName = new Map(targets.map((t) => [resourceName(t.name), t]))
   const oursByName = new Set([...ours].map(resourceName))
@@ -174,11 +177,7 @@ function rewrite (
     if (sameEntry(e, e.name, wanted)) {
       edits.push(e)
     } else if (!oursByName.has(e.name)) {
-      return {
-        denied: `egress-mtls: pod template annotation ${annotation} already has an entry ${JSON.stringify(e.name)} ` +
-          `that is not the one egress-mtls writes for target ${target.name} (${newUserVolumes(form, [entry(form, e.name, wanted)])}); ` +
-          'rename or remove it',
-      }
+      return fail(message('EMTLS_USER_VOLUME_CONFLICT', annotation, e.name, target.name, newUserVolumes(form, [entry(form, e.name, wanted)])))
     } else if (seen.has(e.name)) {
       edits.push(undefined) // a second copy of ours, outdated: removed
       changed = true
@@ -192,6 +191,6 @@ function rewrite (
   for (const [name, target] of byName) {
     if (!seen.has(name)) { added.push(entry(form, name, body(target))); changed = true }
   }
-  if (!changed) return undefined
-  return edits.every((e) => e === undefined) && added.length === 0 ? null : editUserVolumes(parsed, edits, added)
+  if (!changed) return KEEP
+  return ok(edits.every((e) => e === undefined) && added.length === 0 ? 'remove' : { set: editUserVolumes(parsed, edits, added) })
 }

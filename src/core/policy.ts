@@ -4,8 +4,9 @@
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
 // answer as the webhook.
 import { type Config, type Target, targetsForNamespace } from './config.ts'
-import { OVER_ANNOTATION_LIMIT, overAnnotationLimit } from './json-text.ts'
+import { overAnnotationLimit } from './json-text.ts'
 import { memo } from './memo.ts'
+import { type Message, message } from './messages.ts'
 import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'
 
 /** Namespaces cluster mode never injects, beyond the mesh root and `excludeNamespaces`. */
@@ -15,9 +16,9 @@ export interface Decision {
   /** The targets to inject, in configuration order; empty when nothing is to be injected. */
   readonly targets: readonly Target[]
   /** Why an explicitly opted-in workload gets less than it asked for (admission warnings). */
-  readonly warnings: readonly string[]
+  readonly warnings: readonly Message[]
   /** Why the workload is refused: its egress-mtls.io/targets value is too big to read. */
-  readonly denied?: string
+  readonly denied?: Message
 }
 
 type Metadata = Readonly<Record<string, string>>
@@ -28,7 +29,7 @@ const namespaceTargets = memo<readonly Target[]>(1000, 253)
 export function decide (config: Config, namespace: string, labels: Metadata, annotations: Metadata): Decision {
   const value = labels[INJECT_LABEL]
   if (value !== undefined && value !== 'true' && value !== 'false') {
-    return nothing(`egress-mtls: label ${INJECT_LABEL} is ${JSON.stringify(value)}, neither "true" (opt in) nor "false" (opt out): nothing injected`)
+    return nothing(message('EMTLS_INJECT_LABEL_INVALID', value))
   }
   if (value === 'false') return nothing()
   const labelled = value === 'true'
@@ -38,7 +39,7 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
       if (!labelled) {
         return requested === undefined
           ? nothing()
-          : nothing(`egress-mtls: annotation ${TARGETS_ANNOTATION} is set but the workload is not opted in (label ${INJECT_LABEL}: "true"): nothing injected`)
+          : nothing(message('EMTLS_NOT_OPTED_IN'))
       }
       break
     case 'namespace':
@@ -46,7 +47,7 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
     case 'cluster':
       if (excluded(config, namespace)) {
         return labelled || requested !== undefined
-          ? nothing(`egress-mtls: namespace ${namespace} is excluded from injection (cluster mode): nothing injected`)
+          ? nothing(message('EMTLS_NAMESPACE_EXCLUDED', namespace))
           : nothing()
       }
       break
@@ -58,7 +59,7 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
   if (requested === undefined) {
     return available.length > 0 || !explicit
       ? { targets: available, warnings: [] }
-      : nothing(`egress-mtls: no target is available in namespace ${namespace}: nothing injected`)
+      : nothing(message('EMTLS_NO_TARGET_AVAILABLE', namespace))
   }
   return narrow(config, namespace, available, requested)
 }
@@ -70,21 +71,21 @@ function narrow (config: Config, namespace: string, available: readonly Target[]
     return {
       targets: [],
       warnings: [],
-      denied: `egress-mtls: annotation ${TARGETS_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`,
+      denied: message('EMTLS_TARGETS_TOO_BIG'),
     }
   }
   const names = requested.split(',').map((n) => n.trim()).filter((n) => n !== '')
-  const warnings: string[] = []
-  const offer = `available in namespace ${namespace}: ${available.length === 0 ? 'none' : available.map((t) => t.name).join(', ')}`
-  if (names.length === 0) warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION} names no target (${offer}): nothing injected`)
+  const warnings: Message[] = []
+  const offered = available.map((t) => t.name)
+  if (names.length === 0) warnings.push(message('EMTLS_TARGETS_EMPTY', namespace, offered))
   for (const name of new Set(names)) {
     if (!config.targets.some((t) => t.name === name)) {
-      warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: unknown target ${quoted(name)} (${offer})`)
+      warnings.push(message('EMTLS_TARGET_UNKNOWN', name, namespace, offered))
     } else if (!available.some((t) => t.name === name)) {
-      warnings.push(`egress-mtls: annotation ${TARGETS_ANNOTATION}: target ${JSON.stringify(name)} is not available in namespace ${namespace} (${offer})`)
+      warnings.push(message('EMTLS_TARGET_UNAVAILABLE', name, namespace, offered))
     }
   }
-  const shown = warnings.length > MAX_WARNINGS ? [...warnings.slice(0, MAX_WARNINGS - 1), `egress-mtls: annotation ${TARGETS_ANNOTATION}: ${warnings.length - MAX_WARNINGS + 1} more names that are not available`] : warnings
+  const shown = warnings.length > MAX_WARNINGS ? [...warnings.slice(0, MAX_WARNINGS - 1), message('EMTLS_TARGETS_MORE', warnings.length - MAX_WARNINGS + 1)] : warnings
   const wanted = new Set(names)
   return { targets: available.filter((t) => wanted.has(t.name)), warnings: shown }
 }
@@ -96,9 +97,9 @@ const MAX_WARNINGS = 10
  * The opt-in label put on the pod template instead of the workload (label mode): what a
  * user who meant to opt in should hear.
  */
-export function misplacedOptIn (config: Config, kind: string, labels: Metadata, podTemplateLabels: Metadata): string | undefined {
+export function misplacedOptIn (config: Config, kind: string, labels: Metadata, podTemplateLabels: Metadata): Message | undefined {
   return config.injection === 'label' && labels[INJECT_LABEL] === undefined && podTemplateLabels[INJECT_LABEL] === 'true'
-    ? `egress-mtls: label ${INJECT_LABEL} is on the pod template; the ${kind}'s own labels opt it in: nothing injected`
+    ? message('EMTLS_OPT_IN_ON_POD_TEMPLATE', kind)
     : undefined
 }
 
@@ -106,11 +107,6 @@ function excluded (config: Config, namespace: string): boolean {
   return SYSTEM_NAMESPACES.includes(namespace) || namespace === config.meshRootNamespace || config.excludeNamespaces.includes(namespace)
 }
 
-/** A name as a warning quotes it: a target name is at most 51 characters, longer ones are cut. */
-function quoted (name: string): string {
-  return name.length > 64 ? `${JSON.stringify(name.slice(0, 60))}...` : JSON.stringify(name)
-}
-
-function nothing (warning?: string): Decision {
+function nothing (warning?: Message): Decision {
   return { targets: [], warnings: warning === undefined ? [] : [warning] }
 }

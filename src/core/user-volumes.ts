@@ -13,6 +13,7 @@
 import type { AnnotationFormat } from './config.ts'
 import { isRecord, jsonEqual, type JsonRecord } from './json.ts'
 import { MAX_JSON_DEPTH, memberParts, nestsDeeper, OVER_ANNOTATION_LIMIT, overAnnotationLimit, topLevelItems } from './json-text.ts'
+import { fail, ok, type Result } from './result.ts'
 
 export interface Entry {
   readonly name: string
@@ -41,17 +42,17 @@ function unboundedValue (text: string): string | undefined {
 }
 
 /** The value of the annotation, or why it is neither form. */
-export function parseUserVolumes (text: string): UserVolumes | { readonly error: string } {
+export function parseUserVolumes (text: string): Result<UserVolumes> {
   const unbounded = unboundedValue(text)
-  if (unbounded !== undefined) return { error: unbounded }
+  if (unbounded !== undefined) return fail(unbounded)
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
   } catch (err) {
-    return { error: `is not valid JSON (${(err as Error).message})` }
+    return fail(`is not valid JSON (${(err as Error).message})`)
   }
   const array = Array.isArray(parsed)
-  if (!array && !isRecord(parsed)) return { error: 'is neither a JSON object keyed by name nor a JSON array of named items' }
+  if (!array && !isRecord(parsed)) return fail('is neither a JSON object keyed by name nor a JSON array of named items')
 
   const { items, inside } = topLevelItems(text)
   const entries: Entry[] = []
@@ -60,7 +61,7 @@ export function parseUserVolumes (text: string): UserVolumes | { readonly error:
     if (array) {
       const item: unknown = (parsed as unknown[])[i]
       if (!isRecord(item) || typeof item['name'] !== 'string' || item['name'] === '') {
-        return { error: `is a JSON array whose item ${i} is not an object with a "name"` }
+        return fail(`is a JSON array whose item ${i} is not an object with a "name"`)
       }
       entries.push({ name: item['name'], value: item, text: itemText })
     } else {
@@ -68,19 +69,19 @@ export function parseUserVolumes (text: string): UserVolumes | { readonly error:
       const member = memberParts(itemText)
       const name = JSON.parse(member.key) as string
       const value: unknown = JSON.parse(member.value)
-      if (!isRecord(value)) return { error: `is a JSON object whose entry ${JSON.stringify(name)} is not an object` }
+      if (!isRecord(value)) return fail(`is a JSON object whose entry ${JSON.stringify(name)} is not an object`)
       entries.push({ name, value, text: itemText })
     }
   }
   const first = items[0]
   const last = items.at(-1)
-  return {
+  return ok({
     form: array ? 'array' : 'map',
     entries,
     head: text.slice(0, first?.start ?? inside.start),
     separators: items.slice(1).map((s, i) => text.slice(items[i]?.end, s.start)),
     tail: text.slice(last?.end ?? inside.start),
-  }
+  })
 }
 
 /** A new value holding only these entries (all of them egress-mtls's), compact. */

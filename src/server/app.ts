@@ -178,8 +178,8 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     // No Content-Type and no body: the JSON parser never ran.
     if (request.body === undefined) { fail(reply, 415, ERROR_MESSAGES[415] ?? ''); return }
     const parsed = parseReview(request.body)
-    if (!parsed.ok) { fail(reply, 400, parsed.reason); return }
-    const review = parsed.request
+    if (!parsed.ok) { fail(reply, 400, parsed.error); return }
+    const review = parsed.value.request
     let admission
     try {
       admission = admit(review, config())
@@ -189,7 +189,7 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
       send(reply, 500, { statusCode: 500, error: STATUS_CODES[500], message: 'internal error' })
       return
     }
-    send(reply.type(JSON_TYPE), 200, reviewJson(parsed.apiVersion, admission.response))
+    send(reply.type(JSON_TYPE), 200, reviewJson(parsed.value.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds)
     // Denials and warnings at info (what the user saw, and why), every review at debug;
@@ -206,6 +206,8 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
         result: admission.result,
         ...(allowed ? {} : { reason: status?.message }),
         ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
+        // The catalogue's codes (src/core/messages.ts) of the denial and the warnings.
+        ...(notable ? { codes: [admission.denial, ...admission.warnings].flatMap((m) => m === undefined ? [] : [m.code]) } : {}),
         ms: Math.round(seconds * 1e6) / 1e3,
       }
       if (!allowed) log.info(line, 'review denied')

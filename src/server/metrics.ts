@@ -2,7 +2,7 @@
 // own so that tests and several servers in one process never share counters.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
-import type { Result } from '../core/admit.ts'
+import type { Outcome } from '../core/admit.ts'
 import { VERSION } from '../version.ts'
 
 /** `kind` label of a request that could not be read as an AdmissionReview. */
@@ -12,7 +12,7 @@ export const UNKNOWN = 'unknown'
 // "other", so that no client can grow the number of series without bound.
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
-const RESULTS: readonly Result[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
+const RESULTS: readonly Outcome[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
@@ -28,7 +28,7 @@ export type Rejection = typeof REJECTIONS[number]
 export interface Metrics {
   readonly registry: Registry
   /** One answered POST /mutate: `seconds` from reading the body to sending the answer. */
-  admission: (kind: string, operation: string, result: Result, seconds?: number) => void
+  admission: (kind: string, operation: string, result: Outcome, seconds?: number) => void
   rejection: (reason: Rejection) => void
   /** +1 when a request's headers arrive on the webhook port, -1 once it is answered or aborted. */
   inFlight: (delta: 1 | -1) => void

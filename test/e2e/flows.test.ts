@@ -3,16 +3,14 @@
 // MutatingWebhookConfiguration that the chart renders with only clientConfig swapped, so the
 // selectors under test are the chart's own.
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
-import { parseAllDocuments } from 'yaml'
 
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
-import { type FreshNamespace, freshNamespace, HELM_ENV, type HttpResult, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
+import { registerChartWebhook } from '../support/chart-webhook.ts'
+import { type FreshNamespace, freshNamespace, type HttpResult, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-flows'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'
@@ -72,7 +70,6 @@ function injectedVolumes (kind: string, o: Obj): string[] {
 describe('user flows against a real kube-apiserver', () => {
   let kc: KubeConfig
   let hook: TestWebhook
-  let helm: string
   let payments: FreshNamespace // targets bank-api and tax-gw; no namespace label
   let empty: FreshNamespace // no target at all
   let enabled: FreshNamespace // egress-mtls.io/injection=enabled; bank-api
@@ -91,30 +88,12 @@ describe('user flows against a real kube-apiserver', () => {
 
   /** The chart's MutatingWebhookConfiguration for `mode`, pointed at this process's webhook. */
   async function register (mode: Mode): Promise<void> {
-    const out = execFileSync(helm, [
-      'template', 'egress-mtls', join(repoRoot, 'charts/egress-mtls'), '--namespace', 'egress-mtls',
-      '--set', `config.injection=${mode}`, '--set', `config.excludeNamespaces={${excluded.name}}`,
-    ], { encoding: 'utf8' })
-    const mwc = parseAllDocuments(out).map((d) => d.toJS() as { kind?: string, metadata: { name: string }, webhooks: Record<string, unknown>[] })
-      .find((o) => o.kind === 'MutatingWebhookConfiguration')
-    assert.ok(mwc !== undefined, 'the chart renders a MutatingWebhookConfiguration')
-    mwc.metadata.name = WEBHOOK_CONFIG
-    for (const w of mwc.webhooks) {
-      w['clientConfig'] = { url: `https://127.0.0.1:${hook.webhook.port}/mutate`, caBundle: Buffer.from(hook.ca.cert).toString('base64') }
-      // The control plane is shared with other test files: besides the chart's own selectors,
-      // this file's webhook sees only this file's namespaces (the chart's cluster mode would
-      // otherwise mutate the workloads other files set up meanwhile).
-      const selector = (w['namespaceSelector'] ?? {}) as { matchExpressions?: unknown[] }
-      w['namespaceSelector'] = {
-        ...selector,
-        matchExpressions: [...(selector.matchExpressions ?? []), { key: 'kubernetes.io/metadata.name', operator: 'In', values: namespaces.map((n) => n.name) }],
-      }
-    }
-    await kubeJson(kc, {
-      method: 'PATCH',
-      path: `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${WEBHOOK_CONFIG}?fieldManager=e2e&force=true`,
-      body: mwc,
-      contentType: 'application/apply-patch+yaml',
+    await registerChartWebhook(kc, {
+      name: WEBHOOK_CONFIG,
+      set: [`config.injection=${mode}`, `config.excludeNamespaces={${excluded.name}}`],
+      port: hook.webhook.port,
+      ca: hook.ca.cert,
+      namespaces: namespaces.map((n) => n.name),
     })
     // The API server picks the new configuration up asynchronously: wait for a dry-run
     // probe that only this mode injects (modes are registered in the order label,
@@ -150,9 +129,6 @@ describe('user flows against a real kube-apiserver', () => {
 
   before(async () => {
     kc = loadKubeConfig()
-    const h = process.env[HELM_ENV]
-    assert.ok(h !== undefined && h !== '', `${HELM_ENV} is set by test/e2e/global-setup.ts`)
-    helm = h
     payments = await freshNamespace(kc, 'flows-payments')
     empty = await freshNamespace(kc, 'flows-empty')
     enabled = await freshNamespace(kc, 'flows-enabled', { 'egress-mtls.io/injection': 'enabled' })

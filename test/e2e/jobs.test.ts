@@ -1,20 +1,18 @@
 // A Job's pod template is immutable once created: an opted-in Job must stay relabellable and
 // deletable after the configuration changed. Real kube-apiserver, the webhook running here
 // (real HTTPS on 127.0.0.1) registered by URL with the chart's MutatingWebhookConfiguration
-// (label mode, only clientConfig and the namespace swapped), as test/e2e/flows.test.ts does.
+// (label mode, narrowed to this test's namespace), as test/e2e/flows.test.ts does.
 // No controller-manager runs: the test removes the foregroundDeletion finalizer with an
 // UPDATE, as the garbage collector would.
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
-import { parseAllDocuments } from 'yaml'
 
 import { reloadConfig, startTestWebhook, type TestWebhook } from '../integration/helpers.ts'
-import { type FreshNamespace, freshNamespace, HELM_ENV, kubeJson, kubeRequest, loadKubeConfig, repoRoot } from './harness.ts'
+import { registerChartWebhook } from '../support/chart-webhook.ts'
+import { type FreshNamespace, freshNamespace, kubeJson, kubeRequest, loadKubeConfig } from './harness.ts'
 
 const WEBHOOK_CONFIG = 'egress-mtls-e2e-jobs'
 const USER_VOLUME = 'sidecar.istio.io/userVolume'
@@ -41,24 +39,7 @@ const configure = (text: string): Promise<void> => reloadConfig(hook, text)
 
 /** The chart's label-mode MutatingWebhookConfiguration, pointed at this webhook and this test's namespace only. */
 async function register (): Promise<void> {
-  const helm = process.env[HELM_ENV]
-  assert.ok(helm !== undefined && helm !== '', `${HELM_ENV} is set by test/e2e/global-setup.ts`)
-  const out = execFileSync(helm, ['template', 'egress-mtls', join(repoRoot, 'charts/egress-mtls'), '--namespace', 'egress-mtls', '--set', 'config.injection=label'], { encoding: 'utf8' })
-  const mwc = parseAllDocuments(out).map((d) => d.toJS() as { kind?: string, metadata: { name: string }, webhooks: Record<string, unknown>[] })
-    .find((o) => o.kind === 'MutatingWebhookConfiguration')
-  assert.ok(mwc !== undefined, 'the chart renders a MutatingWebhookConfiguration')
-  mwc.metadata.name = WEBHOOK_CONFIG
-  for (const w of mwc.webhooks) {
-    w['clientConfig'] = { url: `https://127.0.0.1:${hook.webhook.port}/mutate`, caBundle: Buffer.from(hook.ca.cert).toString('base64') }
-    // Other e2e files register webhooks of their own: this one sees only this namespace.
-    w['namespaceSelector'] = { matchLabels: { 'kubernetes.io/metadata.name': ns.name } }
-  }
-  await kubeJson(kc, {
-    method: 'PATCH',
-    path: `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${WEBHOOK_CONFIG}?fieldManager=e2e&force=true`,
-    body: mwc,
-    contentType: 'application/apply-patch+yaml',
-  })
+  await registerChartWebhook(kc, { name: WEBHOOK_CONFIG, set: ['config.injection=label'], port: hook.webhook.port, ca: hook.ca.cert, namespaces: [ns.name] })
   // The API server picks the configuration up asynchronously: wait for a dry-run Job to be injected.
   const deadline = Date.now() + 20_000
   for (;;) {

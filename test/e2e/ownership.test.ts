@@ -102,15 +102,16 @@ test('an object at our name that is not ours: a conflict, untouched by provision
   const seConflict = `ServiceEntry ${a}/egress-mtls-bank-api: conflict: an object with this name exists and it was not made by egress-mtls; left untouched. Delete or rename it, or run provision --adopt to make it instance "${instance}"'s`
   const drConflict = `DestinationRule ${a}/egress-mtls-bank-api: conflict: an object with this name exists and it belongs to egress-mtls instance "other"; left untouched. Delete or rename it, or run provision --adopt to make it instance "${instance}"'s`
 
-  const plan = await provision(instance, both, '--dry-run')
-  assert.equal(plan.code, 1, 'a conflict is a problem found')
-  assert.deepEqual(lines(plan.stdout), [
+  // The dry run and the real run list the same items.
+  const items = [
     `conflict ServiceEntry ${a}/egress-mtls-bank-api (it was not made by egress-mtls)`,
     `conflict DestinationRule ${a}/egress-mtls-bank-api (it belongs to egress-mtls instance "other")`,
     `create ServiceEntry ${a}/egress-mtls-tax-gw`,
     `create DestinationRule ${a}/egress-mtls-tax-gw`,
-    'plan: 2 to create, 0 to update, 0 unchanged, 0 to delete, 2 conflicts (dry run: nothing changed)',
-  ])
+  ]
+  const plan = await provision(instance, both, '--dry-run')
+  assert.equal(plan.code, 1, 'a conflict is a problem found')
+  assert.deepEqual(lines(plan.stdout), [...items, 'plan: 2 to create, 0 to update, 0 unchanged, 0 to delete, 2 conflicts (dry run: nothing changed)'])
   assert.ok(plan.stderr.includes(`egress-mtls: ${seConflict}\n`), plan.stderr)
   assert.ok(plan.stderr.includes(`egress-mtls: ${drConflict}\n`), plan.stderr)
   await untouched('--dry-run')
@@ -122,13 +123,7 @@ test('an object at our name that is not ours: a conflict, untouched by provision
 
   const applied = await provision(instance, both)
   assert.equal(applied.code, 1)
-  assert.deepEqual(planLines(applied.stdout), [
-    `conflict ServiceEntry ${a}/egress-mtls-bank-api (it was not made by egress-mtls)`,
-    `conflict DestinationRule ${a}/egress-mtls-bank-api (it belongs to egress-mtls instance "other")`,
-    `create ServiceEntry ${a}/egress-mtls-tax-gw`,
-    `create DestinationRule ${a}/egress-mtls-tax-gw`,
-    'provisioned: 2 created, 0 updated, 0 unchanged, 0 deleted, 2 conflicts',
-  ])
+  assert.deepEqual(planLines(applied.stdout), [...items, 'provisioned: 2 created, 0 updated, 0 unchanged, 0 deleted, 2 conflicts'])
   assert.deepEqual(lines(applied.stderr).filter((l) => l.includes('conflict')), [`egress-mtls: ${seConflict}`, `egress-mtls: ${drConflict}`])
   assert.equal((await get('ServiceEntry', a, 'egress-mtls-tax-gw'))?.metadata.labels?.['egress-mtls.io/instance'], instance, 'everything else is applied')
   await untouched('provision')

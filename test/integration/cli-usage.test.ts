@@ -13,36 +13,16 @@ import { test } from 'node:test'
 
 import { main } from '../../src/cli/main.ts'
 import { VERSION } from '../../src/version.ts'
+import { cliProcess, type CliRun } from '../support/cli-process.ts'
 
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-usage-'))
 const config = join(dir, 'config.yaml')
 writeFileSync(config, 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: [payments]\n')
 
-interface Result { code: number | null, stdout: string, stderr: string }
-
-function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  // spawnSync: for the cases where the test serves nothing itself
-  return new Promise((resolve) => {
-    const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { PATH: process.env['PATH'], HOME: dir, ...env } })
-    resolve({ code: r.status, stdout: r.stdout, stderr: r.stderr })
-  })
-}
-
-async function cliAsync (args: string[]): Promise<Result> {
-  const { spawn } = await import('node:child_process')
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'], HOME: dir } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
-  })
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> => cliProcess(args, { env: { HOME: dir, ...env } })
 
 /** Exit 2 and exactly one line on stderr, matching `pattern`. */
-function oneLine (r: Result, pattern: RegExp): void {
+function oneLine (r: CliRun, pattern: RegExp): void {
   assert.equal(r.code, 2, r.stderr)
   assert.equal(r.stdout, '')
   assert.match(r.stderr, /^egress-mtls: [^\n]+\n$/, r.stderr)
@@ -109,14 +89,14 @@ test('an API server that refuses, or accepts and never answers: one line naming 
   await new Promise<void>((resolve) => refused.listen(0, '127.0.0.1', resolve))
   const refusedPort = (refused.address() as { port: number }).port
   await new Promise<void>((resolve) => refused.close(() => { resolve() }))
-  oneLine(await cliAsync(['doctor', '--config', config, '--kubeconfig', kubeconfig(`https://127.0.0.1:${refusedPort}`)]),
+  oneLine(await cli(['doctor', '--config', config, '--kubeconfig', kubeconfig(`https://127.0.0.1:${refusedPort}`)]),
     new RegExp(`cannot reach the API server https://127\\.0\\.0\\.1:${refusedPort} \\(context dev\\): .*ECONNREFUSED`))
 
   const silent = createServer(() => undefined) // accepts, never completes the TLS handshake
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   const port = (silent.address() as { port: number }).port
   try {
-    oneLine(await cliAsync(['doctor', '--config', config, '--kubeconfig', kubeconfig(`https://127.0.0.1:${port}`), '--timeout', '1']),
+    oneLine(await cli(['doctor', '--config', config, '--kubeconfig', kubeconfig(`https://127.0.0.1:${port}`), '--timeout', '1']),
       new RegExp(`cannot reach the API server https://127\\.0\\.0\\.1:${port} \\(context dev\\): no answer from the API server before the deadline`))
   } finally {
     silent.close()

@@ -1,31 +1,16 @@
 // `egress-mtls inject` as a real process: manifests from a file or stdin, YAML out,
 // warnings on stderr, exit 1 on a denial, exit 2 on unreadable input.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+import { cliProcess, type CliRun } from '../support/cli-process.ts'
 
-interface Result { code: number | null, stdout: string, stderr: string }
-
-function cli (args: readonly string[], stdin = ''): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'] } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
-    child.stdin.end(stdin)
-  })
-}
+const cli = (args: readonly string[], stdin?: string): Promise<CliRun> => cliProcess(args, { stdin })
 
 const CONFIG = `
 targets:

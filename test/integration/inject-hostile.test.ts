@@ -4,40 +4,25 @@
 // never a stack trace or an out-of-memory crash; the largest inputs within the limits
 // (src/io/manifests.ts) are injected within the same heap.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { MAX_INPUT_BYTES, MAX_NODES } from '../../src/io/manifests.ts'
+import { cliProcess, type CliRun } from '../support/cli-process.ts'
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 const HEAP_MIB = 128
 const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-hostile-'))
 const config = join(dir, 'config.yaml')
 writeFileSync(config, 'injection: cluster\ntargets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
 
-interface Result { code: number | null, stdout: string, stderr: string }
-
-function inject (args: readonly string[], stdin?: Buffer): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_MIB}`, MAIN, 'inject', '--config', config, ...args], { env: { PATH: process.env['PATH'] } })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s })
-    child.on('error', reject)
-    child.on('close', (code) => { resolve({ code, stdout, stderr }) })
-    child.stdin.on('error', () => undefined) // the CLI may stop reading early
-    child.stdin.end(stdin)
-  })
-}
+const inject = (args: readonly string[], stdin?: Buffer): Promise<CliRun> =>
+  cliProcess(['inject', '--config', config, ...args], { stdin, nodeOptions: [`--max-old-space-size=${HEAP_MIB}`] })
 
 const file = (name: string, text: string): string => { writeFileSync(join(dir, name), text); return join(dir, name) }
 
-function refused (r: Result, message: RegExp): void {
+function refused (r: CliRun, message: RegExp): void {
   assert.equal(r.code, 2, r.stderr)
   assert.equal(r.stdout, '')
   assert.match(r.stderr, /^egress-mtls: [^\n]+\n$/, r.stderr)

@@ -1,29 +1,17 @@
 // `egress-mtls render` as a real process: YAML on stdout, the namespace filter, exit codes.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
 import { parseConfig } from '../../src/core/config.ts'
 import { render } from '../../src/core/render.ts'
+import { cliProcess, type CliRun } from '../support/cli-process.ts'
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
-
-interface Result { code: number, stdout: string, stderr: string }
-
-function cli (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env['PATH'], ...env } }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+const cli = (args: readonly string[], env?: NodeJS.ProcessEnv): Promise<CliRun> => cliProcess(args, { env })
 
 const CONFIG = `
 routing: virtualService

@@ -1,9 +1,9 @@
 // What `egress-mtls serve` logs (issue 15): level names and ISO times, as JSON lines or as
 // text (--log-format); the version in the first line; denials and warnings at info with the
-// review's uid, kind, namespace, name and the reason, never the object or key material.
+// review's uid, kind, namespace, name, the reason and the messages' codes, never the object
+// or key material.
 // serve runs in this process (main() as the CLI calls it) and is stopped by SIGTERM.
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -13,19 +13,13 @@ import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
-import { deploymentReview, EXAMPLE_CONFIG, type KeyPair, makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
+import { type ServeFiles, serveFiles } from '../support/serve-files.ts'
+import { deploymentReview, EXAMPLE_CONFIG, post } from './helpers.ts'
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
-let pki: { ca: KeyPair, leaf: KeyPair, args: string[] }
-before(async () => {
-  const ca = await makeCa()
-  const leaf = await makeLeaf(ca, 30)
-  const dir = tempDir()
-  projectVolume(join(dir, 'tls'), { 'tls.crt': leaf.cert, 'tls.key': leaf.key })
-  projectVolume(join(dir, 'config'), { 'config.yaml': EXAMPLE_CONFIG })
-  pki = { ca, leaf, args: ['--tls-cert', join(dir, 'tls', 'tls.crt'), '--tls-key', join(dir, 'tls', 'tls.key'), '--config', join(dir, 'config', 'config.yaml')] }
-})
+let pki: ServeFiles
+before(async () => { pki = await serveFiles() })
 
 interface Serve {
   readonly port: number
@@ -94,9 +88,11 @@ describe('serve logs', () => {
     const byUid = (uid: string): Record<string, unknown> | undefined => lines.find((l) => l['uid'] === uid)
     assert.deepEqual(pick(byUid('denied-uid')), {
       level: 'info', msg: 'review denied', uid: 'denied-uid', kind: 'Deployment', namespace: 'payments', name: 'shop', reason: decided(deniedReview('x')).status?.message,
+      codes: ['EMTLS_USER_VOLUME_UNREADABLE'],
     })
     assert.deepEqual(pick(byUid('warned-uid')), {
       level: 'info', msg: 'review allowed with warnings', uid: 'warned-uid', kind: 'Deployment', namespace: 'elsewhere', name: 'shop', warnings: decided(deploymentReview('y', 'elsewhere')).warnings,
+      codes: ['EMTLS_NO_TARGET_AVAILABLE'],
     })
     assert.equal(byUid('plain-uid'), undefined, 'a review with nothing to say is logged at debug only')
     const text = s.output()

@@ -8,12 +8,13 @@ import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent } from 'node:https'
 import { createConnection } from 'node:net'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
 
-import { deploymentReview, EXAMPLE_CONFIG, get, type KeyPair, makeCa, makeLeaf, post, projectVolume, tempDir } from './helpers.ts'
+import { type ServeFiles, serveFiles } from '../support/serve-files.ts'
+import { deploymentReview, get, post } from './helpers.ts'
 
 const root = resolve(import.meta.dirname, '..', '..')
 
@@ -101,15 +102,8 @@ function heldReview (port: number, ca: string, uid: string): Held {
   }
 }
 
-let pki: { ca: KeyPair, leaf: KeyPair, args: string[] }
-before(async () => {
-  const ca = await makeCa()
-  const leaf = await makeLeaf(ca, 30)
-  const dir = tempDir()
-  projectVolume(join(dir, 'tls'), { 'tls.crt': leaf.cert, 'tls.key': leaf.key })
-  projectVolume(join(dir, 'config'), { 'config.yaml': EXAMPLE_CONFIG })
-  pki = { ca, leaf, args: ['--tls-cert', join(dir, 'tls', 'tls.crt'), '--tls-key', join(dir, 'tls', 'tls.key'), '--config', join(dir, 'config', 'config.yaml')] }
-})
+let pki: ServeFiles
+before(async () => { pki = await serveFiles() })
 
 // Three processes of their own: run side by side.
 describe('egress-mtls serve', { concurrency: true }, () => {

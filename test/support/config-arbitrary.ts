@@ -1,10 +1,12 @@
 // fast-check arbitraries of whole configurations: every field the schema allows, drawn from
 // the edges of what it allows (63-character DNS labels, 253-character names, the largest
 // and smallest durations, every optional field present or absent). Raw configurations,
-// before defaults: pass them through resolveConfig and keep those that validate.
+// before defaults: validConfig() keeps those that validate.
 import fc from 'fast-check'
 
+import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { RESERVED_TARGET_NAMES } from '../../src/core/names.ts'
+import { ConfigError } from '../../src/errors.ts'
 
 const alnum = 'abcdefghijklmnopqrstuvwxyz0123456789'
 const letters = fc.constantFrom(...alnum.split(''))
@@ -68,4 +70,14 @@ export function configArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     excludeNamespaces: fc.uniqueArray(dnsLabel(), { maxLength: 2 }),
     targets: fc.uniqueArray(targetArbitrary(namespaces), { minLength: 1, maxLength: 4, selector: (t) => t['name'] }),
   }, { requiredKeys: ['targets', 'meshRootNamespace'] })
+}
+
+/** A generated configuration resolved (defaults applied), or undefined where it does not validate. */
+export function validConfig (raw: unknown): Config | undefined {
+  try {
+    return resolveConfig(raw)
+  } catch (err) {
+    if (err instanceof ConfigError) return undefined
+    throw err
+  }
 }

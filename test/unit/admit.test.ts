@@ -59,7 +59,7 @@ test('a Job is injected on CREATE only: an UPDATE never patches its pod template
   const job = applied(workload('Job'))
   const update = (object: unknown, c = config): ReturnType<typeof admit> => admit(request(object, { operation: 'UPDATE', oldObject: object }), c)
   // up to date: nothing to say
-  assert.deepEqual(update(job), { response: { uid: 'a1b2', allowed: true }, result: 'unchanged', patch: [] })
+  assert.deepEqual(update(job), { response: { uid: 'a1b2', allowed: true }, result: 'unchanged', patch: [], warnings: [] })
   // the configuration changed since creation (tax-gw gone, bank-api moved): left alone, with a warning
   const changed = resolveConfig({ mountRoot: '/certs', targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
   const stale = update(job, changed)
@@ -82,6 +82,7 @@ test('a Job is injected on CREATE only: an UPDATE never patches its pod template
   const a = update(conflicting)
   assert.equal(a.response.allowed, true)
   assert.deepEqual(a.patch, [])
+  assert.deepEqual(a.warnings.map((m) => m.code), ['EMTLS_JOB_TEMPLATE_REFUSED'])
   assert.match(a.response.warnings?.[0] ?? '', /^egress-mtls: the pod template of this Job is left as it is: injecting it would be refused: egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON/)
   // a CronJob's template may change: it is still patched on UPDATE
   const cron = applied(workload('CronJob'))
@@ -121,7 +122,7 @@ test('bounded: annotation values over 256 KiB are refused unread, whatever they 
 
 test('other operations and kinds are allowed unchanged', () => {
   for (const operation of ['DELETE', 'CONNECT']) {
-    assert.deepEqual(admit(request(workload('Deployment'), { operation }), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [] })
+    assert.deepEqual(admit(request(workload('Deployment'), { operation }), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [], warnings: [] })
   }
   const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: {} }
   assert.equal(admit({ uid: 'p', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: pod }, config).result, 'skipped')
@@ -137,7 +138,7 @@ test('a ReplicaSet a Deployment controls is left to its Deployment', () => {
     return rs
   }
   const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'u', controller: true, blockOwnerDeletion: true }
-  assert.deepEqual(admit(request(owned([deployment])), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [] })
+  assert.deepEqual(admit(request(owned([deployment])), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [], warnings: [] })
   // not its controller, or not a Deployment, or nonsense: injected as any ReplicaSet
   for (const refs of [[{ ...deployment, controller: false }], [{ ...deployment, kind: 'Rollout', apiVersion: 'argoproj.io/v1alpha1' }], 'x', [null]]) {
     assert.equal(admit(request(owned(refs)), config).result, 'injected', JSON.stringify(refs))

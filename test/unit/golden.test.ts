@@ -30,7 +30,7 @@ for (const name of cases) {
   test(name, () => {
     const parsed = parseReview(JSON.parse(readFileSync(new URL(`${name}.request.json`, dir), 'utf8')))
     assert.ok(parsed.ok)
-    const { request } = parsed
+    const { request } = parsed.value
     const admission = admit(request, config)
     const { uid, patch, patchType, ...response } = admission.response
     const actual = { result: admission.result, response, patch: admission.patch }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { escapePointer, jsonEqual, pointer, stringMap } from '../../src/core/json.ts'
+import { escapePointer, isStringMap, jsonEqual, pointer } from '../../src/core/json.ts'
 
 test('JSON Pointer escaping: ~ as ~0, / as ~1, in that order', () => {
   assert.equal(escapePointer('sidecar.istio.io/userVolume'), 'sidecar.istio.io~1userVolume')
@@ -20,11 +20,12 @@ test('jsonEqual: key order does not matter, array order and types do', () => {
   assert.ok(!jsonEqual(null, {}))
 })
 
-test('stringMap: absent, a map of strings, or not one', () => {
-  assert.equal(stringMap(undefined), undefined)
-  assert.equal(stringMap(null), undefined)
-  assert.deepEqual(stringMap({ a: 'b' }), { a: 'b' })
-  assert.equal(stringMap({ a: 1 }), false)
-  assert.equal(stringMap(['a']), false)
-  assert.equal(stringMap('a=b'), false)
+test('isStringMap: a map of strings, or not one', () => {
+  assert.equal(isStringMap({}), true)
+  assert.equal(isStringMap({ a: 'b' }), true)
+  assert.equal(isStringMap(undefined), false)
+  assert.equal(isStringMap(null), false)
+  assert.equal(isStringMap({ a: 1 }), false)
+  assert.equal(isStringMap(['a']), false)
+  assert.equal(isStringMap('a=b'), false)
 })

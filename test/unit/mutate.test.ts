@@ -30,8 +30,8 @@ function run (template: Template, targets = [bank, tax], c = config): { template
     ? { exists: false }
     : { exists: true, labels: template.metadata.labels, annotations: template.metadata.annotations }
   const mutation = mutatePodTemplate(['spec', 'template'], meta, targets, c)
-  assert.ok('patch' in mutation, 'denied' in mutation ? mutation.denied : '')
-  const ops = mutation.patch as Operation[]
+  assert.ok(mutation.ok, mutation.ok ? '' : mutation.error.text)
+  const ops = mutation.value as Operation[]
   const doc = { spec: { template: structuredClone(template) } }
   // applyPatch inserts the operations' values by reference: give it copies.
   const out = jsonpatch.applyPatch(doc, structuredClone(ops), true, false).newDocument
@@ -39,7 +39,7 @@ function run (template: Template, targets = [bank, tax], c = config): { template
   const again = mutatePodTemplate(['spec', 'template'], {
     exists: true, labels: out.spec.template.metadata?.labels, annotations: out.spec.template.metadata?.annotations,
   }, targets, c)
-  assert.deepEqual(again, { patch: [] })
+  assert.deepEqual(again, { ok: true, value: [] })
   return { template: out.spec.template, ops }
 }
 
@@ -47,8 +47,8 @@ const annotation = (t: Template, key: string): string | undefined => t.metadata?
 
 function denied (template: Template, targets = [bank, tax]): string {
   const mutation = mutatePodTemplate(['spec', 'template'], { exists: true, ...template.metadata }, targets, config)
-  assert.ok('denied' in mutation, 'expected a denial')
-  return mutation.denied
+  assert.ok(!mutation.ok, 'expected a denial')
+  return `${mutation.error.code}: ${mutation.error.text}`
 }
 
 test('a pod template without metadata gets the parents first, then the keys, ~1-escaped', () => {
@@ -102,7 +102,7 @@ test('already right, in any position and key order, whitespace and all: no patch
     labels: { 'egress-mtls.io/bank-api': 'true' },
     annotations: { 'sidecar.istio.io/userVolume': volume, 'sidecar.istio.io/userVolumeMount': mount, 'egress-mtls.io/injected': 'bank-api' },
   }, [bank], config)
-  assert.deepEqual(mutation, { patch: [] })
+  assert.deepEqual(mutation, { ok: true, value: [] })
 })
 
 test('removes what it injected for targets that no longer apply, never the user\'s', () => {
@@ -129,7 +129,8 @@ test('what is ours is what the injected record says: labels and volumes it does 
     },
   }, [], config)
   assert.deepEqual(mutation, {
-    patch: [
+    ok: true,
+    value: [
       { op: 'replace', path: '/spec/template/metadata/annotations/sidecar.istio.io~1userVolume', value: '{"egress-mtls-old":{},"egress-mtls-inject":{}}' },
       { op: 'remove', path: '/spec/template/metadata/annotations/egress-mtls.io~1injected' },
       { op: 'remove', path: '/spec/template/metadata/labels/egress-mtls.io~1gone' },
@@ -140,7 +141,7 @@ test('what is ours is what the injected record says: labels and volumes it does 
     exists: true,
     labels: { 'egress-mtls.io/old': 'true', 'egress-mtls.io/canary': 'true' },
     annotations: { 'sidecar.istio.io/userVolume': '{"egress-mtls-old":{}}' },
-  }, [], config), { patch: [] })
+  }, [], config), { ok: true, value: [] })
 })
 
 test('a label of the user\'s under egress-mtls.io/ survives injection and removal', () => {
@@ -168,19 +169,19 @@ test('a user entry identical to ours is taken as it is', () => {
 
 test('denies a user entry under our name that differs from ours', () => {
   const message = denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '{"egress-mtls-bank-api":{"mountPath":"/mine"}}' } } }, [bank])
-  assert.equal(message, 'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount already has an entry "egress-mtls-bank-api" that is not ' +
+  assert.equal(message, 'EMTLS_USER_VOLUME_CONFLICT: pod template annotation sidecar.istio.io/userVolumeMount already has an entry "egress-mtls-bank-api" that is not ' +
     'the one egress-mtls writes for target bank-api ({"egress-mtls-bank-api":{"mountPath":"/etc/egress-mtls/bank-api","readOnly":true}}); rename or remove it')
 })
 
 test('denies a value that is not JSON or not one of the two forms, when it has to touch it', () => {
   assert.match(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolume': '{cache: {}}' } } }),
-    /^egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON \(/)
+    /^EMTLS_USER_VOLUME_UNREADABLE: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON \(/)
   assert.equal(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': '"cache"' } } }),
-    'egress-mtls: pod template annotation sidecar.istio.io/userVolumeMount is neither a JSON object keyed by name nor a JSON array of named items')
+    'EMTLS_USER_VOLUME_UNREADABLE: pod template annotation sidecar.istio.io/userVolumeMount is neither a JSON object keyed by name nor a JSON array of named items')
   // removing needs reading too
   assert.match(denied({ metadata: { annotations: { 'egress-mtls.io/injected': 'bank-api', 'sidecar.istio.io/userVolume': '[' } } }, []), /not valid JSON/)
   // nothing to inject, nothing of ours: the user's value is not our business
-  assert.deepEqual(mutatePodTemplate(['spec', 'template'], { exists: true, annotations: { 'sidecar.istio.io/userVolume': '[' } }, [], config), { patch: [] })
+  assert.deepEqual(mutatePodTemplate(['spec', 'template'], { exists: true, annotations: { 'sidecar.istio.io/userVolume': '[' } }, [], config), { ok: true, value: [] })
 })
 
 test('a label value of ours set otherwise is corrected; a user label elsewhere under the prefix is left alone', () => {

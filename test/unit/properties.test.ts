@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import jsonpatch, { type Operation } from 'fast-json-patch'
 
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
-import { admit, type Result } from '../../src/core/admit.ts'
+import { admit, type Outcome } from '../../src/core/admit.ts'
 import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { parseUserVolumes } from '../../src/core/user-volumes.ts'
 import { KINDS as WORKLOAD_KINDS } from './kinds.ts'
@@ -103,7 +103,7 @@ function request (kind: string, namespace: string, object: unknown): AdmissionRe
 }
 
 /** admit() and the patch applied with validation (applyPatch throws on an invalid patch). */
-function mutate (w: { kind: string, namespace: string }, object: unknown, config: Config): { result: Result, object: Record<string, unknown> } {
+function mutate (w: { kind: string, namespace: string }, object: unknown, config: Config): { result: Outcome, object: Record<string, unknown> } {
   const a = admit(request(w.kind, w.namespace, object), config)
   assert.ok(a.result !== 'denied' && a.result !== 'error', JSON.stringify(a.response))
   const out = jsonpatch.applyPatch(structuredClone(object), structuredClone(a.patch) as Operation[], true, false).newDocument
@@ -114,8 +114,8 @@ const ours = (config: Config): Set<string> => new Set(config.targets.map((t) => 
 const entriesOf = (value: string | undefined) => {
   if (value === undefined) return undefined
   const parsed = parseUserVolumes(value)
-  assert.ok(!('error' in parsed), value)
-  return parsed
+  assert.ok(parsed.ok, value)
+  return parsed.value
 }
 
 /** Template metadata with missing maps as empty ones and the sidecar annotations as parsed entries (none = absent). */

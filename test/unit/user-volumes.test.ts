@@ -5,8 +5,15 @@ import { editUserVolumes, entry, newUserVolumes, parseUserVolumes, sameEntry, ty
 
 function parsed (text: string): UserVolumes {
   const v = parseUserVolumes(text)
-  assert.ok(!('error' in v), 'error' in v ? v.error : '')
-  return v
+  assert.ok(v.ok, v.ok ? '' : v.error)
+  return v.value
+}
+
+/** Why a value is refused: the test fails if it is not. */
+function errorOf (text: string): string {
+  const v = parseUserVolumes(text)
+  assert.ok(!v.ok, text)
+  return v.error
 }
 
 /** The value with its entries as they are: what editing changes nothing gives. */
@@ -14,8 +21,9 @@ const same = (v: UserVolumes): string => editUserVolumes(v, v.entries, [])
 
 test('parses the map form, keeping the order written (integer-like names too)', () => {
   const text = '{"b":{"emptyDir":{}}, "1":{"configMap":{"name":"c"}},"a":{"secret":{"secretName":"s"}}}'
-  const parsed = parseUserVolumes(text)
-  assert.ok(!('error' in parsed))
+  const result = parseUserVolumes(text)
+  assert.ok(result.ok)
+  const parsed = result.value
   assert.equal(parsed.form, 'map')
   assert.deepEqual(parsed.entries.map((e) => e.name), ['b', '1', 'a'])
   assert.deepEqual(parsed.entries[1]?.value, { configMap: { name: 'c' } })
@@ -25,8 +33,9 @@ test('parses the map form, keeping the order written (integer-like names too)', 
 
 test('map form: keys inside values and escaped quotes do not confuse the key order', () => {
   const text = '{ "x\\"y" : {"name":"z", "k": ["a", {"b": "}"}]}, "w": {} }'
-  const parsed = parseUserVolumes(text)
-  assert.ok(!('error' in parsed))
+  const result = parseUserVolumes(text)
+  assert.ok(result.ok)
+  const parsed = result.value
   assert.deepEqual(parsed.entries.map((e) => e.name), ['x"y', 'w'])
   assert.deepEqual(parsed.entries.map((e) => e.text), ['"x\\"y" : {"name":"z", "k": ["a", {"b": "}"}]}', '"w": {}'])
   assert.deepEqual([parsed.head, parsed.separators, parsed.tail], ['{ ', [', '], ' }'])
@@ -36,13 +45,14 @@ test('map form: keys inside values and escaped quotes do not confuse the key ord
 test('map form: a repeated key is one entry per place, each with its own value', () => {
   const { entries } = parsed('{"a":{"v":1},"b":{},"a":{"v":2}}')
   assert.deepEqual(entries, [{ name: 'a', value: { v: 1 }, text: '"a":{"v":1}' }, { name: 'b', value: {}, text: '"b":{}' }, { name: 'a', value: { v: 2 }, text: '"a":{"v":2}' }])
-  assert.match((parseUserVolumes('{"a":{},"a":3}') as { error: string }).error, /entry "a" is not an object/)
+  assert.match(errorOf('{"a":{},"a":3}'), /entry "a" is not an object/)
 })
 
 test('parses the array form, items as written', () => {
   const text = '[ {"mountPath":"/x","name":"b"}, {"name":"a","readOnly":true} ]'
-  const parsed = parseUserVolumes(text)
-  assert.ok(!('error' in parsed))
+  const result = parseUserVolumes(text)
+  assert.ok(result.ok)
+  const parsed = result.value
   assert.equal(parsed.form, 'array')
   assert.deepEqual(parsed.entries, [
     { name: 'b', value: { mountPath: '/x', name: 'b' }, text: '{"mountPath":"/x","name":"b"}' },
@@ -52,17 +62,13 @@ test('parses the array form, items as written', () => {
 })
 
 test('empty values of both forms', () => {
-  assert.deepEqual(parseUserVolumes('{}'), { form: 'map', entries: [], head: '{', separators: [], tail: '}' })
-  assert.deepEqual(parseUserVolumes(' [ ] '), { form: 'array', entries: [], head: ' [', separators: [], tail: ' ] ' })
+  assert.deepEqual(parsed('{}'), { form: 'map', entries: [], head: '{', separators: [], tail: '}' })
+  assert.deepEqual(parsed(' [ ] '), { form: 'array', entries: [], head: ' [', separators: [], tail: ' ] ' })
   assert.equal(editUserVolumes(parsed(' [ ] '), [], [entry('array', 'v', {})]), ' [{"name":"v"} ] ')
 })
 
 test('says what is wrong with a value that is neither form', () => {
-  const error = (text: string): string => {
-    const parsed = parseUserVolumes(text)
-    assert.ok('error' in parsed, text)
-    return parsed.error
-  }
+  const error = errorOf
   assert.match(error('{"a":'), /^is not valid JSON \(/)
   assert.match(error(''), /^is not valid JSON/)
   assert.equal(error('"a"'), 'is neither a JSON object keyed by name nor a JSON array of named items')
@@ -112,17 +118,17 @@ test('edits around the user\'s entries: their text stays exactly as written, num
 })
 
 test('bounded: a value over 256 KiB or nested deeper than 64 levels is refused before it is parsed', () => {
-  const error = (text: string): string => (parseUserVolumes(text) as { error: string }).error
+  const error = errorOf
   assert.equal(error('['.repeat(1_450_000) + ']'.repeat(1_450_000)),
     'is over 262144 bytes (256 KiB, the API server\'s limit for all annotations of an object together): refused unread')
   // 256 KiB counted in UTF-8 bytes, not characters
   const body = (n: number): string => `{"v":{"x":"${'é'.repeat(n)}"}}`
-  assert.ok(!('error' in parseUserVolumes(body((256 * 1024 - 14) / 2))))
+  assert.ok(parseUserVolumes(body((256 * 1024 - 14) / 2)).ok)
   assert.match(error(body((256 * 1024 - 14) / 2 + 1)), /^is over 262144 bytes/)
   assert.equal(error('['.repeat(100_000) + ']'.repeat(100_000)), 'nests deeper than 64 levels: refused unread')
   const nested = (depth: number): string => `{"v":${'{"a":'.repeat(depth - 2)}{}${'}'.repeat(depth - 2)}}`
-  assert.ok(!('error' in parseUserVolumes(nested(64))))
+  assert.ok(parseUserVolumes(nested(64)).ok)
   assert.equal(error(nested(65)), 'nests deeper than 64 levels: refused unread')
   // brackets inside strings do not count
-  assert.ok(!('error' in parseUserVolumes(`{"v":{"x":"${'['.repeat(1000)}"}}`)))
+  assert.ok(parseUserVolumes(`{"v":{"x":"${'['.repeat(1000)}"}}`).ok)
 })
