@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
 
-import { certsClient, isConflict } from '../../src/kube/certs.ts'
+import { certsClient, isConflict } from '../../src/kube/certs-client.ts'
 import { projectVolume } from '../integration/helpers.ts'
 import { type Run, run as runCommand } from '../process.ts'
 import {
