@@ -1,25 +1,18 @@
-// egress-mtls certs: make or renew the webhook's serving certificate, store it in the
-// Secret and set caBundle on every webhook of the MutatingWebhookConfiguration. One line per
-// thing done and why; never key material.
-import { decide, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
-import { date, describe, parseBundle, parseCertificate } from '../core/x509.ts'
-import { operationError, usageError } from '../errors.ts'
-import { type CertsClient, certsClient, type CertsTarget, isConflict, TLS_SECRET_TYPE } from '../kube/certs.ts'
-import { apiFailure, checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
-import { generateCa, generateLeaf } from '../pki/generate.ts'
+// `egress-mtls certs [--uninstall]`: make or renew the webhook's serving certificate, store it
+// in the Secret and set caBundle on the MutatingWebhookConfiguration (kube/certs.ts); each line
+// of what was done is printed as `certs: ...`.
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../core/name-patterns.ts'
+import { usageError } from '../errors.ts'
+import { certs } from '../kube/certs.ts'
+import { checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import type { CertsOptions, Io } from './options.ts'
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-/** Runs that find their writes overtaken by another writer start over this many times. */
-const ATTEMPTS = 3
 
 function validate (o: CertsOptions & { readonly namespace: string }): void {
   for (const [flag, value] of [['--namespace', o.namespace], ['--service', o.service]] as const) {
-    if (!DNS_LABEL.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 label`)
+    if (!DNS1123_LABEL.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 label`)
   }
   for (const [flag, value] of [['--secret', o.secret], ['--webhook', o.webhook]] as const) {
-    if (!DNS_SUBDOMAIN.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 subdomain`)
+    if (!DNS1123_SUBDOMAIN.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 subdomain`)
   }
   for (const [flag, value] of [['--ca-validity-days', o.caValidityDays], ['--leaf-validity-days', o.leafValidityDays]] as const) {
     if (!(value > 0)) throw usageError(`certs: ${flag} ${String(value)}: must be more than 0`)
@@ -36,93 +29,14 @@ export async function run (cliOptions: CertsOptions, io: Io): Promise<number> {
   if (namespace === undefined) throw usageError('certs: no namespace: pass -n NAMESPACE (the kubeconfig context names none)')
   const options = { ...cliOptions, namespace }
   validate(options)
-  const log = (line: string): void => { io.stdout.write(`certs: ${line}\n`) }
-  const target: CertsTarget = { namespace, secret: options.secret, webhook: options.webhook }
   await checkReachable(kc, Date.now() + (options.timeout ?? 30) * 1000)
-  const client = certsClient(kc, target)
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (options.uninstall) await uninstall(client, target, log)
-      else await once(client, target, options, log)
-      return 0
-    } catch (err) {
-      if (isConflict(err) && attempt < ATTEMPTS) {
-        log(`another writer changed the Secret or the webhook configuration meanwhile (${apiFailure(err).message}); starting over`)
-        continue
-      }
-      throw operationError(`certs: ${apiFailure(err).message}`, err)
-    }
-  }
-}
-
-/**
- * `certs --uninstall` (the chart's pre-delete hook): deletes the Secret if `certs` made it
- * (type kubernetes.io/tls with the CA key beside the leaf, which only `certs` stores), on the
- * version read. Anything else at that name is left alone.
- */
-async function uninstall (client: CertsClient, target: CertsTarget, log: (line: string) => void): Promise<void> {
-  const secretName = `Secret ${target.namespace}/${target.secret}`
-  const { secret } = await client.read()
-  if (secret === undefined) {
-    log(`${secretName} does not exist: nothing to delete`)
-    return
-  }
-  if (secret.type !== TLS_SECRET_TYPE || !('ca.key' in secret.data)) {
-    log(`${secretName} was not made by egress-mtls certs (type ${secret.type}, ${'ca.key' in secret.data ? 'with' : 'no'} ca.key): left alone`)
-    return
-  }
-  await client.deleteSecret(secret)
-  log(`${secretName} deleted`)
-}
-
-async function once (client: CertsClient, target: CertsTarget, o: CertsOptions & { readonly namespace: string }, log: (line: string) => void): Promise<void> {
-  const secretName = `Secret ${target.namespace}/${target.secret}`
-  const configName = `MutatingWebhookConfiguration ${target.webhook}`
-  const stored = await client.read()
-  if (stored.webhooks === undefined) log(`${configName} does not exist (yet): only the Secret is made; run again once it exists to set its caBundle`)
-  if (stored.secret !== undefined && stored.secret.type !== TLS_SECRET_TYPE) {
-    log(`${secretName} has type ${stored.secret.type}, not ${TLS_SECRET_TYPE} (a type cannot be changed: delete the Secret to have it recreated)`)
-  }
-  const observed = { secret: stored.secret?.data, webhooks: stored.webhooks?.webhooks ?? [] }
-  const policy: Policy = { dnsNames: serviceDnsNames(o.service, o.namespace), leafValidityDays: o.leafValidityDays, renewFraction: o.renewFraction }
-  const now = new Date()
-  const d = decide(observed, policy, now)
-  for (const note of d.notes) log(note)
-
-  let ca: KeyPair
-  let leaf: KeyPair
-  if (d.issue === 'none') {
-    ({ ca, leaf } = d)
-  } else {
-    if (d.issue === 'ca') {
-      ca = await generateCa(now, o.caValidityDays)
-      log(`new CA ${describe(parseCertificate(ca.cert))}: ${d.reasons.join('; ')}`)
-    } else {
-      ca = d.ca
-    }
-    leaf = await generateLeaf(ca, policy.dnsNames, now, o.leafValidityDays)
-    log(`new serving certificate for ${policy.dnsNames.join(', ')} ${describe(parseCertificate(leaf.cert))}: ${d.issue === 'ca' ? 'signed by the new CA' : d.reasons.join('; ')}`)
-  }
-  const w = writes(observed, ca, leaf, d.previous)
-  for (const reason of w.reasons) log(`repair: ${reason}`)
-
-  if (w.secretData === undefined && w.webhooks.length === 0) {
-    const l = parseCertificate(leaf.cert)
-    log(`all current, nothing written: the serving certificate is valid until ${date(l.validToDate)} and is renewed from ${date(renewalDue(l, o.renewFraction))}; the CA is valid until ${date(parseCertificate(ca.cert).validToDate)}`)
-    return
-  }
-  const cas = `${String(parseBundle(w.bundle).certs.length)} CA(s)`
-  // Order of writes: the caBundle first, the Secret after. The bundle written now trusts both
-  // the CA of the leaf the pods serve at this moment and the CA of the leaf about to be
-  // stored, so whichever leaf a pod serves while kubelet updates its Secret volume, the API
-  // server accepts it. Switching the Secret first would let a pod serve a leaf of a new CA
-  // that the API server does not trust yet: every admission would fail (failurePolicy Fail).
-  if (stored.webhooks !== undefined && w.webhooks.length > 0) {
-    const rv = await client.setCaBundle(stored.webhooks, w.webhooks, w.bundle)
-    log(`caBundle set on ${w.webhooks.join(', ')} of ${configName} (${cas}; resourceVersion ${rv})`)
-  }
-  if (w.secretData !== undefined) {
-    const rv = await client.writeSecret(stored.secret, w.secretData)
-    log(`${secretName} ${stored.secret === undefined ? 'created' : 'updated'} (${cas} in ca.crt; resourceVersion ${rv})`)
-  }
+  await certs(kc, { namespace, secret: options.secret, webhook: options.webhook }, {
+    service: options.service,
+    caValidityDays: options.caValidityDays,
+    leafValidityDays: options.leafValidityDays,
+    renewFraction: options.renewFraction,
+    uninstall: options.uninstall,
+    log: (line) => { io.stdout.write(`certs: ${line}\n`) },
+  })
+  return 0
 }

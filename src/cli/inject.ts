@@ -5,13 +5,12 @@
 // only by the keys we add, change or remove. YAML in gives YAML out, JSON in gives JSON out,
 // unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
 // manifests, and exits 1.
-import jsonpatch, { type Operation } from 'fast-json-patch'
-
 import { admit, type PatchOperation } from '../core/admit.ts'
+import { applyPatch } from '../core/apply-patch.ts'
 import type { Config } from '../core/config.ts'
 import { isRecord } from '../core/json.ts'
 import type { Message } from '../core/messages.ts'
-import { groupVersionKind } from '../core/workloads.ts'
+import { isKubeObject, type KubeObject, syntheticRequest } from '../core/workloads.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
@@ -55,21 +54,20 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
     if (d.value === null) { out += segment; continue }
     const ops: PatchOperation[] = []
     const visit = (object: unknown, prefix: string): void => {
-      if (!isRecord(object) || typeof object['apiVersion'] !== 'string' || typeof object['kind'] !== 'string') return
+      if (!isKubeObject(object)) return
       const items = object['items']
-      if (object['kind'].endsWith('List') && Array.isArray(items)) {
+      if (object.kind.endsWith('List') && Array.isArray(items)) {
         items.forEach((item, i) => { visit(item, `${prefix}/items/${i}`) })
         return
       }
-      const outcome = injectOne(object, object['apiVersion'], object['kind'], config, namespace)
+      const outcome = injectOne(object, config, namespace)
       for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${w.text}\n`)
       if (outcome.denial !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${outcome.denial.text}\n`)
       for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
     }
     visit(d.value, '')
     if (ops.length === 0) { out += segment; values.push(d.value); continue }
-    // admit()'s patches are shared and frozen; applyPatch inserts values by reference.
-    const expected: unknown = jsonpatch.applyPatch(structuredClone(d.value), structuredClone(ops) as Operation[], true, true).newDocument
+    const expected = applyPatch(d.value, ops)
     values.push(expected)
     const edits = ops.map((op): EditOperation => {
       const path = op.path.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
@@ -109,18 +107,11 @@ interface Outcome {
   readonly denial?: Message | undefined
 }
 
-function injectOne (object: Record<string, unknown>, apiVersion: string, kind: string, config: Config, namespace: string | undefined): Outcome {
-  const metadata = isRecord(object['metadata']) ? object['metadata'] : {}
-  const objectName = typeof metadata['name'] === 'string' ? metadata['name'] : ''
+function injectOne (object: KubeObject, config: Config, namespace: string | undefined): Outcome {
+  const metadata = isRecord(object.metadata) ? object.metadata : {}
   const objectNamespace = typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '' ? metadata['namespace'] : undefined
-  const { patch, warnings, denial } = admit({
-    uid: 'egress-mtls-inject',
-    kind: groupVersionKind(apiVersion, kind),
-    namespace: objectNamespace ?? namespace ?? 'default',
-    name: objectName,
-    operation: 'CREATE',
-    object,
-  }, config)
-  const name = `${kind}/${objectName === '' ? '(no name)' : objectName}`
+  const request = syntheticRequest(object, 'egress-mtls-inject', 'CREATE', objectNamespace ?? namespace ?? 'default')
+  const { patch, warnings, denial } = admit(request, config)
+  const name = `${object.kind}/${request.name === '' ? '(no name)' : request.name}`
   return { name, patch, warnings, denial }
 }

@@ -5,7 +5,7 @@
 import { stringify } from 'yaml'
 
 import { entryDiff } from '../core/diff.ts'
-import { INSTANCE_PATTERN } from '../core/names.ts'
+import { LABEL_VALUE } from '../core/name-patterns.ts'
 import { type Action, formatEntry, type PlanEntry } from '../core/plan.ts'
 import { renderWarnings } from '../core/render.ts'
 import { usageError } from '../errors.ts'
@@ -18,7 +18,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (options.pruneAll && !options.prune) throw usageError('--prune-all and --no-prune contradict each other')
   if (options.pruneAll && options.adopt) throw usageError('--prune-all and --adopt contradict each other')
   if (options.output !== 'text' && !options.dryRun) throw usageError(`-o ${options.output} prints the plan: it needs --dry-run`)
-  if (!INSTANCE_PATTERN.test(options.instance)) {
+  if (!LABEL_VALUE.test(options.instance)) {
     throw usageError(`--instance ${JSON.stringify(options.instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
   }
   if (!(options.timeout > 0)) throw usageError(`--timeout must be a positive number of seconds, not ${options.timeout}`)

@@ -28,7 +28,7 @@ import { mutatePodTemplate, type Mutation, mutationKey, type PatchOperation, typ
 import { INJECTED_ANNOTATION } from './names.ts'
 import { decide, misplacedOptIn } from './policy.ts'
 import { fail, ok, type Result } from './result.ts'
-import { controlledByDeployment, workloadKind } from './workloads.ts'
+import { controlledByDeployment, podTemplateAt, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
 
@@ -38,9 +38,8 @@ export interface Admission {
   readonly response: AdmissionResponse
   readonly result: Outcome
   /**
-   * Shared with every review of the same inputs, and frozen. Clone it before applying it
-   * with a library that inserts values by reference: fast-json-patch does, and silently
-   * leaves a frozen `{}` empty.
+   * Shared with every review of the same inputs, and frozen: apply it with applyPatch()
+   * (apply-patch.ts), which copies its values.
    */
   readonly patch: readonly PatchOperation[]
   /** The response's warnings by code, without the `egress-mtls: ` the response puts before each. */
@@ -92,8 +91,7 @@ function review (request: AdmissionRequest, config: Config): Admission {
     return frozen ? answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_REFUSED', request.kind.kind, said(decision.denied))]) : deny(request, decision.denied, warnings)
   }
 
-  let template: unknown = object
-  for (const field of templatePath) template = isRecord(template) ? template[field] : undefined
+  const template = podTemplateAt(object, templatePath)
   if (!isRecord(template)) {
     return targets.length === 0
       ? answer(request, 'skipped', NO_PATCH, warnings)

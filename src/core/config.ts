@@ -6,6 +6,7 @@ import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
 import { ConfigError, type ConfigIssue } from '../errors.ts'
 import { HOUR, MILLISECOND, parseGoDuration } from './duration.ts'
 import { deepFreeze } from './json.ts'
+import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from './name-patterns.ts'
 import { RESERVED_TARGET_NAMES } from './names.ts'
 import { yamlTooDeep } from './yaml-nesting.ts'
 
@@ -47,8 +48,8 @@ export interface Config {
   readonly targets: readonly Target[]
 }
 
-const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
-const DNS_NAME = '^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$'
+const DNS_LABEL = DNS1123_LABEL_FORMAT
+const DNS_NAME = DNS1123_HOSTNAME_FORMAT
 const SECRET_KEY = '^[-._a-zA-Z0-9]+$'
 const DURATION = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|µs|ns))+$'
 

@@ -8,7 +8,7 @@ import { isRecord, isStringMap, jsonEqual } from './json.ts'
 import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
 import type { LiveObject } from './plan.ts'
 import type { IstioObject } from './render.ts'
-import { controlledByDeployment, groupVersionKind, podTemplatePath } from './workloads.ts'
+import { controlledByDeployment, groupVersionKind, podTemplateAt, syntheticRequest, workloadKind } from './workloads.ts'
 
 /**
  * `verifyServerName: false`: the sidecar then checks only that the server's chain leads to
@@ -75,8 +75,7 @@ export interface Workload {
 
 /** The pod template's labels and annotations, wherever the kind keeps its template. */
 export function podTemplateMetadata (w: Workload): { labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>> } {
-  let node: unknown = w
-  for (const field of podTemplatePath(groupVersionKind(w.apiVersion, w.kind)) ?? []) node = isRecord(node) ? node[field] : undefined
+  const node = podTemplateAt(w, workloadKind(groupVersionKind(w.apiVersion, w.kind))?.templatePath ?? [])
   const metadata = isRecord(node) && isRecord(node['metadata']) ? node['metadata'] : {}
   const { labels, annotations } = metadata
   return { labels: isStringMap(labels) ? labels : {}, annotations: isStringMap(annotations) ? annotations : {} }
@@ -98,14 +97,7 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
   if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
     findings.push(fail(`namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
   }
-  const { response, result, patch, warnings } = admit({
-    uid: 'egress-mtls-doctor',
-    kind: groupVersionKind(w.apiVersion, w.kind),
-    namespace,
-    name: w.metadata.name,
-    operation: 'UPDATE',
-    object: w,
-  }, config)
+  const { response, result, patch, warnings } = admit(syntheticRequest(w, 'egress-mtls-doctor', 'UPDATE', namespace), config)
   const injected = podTemplateMetadata(w).annotations[INJECTED_ANNOTATION]
   switch (result) {
     case 'unchanged':

@@ -6,6 +6,7 @@ import type { Config, Target } from './config.ts'
 import { escapePointer, type JsonRecord, pointer, type StringMap } from './json.ts'
 import { overAnnotationLimit } from './json-text.ts'
 import { type Message, message } from './messages.ts'
+import { DNS1123_LABEL_FORMAT } from './name-patterns.ts'
 import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
@@ -33,7 +34,7 @@ export type Mutation = Result<readonly PatchOperation[], Message>
 type AnnotationEdit = 'keep' | 'remove' | { readonly set: string }
 const KEEP = ok('keep' as const)
 
-const TARGET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const TARGET_NAME = new RegExp(DNS1123_LABEL_FORMAT)
 const LABEL_PREFIX = `${PREFIX}/`
 
 /**

@@ -20,8 +20,6 @@ export const MANAGER = 'egress-mtls'
 export const INSTANCE_LABEL = `${PREFIX}/instance`
 /** The instance of `provision --instance` when none is given; the chart passes its release name. */
 export const DEFAULT_INSTANCE = 'egress-mtls'
-/** A label value (at most 63 characters): what `--instance` accepts. */
-export const INSTANCE_PATTERN = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
 
 export const USER_VOLUME = 'sidecar.istio.io/userVolume'
 export const USER_VOLUME_MOUNT = 'sidecar.istio.io/userVolumeMount'

@@ -1,7 +1,8 @@
-// The workload kinds egress-mtls injects (docs/design.md "Who is injected") and where each keeps
-// its pod template. Any version of the group: with `matchPolicy: Equivalent` the API server
-// may send a version other than the one registered.
-import type { GroupVersionKind } from './admission-review.ts'
+// The workload kinds egress-mtls injects (docs/design.md "Who is injected"), where each keeps
+// its pod template, and the AdmissionRequest `inject` and `doctor` make of an object. Any
+// version of the group: with `matchPolicy: Equivalent` the API server may send a version
+// other than the one registered.
+import type { AdmissionRequest, GroupVersionKind } from './admission-review.ts'
 import { isRecord } from './json.ts'
 
 const TEMPLATE = ['spec', 'template'] as const
@@ -43,9 +44,11 @@ export function workloadKind (kind: Pick<GroupVersionKind, 'group' | 'kind'>): W
   return Object.hasOwn(KINDS, key) ? KINDS[key] : undefined
 }
 
-/** The path of the pod template in an object of this kind; undefined for kinds not injected. */
-export function podTemplatePath (kind: Pick<GroupVersionKind, 'group' | 'kind'>): readonly string[] | undefined {
-  return workloadKind(kind)?.templatePath
+/** What the path (a kind's templatePath) leads to in the object; undefined where a step is not an object. */
+export function podTemplateAt (object: unknown, templatePath: readonly string[]): unknown {
+  let node = object
+  for (const field of templatePath) node = isRecord(node) ? node[field] : undefined
+  return node
 }
 
 /** `apps/v1` → group apps, version v1; `v1` → the core group. */
@@ -65,4 +68,25 @@ export function groupVersionKind (apiVersion: string, kind: string): GroupVersio
 export function controlledByDeployment (kind: string, ownerReferences: unknown): boolean {
   return kind === 'ReplicaSet' && Array.isArray(ownerReferences) &&
     ownerReferences.some((o: unknown) => isRecord(o) && o['controller'] === true && o['kind'] === 'Deployment')
+}
+
+/** An object as manifests and the API hold it: an apiVersion and a kind. */
+export interface KubeObject { readonly apiVersion: string, readonly kind: string, readonly metadata?: unknown }
+
+export function isKubeObject (value: unknown): value is KubeObject & Readonly<Record<string, unknown>> {
+  return isRecord(value) && typeof value['apiVersion'] === 'string' && typeof value['kind'] === 'string'
+}
+
+/**
+ * The AdmissionRequest the API server would send about the object: how `inject` (a CREATE of
+ * a manifest's object) and `doctor` (an UPDATE of a live one) ask admit().
+ */
+export function syntheticRequest (
+  object: KubeObject,
+  uid: string,
+  operation: 'CREATE' | 'UPDATE',
+  namespace: string,
+): AdmissionRequest & { readonly name: string } {
+  const name = isRecord(object.metadata) && typeof object.metadata['name'] === 'string' ? object.metadata['name'] : ''
+  return { uid, kind: groupVersionKind(object.apiVersion, object.kind), namespace, name, operation, object }
 }

@@ -1,145 +1,117 @@
-// The Kubernetes side of `egress-mtls certs`: exactly one Secret (get, create, update, delete) and
-// one MutatingWebhookConfiguration (get, patch), by name. No list, no watch, so that RBAC can
-// name both objects (resourceNames) — except `create`, which RBAC cannot restrict by name.
-import {
-  AdmissionregistrationV1Api,
-  ApiException,
-  CoreV1Api,
-  type KubeConfig,
-  V1DeleteOptions,
-  type V1MutatingWebhookConfiguration,
-  V1ObjectMeta,
-  V1Preconditions,
-  V1Secret,
-} from '@kubernetes/client-node'
+// certs: make or renew the webhook's serving certificate, store it in the Secret and set
+// caBundle on every webhook of the MutatingWebhookConfiguration (or, uninstalling, delete
+// the Secret certs made). One line per thing done and why; never key material.
+import type { KubeConfig } from '@kubernetes/client-node'
 
-import type { WebhookBundle } from '../core/certs.ts'
+import { decide, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
+import { date, describe, parseBundle, parseCertificate } from '../core/x509.ts'
+import { operationError } from '../errors.ts'
+import { generateCa, generateLeaf } from '../pki/generate.ts'
+import { type CertsClient, certsClient, type CertsTarget, isConflict, TLS_SECRET_TYPE } from './certs-client.ts'
+import { apiFailure } from './client.ts'
+import { withRetry } from './retry.ts'
 
-export const TLS_SECRET_TYPE = 'kubernetes.io/tls'
-
-export interface CertsTarget {
-  readonly namespace: string
-  readonly secret: string
-  readonly webhook: string
+export interface CertsOptions {
+  /** The Service the webhook is reached at (in the target's namespace): the leaf's DNS names. */
+  readonly service: string
+  readonly caValidityDays: number
+  readonly leafValidityDays: number
+  readonly renewFraction: number
+  /** Delete the Secret instead (uninstall). */
+  readonly uninstall: boolean
+  /** A line of what was done or found, and why. */
+  readonly log: (line: string) => void
 }
 
-export interface StoredSecret {
-  /** The data as text (base64 decoded). */
-  readonly data: Readonly<Record<string, string>>
-  readonly type: string
-  readonly resourceVersion: string
-  readonly object: V1Secret
-}
+/** Runs that find their writes overtaken by another writer start over this many times. */
+const ATTEMPTS = 3
 
-export interface StoredWebhooks {
-  readonly resourceVersion: string
-  /** In the configuration's order: the index is the JSON Patch path. */
-  readonly webhooks: readonly WebhookBundle[]
-}
-
-export interface Stored {
-  readonly secret: StoredSecret | undefined
-  /** undefined when the MutatingWebhookConfiguration does not exist. */
-  readonly webhooks: StoredWebhooks | undefined
-}
-
-const text = (b64: string | undefined): string => b64 === undefined ? '' : Buffer.from(b64, 'base64').toString('utf8')
-const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
-
-export const isNotFound = (err: unknown): boolean => err instanceof ApiException && err.code === 404
-/** Someone else wrote in between (stale resourceVersion), or created the Secret first. */
-export const isConflict = (err: unknown): boolean => err instanceof ApiException && err.code === 409
-
-export interface CertsClient {
-  read: () => Promise<Stored>
-  /** Sets the caBundle of the named webhooks; fails with a 409 if the configuration changed since it was read. */
-  setCaBundle: (stored: StoredWebhooks, names: readonly string[], bundle: string) => Promise<string>
-  /** Creates the Secret, or updates the one read (409 if it changed since). Keys not given are kept. */
-  writeSecret: (stored: StoredSecret | undefined, data: Readonly<Record<string, string>>) => Promise<string>
-  /** Deletes the Secret read, if it is still that version (409 if it changed since; gone is fine). */
-  deleteSecret: (stored: StoredSecret) => Promise<void>
-}
-
-export function certsClient (kc: KubeConfig, target: CertsTarget): CertsClient {
-  const core = kc.makeApiClient(CoreV1Api)
-  const admission = kc.makeApiClient(AdmissionregistrationV1Api)
-  const { namespace, secret: name, webhook } = target
-
-  async function readSecret (): Promise<StoredSecret | undefined> {
-    let object: V1Secret
-    try {
-      object = await core.readNamespacedSecret({ name, namespace })
-    } catch (err) {
-      if (isNotFound(err)) return undefined
-      throw err
-    }
-    const data = Object.fromEntries(Object.entries(object.data ?? {}).map(([k, v]) => [k, text(v)]))
-    return { data, type: object.type ?? 'Opaque', resourceVersion: object.metadata?.resourceVersion ?? '', object }
+/** One run of `certs` (or `certs --uninstall`); an OperationError names what failed. */
+export async function certs (kc: KubeConfig, target: CertsTarget, options: CertsOptions): Promise<void> {
+  const { log } = options
+  const client = certsClient(kc, target)
+  try {
+    await withRetry(() => options.uninstall ? uninstall(client, target, log) : once(client, target, options), {
+      deadline: Infinity, // only ATTEMPTS bounds the tries
+      attempts: ATTEMPTS,
+      baseDelayMs: 0, // a conflict is resolved by reading again, not by waiting
+      retryable: isConflict,
+      onRetry: (f) => { log(`another writer changed the Secret or the webhook configuration meanwhile (${f.message}); starting over`) },
+    })
+  } catch (err) {
+    throw operationError(`certs: ${apiFailure(err).message}`, err)
   }
+}
 
-  async function readWebhooks (): Promise<StoredWebhooks | undefined> {
-    let object: V1MutatingWebhookConfiguration
-    try {
-      object = await admission.readMutatingWebhookConfiguration({ name: webhook })
-    } catch (err) {
-      if (isNotFound(err)) return undefined
-      throw err
-    }
-    return {
-      resourceVersion: object.metadata?.resourceVersion ?? '',
-      webhooks: (object.webhooks ?? []).map((w) => ({ name: w.name, caBundle: text(w.clientConfig.caBundle) })),
-    }
+/**
+ * `certs --uninstall` (the chart's pre-delete hook): deletes the Secret if `certs` made it
+ * (type kubernetes.io/tls with the CA key beside the leaf, which only `certs` stores), on the
+ * version read. Anything else at that name is left alone.
+ */
+async function uninstall (client: CertsClient, target: CertsTarget, log: (line: string) => void): Promise<void> {
+  const secretName = `Secret ${target.namespace}/${target.secret}`
+  const { secret } = await client.read()
+  if (secret === undefined) {
+    log(`${secretName} does not exist: nothing to delete`)
+    return
   }
+  if (secret.type !== TLS_SECRET_TYPE || !('ca.key' in secret.data)) {
+    log(`${secretName} was not made by egress-mtls certs (type ${secret.type}, ${'ca.key' in secret.data ? 'with' : 'no'} ca.key): left alone`)
+    return
+  }
+  await client.deleteSecret(secret)
+  log(`${secretName} deleted`)
+}
 
-  return {
-    async read () {
-      const [secret, webhooks] = await Promise.all([readSecret(), readWebhooks()])
-      return { secret, webhooks }
-    },
+async function once (client: CertsClient, target: CertsTarget, o: CertsOptions): Promise<void> {
+  const { log } = o
+  const secretName = `Secret ${target.namespace}/${target.secret}`
+  const configName = `MutatingWebhookConfiguration ${target.webhook}`
+  const stored = await client.read()
+  if (stored.webhooks === undefined) log(`${configName} does not exist (yet): only the Secret is made; run again once it exists to set its caBundle`)
+  if (stored.secret !== undefined && stored.secret.type !== TLS_SECRET_TYPE) {
+    log(`${secretName} has type ${stored.secret.type}, not ${TLS_SECRET_TYPE} (a type cannot be changed: delete the Secret to have it recreated)`)
+  }
+  const observed = { secret: stored.secret?.data, webhooks: stored.webhooks?.webhooks ?? [] }
+  const policy: Policy = { dnsNames: serviceDnsNames(o.service, target.namespace), leafValidityDays: o.leafValidityDays, renewFraction: o.renewFraction }
+  const now = new Date()
+  const d = decide(observed, policy, now)
+  for (const note of d.notes) log(note)
 
-    async setCaBundle (stored, names, bundle) {
-      // A resourceVersion in a patch is a precondition: the API server answers 409 Conflict
-      // if the object changed since it was read, so the indexes below are still right and a
-      // concurrent run's bundle is never overwritten unseen.
-      const body = [
-        { op: 'replace', path: '/metadata/resourceVersion', value: stored.resourceVersion },
-        ...stored.webhooks.flatMap((w, i) => names.includes(w.name)
-          ? [{ op: 'add', path: `/webhooks/${String(i)}/clientConfig/caBundle`, value: b64(bundle) }]
-          : []),
-      ]
-      const patched = await admission.patchMutatingWebhookConfiguration({ name: webhook, body, fieldManager: 'egress-mtls' })
-      return patched.metadata?.resourceVersion ?? ''
-    },
+  let ca: KeyPair
+  let leaf: KeyPair
+  if (d.issue === 'none') {
+    ({ ca, leaf } = d)
+  } else {
+    if (d.issue === 'ca') {
+      ca = await generateCa(now, o.caValidityDays)
+      log(`new CA ${describe(parseCertificate(ca.cert))}: ${d.reasons.join('; ')}`)
+    } else {
+      ca = d.ca
+    }
+    leaf = await generateLeaf(ca, policy.dnsNames, now, o.leafValidityDays)
+    log(`new serving certificate for ${policy.dnsNames.join(', ')} ${describe(parseCertificate(leaf.cert))}: ${d.issue === 'ca' ? 'signed by the new CA' : d.reasons.join('; ')}`)
+  }
+  const w = writes(observed, ca, leaf, d.previous)
+  for (const reason of w.reasons) log(`repair: ${reason}`)
 
-    async writeSecret (stored, data) {
-      const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)]))
-      if (stored === undefined) {
-        const body = new V1Secret()
-        body.metadata = new V1ObjectMeta()
-        body.metadata.name = name
-        body.metadata.namespace = namespace
-        body.type = TLS_SECRET_TYPE
-        body.data = encoded
-        const created = await core.createNamespacedSecret({ namespace, body, fieldManager: 'egress-mtls' })
-        return created.metadata?.resourceVersion ?? ''
-      }
-      // The object as read, resourceVersion included: update fails with 409 if it changed.
-      const body = stored.object
-      body.data = { ...body.data, ...encoded }
-      const updated = await core.replaceNamespacedSecret({ name, namespace, body, fieldManager: 'egress-mtls' })
-      return updated.metadata?.resourceVersion ?? ''
-    },
-
-    async deleteSecret (stored) {
-      const body = new V1DeleteOptions()
-      body.preconditions = new V1Preconditions()
-      body.preconditions.resourceVersion = stored.resourceVersion
-      if (stored.object.metadata?.uid !== undefined) body.preconditions.uid = stored.object.metadata.uid
-      try {
-        await core.deleteNamespacedSecret({ name, namespace, body })
-      } catch (err) {
-        if (!isNotFound(err)) throw err
-      }
-    },
+  if (w.secretData === undefined && w.webhooks.length === 0) {
+    const l = parseCertificate(leaf.cert)
+    log(`all current, nothing written: the serving certificate is valid until ${date(l.validToDate)} and is renewed from ${date(renewalDue(l, o.renewFraction))}; the CA is valid until ${date(parseCertificate(ca.cert).validToDate)}`)
+    return
+  }
+  const cas = `${String(parseBundle(w.bundle).certs.length)} CA(s)`
+  // Order of writes: the caBundle first, the Secret after. The bundle written now trusts both
+  // the CA of the leaf the pods serve at this moment and the CA of the leaf about to be
+  // stored, so whichever leaf a pod serves while kubelet updates its Secret volume, the API
+  // server accepts it. Switching the Secret first would let a pod serve a leaf of a new CA
+  // that the API server does not trust yet: every admission would fail (failurePolicy Fail).
+  if (stored.webhooks !== undefined && w.webhooks.length > 0) {
+    const rv = await client.setCaBundle(stored.webhooks, w.webhooks, w.bundle)
+    log(`caBundle set on ${w.webhooks.join(', ')} of ${configName} (${cas}; resourceVersion ${rv})`)
+  }
+  if (w.secretData !== undefined) {
+    const rv = await client.writeSecret(stored.secret, w.secretData)
+    log(`${secretName} ${stored.secret === undefined ? 'created' : 'updated'} (${cas} in ca.crt; resourceVersion ${rv})`)
   }
 }

@@ -7,6 +7,7 @@ import { checkSecret } from '../core/client-material.ts'
 import { type Config, targetsForNamespace } from '../core/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
 import { about, type Finding } from '../core/findings.ts'
+import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/name-patterns.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
 import { usageError } from '../errors.ts'
 import { apiFailure } from './client.ts'
@@ -71,7 +72,7 @@ export function parseWorkloadRef (ref: string): { kind: WorkloadKind, name: stri
   const kindName = second === undefined ? 'deployment' : (first ?? '').toLowerCase().replace(/\.(apps|batch)$/, '')
   const name = second ?? first ?? ''
   const kind = Object.hasOwn(KINDS, kindName) ? KINDS[kindName] : undefined
-  if (kind === undefined || rest.length > 0 || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) {
+  if (kind === undefined || rest.length > 0 || !DNS1123_SUBDOMAIN_CHARACTERS.test(name)) {
     throw usageError(`workload ${JSON.stringify(ref)}: expected NAME (a Deployment) or KIND/NAME with KIND one of deployment, statefulset, daemonset, replicaset, job, cronjob`)
   }
   return { kind, name }

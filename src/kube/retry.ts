@@ -67,6 +67,10 @@ export interface RetryOptions {
   readonly deadline: number
   readonly baseDelayMs?: number
   readonly maxDelayMs?: number
+  /** Which errors are worth another try (default isTransient). */
+  readonly retryable?: (err: unknown) => boolean
+  /** Give up after this many tries (default: only the deadline bounds them). */
+  readonly attempts?: number
   /** Told before each wait. */
   readonly onRetry?: (failure: ApiFailure, attempt: number, delayMs: number) => void
   readonly random?: () => number
@@ -82,7 +86,7 @@ export async function withRetry<T> (fn: () => Promise<T>, options: RetryOptions)
     try {
       return await fn()
     } catch (err) {
-      if (!isTransient(err)) throw err
+      if (!(options.retryable ?? isTransient)(err) || attempt + 1 === options.attempts) throw err
       // The last try gets at least LAST_TRY_MS before the deadline; a server asking for a
       // longer pause than the time left is not tried again.
       const remaining = options.deadline - Date.now() - LAST_TRY_MS

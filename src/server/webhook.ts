@@ -2,15 +2,15 @@
 // (configuration, serving certificate) reloaded when they change.
 import type { Logger } from 'pino'
 
-import type { Config } from '../core/config.ts'
 import { loadConfigFile } from '../io/config-file.ts'
-import { type FileWatcher, watchFiles, type WatchOptions } from '../io/watch.ts'
+import type { WatchOptions } from '../io/watch.ts'
 import { listen, type ListenAddress } from './address.ts'
 import { type App, createApp, DEFAULT_LIMITS, type Limits } from './app.ts'
 import { trackConnections } from './drain.ts'
 import { createMetrics } from './metrics.ts'
 import { createMetricsPortServer } from './metrics-port.ts'
-import { readServingCertificate, secureContextOptions, selfSignedCertificate, type ServingCertificate } from './tls.ts'
+import { reloadable } from './reloadable.ts'
+import { readServingCertificate, secureContextOptions, selfSignedCertificate } from './tls.ts'
 
 export interface CertificateFiles {
   readonly certFile: string
@@ -47,62 +47,48 @@ const message = (err: unknown): string => err instanceof Error ? err.message : S
 export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
   const { log } = options
   const metrics = createMetrics()
-  const watchers: FileWatcher[] = []
+  const reloadables: { close: () => void }[] = []
   const watchError = (err: unknown): void => { log.warn({ error: message(err) }, 'file watch failed; polling only') }
   let app: App | undefined
   let closing = false
   let listening = false
 
-  // Each watcher starts before its files are first read: a change in between is not lost.
-  let config: Config | undefined
-  const reloadConfig = async (): Promise<void> => {
-    try {
-      config = await loadConfigFile(options.configFile)
-      metrics.configLoad('success', true)
-      log.info({ file: options.configFile, targets: config.targets.map((t) => t.name) }, 'configuration reloaded')
-    } catch (err) {
-      metrics.configLoad('failure', true)
-      log.error({ file: options.configFile, error: message(err) }, 'configuration reload failed; keeping the last good configuration')
-    }
-  }
-
-  let certificate: ServingCertificate | undefined
-  const served = (c: ServingCertificate, what: string): void => {
-    metrics.servingCertificateExpiry(c.notAfter)
-    log.info({ notAfter: c.notAfter.toISOString(), sha256: c.fingerprint256 }, what)
-  }
-  const reloadCertificate = async ({ certFile, keyFile }: CertificateFiles): Promise<void> => {
-    try {
-      const next = await readServingCertificate(certFile, keyFile)
-      if (next.cert === certificate?.cert && next.key === certificate.key) return
-      app?.server.setSecureContext(secureContextOptions(next))
-      certificate = next
-      served(next, 'serving certificate reloaded')
-    } catch (err) {
-      log.error({ error: message(err) }, 'serving certificate reload failed; keeping the current one')
-    }
-  }
-
   const side = createMetricsPortServer({ registry: metrics.registry, ready: () => listening && !closing, log })
   try {
-    watchers.push(watchFiles([options.configFile], reloadConfig, watchError, options.watch))
-    const initialConfig = await loadConfigFile(options.configFile)
-    config ??= initialConfig
-    metrics.configLoad('success', false)
+    const { configFile, tls } = options
+    const config = await reloadable({
+      files: [configFile],
+      load: () => loadConfigFile(configFile),
+      loaded: (c, reloaded) => {
+        metrics.configLoad('success', reloaded)
+        if (reloaded) log.info({ file: configFile, targets: c.targets.map((t) => t.name) }, 'configuration reloaded')
+      },
+      failed: (err) => {
+        metrics.configLoad('failure', true)
+        log.error({ file: configFile, error: message(err) }, 'configuration reload failed; keeping the last good configuration')
+      },
+      watchError,
+      watch: options.watch,
+    })
+    reloadables.push(config)
 
-    const { tls } = options
-    let initial: ServingCertificate
-    if (tls === 'self-signed') {
-      initial = await selfSignedCertificate()
-    } else {
-      watchers.push(watchFiles([tls.certFile, tls.keyFile], () => reloadCertificate(tls), watchError, options.watch))
-      initial = await readServingCertificate(tls.certFile, tls.keyFile)
-    }
-    certificate ??= initial
-    served(certificate, 'serving certificate loaded')
+    const certificate = await reloadable({
+      files: tls === 'self-signed' ? [] : [tls.certFile, tls.keyFile],
+      load: () => tls === 'self-signed' ? selfSignedCertificate() : readServingCertificate(tls.certFile, tls.keyFile),
+      same: (next, current) => next.cert === current.cert && next.key === current.key,
+      loaded: (c, reloaded) => {
+        if (reloaded) app?.server.setSecureContext(secureContextOptions(c))
+        metrics.servingCertificateExpiry(c.notAfter)
+        log.info({ notAfter: c.notAfter.toISOString(), sha256: c.fingerprint256 }, reloaded ? 'serving certificate reloaded' : 'serving certificate loaded')
+      },
+      failed: (err) => { log.error({ error: message(err) }, 'serving certificate reload failed; keeping the current one') },
+      watchError,
+      watch: options.watch,
+    })
+    reloadables.push(certificate)
 
     const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
-    app = createApp({ certificate, config: () => config ?? initialConfig, metrics, log, draining: () => closing, limits })
+    app = createApp({ certificate: certificate.current(), config: config.current, metrics, log, draining: () => closing, limits })
     const drain = trackConnections(app.server)
     await app.ready()
     const port = await listen(app.server, options.listen, '--listen')
@@ -142,14 +128,14 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
         await running.close()
         clearTimeout(force)
         clearInterval(sweep)
-        for (const w of watchers) w.close()
+        for (const r of reloadables) r.close()
         await closeMetricsPort(side)
         log.info('stopped')
       },
       abort () { drain.closeAll() },
     }
   } catch (err) {
-    for (const w of watchers) w.close()
+    for (const r of reloadables) r.close()
     await app?.close()
     await closeMetricsPort(side)
     throw err

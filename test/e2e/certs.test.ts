@@ -22,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
 
-import { certsClient, isConflict } from '../../src/kube/certs.ts'
+import { certsClient, isConflict } from '../../src/kube/certs-client.ts'
 import { ensureBinaries } from '../support/binaries.ts'
 import { type ControlPlane, startControlPlane } from '../support/control-plane.ts'
 import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'

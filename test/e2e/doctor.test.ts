@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
-import jsonpatch from 'fast-json-patch'
 import { parse as parseYaml } from 'yaml'
 
 import { admit } from '../../src/core/admit.ts'
+import { applyPatch } from '../../src/core/apply-patch.ts'
 import { resolveConfig } from '../../src/core/config.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
@@ -69,7 +69,7 @@ async function deployment (s: Setup, name: string, injected: boolean, labels: Re
   }
   const config = resolveConfig(JSON.parse(await readFile(s.config, 'utf8')) as unknown)
   const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: s.ns, operation: 'CREATE', object }, config)
-  const body = injected ? jsonpatch.applyPatch(structuredClone(object), structuredClone(patch) as jsonpatch.Operation[]).newDocument : object
+  const body = injected ? applyPatch(object, patch) : object
   await kubeJson(kc, { method: 'POST', path: `/apis/apps/v1/namespaces/${s.ns}/deployments`, body })
 }
 

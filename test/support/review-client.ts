@@ -2,9 +2,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Agent, request } from 'node:https'
 
-import jsonpatch, { type Operation } from 'fast-json-patch'
-
 import { parseReview } from '../../src/core/admission-review.ts'
+import { applyPatch } from '../../src/core/apply-patch.ts'
+import type { PatchOperation } from '../../src/core/mutate.ts'
 
 export interface Answer {
   readonly status: number
@@ -78,10 +78,8 @@ export function answerProblem (sent: string | Buffer, answer: Answer, contentTyp
   const ops = parsed(Buffer.from(patch, 'base64').toString('utf8'))
   if (!Array.isArray(ops) || !ops.every((o) => isRecord(o) && OPS.has(String(o['op'])) && typeof o['path'] === 'string')) return 'patch is not a JSON Patch'
   if (!response['allowed']) return 'denied with a patch'
-  // A fresh copy of the object to patch: parsing again never recurses, unlike a deep clone.
-  const object = (parsed(typeof sent === 'string' ? sent : sent.toString('utf8')) as { request: { object: unknown } }).request.object
   try {
-    jsonpatch.applyPatch(object, ops as Operation[], true)
+    applyPatch(envelope.value.request.object, ops as PatchOperation[])
   } catch (err) {
     return `patch does not apply to the object: ${err instanceof Error ? err.message : String(err)}`
   }

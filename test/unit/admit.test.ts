@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import jsonpatch, { type Operation } from 'fast-json-patch'
-
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
+import { applyPatch } from '../../src/core/apply-patch.ts'
 import { resolveConfig } from '../../src/core/config.ts'
 import { type Kind, KINDS } from './kinds.ts'
 
@@ -43,7 +42,7 @@ test('every kind with a pod template is injected at its own template path: on CR
       assert.ok(a.patch.every((o) => o.path.startsWith(prefix)), `${kind}: ${JSON.stringify(a.patch)}`)
       assert.deepEqual(a.response, { uid: 'a1b2', allowed: true, patchType: 'JSONPatch', patch: a.response.patch })
       assert.deepEqual(decoded(a.response.patch), a.patch)
-      const out = jsonpatch.applyPatch(structuredClone(object), structuredClone(a.patch) as Operation[], true, false).newDocument
+      const out = applyPatch(object, a.patch) as Record<string, unknown>
       assert.equal(admit(request(out), config).result, 'unchanged')
     }
   }
@@ -52,7 +51,7 @@ test('every kind with a pod template is injected at its own template path: on CR
 /** The object with admit()'s patch for this request applied. */
 function applied (object: Record<string, unknown>, over: Partial<AdmissionRequest> = {}, c = config): Record<string, unknown> {
   const a = admit(request(object, over), c)
-  return jsonpatch.applyPatch(structuredClone(object), structuredClone(a.patch) as Operation[], true, false).newDocument
+  return applyPatch(object, a.patch) as Record<string, unknown>
 }
 
 test('a Job is injected on CREATE only: an UPDATE never patches its pod template, and warns when it is stale', () => {
@@ -185,11 +184,11 @@ test('labelled with nothing to inject: allowed, unchanged, with the warnings', (
 })
 
 test('opting out removes what was injected', () => {
-  const injected = jsonpatch.applyPatch(workload('Deployment'), structuredClone(admit(request(workload('Deployment')), config).patch) as Operation[], true, false).newDocument
+  const injected = applyPatch(workload('Deployment'), admit(request(workload('Deployment')), config).patch) as Record<string, unknown>
   ;((injected['metadata'] as Record<string, unknown>)['labels'] as Record<string, string>)['egress-mtls.io/inject'] = 'false'
   const a = admit(request(injected, { operation: 'UPDATE' }), config)
   assert.equal(a.result, 'injected')
-  const out = jsonpatch.applyPatch(injected, structuredClone(a.patch) as Operation[], true, false).newDocument
+  const out = applyPatch(injected, a.patch)
   assert.deepEqual(out, { ...workload('Deployment', { 'egress-mtls.io/inject': 'false' }), spec: { template: { metadata: { labels: { app: 'web' }, annotations: {} }, spec: { containers: [{ name: 'app', image: 'web:1' }] } } } })
 })
 

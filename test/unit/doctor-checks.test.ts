@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import jsonpatch from 'fast-json-patch'
-
 import { admit } from '../../src/core/admit.ts'
+import { applyPatch } from '../../src/core/apply-patch.ts'
 import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
 import { type Finding, formatFinding } from '../../src/core/findings.ts'
@@ -55,7 +54,7 @@ const deployment = (labels: Record<string, string>, name = 'web', podLabels: Rec
 const injectedWith = (w: Workload, c: Config): Workload => {
   const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: 'billing', operation: 'CREATE', object: w }, c)
   assert.ok(patch.length > 0)
-  return jsonpatch.applyPatch(structuredClone(w), structuredClone(patch) as jsonpatch.Operation[]).newDocument
+  return applyPatch(w, patch) as Workload
 }
 
 test('workload: injected as the webhook makes it, not injected, stale, not opted in', () => {

@@ -3,19 +3,18 @@
 // A document with nothing to inject comes out byte for byte; an injected one differs from
 // its input only by added lines, or by changed or removed lines that are ours; the result
 // is the golden file <name>.injected.<ext> beside the input, and injecting it again
-// changes nothing. GOLDEN_UPDATE=1 rewrites the golden files: read the diff before
-// committing it.
+// changes nothing. A golden file without its input, or an input without its golden file,
+// fails. GOLDEN_UPDATE=1 rewrites the golden files: read the diff before committing it.
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PassThrough, Readable } from 'node:stream'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
-import { main } from '../../src/cli/main.ts'
+import { expectGolden, goldenFolder, inject } from '../support/golden.ts'
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-golden-'))
@@ -26,23 +25,13 @@ const INJECT_ALL = write('all.yaml', 'injection: cluster\ntargets:\n  - name: ba
 // label mode: none of these manifests is opted in
 const INJECT_NONE = write('none.yaml', 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
 
-interface Run { code: number, stdout: string, stderr: string }
-
-async function inject (args: readonly string[], stdin = ''): Promise<Run> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
-  stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
-  const code = await main(['inject', ...args], { stdin: Readable.from([stdin]), stdout, stderr, env: {} })
-  return { code, stdout: out, stderr: err }
-}
-
-const inputs = [
-  ...['istio', 'microservices-demo', 'kubernetes-examples'].flatMap((p) => readdirSync(join(fixtures, 'real-world', p)).map((f) => join('real-world', p, f))),
-  ...readdirSync(join(fixtures, 'inject')).map((f) => join('inject', f)),
-].filter((f) => /\.(yaml|json)$/.test(f) && !f.includes('.injected.')).sort()
+// each folder's YAML and JSON cases, and what is stale in it
+const folders = [...['istio', 'microservices-demo', 'kubernetes-examples'].map((p) => join('real-world', p)), 'inject'].flatMap((folder) =>
+  ['yaml', 'json'].map((ext) => {
+    const other = ext === 'yaml' ? 'json' : 'yaml'
+    return { folder, ext, ...goldenFolder(join(fixtures, folder), `.${ext}`, [`.injected.${ext}`], [], new RegExp(`^(LICENSE|README\\.md|.*\\.${other})$`)) }
+  }))
+const inputs = folders.flatMap((f) => f.cases.map((c) => join(f.folder, `${c}.${f.ext}`))).sort()
 
 /** The lines of `after` that are not `before`'s, `before`'s lines being a subsequence of `after`'s. */
 function addedLines (before: string, after: string): string[] | undefined {
@@ -57,12 +46,13 @@ function addedLines (before: string, after: string): string[] | undefined {
   return [...added, ...a.slice(i)]
 }
 
-test('the fixtures are there: every project with its licence and a README saying where from', () => {
+test('the fixtures are there: every project with its licence and a README saying where from; no stale golden file', () => {
   for (const p of ['istio', 'microservices-demo', 'kubernetes-examples']) {
     assert.match(readFileSync(join(fixtures, 'real-world', p, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0/)
     assert.match(readFileSync(join(fixtures, 'real-world', p, 'README.md'), 'utf8'), /commit\s+[0-9a-f]{40}/)
   }
   assert.ok(inputs.length >= 8, inputs.join(' '))
+  assert.deepEqual(folders.flatMap((f) => f.stale.map((m) => `${f.folder}/${m}`)), [])
 })
 
 for (const input of inputs) {
@@ -80,8 +70,7 @@ for (const input of inputs) {
     const r = await inject(['-f', file, '--config', INJECT_ALL])
     assert.equal(r.code, 0, r.stderr)
     const golden = file.replace(/\.(yaml|json)$/, '.injected.$1')
-    if (process.env['GOLDEN_UPDATE'] === '1' || !existsSync(golden)) writeFileSync(golden, r.stdout)
-    assert.equal(r.stdout, readFileSync(golden, 'utf8'))
+    expectGolden(golden, r.stdout)
     assert.notEqual(r.stdout, text)
 
     if (input.includes('uninject')) {

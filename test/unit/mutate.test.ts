@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import jsonpatch, { type Operation } from 'fast-json-patch'
-
+import { applyPatch } from '../../src/core/apply-patch.ts'
 import { type Config, resolveConfig } from '../../src/core/config.ts'
-import { mutatePodTemplate, type TemplateMetadata } from '../../src/core/mutate.ts'
+import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from '../../src/core/mutate.ts'
 
 const config: Config = resolveConfig({
   mountRoot: '/etc/egress-mtls',
@@ -25,16 +24,14 @@ const USER_VOLUME = { emptyDir: {} }
 interface Template { metadata?: { labels?: Record<string, string>, annotations?: Record<string, string> } }
 
 /** Mutates a pod template at /spec/template, applies the patch strictly, and returns the result. */
-function run (template: Template, targets = [bank, tax], c = config): { template: Template, ops: Operation[] } {
+function run (template: Template, targets = [bank, tax], c = config): { template: Template, ops: readonly PatchOperation[] } {
   const meta: TemplateMetadata = template.metadata === undefined
     ? { exists: false }
     : { exists: true, labels: template.metadata.labels, annotations: template.metadata.annotations }
   const mutation = mutatePodTemplate(['spec', 'template'], meta, targets, c)
   assert.ok(mutation.ok, mutation.ok ? '' : mutation.error.text)
-  const ops = mutation.value as Operation[]
-  const doc = { spec: { template: structuredClone(template) } }
-  // applyPatch inserts the operations' values by reference: give it copies.
-  const out = jsonpatch.applyPatch(doc, structuredClone(ops), true, false).newDocument
+  const ops = mutation.value
+  const out = applyPatch({ spec: { template } }, ops) as { spec: { template: Template } }
   // Idempotent: the result needs nothing more.
   const again = mutatePodTemplate(['spec', 'template'], {
     exists: true, labels: out.spec.template.metadata?.labels, annotations: out.spec.template.metadata?.annotations,

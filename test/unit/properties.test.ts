@@ -4,10 +4,10 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import fc from 'fast-check'
-import jsonpatch, { type Operation } from 'fast-json-patch'
 
 import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit, type Outcome } from '../../src/core/admit.ts'
+import { applyPatch } from '../../src/core/apply-patch.ts'
 import { type Config, resolveConfig } from '../../src/core/config.ts'
 import { parseUserVolumes } from '../../src/core/user-volumes.ts'
 import { KINDS as WORKLOAD_KINDS } from './kinds.ts'
@@ -102,11 +102,11 @@ function request (kind: string, namespace: string, object: unknown): AdmissionRe
   return { uid: 'u-1', kind: { group: KINDS[kind]!.group, version: 'v1', kind }, namespace, operation: kind === 'Job' ? 'CREATE' : 'UPDATE', object }
 }
 
-/** admit() and the patch applied with validation (applyPatch throws on an invalid patch). */
+/** admit() and the patch applied (applyPatch throws on an invalid patch). */
 function mutate (w: { kind: string, namespace: string }, object: unknown, config: Config): { result: Outcome, object: Record<string, unknown> } {
   const a = admit(request(w.kind, w.namespace, object), config)
   assert.ok(a.result !== 'denied' && a.result !== 'error', JSON.stringify(a.response))
-  const out = jsonpatch.applyPatch(structuredClone(object), structuredClone(a.patch) as Operation[], true, false).newDocument
+  const out = applyPatch(object, a.patch)
   return { result: a.result, object: out as Record<string, unknown> }
 }
 

@@ -103,6 +103,21 @@ test('withRetry returns once the operation succeeds; a permanent error is thrown
   assert.equal(calls, 1)
 })
 
+test('retryable and attempts: only the errors named are retried, and at most so many tries are made', async () => {
+  const conflict = (err: unknown): boolean => apiFailure(err).code === 409
+  let calls = 0
+  const retries: string[] = []
+  await assert.rejects(withRetry(() => { calls++; return Promise.reject(status(409, 'Conflict')) }, {
+    deadline: Date.now() + 2000, attempts: 3, baseDelayMs: 0, retryable: conflict, onRetry: (f, attempt) => retries.push(`${attempt}: ${f.message}`),
+  }), (e: unknown) => apiFailure(e).reason === 'Conflict')
+  assert.equal(calls, 3)
+  assert.deepEqual(retries, ['1: Conflict happened', '2: Conflict happened'])
+
+  calls = 0
+  await assert.rejects(withRetry(() => { calls++; return Promise.reject(status(503, 'ServiceUnavailable')) }, { deadline: Infinity, retryable: conflict }))
+  assert.equal(calls, 1, 'a transient error the caller does not name is thrown at once')
+})
+
 test('429 with Retry-After waits at least that long', async () => {
   let calls = 0
   const started = Date.now()

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import jsonpatch, { type Operation } from 'fast-json-patch'
-
+import { applyPatch } from '../../src/core/apply-patch.ts'
+import type { PatchOperation } from '../../src/core/mutate.ts'
 import { parseManifest, YAML_CONTEXT } from '../../src/io/manifests.ts'
 import { editDocument, type EditOperation } from '../../src/io/yaml-edit.ts'
 
@@ -14,8 +14,7 @@ function edit (text: string, ops: EditOperation[]): string {
   const [d] = [...m.documents()]
   assert.ok(d?.doc !== undefined)
   const pointer = (p: readonly string[]): string => `/${p.map((s) => s.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')}`
-  const patch = ops.map((o) => ({ ...o, path: pointer(o.path) })) as Operation[]
-  const expected: unknown = jsonpatch.applyPatch(structuredClone(d.value), patch, true, true).newDocument
+  const expected = applyPatch(d.value, ops.map((o): PatchOperation => ({ ...o, path: pointer(o.path) })))
   const out = editDocument(text.slice(d.start, d.end), d.doc, d.start, ops, expected, m.json, YAML_CONTEXT)
   assert.deepEqual([...parseManifest({ source: 'out', text: out }).documents()].map((x) => x.value), [expected])
   return out
