@@ -4,7 +4,8 @@
 // its input only by added lines, or by changed or removed lines that are ours; the result
 // is the golden file <name>.injected.<ext> beside the input, and injecting it again
 // changes nothing. A golden file without its input, or an input without its golden file,
-// fails. GOLDEN_UPDATE=1 rewrites the golden files: read the diff before committing it.
+// fails. The webhook (admit() answering each object's CREATE) gives the same objects.
+// GOLDEN_UPDATE=1 rewrites the golden files: read the diff before committing it.
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,7 +15,10 @@ import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
-import { expectGolden, goldenFolder, inject } from '../support/golden.ts'
+import { parseReview } from '../../src/core/admission-review.ts'
+import { admit } from '../../src/core/admit.ts'
+import { parseConfig } from '../../src/core/config.ts'
+import { type Answer, expectGolden, goldenFolder, inject, manifestObjects, throughWebhook } from '../support/golden.ts'
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url))
 const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-golden-'))
@@ -24,6 +28,14 @@ const write = (name: string, text: string): string => { writeFileSync(join(dir, 
 const INJECT_ALL = write('all.yaml', 'injection: cluster\ntargets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
 // label mode: none of these manifests is opted in
 const INJECT_NONE = write('none.yaml', 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
+
+/** The webhook's answer with INJECT_ALL, in-process, the review's JSON read as the server reads it. */
+const injectAll = parseConfig(readFileSync(INJECT_ALL, 'utf8'), INJECT_ALL)
+const answer: Answer = (review) => {
+  const parsed = parseReview(JSON.parse(review))
+  assert.ok(parsed.ok)
+  return Promise.resolve(admit(parsed.value.request, injectAll).response)
+}
 
 // each folder's YAML and JSON cases, and what is stale in it
 const folders = [...['istio', 'microservices-demo', 'kubernetes-examples'].map((p) => join('real-world', p)), 'inject'].flatMap((folder) =>
@@ -87,8 +99,9 @@ for (const input of inputs) {
       assert.ok(added !== undefined, 'an input line was lost')
       for (const line of added) assert.match(line, /^\s*(egress-mtls\.io\/|sidecar\.istio\.io\/userVolume|(metadata|labels|annotations):$)/, `not one of our lines: ${line}`)
     }
-    // the same objects as admit() patches them: checked inside inject; here: it reads back
+    // it reads back, and holds the objects the webhook makes of the input's (admit()'s patch applied)
     for (const d of parseAllDocuments(r.stdout)) assert.deepEqual(d.errors, [])
+    assert.deepEqual((await throughWebhook(text, answer)).objects, manifestObjects(r.stdout))
 
     const again = await inject(['-f', golden, '--config', INJECT_ALL])
     assert.equal(again.code, 0, again.stderr)
