@@ -9,6 +9,7 @@ import { checkResource, checkServerNameVerification, checkSidecarInjection, chec
 import { about, type Finding } from '../core/findings.ts'
 import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/name-patterns.ts'
 import { renderTarget, targetNamespaces } from '../core/render.ts'
+import { fail, ok, type Result } from '../core/result.ts'
 import { usageError } from '../errors.ts'
 import { apiFailure } from './client.ts'
 import { getObject, istioApi } from './istio.ts'
@@ -89,19 +90,19 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   const retry: RetryOptions = { deadline: options.deadline }
   const bound = deadlineOptions(options.deadline)
   /** The object, undefined when there is none, or a failing finding when it cannot be read. `fn` retries itself unless `retried`. */
-  const read = async <T>(what: string, fn: () => Promise<T>, retried = true): Promise<{ value: T | undefined } | { error: Finding }> => {
+  const read = async <T>(what: string, fn: () => Promise<T>, retried = true): Promise<Result<T | undefined, Finding>> => {
     try {
-      return { value: await (retried ? withRetry(fn, retry) : fn()) }
+      return ok(await (retried ? withRetry(fn, retry) : fn()))
     } catch (err) {
       const f = apiFailure(err)
-      if (f.code === 404) return { value: undefined }
-      return { error: about(what).fail(`cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}`) }
+      if (f.code === 404) return ok(undefined)
+      return fail(about(what).fail(`cannot read: ${f.reason === undefined ? '' : `${f.reason}: `}${f.message}`))
     }
   }
 
   const core = kc.makeApiClient(CoreV1Api)
   const ns = await read(`Namespace ${namespace}`, () => core.readNamespace({ name: namespace }, bound))
-  if ('error' in ns) return [ns.error]
+  if (!ns.ok) return [ns.error]
   if (ns.value === undefined) return [about(`Namespace ${namespace}`).fail('not found')]
   const namespaceLabels = ns.value.metadata?.labels ?? {}
 
@@ -112,7 +113,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   const istio = istioApi(kc)
   for (const t of targets) {
     const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline), false)
-    if ('error' in secret) findings.push(secret.error)
+    if (!secret.ok) findings.push(secret.error)
     else findings.push(...checkSecret(t, namespace, secret.value, options.now))
 
     const unchecked = checkServerNameVerification(t)
@@ -120,7 +121,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
     for (const desired of renderTarget(config, t, home, options.instance)) {
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
-      findings.push('error' in live ? live.error : checkResource(desired, live.value))
+      findings.push(live.ok ? checkResource(desired, live.value) : live.error)
     }
   }
 
@@ -128,7 +129,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   if (ref !== undefined) {
     const what = `${ref.kind.kind.toLowerCase()}/${ref.name}`
     const object = await read(what, () => ref.kind.read(kc, ref.name, namespace, bound))
-    if ('error' in object) findings.push(object.error)
+    if (!object.ok) findings.push(object.error)
     else if (object.value === undefined) findings.push(about(what).fail(`not found in namespace ${namespace}`))
     else {
       const w = plain(ref.kind, object.value)
@@ -139,7 +140,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     const workloads: Workload[] = []
     for (const kind of ALL_KINDS) {
       const list = await read(`${kind.kind} list in namespace ${namespace}`, () => kind.list(kc, namespace, bound))
-      if ('error' in list) findings.push(list.error)
+      if (!list.ok) findings.push(list.error)
       else workloads.push(...(list.value?.items ?? []).map((item) => plain(kind, item)))
     }
     findings.push(...scanNamespace(config, namespace, namespaceLabels, workloads))
