@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks'
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 
-import { parseReview, reviewJson } from '../core/admission-review.ts'
-import { admit } from '../core/admit.ts'
+import { type AdmissionRequest, parseReview, reviewJson } from '../core/admission-review.ts'
+import { type Admission, admit } from '../core/admit.ts'
 import type { Config } from '../core/config.ts'
 import { type Metrics, type Rejection, UNKNOWN } from './metrics.ts'
 import { secureContextOptions, type ServingCertificate } from './tls.ts'
@@ -95,6 +95,49 @@ function clientErrorKind (code: string | undefined): { reason?: Rejection, statu
   return {}
 }
 
+/**
+ * Node's HTTP and TLS client errors: timeouts (408), malformed HTTP (400), oversized headers
+ * (431) and failed TLS handshakes are counted and the socket closed; a client that merely
+ * went away is not counted.
+ */
+function answerClientError (metrics: Metrics) {
+  return (err: NodeJS.ErrnoException, socket: Socket): void => {
+    const { reason, status } = clientErrorKind(err.code)
+    if (reason !== undefined) metrics.rejection(reason)
+    if (status !== undefined && socket.writable) {
+      const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: reason === 'request_timeout' ? 'request not received in time' : STATUS_CODES[status] })
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
+    }
+    socket.destroy()
+  }
+}
+
+/**
+ * A review's log line: denials and warnings at info (what the user saw, and why), every
+ * review at debug; never the object itself.
+ */
+function logReview (log: Logger, review: AdmissionRequest, admission: Admission, seconds: number): void {
+  const { allowed, status, warnings } = admission.response
+  const notable = !allowed || (warnings !== undefined && warnings.length > 0)
+  if (!notable && !log.isLevelEnabled('debug')) return
+  const line = {
+    uid: review.uid,
+    kind: review.kind.kind,
+    namespace: review.namespace,
+    name: review.name,
+    operation: review.operation,
+    result: admission.result,
+    ...(allowed ? {} : { reason: status?.message }),
+    ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
+    // The catalogue's codes (src/core/messages.ts) of the denial and the warnings.
+    ...(notable ? { codes: [admission.denial, ...admission.warnings].flatMap((m) => m === undefined ? [] : [m.code]) } : {}),
+    ms: Math.round(seconds * 1e6) / 1e3,
+  }
+  if (!allowed) log.info(line, 'review denied')
+  else if (notable) log.info(line, 'review allowed with warnings')
+  else log.debug(line, 'review')
+}
+
 export function createApp ({ certificate, config, metrics, log, draining, limits = DEFAULT_LIMITS }: AppOptions) {
   const app = Fastify({
     https: {
@@ -113,17 +156,7 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     forceCloseConnections: 'idle',
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
-    // Timeouts (408), malformed HTTP (400), oversized headers (431) and failed TLS
-    // handshakes are counted; a client that merely went away is not.
-    clientErrorHandler (err: NodeJS.ErrnoException, socket: Socket) {
-      const { reason, status } = clientErrorKind(err.code)
-      if (reason !== undefined) metrics.rejection(reason)
-      if (status !== undefined && socket.writable) {
-        const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: reason === 'request_timeout' ? 'request not received in time' : STATUS_CODES[status] })
-        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
-      }
-      socket.destroy()
-    },
+    clientErrorHandler: answerClientError(metrics),
   })
   app.server.maxConnections = limits.maxConnections
   app.server.on('drop', () => { metrics.rejection('connection_limit') })
@@ -192,28 +225,7 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     send(reply.type(JSON_TYPE), 200, reviewJson(parsed.value.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds)
-    // Denials and warnings at info (what the user saw, and why), every review at debug;
-    // never the object itself.
-    const { allowed, status, warnings } = admission.response
-    const notable = !allowed || (warnings !== undefined && warnings.length > 0)
-    if (notable || log.isLevelEnabled('debug')) {
-      const line = {
-        uid: review.uid,
-        kind: review.kind.kind,
-        namespace: review.namespace,
-        name: review.name,
-        operation: review.operation,
-        result: admission.result,
-        ...(allowed ? {} : { reason: status?.message }),
-        ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
-        // The catalogue's codes (src/core/messages.ts) of the denial and the warnings.
-        ...(notable ? { codes: [admission.denial, ...admission.warnings].flatMap((m) => m === undefined ? [] : [m.code]) } : {}),
-        ms: Math.round(seconds * 1e6) / 1e3,
-      }
-      if (!allowed) log.info(line, 'review denied')
-      else if (notable) log.info(line, 'review allowed with warnings')
-      else log.debug(line, 'review')
-    }
+    logReview(log, review, admission, seconds)
   })
   return app
 }
