@@ -14,7 +14,8 @@ import { stringify } from 'yaml'
 
 import { installIstioCrds } from '../support/crds.ts'
 import { kubeJson, kubeRequest } from '../support/kube.ts'
-import { cannotRun, ensureNodeBinaries, type Node, repoRoot, sh, startNode, version } from './cluster.ts'
+import { packageVersion as version, repoRoot } from '../support/repo.ts'
+import { cannotRun, ensureNodeBinaries, type Node, sh, startNode } from './cluster.ts'
 
 const skip = cannotRun()
 const release = 'em'

@@ -5,15 +5,14 @@
 // installs. See test/node/README.md.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import { KubeConfig } from '@kubernetes/client-node'
 
-export const repoRoot: string = fileURLToPath(new URL('../../', import.meta.url))
-export const version: string = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version
+import { repoRoot } from '../support/repo.ts'
+
 const clusterSh = join(repoRoot, 'scripts', 'node', 'cluster.sh')
 
 /** Why the tier cannot run here, or undefined. */

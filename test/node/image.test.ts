@@ -10,12 +10,9 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
+import { packageVersion as version, repoRoot as repo } from '../support/repo.ts'
 import { run } from '../support/run.ts'
-
-const repo = fileURLToPath(new URL('../../', import.meta.url))
-const version = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version
 
 interface Descriptor { digest: string, annotations?: Record<string, string> }
 interface ImageConfig {
