@@ -13,12 +13,11 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
 import { VERSION } from '../../src/version.ts'
+import { repoRoot as repo } from '../support/repo.ts'
 import { type Run, run as runCommand } from '../support/run.ts'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')
 const tarballName = `egress-mtls-${VERSION}.tgz`
 

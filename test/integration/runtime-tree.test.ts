@@ -10,13 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
+import { repoRoot as repo } from '../support/repo.ts'
 import { type Run, run as runCommand } from '../support/run.ts'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
 const node24 = join(repo, 'node_modules', '.bin', 'node')
 const exampleConfig = join(repo, 'examples', 'config.yaml')
 

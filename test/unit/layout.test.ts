@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
+import { repoRoot as root } from '../support/repo.ts'
+
 const SKIP = new Set(['.git', 'node_modules', 'dist', '.e2e', 'coverage', 'scratch'])
 const folders = (dir: string): string[] =>
   readdirSync(`${root}${dir}`, { withFileTypes: true }).filter((e) => e.isDirectory() && !SKIP.has(e.name)).map((e) => e.name).sort()

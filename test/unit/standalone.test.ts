@@ -5,9 +5,9 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 
-const root = fileURLToPath(new URL('../../', import.meta.url))
+import { repoRoot as root } from '../support/repo.ts'
+
 const SKIP = new Set(['.git', 'node_modules', 'dist', '.e2e', 'coverage'])
 
 function files (dir: string, out: string[] = []): string[] {
