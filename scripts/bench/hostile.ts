@@ -5,9 +5,10 @@
 // each review waits for its answer. Figures only: the benchmark prints, never asserts.
 import { readFile, writeFile } from 'node:fs/promises'
 
+import { httpGet, metricSum } from '../../test/support/metrics-port.ts'
 import { answerProblem, keepAliveAgent, post } from '../../test/support/review-client.ts'
 import { labelledUpdate } from '../../test/support/reviews.ts'
-import { httpGet, type Listening, metricSum, procStatusBytes } from '../../test/support/serve.ts'
+import { type Listening, procStatusBytes } from '../../test/support/serve.ts'
 
 export interface HostileBatch {
   /** Milliseconds from sending each review to its whole answer, in sending order. */

@@ -3,7 +3,8 @@
 // as kube-apiserver's are: a TLS handshake, one review answered, then kept open idle.
 import { connect, type TLSSocket } from 'node:tls'
 
-import { httpGet, type Listening, metricSum, procStatusBytes } from '../../test/support/serve.ts'
+import { httpGet, metricSum } from '../../test/support/metrics-port.ts'
+import { type Listening, procStatusBytes } from '../../test/support/serve.ts'
 
 export interface IdleFigures {
   readonly attempted: number

@@ -18,10 +18,11 @@ import { connect } from 'node:tls'
 import autocannon from 'autocannon'
 
 import { projectVolume, writeServingSecret } from '../support/kubelet-volume.ts'
+import { httpGet, metricSum } from '../support/metrics-port.ts'
 import { type Authority, fingerprint, loopbackServer, testAuthority } from '../support/pki.ts'
 import { type Answer, answerProblem, keepAliveAgent, post } from '../support/review-client.ts'
 import { BENCH_CONFIG, labelledUpdate } from '../support/reviews.ts'
-import { httpGet, type Listening, metricSum, startServe } from '../support/serve.ts'
+import { type Listening, startServe } from '../support/serve.ts'
 
 const CONNECTIONS = 32
 const bodies = Array.from({ length: 8 }, () => JSON.stringify(labelledUpdate()))

@@ -15,10 +15,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 
 import { writeServingSecret } from '../support/kubelet-volume.ts'
+import { httpGet, metricSum } from '../support/metrics-port.ts'
 import { loopbackServer, testAuthority } from '../support/pki.ts'
 import { type Answer, answerProblem, keepAliveAgent, post } from '../support/review-client.ts'
 import { BENCH_CONFIG, type Hostile, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../support/reviews.ts'
-import { httpGet, type Listening, metricSum, procStatusBytes, startServe } from '../support/serve.ts'
+import { type Listening, procStatusBytes, startServe } from '../support/serve.ts'
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20260127)
 const CONCURRENCY = 8

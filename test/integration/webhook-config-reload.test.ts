@@ -10,8 +10,9 @@ import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { startWebhook, type Webhook } from '../../src/server/webhook.ts'
 import { projectVolume, tempDir } from '../support/kubelet-volume.ts'
+import { httpGet, sample, scrape } from '../support/metrics-port.ts'
 import { loopbackServer, testAuthority } from '../support/pki.ts'
-import { deploymentReview, EXAMPLE_CONFIG, get, Logs, post, sample, scrape, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
+import { deploymentReview, EXAMPLE_CONFIG, Logs, post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 const RELOADS = 'egress_mtls_config_reloads_total'
 const NEXT_CONFIG = `
@@ -67,7 +68,7 @@ test('a bad configuration keeps the last good one, logs the field and counts a f
   assert.match(String(line['error']), /config\.yaml:6: targets\[0\]\.port: must be <= 65535/)
   assert.deepEqual(await reloads(), { success: 1, failure: 1 })
   await answersWith(NEXT_CONFIG)
-  assert.equal((await get(t.webhook.metricsPort, '/readyz')).status, 200, 'still ready')
+  assert.equal((await httpGet(t.webhook.metricsPort, '/readyz')).status, 200, 'still ready')
 
   // Not YAML at all: a failure too.
   const yamlFrom = t.logs.entries.length

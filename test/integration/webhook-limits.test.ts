@@ -12,7 +12,8 @@ import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect, type TLSSocket } from 'node:tls'
 
-import { deploymentReview, post, sample, scrape, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
+import { sample, scrape } from '../support/metrics-port.ts'
+import { deploymentReview, post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 const REJECTIONS = 'egress_mtls_http_rejections_total'
 const ADMISSIONS = 'egress_mtls_admission_requests_total'

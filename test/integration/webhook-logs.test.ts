@@ -13,12 +13,12 @@ import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
-import { type ServeFiles, serveFiles } from '../support/serve-files.ts'
+import { type PodFiles, serveFiles } from '../support/serve-files.ts'
 import { deploymentReview, EXAMPLE_CONFIG, post } from '../support/webhook.ts'
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
-let pki: ServeFiles
+let pki: PodFiles
 before(async () => { pki = await serveFiles() })
 
 interface Serve {

@@ -10,8 +10,9 @@ import type { AdmissionRequest } from '../../src/core/admission-review.ts'
 import { admit } from '../../src/core/admit.ts'
 import { parseConfig } from '../../src/core/config.ts'
 import { VERSION } from '../../src/version.ts'
+import { httpGet, sample, scrape } from '../support/metrics-port.ts'
 import { notAfterSeconds } from '../support/pki.ts'
-import { deploymentReview, EXAMPLE_CONFIG, get, post, sample, scrape, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
+import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 const REQUESTS = 'egress_mtls_admission_requests_total'
 const DURATION = 'egress_mtls_admission_duration_seconds'
@@ -21,9 +22,9 @@ before(async () => { t = await startTestWebhook() })
 after(async () => { await t.webhook.close() })
 
 test('/healthz and /readyz answer 200 while serving; other paths 404', async () => {
-  assert.deepEqual(await get(t.webhook.metricsPort, '/healthz'), { status: 200, body: 'ok\n' })
-  assert.deepEqual(await get(t.webhook.metricsPort, '/readyz'), { status: 200, body: 'ok\n' })
-  assert.equal((await get(t.webhook.metricsPort, '/mutate')).status, 404)
+  assert.deepEqual(await httpGet(t.webhook.metricsPort, '/healthz'), { status: 200, body: 'ok\n' })
+  assert.deepEqual(await httpGet(t.webhook.metricsPort, '/readyz'), { status: 200, body: 'ok\n' })
+  assert.equal((await httpGet(t.webhook.metricsPort, '/mutate')).status, 404)
 })
 
 test('/metrics has the process metrics and the serving certificate expiry', async () => {

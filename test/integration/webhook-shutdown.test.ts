@@ -13,8 +13,9 @@ import { before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect } from 'node:tls'
 
-import { type ServeFiles, serveFiles } from '../support/serve-files.ts'
-import { deploymentReview, get, post } from '../support/webhook.ts'
+import { httpGet } from '../support/metrics-port.ts'
+import { type PodFiles, serveFiles } from '../support/serve-files.ts'
+import { deploymentReview, post } from '../support/webhook.ts'
 
 const root = resolve(import.meta.dirname, '..', '..')
 
@@ -102,7 +103,7 @@ function heldReview (port: number, ca: string, uid: string): Held {
   }
 }
 
-let pki: ServeFiles
+let pki: PodFiles
 before(async () => { pki = await serveFiles() })
 
 // Three processes of their own: run side by side.
@@ -121,7 +122,7 @@ describe('egress-mtls serve', { concurrency: true }, () => {
 
       const held = ['in-flight-1', 'in-flight-2', 'in-flight-3'].map((uid) => heldReview(cli.port, ca, uid))
       await Promise.all(held.map((h) => h.started))
-      assert.equal((await get(cli.metricsPort, '/readyz')).status, 200)
+      assert.equal((await httpGet(cli.metricsPort, '/readyz')).status, 200)
 
       const signalled = performance.now()
       cli.child.kill('SIGTERM')
@@ -130,8 +131,8 @@ describe('egress-mtls serve', { concurrency: true }, () => {
       assert.ok(idleMs < 2000, `idle connection closed after ${idleMs} ms`)
       agent.destroy()
 
-      assert.equal((await get(cli.metricsPort, '/readyz')).status, 503, 'not ready while draining')
-      assert.equal((await get(cli.metricsPort, '/healthz')).status, 200, 'alive while draining')
+      assert.equal((await httpGet(cli.metricsPort, '/readyz')).status, 503, 'not ready while draining')
+      assert.equal((await httpGet(cli.metricsPort, '/healthz')).status, 200, 'alive while draining')
       await assert.rejects(post(cli.port, JSON.stringify(deploymentReview()), { ca }), { code: 'ECONNREFUSED' })
       assert.equal(cli.child.exitCode, null, 'still running while reviews are in flight')
 

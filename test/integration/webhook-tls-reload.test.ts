@@ -9,8 +9,9 @@ import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import { projectVolume } from '../support/kubelet-volume.ts'
+import { sample, scrape } from '../support/metrics-port.ts'
 import { fingerprint, type KeyPair, loopbackServer, notAfterSeconds } from '../support/pki.ts'
-import { deploymentReview, post, sample, scrape, servedFingerprint, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
+import { deploymentReview, post, servedFingerprint, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 const EXPIRY = 'egress_mtls_serving_certificate_expiry_timestamp_seconds'
 let t: TestWebhook

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { connect, type ConnectionOptions, createServer, type Server } from 'node:tls'
 
-import { sample, scrape, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
+import { sample, scrape } from '../support/metrics-port.ts'
+import { startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
 interface Side {
   readonly webhook: TestWebhook

@@ -5,15 +5,17 @@ import { join } from 'node:path'
 
 import { projectVolume, tempDir } from './kubelet-volume.ts'
 import { type KeyPair, loopbackServer, testAuthority } from './pki.ts'
+import { fileArgs, type ServeFiles } from './serve.ts'
 import { EXAMPLE_CONFIG } from './webhook.ts'
 
-export interface ServeFiles { readonly ca: KeyPair, readonly leaf: KeyPair, readonly args: string[] }
+export interface PodFiles { readonly ca: KeyPair, readonly leaf: KeyPair, readonly files: ServeFiles, readonly args: string[] }
 
-export async function serveFiles (): Promise<ServeFiles> {
+export async function serveFiles (): Promise<PodFiles> {
   const ca = await testAuthority()
   const leaf = await loopbackServer(ca, 30)
   const dir = tempDir()
   projectVolume(join(dir, 'tls'), { 'tls.crt': leaf.cert, 'tls.key': leaf.key })
   projectVolume(join(dir, 'config'), { 'config.yaml': EXAMPLE_CONFIG })
-  return { ca, leaf, args: ['--tls-cert', join(dir, 'tls', 'tls.crt'), '--tls-key', join(dir, 'tls', 'tls.key'), '--config', join(dir, 'config', 'config.yaml')] }
+  const files = { cert: join(dir, 'tls', 'tls.crt'), key: join(dir, 'tls', 'tls.key'), config: join(dir, 'config', 'config.yaml') }
+  return { ca, leaf, files, args: fileArgs(files) }
 }

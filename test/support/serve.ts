@@ -3,7 +3,6 @@
 // and awaited until it logs the ports it bound.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
-import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 
 import { repoRoot } from './repo.ts'
@@ -105,11 +104,14 @@ export interface ServeFiles {
   readonly key: string
 }
 
+/** The flags of `serve` that name its files. */
+export const fileArgs = (files: ServeFiles): string[] => ['--tls-cert', files.cert, '--tls-key', files.key, '--config', files.config]
+
 /** `egress-mtls serve` on loopback port 0, through the CLI entry point (`cli`: another build of it; `args`: more flags). */
 export function startServe (files: ServeFiles, options: SpawnOptions & { logLevel?: string, cli?: string, args?: readonly string[] } = {}): Promise<Listening> {
   return spawnListening(options.cli ?? cliMain, [
     'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
-    '--tls-cert', files.cert, '--tls-key', files.key, '--config', files.config, '--log-level', options.logLevel ?? 'info',
+    ...fileArgs(files), '--log-level', options.logLevel ?? 'info',
     ...(options.args ?? []),
   ], options)
 }
@@ -123,32 +125,4 @@ export async function procStatusBytes (pid: number, field: 'VmRSS' | 'VmHWM'): P
   const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined)
   const m = text === undefined ? null : new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)
   return m === null ? undefined : Number(m[1]) * 1024
-}
-
-/** GET a path of the plain-HTTP metrics port. */
-export function httpGet (port: number, path: string): Promise<{ status: number, body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 5000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8').on('data', (c: string) => { body += c }).on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
-    })
-    req.on('timeout', () => req.destroy(new Error(`GET ${path}: timeout`))).on('error', reject).end()
-  })
-}
-
-/**
- * The sum of a Prometheus sample over the series whose labels include `labels`
- * (e.g. metricSum(text, 'egress_mtls_config_reloads_total', { result: 'failure' })).
- */
-export function metricSum (text: string, name: string, labels: Readonly<Record<string, string>> = {}): number {
-  let sum = 0
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line)
-    if (m?.[1] !== name) continue
-    const have = new Map<string, string>()
-    for (const l of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have.set(l[1]!, l[2]!)
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[4])
-  }
-  return sum
 }

@@ -1,7 +1,7 @@
 // The real webhook in the test's own process (integration and end-to-end tests): started on
 // port 0 with kubelet-style volumes, its captured logs, HTTPS requests and scraped metrics.
 import { randomUUID } from 'node:crypto'
-import { type IncomingHttpHeaders, request as httpRequest } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import { type Agent, request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { connect } from 'node:tls'
@@ -137,18 +137,6 @@ export function post (port: number, body: string | Buffer | undefined, options: 
   })
 }
 
-/** Plain GET on the metrics port. */
-export function get (port: number, path: string): Promise<{ status: number, body: string }> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c: string) => { body += c })
-      res.on('end', () => { resolve({ status: res.statusCode ?? 0, body }) })
-    }).on('error', reject).end()
-  })
-}
-
 /** The SHA-256 fingerprint of the certificate a NEW TLS connection to `port` is served. */
 export function servedFingerprint (port: number, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -159,24 +147,6 @@ export function servedFingerprint (port: number, ca: string): Promise<string> {
     })
     socket.on('error', reject)
   })
-}
-
-/** The value of one sample in Prometheus text format (labels must match exactly), or undefined. */
-export function sample (metrics: string, name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).sort().join(',')
-  for (const line of metrics.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (m?.[1] !== name) continue
-    const have = (m[2] ?? '').split(',').filter((s) => s !== '').sort().join(',')
-    if (have === want) return Number(m[3])
-  }
-  return undefined
-}
-
-export async function scrape (metricsPort: number): Promise<string> {
-  const { status, body } = await get(metricsPort, '/metrics')
-  if (status !== 200) throw new Error(`/metrics answered ${status}`)
-  return body
 }
 
 /** A Deployment CREATE review as kube-apiserver sends it. */
