@@ -29,7 +29,7 @@ import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { projectVolume } from '../support/kubelet-volume.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { freePort } from '../support/ports.ts'
-import { repoRoot } from '../support/repo.ts'
+import { cliMain, repoRoot } from '../support/repo.ts'
 import { type Run, run as runCommand } from '../support/run.ts'
 
 const SERVICE = 'egress-mtls'
@@ -59,10 +59,10 @@ const fingerprints = (pem: string): string[] =>
   (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p).fingerprint256)
 
 function node (args: string[]): ChildProcess {
-  return spawn(process.execPath, [join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, [cliMain, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
-const run = (args: string[]): Promise<Run> => runCommand(process.execPath, [join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot })
+const run = (args: string[]): Promise<Run> => runCommand(process.execPath, [cliMain, ...args], { cwd: repoRoot })
 
 interface Serve {
   child: ChildProcess

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 
+import { cliMain as main } from '../support/repo.ts'
 import { run } from '../support/run.ts'
 
-const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
 const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-hostile-'))
 
 /** Runs `render` with a heap far below what the unguarded parser needed (1 GB for the `[` case). */

@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml'
 
 import { tempDir } from '../support/kubelet-volume.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
+import { cliMain } from '../support/repo.ts'
 import { run } from '../support/run.ts'
 import { runCli } from '../support/run-cli.ts'
 
@@ -188,8 +189,7 @@ current-context: x
 
 test('the installed command line runs probe (a child process)', async () => {
   const address = await server(goodServer)
-  const main = new URL('../../src/cli/main.ts', import.meta.url).pathname
-  const r = await run(process.execPath, [main, 'probe', 'bank-api', '--config', config, ...files, '--connect-to', address], { timeoutMs: 30_000 })
+  const r = await run(process.execPath, [cliMain, 'probe', 'bank-api', '--config', config, ...files, '--connect-to', address], { timeoutMs: 30_000 })
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.match(r.stdout, /^probe: 5 ok, 0 warn, 0 fail$/m)
 })

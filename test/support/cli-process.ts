@@ -1,9 +1,8 @@
 // The egress-mtls CLI from source as a child process (`node src/cli/main.ts`), with PATH as
 // its only environment unless a test adds to it: its exit code and what it printed.
 import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+import { cliMain as MAIN } from './repo.ts'
 
 export interface CliRun { readonly code: number | null, readonly stdout: string, readonly stderr: string }
 

@@ -5,15 +5,14 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { PassThrough, Readable } from 'node:stream'
 
 import { parseAllDocuments } from 'yaml'
 
-import { main } from '../../src/cli/main.ts'
 import { ADMISSION_API_VERSION, type AdmissionResponse } from '../../src/core/admission-review.ts'
 import { applyPatch } from '../../src/core/apply-patch.ts'
 import type { PatchOperation } from '../../src/core/mutate.ts'
 import { isKubeObject, syntheticRequest } from '../../src/core/workloads.ts'
+import { type CliResult, runCli } from './run-cli.ts'
 
 const GOLDEN_UPDATE = process.env['GOLDEN_UPDATE'] === '1'
 
@@ -111,16 +110,5 @@ export function goldenWarnings (file: string): string[] {
 /** The objects of a manifest, as throughWebhook reads them. */
 export const manifestObjects = (manifest: string): unknown[] => parseAllDocuments(manifest).map((d) => d.toJS() as unknown).filter((o) => o !== null)
 
-export interface Run { readonly code: number, readonly stdout: string, readonly stderr: string }
-
 /** `egress-mtls inject ARGS` in-process, as the CLI runs it. */
-export async function inject (args: readonly string[], stdin = ''): Promise<Run> {
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  let out = ''
-  let err = ''
-  stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
-  stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
-  const code = await main(['inject', ...args], { stdin: Readable.from([stdin]), stdout, stderr, env: {} })
-  return { code, stdout: out, stderr: err }
-}
+export const inject = (args: readonly string[], stdin = ''): Promise<CliResult> => runCli(['inject', ...args], {}, stdin)

@@ -1,6 +1,6 @@
 // Runs the egress-mtls CLI in this process (the real main(), real API calls), capturing its
 // output; faster than a child process per command.
-import { Readable, Writable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 
 import { main } from '../../src/cli/main.ts'
 
@@ -10,14 +10,17 @@ export interface CliResult {
   readonly stderr: string
 }
 
-export async function runCli (args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+/** main(args) with `env` as its environment and `stdin` (default: none) as its standard input. */
+export async function runCli (args: readonly string[], env: NodeJS.ProcessEnv = {}, stdin?: string): Promise<CliResult> {
   let stdout = ''
   let stderr = ''
-  const sink = (append: (s: string) => void): Writable => new Writable({
-    write (chunk: Buffer | string, _encoding, callback) { append(String(chunk)); callback() },
-  })
+  const sink = (append: (s: string) => void): PassThrough => {
+    const stream = new PassThrough()
+    stream.setEncoding('utf8').on('data', append)
+    return stream
+  }
   const code = await main(args, {
-    stdin: Readable.from([]),
+    stdin: Readable.from(stdin === undefined ? [] : [stdin]),
     stdout: sink((s) => { stdout += s }),
     stderr: sink((s) => { stderr += s }),
     env,

@@ -5,9 +5,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 
-import { repoRoot } from './repo.ts'
+import { cliMain, repoRoot } from './repo.ts'
 
-export const cliMain: string = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
 export const floorMain: string = fileURLToPath(new URL('../../scripts/bench/floor.ts', import.meta.url))
 
 export interface Exit {
