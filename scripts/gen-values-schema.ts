@@ -143,6 +143,7 @@ export function valuesSchema (): Json {
           nodeOptions: str('NODE_OPTIONS of the webhook container (V8 heap flags; see values.yaml).'),
           port: port('HTTPS port of the webhook container (the node\'s, with hostNetwork).'),
           metricsPort: port('Metrics and health port of the webhook container.'),
+          shutdownDelaySeconds: int('Seconds a webhook pod serves on after SIGTERM (unready, each answer ending its connection) before it drains.', 0, { maximum: 600 }),
           hostNetwork: { type: 'boolean', description: 'Run the webhook pods in the node\'s network namespace.' },
           ...partValues('webhook'),
         },

@@ -3,6 +3,7 @@
 // registration is one block below: its options, its examples, its action.
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 
+import { MILLISECOND, parseGoDuration } from '../core/duration.ts'
 import { EgressMtlsError } from '../errors.ts'
 import { VERSION } from '../version.ts'
 import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
@@ -19,6 +20,14 @@ const positiveSeconds = number('a positive number of seconds', (n) => n > 0)
 const positiveInt = number('a positive whole number', (n) => n > 0 && Number.isInteger(n))
 const positiveDays = number('a positive whole number of days', (n) => n > 0 && Number.isInteger(n))
 const fraction = number('a number between 0 and 1', (n) => n > 0 && n < 1)
+const MAX_SHUTDOWN_DELAY_MS = 10 * 60_000
+/** A Go duration (5s, 1m30s, 500ms), in whole milliseconds. */
+const shutdownDelay = (v: string): number => {
+  const ns = parseGoDuration(v.trim())
+  const ms = ns === undefined ? NaN : Number(ns / MILLISECOND)
+  if (!(ms <= MAX_SHUTDOWN_DELAY_MS)) throw new InvalidArgumentError('must be a duration such as 5s or 500ms, at most 10m')
+  return ms
+}
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
 /** "Examples:" after a command's help. */
@@ -63,8 +72,9 @@ function program (io: Io, done: (code: number) => void): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
     .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
     .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', positiveInt, 1000)
+    .option('--shutdown-delay <duration>', 'after SIGTERM, serve on (unready, each answer ending its connection) this long before draining', shutdownDelay, 0)
     .addHelpText('after', examples(
-      'egress-mtls serve --config /etc/egress-mtls/config.yaml --tls-cert tls.crt --tls-key tls.key',
+      'egress-mtls serve --config /etc/egress-mtls/config.yaml --tls-cert tls.crt --tls-key tls.key --shutdown-delay 5s',
       'egress-mtls serve --config examples/config.yaml --self-signed --listen 127.0.0.1:8443',
     ))
     .action(action(() => import('./serve.ts')))

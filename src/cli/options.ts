@@ -27,6 +27,8 @@ export interface ServeOptions extends GlobalOptions {
   readonly logLevel: string
   readonly logFormat: string
   readonly maxConnections: number
+  /** Milliseconds (--shutdown-delay, read as a Go duration). */
+  readonly shutdownDelay: number
 }
 
 export interface InjectOptions extends GlobalOptions {

@@ -39,7 +39,7 @@ export async function run (options: ServeOptions, io: Io): Promise<number> {
   const configFile = configPath(options.config, io.env)
   const log = createLogger(options.logLevel, logFormat(options.logFormat), io.stdout)
   log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')
-  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits })
+  const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits, shutdownDelayMs: options.shutdownDelay })
   await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)
   return 0
 }

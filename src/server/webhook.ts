@@ -1,5 +1,7 @@
 // The running webhook: the HTTPS app, the metrics port, and the files they depend on
 // (configuration, serving certificate) reloaded when they change.
+import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { Logger } from 'pino'
 
 import { loadConfigFile } from '../io/config-file.ts'
@@ -27,18 +29,26 @@ export interface WebhookOptions {
   readonly watch?: WatchOptions
   /** Connection bounds of the webhook port (default DEFAULT_LIMITS); any field may be given alone. */
   readonly limits?: Partial<Limits>
+  /**
+   * How long close() keeps serving before it stops accepting (default 0): unready, every
+   * answer with `Connection: close`, no connection cut. Behind a Service, this is the time
+   * the endpoint's removal takes to reach kube-apiserver, whose pooled keep-alive connections
+   * each end with an answer instead of being cut while it may be sending on them.
+   */
+  readonly shutdownDelayMs?: number
 }
 
 export interface Webhook {
   readonly port: number
   readonly metricsPort: number
   /**
-   * Graceful stop: not ready at once, no new connections, idle keep-alive connections
-   * closed, in-flight reviews answered (with `Connection: close`); connections still open
-   * after `graceMs` are cut. Resolves when both ports are closed.
+   * Graceful stop: not ready at once; after the shutdown delay (if any), no new connections,
+   * idle keep-alive connections closed, in-flight reviews answered (with `Connection:
+   * close`); connections still open `graceMs` later are cut. Resolves when both ports are
+   * closed.
    */
   close: (graceMs?: number) => Promise<void>
-  /** Cuts every connection now (a second signal while closing). */
+  /** Ends the shutdown delay and cuts every connection now (a second signal while closing). */
   abort: () => void
 }
 
@@ -107,11 +117,19 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     }, 'listening')
 
     const running = app
+    const delayMs = options.shutdownDelayMs ?? 0
+    const delayOver = new AbortController()
     return {
       port,
       metricsPort,
       async close (graceMs = 25_000) {
         closing = true
+        if (delayMs > 0) {
+          // Still accepting: a connection opened by a client whose view of the endpoints is
+          // not yet updated gets its review answered, and its connection ended.
+          log.info({ delayMs }, 'shutting down: unready, serving on for the shutdown delay, each answer ending its connection')
+          await sleep(delayMs, undefined, { signal: delayOver.signal }).catch(() => undefined)
+        }
         log.info({ graceMs }, 'shutting down: finishing in-flight reviews')
         // No review can come from a connection still in its TLS handshake.
         drain.closeHandshaking()
@@ -132,7 +150,10 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
         await closeMetricsPort(side)
         log.info('stopped')
       },
-      abort () { drain.closeAll() },
+      abort () {
+        delayOver.abort()
+        drain.closeAll()
+      },
     }
   } catch (err) {
     for (const r of reloadables) r.close()

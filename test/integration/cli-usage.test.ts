@@ -63,6 +63,9 @@ test('bad numbers, bad choices, unknown commands: one line, exit 2', async () =>
   oneLine(await cli(['provision', '--config', config, '--timeout', '-1']), /must be a positive number of seconds/)
   oneLine(await cli(['certs', '--service', 's', '--secret', 's', '--webhook', 'w', '--ca-validity-days', '1.5']), /must be a positive whole number of days/)
   oneLine(await cli(['certs', '--service', 's', '--secret', 's', '--webhook', 'w', '--renew-fraction', '2']), /must be a number between 0 and 1/)
+  for (const bad of ['5', '5x', '-1s', '11m', '']) {
+    oneLine(await cli(['serve', '--config', config, '--self-signed', '--shutdown-delay', bad]), /--shutdown-delay <duration>' argument .* is invalid\. must be a duration such as 5s or 500ms, at most 10m/)
+  }
   oneLine(await cli(['render', '--config', config, '-o', 'xml']), /argument 'xml' is invalid\. Allowed choices are yaml, json/)
   oneLine(await cli(['completion', 'fish']), /value 'fish' is invalid for argument 'shell'\. Allowed choices are bash, zsh/)
   oneLine(await cli(['rendr']), /unknown command 'rendr' \(did you mean render\?\)/)

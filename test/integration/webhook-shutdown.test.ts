@@ -60,6 +60,14 @@ async function startCli (args: readonly string[]): Promise<Cli> {
   }
 }
 
+async function waitForLine (cli: Cli, pattern: RegExp): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (!pattern.test(cli.stdout())) {
+    if (cli.child.exitCode !== null || Date.now() > deadline) throw new Error(`no line matching ${String(pattern)}:\n${cli.stdout()}`)
+    await sleep(10)
+  }
+}
+
 interface Held {
   /** Resolves once the server has read the request's headers (its `100 Continue`). */
   readonly started: Promise<void>
@@ -187,6 +195,60 @@ describe('egress-mtls serve', { concurrency: true }, () => {
       await closed
       const ms = performance.now() - signalled
       assert.ok(ms < 2000, `exited ${Math.round(ms)} ms after SIGTERM`)
+    } finally {
+      cli.child.kill('SIGKILL')
+    }
+  })
+
+  test('--shutdown-delay: unready at once, yet accepting and answering, each answer ending its connection, nothing cut; then the drain', async () => {
+    const delayMs = 4000
+    const cli = await startCli([...pki.args, '--shutdown-delay', `${delayMs}ms`])
+    const ca = pki.ca.cert
+    try {
+      // Two idle keep-alive connections, as kube-apiserver pools them: one is used during
+      // the delay, one stays idle through it.
+      const used = new Agent({ keepAlive: true, maxSockets: 1 })
+      const untouched = new Agent({ keepAlive: true, maxSockets: 1 })
+      for (const agent of [used, untouched]) assert.equal((await post(cli.port, JSON.stringify(deploymentReview()), { ca, agent })).status, 200)
+      const idle = Object.values(untouched.freeSockets).flat()[0]
+      assert.ok(idle !== undefined, 'an idle keep-alive socket')
+      let idleClosedAt: number | undefined
+      idle.once('close', () => { idleClosedAt = performance.now() })
+      const idleClosed = (): number | undefined => idleClosedAt
+
+      const signalled = performance.now()
+      cli.child.kill('SIGTERM')
+      await waitForLine(cli, /shutdown delay/)
+      assert.equal((await httpGet(cli.metricsPort, '/readyz')).status, 503, 'not ready from the signal on')
+      const reused = await post(cli.port, JSON.stringify(deploymentReview('pooled')), { ca, agent: used })
+      assert.equal(reused.status, 200)
+      assert.ok(reused.reusedSocket, 'the pooled connection was still open')
+      assert.equal(reused.headers.connection, 'close', 'its answer ends it')
+      const fresh = await post(cli.port, JSON.stringify(deploymentReview('fresh')), { ca })
+      assert.equal(fresh.status, 200, 'a new connection is still accepted')
+      assert.equal(fresh.headers.connection, 'close')
+      assert.equal(idleClosed(), undefined, 'no idle connection is cut during the delay')
+      used.destroy()
+
+      assert.equal(await cli.exit, 0)
+      const closedAfter = (idleClosed() ?? NaN) - signalled
+      assert.ok(closedAfter >= delayMs - 50, `the idle connection was closed ${Math.round(closedAfter)} ms after SIGTERM, not after the ${delayMs} ms delay`)
+      const lines = cli.stdout()
+      assert.ok(lines.indexOf('shutdown delay') < lines.indexOf('finishing in-flight reviews'), 'the drain follows the delay')
+      untouched.destroy()
+    } finally {
+      cli.child.kill('SIGKILL')
+    }
+  })
+
+  test('a second signal during the shutdown delay ends it: the drain begins and the process exits 0', async () => {
+    const cli = await startCli([...pki.args, '--shutdown-delay', '10m'])
+    try {
+      cli.child.kill('SIGTERM')
+      await waitForLine(cli, /shutdown delay/)
+      cli.child.kill('SIGTERM')
+      assert.equal(await Promise.race([cli.exit, sleep(10_000, 'still running 10 s after the second signal')]), 0)
+      assert.match(cli.stdout(), /finishing in-flight reviews/)
     } finally {
       cli.child.kill('SIGKILL')
     }

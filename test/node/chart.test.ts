@@ -285,18 +285,21 @@ describe('the chart on a real node', { skip }, () => {
     assert.deepEqual(await istioObjects(), istioBefore, 'the provisioner applied no change')
   })
 
-  test('evicting a webhook pod under load loses no admission: the PDB refuses a second eviction, the other replica answers', { timeout: 300_000 }, async () => {
+  test('evicting each webhook pod in turn under load loses no admission: the PDB refuses a second eviction at a time, the other replica answers', { timeout: 600_000 }, async () => {
     const pods = await list(`/api/v1/namespaces/${releaseNs}/pods?labelSelector=app.kubernetes.io/component=webhook`)
     assert.equal(pods.length, 2)
+    // The chart's shutdown delay is what makes this hold: each evicted pod serves on, ending
+    // kube-apiserver's pooled connections with answers, before it closes the idle ones.
+    for (const pod of pods) assert.equal(pod.spec?.['terminationGracePeriodSeconds'], 35)
     let stop = false
     let ok = 0
     const failures: string[] = []
     const worker = async (w: number): Promise<void> => {
-      for (let i = 0; !stop && i < 10_000; i++) {
+      for (let i = 0; !stop && i < 100_000; i++) {
         const r = await kubeRequest(kc(), { method: 'POST', path: `/apis/apps/v1/namespaces/${appNs}/deployments?dryRun=All`, body: app(`load-${w}-${i}`) })
         const injected = r.status === 201 && (JSON.parse(r.body) as { spec: { template: PodTemplate } }).spec.template.metadata?.annotations?.['egress-mtls.io/injected'] !== undefined
         if (injected) ok++
-        else failures.push(`${r.status}: ${r.body.slice(0, 300)}`)
+        else failures.push(`${r.status}: ${r.body.slice(0, 1000)}`)
       }
     }
     const load = [0, 1, 2, 3].map(worker)
@@ -306,21 +309,26 @@ describe('the chart on a real node', { skip }, () => {
       path: `/api/v1/namespaces/${releaseNs}/pods/${name}/eviction`,
       body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace: releaseNs } },
     })
-    const first = await evict(pods[0]!.metadata.name)
-    assert.equal(first.status, 201, first.body)
-    const second = await evict(pods[1]!.metadata.name)
-    assert.equal(second.status, 429, `the PodDisruptionBudget keeps one replica: ${second.body}`)
-    await waitFor('two Ready webhook replicas again', 180_000, async () => {
+    const twoReady = (): Promise<unknown> => waitFor('two Ready webhook replicas again', 180_000, async () => {
       const d = await get(`/apis/apps/v1/namespaces/${releaseNs}/deployments/${release}-egress-mtls-webhook`)
       const live = await list(`/api/v1/namespaces/${releaseNs}/pods?labelSelector=app.kubernetes.io/component=webhook`)
       return d.status?.['readyReplicas'] === 2 && live.length === 2 ? true : undefined
     })
+    for (const [i, pod] of pods.entries()) {
+      const first = await evict(pod.metadata.name)
+      assert.equal(first.status, 201, first.body)
+      if (i === 0) {
+        const second = await evict(pods[1]!.metadata.name)
+        assert.equal(second.status, 429, `the PodDisruptionBudget keeps one replica: ${second.body}`)
+      }
+      await twoReady()
+    }
     await sleep(2_000)
     stop = true
     await Promise.all(load)
-    process.stderr.write(`[node] admissions during the eviction: ${ok} injected, ${failures.length} failed\n`)
+    process.stderr.write(`[node] admissions during the evictions: ${ok} injected, ${failures.length} failed\n`)
     assert.deepEqual(failures, [])
-    assert.ok(ok > 20, `only ${ok} admissions during the test`)
+    assert.ok(ok > 40, `only ${ok} admissions during the test`)
   })
 
   test('helm uninstall removes everything of the release and nothing else', { timeout: 600_000 }, async () => {
