@@ -309,9 +309,11 @@ describe('chart', () => {
         const pod = depSpec.template.spec
         assert.equal(pod.serviceAccountName, `${full}-webhook`)
         assert.equal(pod.automountServiceAccountToken, false)
+        // The shutdown delay, then serve's 25 s grace, within the kubelet's patience.
+        assert.equal(pod['terminationGracePeriodSeconds'], 35)
         const c = pod.containers[0]
         assert.ok(c !== undefined && pod.containers.length === 1)
-        assert.deepEqual(c.args, ['serve', '--listen', ':8443', '--metrics-listen', ':9090', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--config', '/config/config.yaml', '--log-level', 'info'])
+        assert.deepEqual(c.args, ['serve', '--listen', ':8443', '--metrics-listen', ':9090', '--shutdown-delay', '5s', '--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key', '--config', '/config/config.yaml', '--log-level', 'info'])
         assert.deepEqual([c.livenessProbe?.httpGet, c.readinessProbe?.httpGet], [{ path: '/healthz', port: 'metrics' }, { path: '/readyz', port: 'metrics' }])
         assert.deepEqual(c.volumeMounts?.map((m) => [m.name, m.mountPath, 'subPath' in m]), [['tls', '/tls', false], ['config', '/config', false]])
         assert.deepEqual(pod.volumes, [
@@ -706,13 +708,14 @@ describe('chart', () => {
   })
 
   test('webhook.hostNetwork: the node\'s network on the chosen ports; the API server says it is not "restricted"', async () => {
-    const objs = await template('--set', 'webhook.hostNetwork=true', '--set', 'webhook.port=10260', '--set', 'webhook.metricsPort=10261', '--set', 'metrics.scrapeAnnotations=true')
+    const objs = await template('--set', 'webhook.hostNetwork=true', '--set', 'webhook.port=10260', '--set', 'webhook.metricsPort=10261', '--set', 'metrics.scrapeAnnotations=true', '--set', 'webhook.shutdownDelaySeconds=0')
     const dep = one(objs, 'Deployment', `${full}-webhook`)
     const pod = (dep['spec'] as { template: PodTemplate }).template
     assert.equal(pod.spec['hostNetwork'], true)
     assert.equal(pod.spec['dnsPolicy'], 'ClusterFirstWithHostNet')
     const c = pod.spec.containers[0]!
-    assert.deepEqual(c.args.slice(0, 5), ['serve', '--listen', ':10260', '--metrics-listen', ':10261'])
+    assert.deepEqual(c.args.slice(0, 7), ['serve', '--listen', ':10260', '--metrics-listen', ':10261', '--shutdown-delay', '0s'])
+    assert.equal(pod.spec['terminationGracePeriodSeconds'], 30)
     assert.deepEqual(c.ports, [{ name: 'https', containerPort: 10260, protocol: 'TCP' }, { name: 'metrics', containerPort: 10261, protocol: 'TCP' }])
     assert.equal(pod.metadata.annotations?.['prometheus.io/port'], '10261')
     // The Services still point at the named ports.

@@ -201,7 +201,7 @@ describe('egress-mtls serve', { concurrency: true }, () => {
   })
 
   test('--shutdown-delay: unready at once, yet accepting and answering, each answer ending its connection, nothing cut; then the drain', async () => {
-    const delayMs = 4000
+    const delayMs = 6000 // room for the steps below on a loaded machine
     const cli = await startCli([...pki.args, '--shutdown-delay', `${delayMs}ms`])
     const ca = pki.ca.cert
     try {
