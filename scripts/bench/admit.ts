@@ -6,9 +6,9 @@
 //   node scripts/bench/admit.ts [--ms 1000]
 import { parseArgs } from 'node:util'
 
-import { type AdmissionRequest, parseReview } from '../../src/core/admission-review.ts'
-import { admit } from '../../src/core/admit.ts'
-import { parseConfig } from '../../src/core/config.ts'
+import { type AdmissionRequest, parseReview } from '../../src/core/admission/admission-review.ts'
+import { admit } from '../../src/core/admission/admit.ts'
+import { parseConfig } from '../../src/core/config/config.ts'
 import { BENCH_CONFIG, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../../test/support/reviews.ts'
 
 function request (review: JsonObject): AdmissionRequest {

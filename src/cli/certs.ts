@@ -1,7 +1,7 @@
 // `egress-mtls certs [--uninstall]`: make or renew the webhook's serving certificate, store it
 // in the Secret and set caBundle on the MutatingWebhookConfiguration (kube/certs.ts); each line
 // of what was done is printed as `certs: ...`.
-import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../core/name-patterns.ts'
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../core/base/name-patterns.ts'
 import { usageError } from '../errors.ts'
 import { certs } from '../kube/certs.ts'
 import { checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'

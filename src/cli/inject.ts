@@ -5,12 +5,12 @@
 // only by the keys we add, change or remove. YAML in gives YAML out, JSON in gives JSON out,
 // unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
 // manifests, and exits 1.
-import { admit, type PatchOperation } from '../core/admit.ts'
-import { applyPatch } from '../core/apply-patch.ts'
-import type { Config } from '../core/config.ts'
-import { isRecord } from '../core/json.ts'
-import type { Message } from '../core/messages.ts'
-import { isKubeObject, type KubeObject, syntheticRequest } from '../core/workloads.ts'
+import { admit, type PatchOperation } from '../core/admission/admit.ts'
+import { applyPatch } from '../core/admission/apply-patch.ts'
+import type { Message } from '../core/admission/messages.ts'
+import { isKubeObject, type KubeObject, syntheticRequest } from '../core/admission/workloads.ts'
+import { isRecord } from '../core/base/json.ts'
+import type { Config } from '../core/config/config.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'

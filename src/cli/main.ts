@@ -3,7 +3,7 @@
 // registration is one block below: its options, its examples, its action.
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 
-import { MILLISECOND, parseGoDuration } from '../core/duration.ts'
+import { MILLISECOND, parseGoDuration } from '../core/base/duration.ts'
 import { EgressMtlsError } from '../errors.ts'
 import { VERSION } from '../version.ts'
 import type { DoctorOptions, Io, ProbeOptions } from './options.ts'

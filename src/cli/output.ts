@@ -4,6 +4,8 @@
 import { Option } from 'commander'
 import { Document } from 'yaml'
 
+import { stringifyJson } from '../core/base/json.ts'
+
 export const OUTPUT_FORMATS = ['yaml', 'json'] as const
 export type OutputFormat = typeof OUTPUT_FORMATS[number]
 
@@ -25,12 +27,4 @@ export function formatObjects (values: readonly unknown[], format: OutputFormat)
     return `${stringifyJson(value, '  ')}\n`
   }
   return values.map((v) => new Document(v, { version: '1.1' }).toString({ lineWidth: 0 })).join('---\n')
-}
-
-// JSON.rawJSON (V8, Node >= 21) is not in TypeScript's lib yet.
-const { rawJSON } = JSON as unknown as { rawJSON: (text: string) => unknown }
-
-/** JSON.stringify that writes BigInt values as integers instead of throwing. */
-export function stringifyJson (value: unknown, indent?: string): string {
-  return JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? rawJSON(v.toString()) : v, indent)
 }

@@ -1,11 +1,11 @@
 // `egress-mtls probe TARGET [-n NS] [--cert F --key F --cacert F] [--connect-to HOST:PORT]`:
 // one real mutual-TLS connection to the target with its Secret's material (or files),
 // judged as the sidecar would judge it. Exit 0 only if the sidecar would succeed.
-import { checkMaterial, checkSecret, type Material } from '../core/client-material.ts'
-import type { Config, Target } from '../core/config.ts'
-import { about, type Finding } from '../core/findings.ts'
-import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial } from '../core/probe.ts'
-import { keyMatches, parseBundle, parseKey } from '../core/x509.ts'
+import { about, type Finding } from '../core/base/findings.ts'
+import type { Config, Target } from '../core/config/config.ts'
+import { checkMaterial, checkSecret, type Material } from '../core/tls/client-material.ts'
+import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial } from '../core/tls/probe.ts'
+import { keyMatches, parseBundle, parseKey } from '../core/tls/x509.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { readMaterialFiles } from '../io/material-files.ts'
@@ -31,7 +31,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     checks = checkMaterial('files', { cert: options.cert, key: options.key, cacert: options.cacert }, material, now)
   } else {
     const namespace = options.namespace ?? onlyNamespace(target)
-    const { apiFailure, loadKubeConfig } = await import('../kube/client.ts')
+    const [{ loadKubeConfig }, { apiFailure }] = await Promise.all([import('../kube/client.ts'), import('../kube/api-failure.ts')])
     const { readSecretData } = await import('../kube/secrets.ts')
     const kc = loadKubeConfig(options.kubeconfig, options.context) // a bad kubeconfig is bad usage, not a finding
     let data: Record<string, string> | undefined

@@ -4,10 +4,10 @@
 // conflicts (left alone, exit 1) unless --adopt.
 import { stringify } from 'yaml'
 
-import { entryDiff } from '../core/diff.ts'
-import { LABEL_VALUE } from '../core/name-patterns.ts'
-import { type Action, formatEntry, type PlanEntry } from '../core/plan.ts'
-import { renderWarnings } from '../core/render.ts'
+import { LABEL_VALUE } from '../core/base/name-patterns.ts'
+import { entryDiff } from '../core/istio/diff.ts'
+import { type Action, formatEntry, type PlanEntry } from '../core/istio/plan.ts'
+import { renderWarnings } from '../core/istio/render.ts'
 import { usageError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'

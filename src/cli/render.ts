@@ -1,6 +1,6 @@
 // `egress-mtls render [--namespace NS] [-o yaml|json]`: the Istio resources as multi-document
 // YAML (or JSON), the same objects `provision` applies (for GitOps users who commit them).
-import { render, renderWarnings } from '../core/render.ts'
+import { render, renderWarnings } from '../core/istio/render.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import type { Io, RenderOptions } from './options.ts'
 import { formatObjects } from './output.ts'

@@ -3,7 +3,7 @@
 // same findings, the count and whatever else the command reports.
 import { stringify } from 'yaml'
 
-import { exitCode, type Finding, formatFinding, formatSummary, summarize } from '../core/findings.ts'
+import { exitCode, type Finding, formatFinding, formatSummary, summarize } from '../core/base/findings.ts'
 import type { Io } from './options.ts'
 
 export type OutputFormat = 'text' | 'yaml' | 'json'

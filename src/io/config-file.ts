@@ -1,7 +1,7 @@
 // Reads the configuration file named by --config or EGRESS_MTLS_CONFIG.
 import { open } from 'node:fs/promises'
 
-import { type Config, MAX_CONFIG_BYTES, parseConfig } from '../core/config.ts'
+import { type Config, MAX_CONFIG_BYTES, parseConfig } from '../core/config/config.ts'
 import { ConfigError, usageError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream'
 
 import { Composer, type Document, isScalar, LineCounter, Parser, type Tags, visit } from 'yaml'
 
-import { yamlTooDeep } from '../core/yaml-nesting.ts'
+import { yamlTooDeep } from '../core/text/yaml-nesting.ts'
 import { inputError, usageError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 import type { EditContext } from './yaml-edit.ts'

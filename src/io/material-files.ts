@@ -1,7 +1,7 @@
 // The client material of `probe --cert F --key F --cacert F`, read from files.
 import { readFile } from 'node:fs/promises'
 
-import type { Material } from '../core/client-material.ts'
+import type { Material } from '../core/tls/client-material.ts'
 import { inputError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 

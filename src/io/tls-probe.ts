@@ -1,10 +1,10 @@
 // One mutual-TLS connection for `egress-mtls probe`: connect, handshake with the sidecar's
 // TLS parameters and the target's material, send one HEAD request, read the first line of
-// the answer. Every outcome is an Observation (core/probe.ts judges it); nothing throws.
+// the answer. Every outcome is an Observation (core/tls/probe.ts judges it); nothing throws.
 import { connect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls'
 
-import { type Observation, SIDECAR_TLS } from '../core/probe.ts'
-import { parseCertificate } from '../core/x509.ts'
+import { type Observation, SIDECAR_TLS } from '../core/tls/probe.ts'
+import { parseCertificate } from '../core/tls/x509.ts'
 
 export interface ProbeConnection {
   /** Where to connect. */
@@ -49,7 +49,7 @@ export function probeConnection (c: ProbeConnection): Promise<Observation> {
         key: c.key,
         ca: c.ca,
         ...SIDECAR_TLS,
-        // The chain and the name are judged from what the server sent (core/probe.ts), as
+        // The chain and the name are judged from what the server sent (core/tls/probe.ts), as
         // the sidecar judges them; refusing here would hide the rest of the report.
         rejectUnauthorized: false,
         checkServerIdentity: () => undefined,

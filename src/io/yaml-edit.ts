@@ -13,7 +13,7 @@ import {
   type YAMLMap,
 } from 'yaml'
 
-import { stringifyJson } from '../cli/output.ts'
+import { stringifyJson } from '../core/base/json.ts'
 
 export interface EditOperation {
   readonly op: 'add' | 'replace' | 'remove'

@@ -13,7 +13,7 @@ import {
   V1Secret,
 } from '@kubernetes/client-node'
 
-import type { WebhookBundle } from '../core/certs.ts'
+import type { WebhookBundle } from '../core/tls/certs.ts'
 
 export const TLS_SECRET_TYPE = 'kubernetes.io/tls'
 

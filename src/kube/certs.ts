@@ -3,12 +3,12 @@
 // the Secret certs made). One line per thing done and why; never key material.
 import type { KubeConfig } from '@kubernetes/client-node'
 
-import { decide, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/certs.ts'
-import { date, describe, parseBundle, parseCertificate } from '../core/x509.ts'
+import { decide, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/tls/certs.ts'
+import { date, describe, parseBundle, parseCertificate } from '../core/tls/x509.ts'
 import { operationError } from '../errors.ts'
 import { generateCa, generateLeaf } from '../pki/generate.ts'
+import { apiFailure } from './api-failure.ts'
 import { type CertsClient, certsClient, type CertsTarget, isConflict, TLS_SECRET_TYPE } from './certs-client.ts'
-import { apiFailure } from './client.ts'
 import { withRetry } from './retry.ts'
 
 export interface CertsOptions {

@@ -1,17 +1,17 @@
 // doctor: read what the checks need (namespace, Secrets, Istio objects, the workload or
-// every workload of the namespace) and run the pure checks of core/doctor.ts and
-// core/client-material.ts on it. Reads only.
+// every workload of the namespace) and run the pure checks of core/doctor/doctor.ts and
+// core/tls/client-material.ts on it. Reads only.
 import { AppsV1Api, BatchV1Api, type ConfigurationOptions, CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
-import { checkSecret } from '../core/client-material.ts'
-import { type Config, targetsForNamespace } from '../core/config.ts'
-import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor.ts'
-import { about, type Finding } from '../core/findings.ts'
-import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/name-patterns.ts'
-import { renderTarget, targetNamespaces } from '../core/render.ts'
-import { fail, ok, type Result } from '../core/result.ts'
+import { about, type Finding } from '../core/base/findings.ts'
+import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/base/name-patterns.ts'
+import { fail, ok, type Result } from '../core/base/result.ts'
+import { type Config, targetsForNamespace } from '../core/config/config.ts'
+import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor/doctor.ts'
+import { renderTarget, targetNamespaces } from '../core/istio/render.ts'
+import { checkSecret } from '../core/tls/client-material.ts'
 import { usageError } from '../errors.ts'
-import { apiFailure } from './client.ts'
+import { apiFailure } from './api-failure.ts'
 import { getObject, istioApi } from './istio.ts'
 import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 import { readSecretData } from './secrets.ts'

@@ -4,9 +4,9 @@
 // No request outlives `deadline` (Date.now() milliseconds).
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, V1DeleteOptions, V1Preconditions } from '@kubernetes/client-node'
 
-import { MANAGER } from '../core/names.ts'
-import type { LiveObject } from '../core/plan.ts'
-import { instanceSelector, ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject, ownedBy } from '../core/render.ts'
+import { MANAGER } from '../core/base/names.ts'
+import type { LiveObject } from '../core/istio/plan.ts'
+import { instanceSelector, ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject, ownedBy } from '../core/istio/render.ts'
 import { deadlineOptions } from './retry.ts'
 
 export type { LiveObject }

@@ -3,12 +3,12 @@
 // that are not ours left alone (conflicts) unless adopted, then a second look to confirm.
 import { CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node'
 
-import type { Config } from '../core/config.ts'
-import { type Action, conflictMessage, countActions, formatEntry, matches, owner, plan, type PlanEntry } from '../core/plan.ts'
-import { type IstioObject, ownedBy, render } from '../core/render.ts'
+import type { Config } from '../core/config/config.ts'
+import { type Action, conflictMessage, countActions, formatEntry, matches, owner, plan, type PlanEntry } from '../core/istio/plan.ts'
+import { type IstioObject, ownedBy, render } from '../core/istio/render.ts'
 import { operationError } from '../errors.ts'
-import type { ApiFailure } from './client.ts'
-import { apiFailure } from './client.ts'
+import type { ApiFailure } from './api-failure.ts'
+import { apiFailure } from './api-failure.ts'
 import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject, replaceSpec } from './istio.ts'
 import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import { ApiException, type ConfigurationOptions, Observable, type ObservableMiddleware } from '@kubernetes/client-node'
 
-import { type ApiFailure, apiFailure } from './client.ts'
+import { type ApiFailure, apiFailure } from './api-failure.ts'
 
 /** Network error codes that say "try again": the server is starting, restarting or overloaded. */
 const TRANSIENT_CODES = new Set([

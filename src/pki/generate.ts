@@ -7,8 +7,8 @@ import { isIP } from 'node:net'
 
 import { generate } from 'selfsigned'
 
-import type { KeyPair } from '../core/certs.ts'
-import { DAY_MS, parseCertificate } from '../core/x509.ts'
+import type { KeyPair } from '../core/tls/certs.ts'
+import { DAY_MS, parseCertificate } from '../core/tls/x509.ts'
 
 /**
  * notBefore is set this far in the past, so that an API server whose clock is a little

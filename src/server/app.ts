@@ -7,9 +7,9 @@ import { performance } from 'node:perf_hooks'
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 
-import { type AdmissionRequest, parseReview, reviewJson } from '../core/admission-review.ts'
-import { type Admission, admit } from '../core/admit.ts'
-import type { Config } from '../core/config.ts'
+import { type AdmissionRequest, parseReview, reviewJson } from '../core/admission/admission-review.ts'
+import { type Admission, admit } from '../core/admission/admit.ts'
+import type { Config } from '../core/config/config.ts'
 import { type Metrics, type Rejection, UNKNOWN } from './metrics.ts'
 import { secureContextOptions, type ServingCertificate } from './tls.ts'
 
@@ -129,7 +129,7 @@ function logReview (log: Logger, review: AdmissionRequest, admission: Admission,
     result: admission.result,
     ...(allowed ? {} : { reason: status?.message }),
     ...(warnings === undefined || warnings.length === 0 ? {} : { warnings }),
-    // The catalogue's codes (src/core/messages.ts) of the denial and the warnings.
+    // The catalogue's codes (src/core/admission/messages.ts) of the denial and the warnings.
     ...(notable ? { codes: [admission.denial, ...admission.warnings].flatMap((m) => m === undefined ? [] : [m.code]) } : {}),
     ms: Math.round(seconds * 1e6) / 1e3,
   }

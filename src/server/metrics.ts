@@ -2,7 +2,7 @@
 // own so that tests and several servers in one process never share counters.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
-import type { Outcome } from '../core/admit.ts'
+import type { Outcome } from '../core/admission/admit.ts'
 import { VERSION } from '../version.ts'
 
 /** `kind` label of a request that could not be read as an AdmissionReview. */

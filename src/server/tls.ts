@@ -4,7 +4,7 @@ import { constants, type X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 
-import { parseCertificate } from '../core/x509.ts'
+import { parseCertificate } from '../core/tls/x509.ts'
 import { tlsError } from '../errors.ts'
 
 /** TLS 1.2+ (docs/design.md); what kube-apiserver's Go client negotiates. */

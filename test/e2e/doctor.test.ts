@@ -10,9 +10,9 @@ import { test, type TestContext } from 'node:test'
 
 import { parse as parseYaml } from 'yaml'
 
-import { admit } from '../../src/core/admit.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import { resolveConfig } from '../../src/core/config.ts'
+import { admit } from '../../src/core/admission/admit.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { type ClientMaterial, clientMaterial } from '../support/pki.ts'

@@ -16,8 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
 
-import { resolveConfig } from '../../src/core/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/render.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
+import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/istio/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
 import { ensureBinaries } from '../support/binaries.ts'
 import { type ControlPlane, startE2E } from '../support/control-plane.ts'

@@ -7,7 +7,7 @@ import { before, test } from 'node:test'
 
 import fc from 'fast-check'
 
-import { ISTIO_PLURALS, render } from '../../src/core/render.ts'
+import { ISTIO_PLURALS, render } from '../../src/core/istio/render.ts'
 import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
 import { kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'

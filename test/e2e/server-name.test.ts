@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
 import { KUBECONFIG_ENV, kubeJson, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { runCli } from '../support/run-cli.ts'

@@ -7,8 +7,8 @@ import { test } from 'node:test'
 
 import { parseAllDocuments } from 'yaml'
 
-import { parseConfig } from '../../src/core/config.ts'
-import { render } from '../../src/core/render.ts'
+import { parseConfig } from '../../src/core/config/config.ts'
+import { render } from '../../src/core/istio/render.ts'
 import { cliProcess, type CliRun } from '../support/cli-process.ts'
 
 const cli = (args: readonly string[], env?: NodeJS.ProcessEnv): Promise<CliRun> => cliProcess(args, { env })

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import type { AdmissionResponse } from '../../src/core/admission-review.ts'
+import type { AdmissionResponse } from '../../src/core/admission/admission-review.ts'
 import { type Answer, goldenFolder, goldenWarnings, manifestObjects, throughWebhook } from '../support/golden.ts'
 import { post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { resolveConfig, type Routing } from '../../src/core/config.ts'
-import { certFiles } from '../../src/core/names.ts'
-import { render } from '../../src/core/render.ts'
+import { certFiles } from '../../src/core/base/names.ts'
+import { resolveConfig, type Routing } from '../../src/core/config/config.ts'
+import { render } from '../../src/core/istio/render.ts'
 import { BUILD_TIMEOUT_MS, envoy, type EnvoyCluster, istioCheckBinary, type ProxyConfig, type UpstreamTlsContext } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {

@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 import { formatObjects } from '../../src/cli/output.ts'
-import type { IstioObject } from '../../src/core/render.ts'
+import type { IstioObject } from '../../src/core/istio/render.ts'
 import { cliMain as MAIN } from '../support/repo.ts'
 
 const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))

@@ -7,8 +7,8 @@ import { test } from 'node:test'
 
 import fc from 'fast-check'
 
-import { resolveConfig } from '../../src/core/config.ts'
-import { type IstioObject, render } from '../../src/core/render.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
+import { type IstioObject, render } from '../../src/core/istio/render.ts'
 import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheckBinary, validate, yamlDocuments } from './istio-check.ts'
 

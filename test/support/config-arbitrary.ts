@@ -4,8 +4,8 @@
 // before defaults: validConfig() keeps those that validate.
 import fc from 'fast-check'
 
-import { type Config, resolveConfig } from '../../src/core/config.ts'
-import { RESERVED_TARGET_NAMES } from '../../src/core/names.ts'
+import { RESERVED_TARGET_NAMES } from '../../src/core/base/names.ts'
+import { type Config, resolveConfig } from '../../src/core/config/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 
 const alnum = 'abcdefghijklmnopqrstuvwxyz0123456789'

@@ -8,10 +8,10 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 
 import { parseAllDocuments } from 'yaml'
 
-import { ADMISSION_API_VERSION, type AdmissionResponse } from '../../src/core/admission-review.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import type { PatchOperation } from '../../src/core/mutate.ts'
-import { isKubeObject, syntheticRequest } from '../../src/core/workloads.ts'
+import { ADMISSION_API_VERSION, type AdmissionResponse } from '../../src/core/admission/admission-review.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import type { PatchOperation } from '../../src/core/admission/mutate.ts'
+import { isKubeObject, syntheticRequest } from '../../src/core/admission/workloads.ts'
 import { type CliResult, runCli } from './run-cli.ts'
 
 const GOLDEN_UPDATE = process.env['GOLDEN_UPDATE'] === '1'

@@ -1,7 +1,7 @@
 // The test authority of every tier and the benchmark: CAs, intermediates and the server and
 // client certificates they sign (EC P-256 unless asked, SHA-256), made by src/pki.
-import type { KeyPair } from '../../src/core/certs.ts'
-import { DAY_MS, parseCertificate } from '../../src/core/x509.ts'
+import type { KeyPair } from '../../src/core/tls/certs.ts'
+import { DAY_MS, parseCertificate } from '../../src/core/tls/x509.ts'
 import { issueCertificate } from '../../src/pki/generate.ts'
 
 export type { KeyPair }

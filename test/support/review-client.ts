@@ -2,9 +2,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Agent, request } from 'node:https'
 
-import { parseReview } from '../../src/core/admission-review.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import type { PatchOperation } from '../../src/core/mutate.ts'
+import { parseReview } from '../../src/core/admission/admission-review.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import type { PatchOperation } from '../../src/core/admission/mutate.ts'
 
 export interface Answer {
   readonly status: number

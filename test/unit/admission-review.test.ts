@@ -3,7 +3,7 @@ import { test } from 'node:test'
 
 import fc from 'fast-check'
 
-import { type AdmissionResponse, reviewJson, reviewResponse } from '../../src/core/admission-review.ts'
+import { type AdmissionResponse, reviewJson, reviewResponse } from '../../src/core/admission/admission-review.ts'
 
 const responseArb: fc.Arbitrary<AdmissionResponse> = fc.record({
   uid: fc.string(),

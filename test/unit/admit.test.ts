@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import type { AdmissionRequest } from '../../src/core/admission-review.ts'
-import { admit } from '../../src/core/admit.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import { resolveConfig } from '../../src/core/config.ts'
+import type { AdmissionRequest } from '../../src/core/admission/admission-review.ts'
+import { admit } from '../../src/core/admission/admit.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
 import { type Kind, KINDS } from './kinds.ts'
 
 const config = resolveConfig({

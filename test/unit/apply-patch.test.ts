@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import type { PatchOperation } from '../../src/core/mutate.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import type { PatchOperation } from '../../src/core/admission/mutate.ts'
 
 const frozen = (ops: PatchOperation[]): readonly PatchOperation[] => Object.freeze(ops.map((o) => Object.freeze({ ...o, value: Object.freeze(o.value) })))
 

@@ -1,4 +1,4 @@
-// The webhook's certificates: what src/pki/generate.ts makes, and what src/core/certs.ts
+// The webhook's certificates: what src/pki/generate.ts makes, and what src/core/tls/certs.ts
 // decides from the stored Secret and caBundles at a given time, at the renewal boundaries.
 import assert from 'node:assert/strict'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
@@ -11,8 +11,8 @@ import {
   CA_CERT, CA_KEY, decide, type Decision, type KeyPair, type Observed, type Policy,
   serviceDnsNames, TLS_CERT, TLS_KEY,
   writes,
-} from '../../src/core/certs.ts'
-import { DAY_MS } from '../../src/core/x509.ts'
+} from '../../src/core/tls/certs.ts'
+import { DAY_MS } from '../../src/core/tls/x509.ts'
 import { BACKDATE_MS, generateCa, generateLeaf } from '../../src/pki/generate.ts'
 
 const NAMES = serviceDnsNames('egress-mtls', 'egress-system')

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { checkMaterial, checkSecret } from '../../src/core/client-material.ts'
-import { resolveConfig } from '../../src/core/config.ts'
-import { exitCode, type Finding, formatFinding } from '../../src/core/findings.ts'
+import { exitCode, type Finding, formatFinding } from '../../src/core/base/findings.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
+import { checkMaterial, checkSecret } from '../../src/core/tls/client-material.ts'
 import { type ClientMaterial, clientMaterial, testAuthority } from '../support/pki.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
-import { parseConfig, targetsForNamespace } from '../../src/core/config.ts'
+import { parseConfig, targetsForNamespace } from '../../src/core/config/config.ts'
 import { ConfigError } from '../../src/errors.ts'
 
 const issuesOf = (text: string): string[] => {

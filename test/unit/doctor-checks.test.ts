@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { admit } from '../../src/core/admit.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import { type Config, resolveConfig } from '../../src/core/config.ts'
-import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor.ts'
-import { type Finding, formatFinding } from '../../src/core/findings.ts'
-import { render } from '../../src/core/render.ts'
+import { admit } from '../../src/core/admission/admit.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import { type Finding, formatFinding } from '../../src/core/base/findings.ts'
+import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor/doctor.ts'
+import { render } from '../../src/core/istio/render.ts'
 
 const config = resolveConfig({
   targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } }],

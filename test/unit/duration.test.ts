@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { parseGoDuration } from '../../src/core/duration.ts'
+import { parseGoDuration } from '../../src/core/base/duration.ts'
 
 test('units, sums and fractions as Go computes them', () => {
   const cases: [string, bigint][] = [

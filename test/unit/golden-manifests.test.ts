@@ -12,9 +12,9 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import { parseReview } from '../../src/core/admission-review.ts'
-import { admit, type Outcome } from '../../src/core/admit.ts'
-import { parseConfig } from '../../src/core/config.ts'
+import { parseReview } from '../../src/core/admission/admission-review.ts'
+import { admit, type Outcome } from '../../src/core/admission/admit.ts'
+import { parseConfig } from '../../src/core/config/config.ts'
 import { type Answer, expectGolden, goldenFolder, goldenWarnings, inject, manifestObjects, throughWebhook } from '../support/golden.ts'
 
 const dir = fileURLToPath(new URL('../fixtures/golden/manifests/', import.meta.url))

@@ -10,10 +10,10 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
-import { parseReview } from '../../src/core/admission-review.ts'
-import { admit } from '../../src/core/admit.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import { parseConfig } from '../../src/core/config.ts'
+import { parseReview } from '../../src/core/admission/admission-review.ts'
+import { admit } from '../../src/core/admission/admit.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import { parseConfig } from '../../src/core/config/config.ts'
 import { expectGolden, goldenFolder } from '../support/golden.ts'
 
 const dir = fileURLToPath(new URL('../fixtures/golden/', import.meta.url))

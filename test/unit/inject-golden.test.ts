@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url'
 
 import { parseAllDocuments } from 'yaml'
 
-import { parseReview } from '../../src/core/admission-review.ts'
-import { admit } from '../../src/core/admit.ts'
-import { parseConfig } from '../../src/core/config.ts'
+import { parseReview } from '../../src/core/admission/admission-review.ts'
+import { admit } from '../../src/core/admission/admit.ts'
+import { parseConfig } from '../../src/core/config/config.ts'
 import { type Answer, expectGolden, goldenFolder, inject, manifestObjects, throughWebhook } from '../support/golden.ts'
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url))

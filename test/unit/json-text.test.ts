@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { MAX_ANNOTATION_BYTES, memberParts, nestsDeeper, overAnnotationLimit, stringEnd, topLevelItems } from '../../src/core/json-text.ts'
+import { MAX_ANNOTATION_BYTES, memberParts, nestsDeeper, overAnnotationLimit, stringEnd, topLevelItems } from '../../src/core/text/json-text.ts'
 
 test('the 256 KiB limit counts UTF-8 bytes', () => {
   assert.equal(overAnnotationLimit('x'.repeat(MAX_ANNOTATION_BYTES)), false)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { escapePointer, isStringMap, jsonEqual, pointer } from '../../src/core/json.ts'
+import { escapePointer, isStringMap, jsonEqual, pointer } from '../../src/core/base/json.ts'
 
 test('JSON Pointer escaping: ~ as ~0, / as ~1, in that order', () => {
   assert.equal(escapePointer('sidecar.istio.io/userVolume'), 'sidecar.istio.io~1userVolume')

@@ -1,5 +1,5 @@
 // The workload kinds of docs/design.md "Who is injected" and where each keeps its pod template,
-// written out independently of src/core/workloads.ts so that the tests check it.
+// written out independently of src/core/admission/workloads.ts so that the tests check it.
 export const KINDS = {
   Deployment: { group: 'apps', path: ['spec', 'template'] },
   StatefulSet: { group: 'apps', path: ['spec', 'template'] },

@@ -18,11 +18,12 @@ const rows = table.slice(0, table.indexOf('\n\n')).split('\n')
 const named = new Set(rows.flatMap((r) => [...(r.split('|')[1] ?? '').matchAll(/`([^`]+)`/g)].map((m) => m[1])))
 const scriptsRow = rows.find((r) => r.startsWith('| `scripts` |')) ?? ''
 
-test('the README layout table names every top-level folder, and every folder of src/ and test/', () => {
+test('the README layout table names every top-level folder, every folder of src/, src/core/ and test/', () => {
   assert.ok(rows.length > 5, 'README.md has a layout table (| folder | what |)')
   const missing = [
     ...folders('').filter((f) => f !== 'src' && f !== 'test' && f !== 'scripts' && f !== 'charts' && !named.has(f)),
     ...folders('src').map((f) => `src/${f}`).filter((f) => !named.has(f)),
+    ...folders('src/core').map((f) => `src/core/${f}`).filter((f) => !named.has(f)),
     ...folders('test').map((f) => `test/${f}`).filter((f) => !named.has(f)),
     ...folders('charts').map((f) => `charts/${f}`).filter((f) => !named.has(f)),
   ]

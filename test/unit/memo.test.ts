@@ -6,9 +6,9 @@ import { test } from 'node:test'
 
 import fc from 'fast-check'
 
-import { resolveConfig } from '../../src/core/config.ts'
-import { memo } from '../../src/core/memo.ts'
-import { mutatePodTemplate, mutationKey, type TemplateMetadata } from '../../src/core/mutate.ts'
+import { mutatePodTemplate, mutationKey, type TemplateMetadata } from '../../src/core/admission/mutate.ts'
+import { memo } from '../../src/core/base/memo.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
 
 test('memo: computes once per key and configuration, and shares the result frozen', () => {
   const kept = memo<{ n: number[] }>(10, 100)

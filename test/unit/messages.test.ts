@@ -1,11 +1,11 @@
-// The catalogue of admission warnings and denials (src/core/messages.ts) against the README's
+// The catalogue of admission warnings and denials (src/core/admission/messages.ts) against the README's
 // table and the code that uses it, as Fastify's errors test checks its README: a code added,
 // renamed or dropped in one place and not the others fails here.
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
-import { type Code, message, MESSAGES } from '../../src/core/messages.ts'
+import { type Code, message, MESSAGES } from '../../src/core/admission/messages.ts'
 
 const codes = Object.keys(MESSAGES) as Code[]
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
@@ -30,7 +30,7 @@ test('the README lists every code of the catalogue, as a warning or a denial as 
 
 test('every code is used by core, and only through message()', () => {
   const dir = new URL('../../src/core/', import.meta.url)
-  const sources = readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'messages.ts').map((f) => readFileSync(new URL(f, dir), 'utf8')).join('\n')
+  const sources = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts') && !f.endsWith('messages.ts')).map((f) => readFileSync(new URL(f, dir), 'utf8')).join('\n')
   for (const code of codes) assert.ok(sources.includes(`message('${code}'`), `${code} is not used`)
   // no text of the catalogue is written out elsewhere: core says egress-mtls: once, in admit.ts
   assert.equal(sources.match(/`egress-mtls: \$\{/g)?.length, 1)

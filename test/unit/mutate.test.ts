@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import { type Config, resolveConfig } from '../../src/core/config.ts'
-import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from '../../src/core/mutate.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from '../../src/core/admission/mutate.ts'
+import { type Config, resolveConfig } from '../../src/core/config/config.ts'
 
 const config: Config = resolveConfig({
   mountRoot: '/etc/egress-mtls',

@@ -1,11 +1,11 @@
-// The Kubernetes name rules of core/name-patterns.ts: each pinned to the exact pattern its
+// The Kubernetes name rules of core/base/name-patterns.ts: each pinned to the exact pattern its
 // callers used before it had one home, and to a table of names it accepts and refuses.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import {
   DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL, DNS1123_LABEL_FORMAT, DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_CHARACTERS, LABEL_VALUE,
-} from '../../src/core/name-patterns.ts'
+} from '../../src/core/base/name-patterns.ts'
 
 const a = (n: number, c = 'a'): string => c.repeat(n)
 /** `n` labels of `size` characters joined by dots. */

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { formatObjects, stringifyJson } from '../../src/cli/output.ts'
+import { formatObjects } from '../../src/cli/output.ts'
+import { stringifyJson } from '../../src/core/base/json.ts'
 
 test('yaml: documents separated by ---, YAML 1.1 strings quoted, long strings on one line', () => {
   assert.equal(formatObjects([{ a: 'yes', b: 'x'.repeat(100) }, { c: 1 }], 'yaml'), `a: "yes"\nb: ${'x'.repeat(100)}\n---\nc: 1\n`)

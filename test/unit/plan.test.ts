@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config.ts'
-import { entryDiff } from '../../src/core/diff.ts'
-import { conflictMessage, countActions, formatEntry, type LiveObject, plan as planWith, type PlanOptions } from '../../src/core/plan.ts'
-import { type IstioObject, render } from '../../src/core/render.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
+import { entryDiff } from '../../src/core/istio/diff.ts'
+import { conflictMessage, countActions, formatEntry, type LiveObject, plan as planWith, type PlanOptions } from '../../src/core/istio/plan.ts'
+import { type IstioObject, render } from '../../src/core/istio/render.ts'
 
 const desired = render(resolveConfig({
   routing: 'virtualService',

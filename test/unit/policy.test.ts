@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { type Config, resolveConfig } from '../../src/core/config.ts'
-import type { Message } from '../../src/core/messages.ts'
-import { decide, misplacedOptIn } from '../../src/core/policy.ts'
+import type { Message } from '../../src/core/admission/messages.ts'
+import { decide, misplacedOptIn } from '../../src/core/admission/policy.ts'
+import { type Config, resolveConfig } from '../../src/core/config/config.ts'
 
 function config (injection: Config['injection'], extra: Record<string, unknown> = {}): Config {
   return resolveConfig({

@@ -1,12 +1,12 @@
-// The judgement of `probe` (core/probe.ts) on observations as io/tls-probe.ts reports them:
+// The judgement of `probe` (core/tls/probe.ts) on observations as io/tls-probe.ts reports them:
 // what each failure means, the names the sidecar checks, the facts for -o yaml|json. The
 // real connections are in test/integration/probe-cli.test.ts.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config.ts'
-import { about, exitCode, formatFinding } from '../../src/core/findings.ts'
-import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/probe.ts'
+import { about, exitCode, formatFinding } from '../../src/core/base/findings.ts'
+import { resolveConfig } from '../../src/core/config/config.ts'
+import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/tls/probe.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
 
 const config = resolveConfig({

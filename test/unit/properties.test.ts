@@ -5,11 +5,11 @@ import { test } from 'node:test'
 
 import fc from 'fast-check'
 
-import type { AdmissionRequest } from '../../src/core/admission-review.ts'
-import { admit, type Outcome } from '../../src/core/admit.ts'
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import { type Config, resolveConfig } from '../../src/core/config.ts'
-import { parseUserVolumes } from '../../src/core/user-volumes.ts'
+import type { AdmissionRequest } from '../../src/core/admission/admission-review.ts'
+import { admit, type Outcome } from '../../src/core/admission/admit.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import { parseUserVolumes } from '../../src/core/admission/user-volumes.ts'
+import { type Config, resolveConfig } from '../../src/core/config/config.ts'
 import { KINDS as WORKLOAD_KINDS } from './kinds.ts'
 
 const TARGETS = ['alpha', 'beta', 'gamma', 'delta']

@@ -7,9 +7,9 @@ import { test } from 'node:test'
 import { Ajv, type ValidateFunction } from 'ajv'
 import { parseAllDocuments } from 'yaml'
 
-import { type Config, resolveConfig } from '../../src/core/config.ts'
-import { certFiles } from '../../src/core/names.ts'
-import { ISTIO_KINDS, type IstioKind, type IstioObject, render, renderWarnings } from '../../src/core/render.ts'
+import { certFiles } from '../../src/core/base/names.ts'
+import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { ISTIO_KINDS, type IstioKind, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
 
 const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 

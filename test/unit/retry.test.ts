@@ -6,8 +6,8 @@ import { test } from 'node:test'
 
 import { ApiException, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node'
 
-import { apiFailure as failure } from '../../src/kube/client.ts'
-import { apiFailure } from '../../src/kube/client.ts'
+import { apiFailure as failure } from '../../src/kube/api-failure.ts'
+import { apiFailure } from '../../src/kube/api-failure.ts'
 import { backoffDelay, deadlineOptions, isTransient, withRetry } from '../../src/kube/retry.ts'
 
 function api (port: number): CustomObjectsApi {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { editUserVolumes, entry, newUserVolumes, parseUserVolumes, sameEntry, type UserVolumes } from '../../src/core/user-volumes.ts'
+import { editUserVolumes, entry, newUserVolumes, parseUserVolumes, sameEntry, type UserVolumes } from '../../src/core/admission/user-volumes.ts'
 
 function parsed (text: string): UserVolumes {
   const v = parseUserVolumes(text)

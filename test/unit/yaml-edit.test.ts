@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { applyPatch } from '../../src/core/apply-patch.ts'
-import type { PatchOperation } from '../../src/core/mutate.ts'
+import { applyPatch } from '../../src/core/admission/apply-patch.ts'
+import type { PatchOperation } from '../../src/core/admission/mutate.ts'
 import { parseManifest, YAML_CONTEXT } from '../../src/io/manifests.ts'
 import { editDocument, type EditOperation } from '../../src/io/yaml-edit.ts'
 

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import fc from 'fast-check'
 import { stringify } from 'yaml'
 
-import { yamlTooDeep } from '../../src/core/yaml-nesting.ts'
+import { yamlTooDeep } from '../../src/core/text/yaml-nesting.ts'
 
 /** The smallest limit the text stays within. */
 const depthOf = (text: string): number => {

@@ -5,8 +5,8 @@
 // client CA, which is not in `cacert`, so no chain from one to the other is asked for. Pure.
 import type { X509Certificate } from 'node:crypto'
 
-import type { SecretKeys, Target } from './config.ts'
-import { about, type Finding } from './findings.ts'
+import { about, type Finding } from '../base/findings.ts'
+import type { SecretKeys, Target } from '../config/config.ts'
 import { allowsClientAuth, date, daysLeft, extendedKeyUsages, keyMatches, parseBundle, parseKey, pemBlocksRunTogether, selfSigned, signedBy, subjectOf } from './x509.ts'
 
 /** Warn when a certificate has fewer days left than this. */

@@ -48,3 +48,11 @@ export function deepFreeze<T> (value: T): T {
   }
   return value
 }
+
+// JSON.rawJSON (V8, Node >= 21) is not in TypeScript's lib yet.
+const { rawJSON } = JSON as unknown as { rawJSON: (text: string) => unknown }
+
+/** JSON.stringify that writes BigInt values as integers instead of throwing. */
+export function stringifyJson (value: unknown, indent?: string): string {
+  return JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? rawJSON(v.toString()) : v, indent)
+}

@@ -3,12 +3,12 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
 
-import { ConfigError, type ConfigIssue } from '../errors.ts'
-import { HOUR, MILLISECOND, parseGoDuration } from './duration.ts'
-import { deepFreeze } from './json.ts'
-import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from './name-patterns.ts'
-import { RESERVED_TARGET_NAMES } from './names.ts'
-import { yamlTooDeep } from './yaml-nesting.ts'
+import { ConfigError, type ConfigIssue } from '../../errors.ts'
+import { HOUR, MILLISECOND, parseGoDuration } from '../base/duration.ts'
+import { deepFreeze } from '../base/json.ts'
+import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
+import { RESERVED_TARGET_NAMES } from '../base/names.ts'
+import { yamlTooDeep } from '../text/yaml-nesting.ts'
 
 export type InjectionMode = 'label' | 'namespace' | 'cluster'
 export type AnnotationFormat = 'map' | 'array'

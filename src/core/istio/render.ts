@@ -1,8 +1,8 @@
 // The Istio resources of docs/design.md "Istio resources": per target and namespace, a
 // ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService. Pure.
 // `render`, `provision` and `doctor` all use this one function.
-import type { Config, Target } from './config.ts'
-import { certFiles, DEFAULT_INSTANCE, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, resourceName, TARGET_LABEL, targetPodLabel } from './names.ts'
+import { certFiles, DEFAULT_INSTANCE, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
+import type { Config, Target } from '../config/config.ts'
 
 export const ISTIO_API_VERSION = 'networking.istio.io/v1'
 export const ISTIO_GROUP = 'networking.istio.io'

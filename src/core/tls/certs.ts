@@ -17,7 +17,7 @@
 //   when it expires, after which no chain through it verifies anyway.
 import type { KeyObject, X509Certificate } from 'node:crypto'
 
-import { fail, ok, type Result } from './result.ts'
+import { fail, ok, type Result } from '../base/result.ts'
 import { DAY_MS, describe, extendedKeyUsages, keyMatches, parseBundle, parseCertificate, parseKey, sameCert as same, signedBy, subjectAltNames } from './x509.ts'
 
 export const TLS_CERT = 'tls.crt'

@@ -1,8 +1,8 @@
 // What provision has to do: the rendered objects against the live ones. Pure.
 // Only objects carrying our instance's ownership labels are ever updated or deleted; an
 // object at a rendered name that is not ours is a conflict, taken over only on request.
-import { jsonEqual } from './json.ts'
-import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL } from './names.ts'
+import { jsonEqual } from '../base/json.ts'
+import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL } from '../base/names.ts'
 import { type IstioKind, type IstioObject, ownedBy } from './render.ts'
 
 export type Action = 'create' | 'update' | 'unchanged' | 'delete' | 'conflict' | 'adopt'

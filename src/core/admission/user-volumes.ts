@@ -10,10 +10,10 @@
 //
 // Bounded: a value over 256 KiB (which the API server never stores) or nested deeper than
 // 64 levels is refused before JSON.parse sees it (json-text.ts).
-import type { AnnotationFormat } from './config.ts'
-import { isRecord, jsonEqual, type JsonRecord } from './json.ts'
-import { MAX_JSON_DEPTH, memberParts, nestsDeeper, OVER_ANNOTATION_LIMIT, overAnnotationLimit, topLevelItems } from './json-text.ts'
-import { fail, ok, type Result } from './result.ts'
+import { isRecord, jsonEqual, type JsonRecord } from '../base/json.ts'
+import { fail, ok, type Result } from '../base/result.ts'
+import type { AnnotationFormat } from '../config/config.ts'
+import { MAX_JSON_DEPTH, memberParts, nestsDeeper, OVER_ANNOTATION_LIMIT, overAnnotationLimit, topLevelItems } from '../text/json-text.ts'
 
 export interface Entry {
   readonly name: string

@@ -3,11 +3,11 @@
 // decide. The API server has already applied the namespace part of the rule
 // (namespaceSelector); this is the object-level part, so the offline `inject` gives the same
 // answer as the webhook.
-import { type Config, type Target, targetsForNamespace } from './config.ts'
-import { overAnnotationLimit } from './json-text.ts'
-import { memo } from './memo.ts'
+import { memo } from '../base/memo.ts'
+import { INJECT_LABEL, TARGETS_ANNOTATION } from '../base/names.ts'
+import { type Config, type Target, targetsForNamespace } from '../config/config.ts'
+import { overAnnotationLimit } from '../text/json-text.ts'
 import { type Message, message } from './messages.ts'
-import { INJECT_LABEL, TARGETS_ANNOTATION } from './names.ts'
 
 /** Namespaces cluster mode never injects, beyond the mesh root and `excludeNamespaces`. */
 export const SYSTEM_NAMESPACES: readonly string[] = ['kube-system', 'kube-public', 'kube-node-lease']

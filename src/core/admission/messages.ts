@@ -1,8 +1,8 @@
 // What users see of an admission: every warning and denial admit() answers with, under a
 // stable code, and its one text (bare: admit.ts puts `egress-mtls: ` before each once, where
 // it makes the answer). README.md "Admission warnings and denials" lists every code.
-import { OVER_ANNOTATION_LIMIT } from './json-text.ts'
-import { INJECT_LABEL, INJECTED_ANNOTATION, TARGETS_ANNOTATION } from './names.ts'
+import { INJECT_LABEL, INJECTED_ANNOTATION, TARGETS_ANNOTATION } from '../base/names.ts'
+import { OVER_ANNOTATION_LIMIT } from '../text/json-text.ts'
 
 /** One warning or denial: its code and its text as users read it after `egress-mtls: `. */
 export interface Message {

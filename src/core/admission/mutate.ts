@@ -2,16 +2,16 @@
 // metadata carry exactly the wanted targets' volumes, mounts, labels and the injected
 // annotation, and nothing more of egress-mtls's. Reads only the pod template's labels and
 // annotations; never copies or diffs the object. Pure.
-import type { Config, Target } from './config.ts'
-import { escapePointer, type JsonRecord, pointer, type StringMap } from './json.ts'
-import { overAnnotationLimit } from './json-text.ts'
-import { type Message, message } from './messages.ts'
-import { DNS1123_LABEL_FORMAT } from './name-patterns.ts'
+import { escapePointer, type JsonRecord, pointer, type StringMap } from '../base/json.ts'
+import { DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 import {
   CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
-} from './names.ts'
-import { fail, ok, type Result } from './result.ts'
+} from '../base/names.ts'
+import { fail, ok, type Result } from '../base/result.ts'
+import type { Config, Target } from '../config/config.ts'
+import { overAnnotationLimit } from '../text/json-text.ts'
+import { type Message, message } from './messages.ts'
 import { editUserVolumes, type Entry, entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
 
 export interface PatchOperation {

@@ -3,10 +3,10 @@
 // how to make it (the sidecar's TLS parameters) and what its outcome means.
 import type { X509Certificate } from 'node:crypto'
 
+import { about, type Finding } from '../base/findings.ts'
+import type { Target } from '../config/config.ts'
+import { serverNames } from '../istio/render.ts'
 import { EXPIRY_WARNING_DAYS } from './client-material.ts'
-import type { Target } from './config.ts'
-import { about, type Finding } from './findings.ts'
-import { serverNames } from './render.ts'
 import { certificateNames, date, daysLeft, parseCertificate, subjectAltNames, subjectOf } from './x509.ts'
 
 /**

@@ -2,8 +2,8 @@
 // its pod template, and the AdmissionRequest `inject` and `doctor` make of an object. Any
 // version of the group: with `matchPolicy: Equivalent` the API server may send a version
 // other than the one registered.
+import { isRecord } from '../base/json.ts'
 import type { AdmissionRequest, GroupVersionKind } from './admission-review.ts'
-import { isRecord } from './json.ts'
 
 const TEMPLATE = ['spec', 'template'] as const
 const JOB_TEMPLATE = ['spec', 'jobTemplate', 'spec', 'template'] as const

@@ -1,6 +1,6 @@
 // AdmissionReview v1 (admission.k8s.io/v1): the shapes the webhook reads and writes, and
 // the check that a body is one. Pure.
-import { fail, ok, type Result } from './result.ts'
+import { fail, ok, type Result } from '../base/result.ts'
 
 export interface GroupVersionKind {
   readonly group: string

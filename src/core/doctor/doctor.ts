@@ -1,14 +1,14 @@
 // The checks of `doctor` (docs/design.md "Commands") on Istio objects, workloads and namespaces:
 // what is found in the cluster in, a finding per check out. Pure: nothing is read or written
 // here. The client material's checks are in client-material.ts.
-import { admit } from './admit.ts'
-import { type Config, type Target, targetsForNamespace } from './config.ts'
-import { about, type Finding } from './findings.ts'
-import { isRecord, isStringMap, jsonEqual } from './json.ts'
-import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from './names.ts'
-import type { LiveObject } from './plan.ts'
-import type { IstioObject } from './render.ts'
-import { controlledByDeployment, groupVersionKind, podTemplateAt, syntheticRequest, workloadKind } from './workloads.ts'
+import { admit } from '../admission/admit.ts'
+import { controlledByDeployment, groupVersionKind, podTemplateAt, syntheticRequest, workloadKind } from '../admission/workloads.ts'
+import { about, type Finding } from '../base/findings.ts'
+import { isRecord, isStringMap, jsonEqual } from '../base/json.ts'
+import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from '../base/names.ts'
+import { type Config, type Target, targetsForNamespace } from '../config/config.ts'
+import type { LiveObject } from '../istio/plan.ts'
+import type { IstioObject } from '../istio/render.ts'
 
 /**
  * `verifyServerName: false`: the sidecar then checks only that the server's chain leads to

@@ -19,15 +19,15 @@
 // request.dryRun changes nothing: the webhook has no side effects.
 // Every warning and denial is a message of the catalogue (messages.ts); the `egress-mtls: `
 // users read before each is put here, where the answer is made.
+import { isRecord, isStringMap, NO_STRINGS } from '../base/json.ts'
+import { memo } from '../base/memo.ts'
+import { INJECTED_ANNOTATION } from '../base/names.ts'
+import { fail, ok, type Result } from '../base/result.ts'
+import type { Config } from '../config/config.ts'
 import type { AdmissionRequest, AdmissionResponse } from './admission-review.ts'
-import type { Config } from './config.ts'
-import { isRecord, isStringMap, NO_STRINGS } from './json.ts'
-import { memo } from './memo.ts'
 import { type Message, message } from './messages.ts'
 import { mutatePodTemplate, type Mutation, mutationKey, type PatchOperation, type TemplateMetadata } from './mutate.ts'
-import { INJECTED_ANNOTATION } from './names.ts'
 import { decide, misplacedOptIn } from './policy.ts'
-import { fail, ok, type Result } from './result.ts'
 import { controlledByDeployment, podTemplateAt, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
