@@ -322,7 +322,7 @@ describe('chart', () => {
         ])
         assert.deepEqual((pod['topologySpreadConstraints'] as Record<string, unknown>[]).map((t) => [t['topologyKey'], t['whenUnsatisfiable']]), [['kubernetes.io/hostname', 'ScheduleAnyway']])
         assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '96Mi' }, limits: { memory: '256Mi' } })
-        // Under the 256Mi limit Node would pick 1 MiB semi-spaces (README.md "Performance").
+        // Under the 256Mi limit Node would pick 1 MiB semi-spaces (docs/development.md "Performance").
         assert.deepEqual(c.env, [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=8' }])
         assert.equal(dep.metadata.annotations?.['checksum/config'], undefined)
         assert.deepEqual((one(objs, 'PodDisruptionBudget', `${full}-webhook`)['spec'] as { minAvailable: number }).minAvailable, 1)

@@ -1,6 +1,6 @@
 // A strict stack: src/ is in layers, each module imports only from layers below its own
 // (or from its own folder), and no module imports itself back through a circle. The
-// layers are the README's layout table, bottom first.
+// layers are the layout table of docs/development.md, bottom first.
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize, relative } from 'node:path'
