@@ -12,9 +12,9 @@ import { isKubeObject, type KubeObject, syntheticRequest } from '../core/admissi
 import { isRecord } from '../core/base/json.ts'
 import type { Config } from '../core/config/config.ts'
 import { usageError } from '../errors.ts'
-import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
 import { editDocument, type EditOperation } from '../io/yaml-edit.ts'
+import { loadConfiguration } from './configuration.ts'
 import type { InjectOptions, Io } from './options.ts'
 import { formatObjects, type OutputFormat } from './output.ts'
 
@@ -23,7 +23,7 @@ export async function run (options: InjectOptions, io: Io): Promise<number> {
   if (paths.length === 0 && (io.stdin as { isTTY?: boolean }).isTTY === true) {
     throw usageError('inject: no manifests given: pass -f FILE, -f DIRECTORY or -f - (stdin), e.g. egress-mtls inject -f deployment.yaml')
   }
-  const config = await loadConfigFile(configPath(options.config, io.env))
+  const config = await loadConfiguration(options, io)
   const manifests = parseManifests(await readInputs(paths.length === 0 ? ['-'] : paths, options.recursive === true, io.stdin))
   const denials: string[] = []
   const warn = (line: string): void => { io.stderr.write(line) }

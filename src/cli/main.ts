@@ -40,6 +40,8 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--config <file>', 'configuration file (default: $EGRESS_MTLS_CONFIG)')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, in-cluster, ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context (default: the current context)')
+    .option('--release <name>', 'read the configuration from this installed Helm release (its ConfigMap) instead of --config')
+    .option('--release-namespace <ns>', 'namespace of the --release (default: the context\'s namespace)')
     .configureOutput({
       writeOut: (s: string) => io.stdout.write(s),
       writeErr: (s: string) => io.stderr.write(s),
@@ -105,7 +107,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--dry-run', 'print the plan (create/update with a diff/unchanged/delete/conflict) and change nothing', false)
     .option('--no-prune', 'keep resources egress-mtls created earlier and no longer wants')
     .option('--prune-all', 'delete every resource egress-mtls owns (uninstall)', false)
-    .option('--instance <name>', 'whose objects: the egress-mtls.io/instance label (the chart passes the release name)', 'egress-mtls')
+    .option('--instance <name>', 'whose objects: the egress-mtls.io/instance label (the chart passes the release name; default: --release, else egress-mtls)')
     .option('--adopt', 'take over objects at our names that are not ours (otherwise conflicts, left alone)', false)
     .addOption(new Option('-o, --output <format>', 'output format of the --dry-run plan').choices(['text', 'yaml', 'json']).default('text'))
     .option('--timeout <seconds>', 'give up retrying transient errors after this long', positiveSeconds, 120)
@@ -134,7 +136,7 @@ function program (io: Io, done: (code: number) => void): Command {
 
   p.command('doctor').description('check Secrets, certificates, Istio resources and injection in a namespace')
     .option('-n, --namespace <ns>', 'namespace to check (default: the context\'s namespace, else "default")')
-    .option('--instance <name>', 'the provision --instance whose Istio resources to expect', 'egress-mtls')
+    .option('--instance <name>', 'the provision --instance whose Istio resources to expect (default: --release, else egress-mtls)')
     .option('--timeout <seconds>', 'give up retrying transient API errors after this long', positiveSeconds, 30)
     .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))

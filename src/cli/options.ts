@@ -16,6 +16,10 @@ export interface GlobalOptions {
   readonly kubeconfig?: string
   /** --context: the kubeconfig context instead of the current one. */
   readonly context?: string
+  /** --release: the configuration of this installed Helm release (its ConfigMap) instead of --config. */
+  readonly release?: string
+  /** --release-namespace: the release's namespace (default: the context's namespace). */
+  readonly releaseNamespace?: string
 }
 
 export interface ServeOptions extends GlobalOptions {
@@ -49,7 +53,8 @@ export interface ProvisionOptions extends GlobalOptions {
   readonly dryRun: boolean
   readonly prune: boolean
   readonly pruneAll: boolean
-  readonly instance: string
+  /** Default: the --release name, else egress-mtls. */
+  readonly instance?: string
   readonly adopt: boolean
   readonly output: 'text' | 'yaml' | 'json'
   readonly timeout: number
@@ -73,7 +78,8 @@ export interface CertsOptions extends GlobalOptions {
 export interface DoctorOptions extends GlobalOptions {
   /** Default: the kubeconfig context's namespace, else "default". */
   readonly namespace?: string
-  readonly instance: string
+  /** Default: the --release name, else egress-mtls. */
+  readonly instance?: string
   readonly workload?: string
   /** Seconds; default 30. */
   readonly timeout?: number

@@ -7,11 +7,11 @@ import { checkMaterial, checkSecret, type Material } from '../core/tls/client-ma
 import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial } from '../core/tls/probe.ts'
 import { keyMatches, parseBundle, parseKey } from '../core/tls/x509.ts'
 import { usageError } from '../errors.ts'
-import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { readMaterialFiles } from '../io/material-files.ts'
 import { probeConnection } from '../io/tls-probe.ts'
 import { parseListenAddress } from '../server/address.ts'
 import { VERSION } from '../version.ts'
+import { loadConfiguration } from './configuration.ts'
 import type { Io, ProbeOptions } from './options.ts'
 import { writeReport } from './report.ts'
 
@@ -20,7 +20,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
   if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw usageError('--cert, --key and --cacert go together: give all three, or none to read the target\'s Secret')
   if (!Number.isFinite(options.timeout) || options.timeout <= 0) throw usageError(`--timeout ${String(options.timeout)}: must be a number of seconds above 0`)
   const connectTo = options.connectTo === undefined ? undefined : parseConnectTo(options.connectTo)
-  const config = await loadConfigFile(configPath(options.config, io.env))
+  const config = await loadConfiguration(options, io)
   const target = findTarget(config, options.target)
   const now = new Date()
 

@@ -9,25 +9,26 @@ import { entryDiff } from '../core/istio/diff.ts'
 import { type Action, formatEntry, type PlanEntry } from '../core/istio/plan.ts'
 import { renderWarnings } from '../core/istio/render.ts'
 import { usageError } from '../errors.ts'
-import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
 import { provision } from '../kube/provision.ts'
+import { instanceOf, loadConfiguration } from './configuration.ts'
 import type { Io, ProvisionOptions } from './options.ts'
 
 export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (options.pruneAll && !options.prune) throw usageError('--prune-all and --no-prune contradict each other')
   if (options.pruneAll && options.adopt) throw usageError('--prune-all and --adopt contradict each other')
   if (options.output !== 'text' && !options.dryRun) throw usageError(`-o ${options.output} prints the plan: it needs --dry-run`)
-  if (!LABEL_VALUE.test(options.instance)) {
-    throw usageError(`--instance ${JSON.stringify(options.instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
+  const instance = instanceOf(options)
+  if (!LABEL_VALUE.test(instance)) {
+    throw usageError(`--instance ${JSON.stringify(instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
   }
   if (!(options.timeout > 0)) throw usageError(`--timeout must be a positive number of seconds, not ${options.timeout}`)
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
-  const config = options.pruneAll ? undefined : await loadConfigFile(configPath(options.config, io.env))
+  const config = options.pruneAll ? undefined : await loadConfiguration(options, io)
   for (const w of config === undefined ? [] : renderWarnings(config)) io.stderr.write(`warning: ${w}\n`)
   const kc = loadKubeConfig(options.kubeconfig, options.context)
   const result = await provision(kc, config, {
-    instance: options.instance,
+    instance,
     dryRun: options.dryRun,
     prune: options.prune,
     adopt: options.adopt,
@@ -37,7 +38,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   })
   const c = result.counts
   if (options.output !== 'text') {
-    const doc = { kind: 'ProvisionPlan', instance: options.instance, items: result.entries.map(item), summary: c }
+    const doc = { kind: 'ProvisionPlan', instance, items: result.entries.map(item), summary: c }
     io.stdout.write(options.output === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }))
   } else if (options.dryRun) {
     for (const e of result.entries) io.stdout.write(`${formatEntry(e)}\n${entryDiff(e)}`)

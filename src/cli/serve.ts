@@ -36,6 +36,7 @@ export async function run (options: ServeOptions, io: Io): Promise<number> {
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
   const limits = { maxConnections: maxConnections(options.maxConnections) }
+  if (options.release !== undefined) throw usageError('serve: --release: serve watches a file, pass --config FILE (the chart mounts its ConfigMap)')
   const configFile = configPath(options.config, io.env)
   const log = createLogger(options.logLevel, logFormat(options.logFormat), io.stdout)
   log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')

@@ -123,7 +123,7 @@ test('completion bash: commands, options per command, choices, in a real bash', 
   assert.equal(complete('egress-mtls', 'in'), 'inject')
   assert.match(complete('egress-mtls', '--config', 'c.yaml', 'inject', '-'), /(^| )-f .*--recursive .*--output/)
   assert.equal(complete('egress-mtls', 'render', '-o', ''), 'yaml json')
-  assert.equal(complete('egress-mtls', 'completion', ''), 'bash zsh --config --kubeconfig --context --help')
+  assert.equal(complete('egress-mtls', 'completion', ''), 'bash zsh --config --kubeconfig --context --release --release-namespace --help')
   const zsh = (await cli(['completion', 'zsh'])).stdout
   assert.match(zsh, /^#compdef egress-mtls\nautoload -U \+X bashcompinit && bashcompinit\n/)
 })

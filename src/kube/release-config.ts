@@ -1,0 +1,30 @@
+// The configuration of an installed Helm release: the chart's ConfigMap (key config.yaml),
+// found by the labels the chart puts on it, so that a Helm user needs no configuration file
+// (`--release NAME`). Reads only (get/list ConfigMaps in the release's namespace).
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
+
+import { type Config, parseConfig } from '../core/config/config.ts'
+import { ConfigError, usageError } from '../errors.ts'
+import { deadlineOptions, withRetry } from './retry.ts'
+
+/** The labels of the chart's ConfigMap (templates/configmap.yaml, _helpers.tpl "egress-mtls.labels"). */
+export const releaseConfigSelector = (release: string): string =>
+  `app.kubernetes.io/instance=${release},app.kubernetes.io/component=config,app.kubernetes.io/part-of=egress-mtls`
+
+export async function loadReleaseConfig (kc: KubeConfig, release: string, namespace: string, deadline: number): Promise<Config> {
+  const core = kc.makeApiClient(CoreV1Api)
+  const labelSelector = releaseConfigSelector(release)
+  const list = await withRetry(() => core.listNamespacedConfigMap({ namespace, labelSelector }, deadlineOptions(deadline)), { deadline })
+  const found = list.items
+  if (found.length !== 1) {
+    const names = found.map((c) => c.metadata?.name ?? '').join(', ')
+    throw usageError(found.length === 0
+      ? `no egress-mtls release "${release}" in namespace ${namespace}: no ConfigMap labelled ${labelSelector} (helm list -n ${namespace}; --release-namespace NS names the release's namespace)`
+      : `release "${release}" in namespace ${namespace}: ${found.length} ConfigMaps labelled ${labelSelector} (${names}); pass --config FILE instead`)
+  }
+  const cm = found[0]
+  const source = `configmap ${namespace}/${cm?.metadata?.name ?? ''} (release ${release}) config.yaml`
+  const text = cm?.data?.['config.yaml']
+  if (text === undefined) throw new ConfigError(source, [{ path: '', message: 'is missing' }])
+  return parseConfig(text, source)
+}
