@@ -28,12 +28,13 @@ export async function run (options: InjectOptions, io: Io): Promise<number> {
   const denials: string[] = []
   const warn = (line: string): void => { io.stderr.write(line) }
 
-  const results = manifests.map((manifest) => injectManifest(manifest, config, options.namespace, warn, denials))
+  const format: OutputFormat = options.output ?? (manifests.length > 0 && manifests.every((m) => m.json) ? 'json' : 'yaml')
+  // Values are kept only where the output re-prints them: the edited text is the output otherwise.
+  const results = manifests.map((manifest) => injectManifest(manifest, config, options.namespace, warn, denials, format === 'json' || manifest.json))
   if (denials.length > 0) {
     for (const d of denials) io.stderr.write(d)
     return 1
   }
-  const format: OutputFormat = options.output ?? (manifests.length > 0 && manifests.every((m) => m.json) ? 'json' : 'yaml')
   io.stdout.write(output(manifests, results, format))
   return 0
 }
@@ -45,10 +46,13 @@ interface Injected {
   readonly values: readonly unknown[]
 }
 
-function injectManifest (manifest: Manifest, config: Config, namespace: string | undefined, warn: (line: string) => void, denials: string[]): Injected {
+function injectManifest (
+  manifest: Manifest, config: Config, namespace: string | undefined, warn: (line: string) => void, denials: string[], keepValues: boolean,
+): Injected {
   const { text } = manifest.input
   let out = ''
-  const values: unknown[] = []
+  const kept: unknown[] = []
+  const values = { push: (v: unknown): void => { if (keepValues) kept.push(v) } }
   for (const d of manifest.documents()) {
     const segment = text.slice(d.start, d.end)
     if (d.value === null) { out += segment; continue }
@@ -78,7 +82,7 @@ function injectManifest (manifest: Manifest, config: Config, namespace: string |
       ? `${formatObjects([expected], 'json').replace(/\n$/, '')}${/\n*$/.exec(segment)?.[0] ?? ''}`
       : editDocument(segment, d.doc, d.start, edits, expected, manifest.json, YAML_CONTEXT)
   }
-  return { text: out, values }
+  return { text: out, values: kept }
 }
 
 /** Each input as edited when its format is the output's, else re-printed; YAML inputs joined with `---`. */

@@ -2,12 +2,15 @@
 // YAML (YAML 1.1: `yes` is a boolean; timestamps stay strings) or JSON. Each document keeps
 // its source text and parsed Document, so that `inject` can edit it in place (yaml-edit.ts).
 //
-// Hostile input is refused with one line, before it can use much memory or time: more than
-// MAX_INPUT_BYTES or about MAX_NODES nodes in all, a NUL byte (binary data), nesting deeper
-// than MAX_DEPTH, more than MAX_ALIAS_COUNT alias expansions (alias bombs). yaml's parse
-// costs up to ~1.5 KiB of memory per node (a flow sequence of one-digit items), so the node
-// count, not the byte count, is what bounds memory; duplicate keys are found in one pass
-// (yaml's own check is quadratic in the keys of a mapping).
+// Work is bounded per document and per stream, not per run (kubectl reads any number of
+// files): hostile input is refused with one line, before it can use much memory or time: a
+// file or stdin over MAX_STREAM_BYTES, a document over MAX_DOCUMENT_BYTES or about
+// MAX_NODES nodes, a NUL byte (binary data, refused in the chunk that has it), nesting
+// deeper than MAX_DEPTH, more than MAX_ALIAS_COUNT alias expansions (alias bombs). yaml's
+// parse costs up to ~1.5 KiB of memory per node (a flow sequence of one-digit items), and
+// documents are parsed one at a time, so the node count of one document, not the byte
+// count, is what bounds the parse's memory; duplicate keys are found in one pass (yaml's own
+// check is quadratic in the keys of a mapping).
 import { open, readdir, stat } from 'node:fs/promises'
 import { extname, join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -19,9 +22,11 @@ import { inputError, usageError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 import type { EditContext } from './yaml-edit.ts'
 
-/** All inputs of one command together (a large CRD bundle is a few MiB). */
-export const MAX_INPUT_BYTES = 4 * 1024 * 1024
-/** Lines, flow items and flow collections in all (Istio's whole CRD bundle has ~18,000 lines). */
+/** One file, or stdin (kube-prometheus built into one stream is ~6 MiB). */
+export const MAX_STREAM_BYTES = 32 * 1024 * 1024
+/** One document (kube-apiserver refuses a request over 3 MiB; the largest CRDs are ~1 MiB). */
+export const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+/** Lines, flow items and flow collections of one document (Istio's whole CRD bundle has ~18,000 lines). */
 export const MAX_NODES = 100_000
 /** Nesting of mappings and sequences (a CRD schema goes to ~40; yaml's parser overflows its stack near 800). */
 export const MAX_DEPTH = 256
@@ -43,17 +48,12 @@ const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json'])
  * The inputs named by `-f` (files, directories, `-` for stdin), in order; a directory gives
  * its manifest files sorted by name (and those of its subdirectories with `recursive`).
  */
-export async function readInputs (paths: readonly string[], recursive: boolean, stdin: Readable, limit = MAX_INPUT_BYTES): Promise<Input[]> {
+export async function readInputs (paths: readonly string[], recursive: boolean, stdin: Readable, limit = MAX_STREAM_BYTES): Promise<Input[]> {
   const inputs: Input[] = []
-  let budget = limit
-  const add = (input: Input): void => {
-    budget -= Buffer.byteLength(input.text)
-    inputs.push(input)
-  }
   if (paths.filter((p) => p === '-').length > 1) throw usageError('-f - (stdin) can be given only once')
   for (const path of paths) {
-    if (path === '-') { add(await readStdin(stdin, budget, limit)); continue }
-    for (const file of await expand(path, recursive, true)) add(await readFileBounded(file, budget, limit))
+    if (path === '-') { inputs.push(await readStdin(stdin, limit)); continue }
+    for (const file of await expand(path, recursive, true)) inputs.push(await readFileBounded(file, limit))
   }
   return inputs
 }
@@ -88,9 +88,22 @@ async function expand (path: string, recursive: boolean, top: boolean): Promise<
 }
 
 const tooLarge = (source: string, limit: number): Error =>
-  inputError(source, `too large: the manifests given together may be at most ${limit / MIB} MiB`)
+  inputError(source, `too large: a file or stdin may be at most ${limit / MIB} MiB (split it; there is no limit on how many)`)
 
-async function readFileBounded (path: string, budget: number, limit: number): Promise<Input> {
+/** Bytes read so far, and the lines they end (for where a NUL byte is). */
+interface Read { chunks: Buffer[], total: number, lines: number }
+
+/** Takes a chunk: refused when it holds a NUL byte or makes the input too large, so nothing beyond is read. */
+function take (source: string, read: Read, chunk: Buffer, limit: number): void {
+  const nul = chunk.indexOf(0)
+  if (nul !== -1) throw inputError(source, 'binary data, not YAML or JSON (a NUL byte)', read.lines + chunk.subarray(0, nul).toString('latin1').split('\n').length)
+  read.total += chunk.length
+  if (read.total > limit) throw tooLarge(source, limit)
+  for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) read.lines++
+  read.chunks.push(chunk)
+}
+
+async function readFileBounded (path: string, limit: number): Promise<Input> {
   let handle
   try {
     handle = await open(path, 'r')
@@ -98,17 +111,14 @@ async function readFileBounded (path: string, budget: number, limit: number): Pr
     throw inputError(path, `cannot read: ${describeFileError(err)}`)
   }
   try {
-    const chunks: Buffer[] = []
-    let total = 0
+    const read: Read = { chunks: [], total: 0, lines: 0 }
     for (;;) {
       const buffer = Buffer.allocUnsafe(64 * 1024)
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, null)
       if (bytesRead === 0) break
-      total += bytesRead
-      if (total > budget) throw tooLarge(path, limit)
-      chunks.push(buffer.subarray(0, bytesRead))
+      take(path, read, buffer.subarray(0, bytesRead), limit)
     }
-    return { source: path, text: decode(path, Buffer.concat(chunks)) }
+    return { source: path, text: Buffer.concat(read.chunks).toString('utf8') }
   } catch (err) {
     if (err instanceof Error && err.name === 'EgressMtlsError') throw err
     throw inputError(path, `cannot read: ${describeFileError(err)}`)
@@ -117,28 +127,17 @@ async function readFileBounded (path: string, budget: number, limit: number): Pr
   }
 }
 
-async function readStdin (stdin: Readable, budget: number, limit: number): Promise<Input> {
-  const chunks: Buffer[] = []
-  let total = 0
+async function readStdin (stdin: Readable, limit: number): Promise<Input> {
+  const read: Read = { chunks: [], total: 0, lines: 0 }
   for await (const chunk of stdin) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer
-    total += buffer.length
-    if (total > budget) {
+    try {
+      take('stdin', read, typeof chunk === 'string' ? Buffer.from(chunk) : chunk as Buffer, limit)
+    } catch (err) {
       stdin.destroy()
-      throw tooLarge('stdin', limit)
+      throw err
     }
-    chunks.push(buffer)
   }
-  return { source: 'stdin', text: decode('stdin', Buffer.concat(chunks)) }
-}
-
-function decode (source: string, bytes: Buffer): string {
-  const nul = bytes.indexOf(0)
-  if (nul !== -1) {
-    const line = bytes.subarray(0, nul).toString('latin1').split('\n').length
-    throw inputError(source, 'binary data, not YAML or JSON (a NUL byte)', line)
-  }
-  return bytes.toString('utf8')
+  return { source: 'stdin', text: Buffer.concat(read.chunks).toString('utf8') }
 }
 
 /** One document of an input: its text span and, unless it is empty, its value. */
@@ -171,21 +170,17 @@ export const YAML_CONTEXT: EditContext = {
   toJS: { maxAliasCount: MAX_ALIAS_COUNT },
 }
 
-/** How many more nodes the inputs of one command may have. */
-export interface Budget { nodes: number }
-
-/** The documents of YAML streams or JSON texts, all within one budget. */
+/** The documents of YAML streams or JSON texts. */
 export function parseManifests (inputs: readonly Input[]): Manifest[] {
-  const budget: Budget = { nodes: MAX_NODES }
-  return inputs.map((i) => parseManifest(i, budget))
+  return inputs.map((i) => parseManifest(i))
 }
 
 /** The documents of a YAML stream or of JSON text. */
-export function parseManifest (input: Input, budget: Budget = { nodes: MAX_NODES }): Manifest {
+export function parseManifest (input: Input): Manifest {
   const { source, text } = input
   const trimmed = text.trimStart()
   let json = false
-  scan(source, text, budget)
+  scan(source, text)
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     try {
       JSON.parse(text)
@@ -235,12 +230,20 @@ function * documents ({ source, text }: Input, json: boolean): Generator<Manifes
 /** A quote after these starts a quoted scalar (in `don't` it does not). */
 const QUOTE_AFTER = new Set([' ', '\t', ':', '[', '{', ',', '\n', '-'])
 
+/** `---` at the start of a line, then a space, a tab, a line end or the end: a new document. */
+function documentStart (text: string, i: number): boolean {
+  if (!(i === 0 || text.charCodeAt(i - 1) === 10) || !text.startsWith('---', i)) return false
+  const next = text.charCodeAt(i + 3)
+  return Number.isNaN(next) || next === 32 || next === 9 || next === 10 || next === 13
+}
+
 /**
  * Refuses nesting deeper than MAX_DEPTH before the parser sees it (the parser recurses and
  * takes seconds to give up on 20,000 levels; yamlTooDeep never underestimates the depth),
- * and more nodes than the budget has left: nodes counted as lines, items, commas and brackets.
+ * and a document of more than MAX_NODES nodes (counted as lines, items, commas and
+ * brackets) or MAX_DOCUMENT_BYTES, naming the line where that document starts.
  */
-function scan (source: string, text: string, budget: Budget): void {
+function scan (source: string, text: string): void {
   const deep = yamlTooDeep(text, MAX_DEPTH)
   if (deep !== undefined) throw inputError(source, `nested more than ${MAX_DEPTH} levels deep`, deep.line)
   let flow = 0
@@ -248,12 +251,22 @@ function scan (source: string, text: string, budget: Budget): void {
   let lineStart = true
   let quote = ''
   let nodes = 0
-  const tooMany = (): Error => inputError(source, `more than ${MAX_NODES} YAML nodes (lines, items, collections) in all: split the input`, line)
+  let docStart = 0
+  let docLine = 1
+  const tooMany = (): Error => inputError(source, `the document starting here has more than ${MAX_NODES} YAML nodes (lines, items, collections): split it`, docLine)
+  /** The document that ends at `end` within MAX_DOCUMENT_BYTES (a UTF-16 unit is at least a byte, at most three). */
+  const checkSize = (end: number): void => {
+    const units = end - docStart
+    if (units * 3 <= MAX_DOCUMENT_BYTES) return
+    if (units > MAX_DOCUMENT_BYTES || Buffer.byteLength(text.slice(docStart, end)) > MAX_DOCUMENT_BYTES) {
+      throw inputError(source, `the document starting here is over ${MAX_DOCUMENT_BYTES / MIB} MiB: a document may be at most that (the API server takes 3 MiB)`, docLine)
+    }
+  }
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c === 10) {
       line++; lineStart = true
-      if (++nodes > budget.nodes) throw tooMany()
+      if (++nodes > MAX_NODES) throw tooMany()
       continue
     }
     if (quote !== '') {
@@ -262,6 +275,10 @@ function scan (source: string, text: string, budget: Budget): void {
       continue
     }
     if (lineStart) {
+      if (c === 45 && flow === 0 && documentStart(text, i)) {
+        checkSize(i)
+        docStart = i; docLine = line; nodes = 0
+      }
       if (c === 32) continue
       if (c === 45 && text.charCodeAt(i + 1) === 32) { i++; nodes++; continue }
       lineStart = false
@@ -270,9 +287,9 @@ function scan (source: string, text: string, budget: Budget): void {
     else if (c === 44) nodes++
     else if ((c === 34 || c === 39) && QUOTE_AFTER.has(text[i - 1] ?? ' ')) quote = text[i] ?? ''
     else if (c === 35 && flow === 0) { const nl = text.indexOf('\n', i); i = nl === -1 ? text.length : nl - 1 }
-    if (nodes > budget.nodes) throw tooMany()
+    if (nodes > MAX_NODES) throw tooMany()
   }
-  budget.nodes -= nodes
+  checkSize(text.length)
 }
 
 /** The first key that repeats in a mapping, in one pass (yaml's uniqueKeys check is quadratic). */

@@ -72,11 +72,13 @@ test('files, directories (sorted, manifest extensions only), -R, stdin; unreadab
   await assert.rejects(readInputs(['-', '-'], false, none), { message: '-f - (stdin) can be given only once' })
 })
 
-test('size cap over all inputs, NUL bytes: refused before parsing', async () => {
+test('size cap per input (each within it, however many), NUL bytes: refused before parsing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'egress-mtls-manifests-'))
   writeFileSync(join(dir, 'a.yaml'), 'a: 1\n'.repeat(100))
   writeFileSync(join(dir, 'b.yaml'), 'b: 1\n'.repeat(100))
-  await assert.rejects(readInputs([join(dir, 'a.yaml'), join(dir, 'b.yaml')], false, none, 800), { message: `${join(dir, 'b.yaml')}: too large: the manifests given together may be at most ${800 / 1024 / 1024} MiB` })
-  await assert.rejects(readInputs(['-'], false, Readable.from([Buffer.alloc(1000)]), 800), { message: /^stdin: too large/ })
+  assert.equal((await readInputs([join(dir, 'a.yaml'), join(dir, 'b.yaml')], false, none, 800)).length, 2)
+  writeFileSync(join(dir, 'c.yaml'), 'c: 1\n'.repeat(200))
+  await assert.rejects(readInputs([join(dir, 'a.yaml'), join(dir, 'c.yaml')], false, none, 800), { message: `${join(dir, 'c.yaml')}: too large: a file or stdin may be at most ${800 / 1024 / 1024} MiB (split it; there is no limit on how many)` })
+  await assert.rejects(readInputs(['-'], false, Readable.from([Buffer.alloc(1000, 'a: 1\n')]), 800), { message: /^stdin: too large/ })
   await assert.rejects(readInputs(['-'], false, Readable.from([Buffer.from('a: 1\nb: 2\n'), Buffer.alloc(10)])), { message: 'stdin:3: binary data, not YAML or JSON (a NUL byte)' })
 })
