@@ -5,10 +5,12 @@
 // only by the keys we add, change or remove. YAML in gives YAML out, JSON in gives JSON out,
 // unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
 // manifests, and exits 1.
+import { type Document, visit as visitYaml } from 'yaml'
+
 import { admit, type PatchOperation } from '../core/admission/admit.ts'
 import { applyPatch } from '../core/admission/apply-patch.ts'
 import type { Message } from '../core/admission/messages.ts'
-import { isKubeObject, type KubeObject, syntheticRequest } from '../core/admission/workloads.ts'
+import { isKubeObject, type KubeObject, removedApiVersion, syntheticRequest } from '../core/admission/workloads.ts'
 import { isRecord } from '../core/base/json.ts'
 import type { Config } from '../core/config/config.ts'
 import { usageError } from '../errors.ts'
@@ -57,6 +59,7 @@ function injectManifest (
     const segment = text.slice(d.start, d.end)
     if (d.value === null) { out += segment; continue }
     const ops: PatchOperation[] = []
+    const names: string[] = []
     const visit = (object: unknown, prefix: string): void => {
       if (!isKubeObject(object)) return
       const items = object['items']
@@ -65,6 +68,9 @@ function injectManifest (
         return
       }
       const outcome = injectOne(object, config, namespace)
+      names.push(outcome.name)
+      const removed = removedApiVersion(object)
+      if (removed !== undefined) warn(`egress-mtls: warning: ${outcome.name}: ${removed}\n`)
       for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${w.text}\n`)
       if (outcome.denial !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${outcome.denial.text}\n`)
       for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
@@ -78,11 +84,24 @@ function injectManifest (
       if (op.op === 'test') throw new Error('admit() returned a test operation')
       return op.value === undefined ? { op: op.op, path } : { op: op.op, path, value: op.value }
     })
-    out += d.doc === undefined
+    const notice = (): void => { warn(`egress-mtls: warning: ${names.join(', ')}: ${reserialized(d.doc)}\n`) }
+    const edited = d.doc === undefined
       ? `${formatObjects([expected], 'json').replace(/\n$/, '')}${/\n*$/.exec(segment)?.[0] ?? ''}`
-      : editDocument(segment, d.doc, d.start, edits, expected, manifest.json, YAML_CONTEXT)
+      : editDocument(segment, d.doc, d.start, edits, expected, manifest.json, YAML_CONTEXT, notice)
+    // CRLF in gives CRLF out: the lines egress-mtls adds end as the document's own do
+    out += segment.includes('\r\n') ? edited.replace(/(?<!\r)\n/g, '\r\n') : edited
   }
   return { text: out, values: kept }
+}
+
+/** Why a document lost its comments, quoting and layout, and what to do about it. */
+function reserialized (doc: Document.Parsed | undefined): string {
+  const seen = { aliases: false }
+  if (doc !== undefined) visitYaml(doc, { Alias: () => { seen.aliases = true; return visitYaml.BREAK } })
+  return seen.aliases
+    ? 'the document is printed anew from its values (it uses YAML anchors and aliases, which cannot be edited in place): ' +
+      'its comments (# Source: lines too), quoting and layout are lost; expand the aliases to keep them'
+    : 'the document is printed anew from its values (it could not be edited in place): its comments, quoting and layout are lost'
 }
 
 /** Each input as edited when its format is the output's, else re-printed; YAML inputs joined with `---`. */

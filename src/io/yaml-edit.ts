@@ -39,6 +39,9 @@ interface Splice {
 /**
  * The text of one document (`text`, whose parse is `doc`) after `ops`; `expected` is the
  * value the result must read back as. `json`: the document is JSON and stays JSON.
+ * `notice` hears when the document could not be edited in place, nor printed anew by the
+ * Document API (which keeps comments), and was re-serialized from its value: comments,
+ * quoting and layout lost (YAML aliases on the edited path do this).
  */
 export function editDocument (
   text: string,
@@ -48,6 +51,7 @@ export function editDocument (
   expected: unknown,
   json: boolean,
   ctx: EditContext,
+  notice: () => void = () => undefined,
 ): string {
   if (ops.length === 0) return text
   const splices = spliceOps(text, doc, offset, fold(ops), json)
@@ -55,14 +59,17 @@ export function editDocument (
     const edited = applySplices(text, splices)
     if (readsAs(edited, expected, ctx)) return edited
   }
-  return rewrite(text, doc, ops, expected, json, ctx)
+  return rewrite(text, doc, ops, expected, json, ctx, notice)
 }
 
 /** The document as the Document API prints it after the edit (comments kept), else re-serialized. */
-function rewrite (text: string, doc: Document.Parsed, ops: readonly EditOperation[], expected: unknown, json: boolean, ctx: EditContext): string {
+function rewrite (
+  text: string, doc: Document.Parsed, ops: readonly EditOperation[], expected: unknown, json: boolean, ctx: EditContext,
+  notice: () => void,
+): string {
   const trailing = /\n*$/.exec(text)?.[0] ?? ''
   const whole = (body: string): string => `${text.startsWith('---') && !body.startsWith('---') ? '---\n' : ''}${body.replace(/\n*$/, '')}${trailing === '' ? '' : trailing}`
-  if (json) return whole(stringifyJson(expected, '  '))
+  if (json) return whole(stringifyJson(expected, jsonIndent(text)))
   try {
     const copy = doc.clone()
     for (const op of ops) {
@@ -74,7 +81,14 @@ function rewrite (text: string, doc: Document.Parsed, ops: readonly EditOperatio
   } catch {
     // an alias or an odd shape on the way: printed from the value below
   }
+  notice()
   return whole(new Document(expected, { version: '1.1' }).toString({ lineWidth: 0 }))
+}
+
+/** The indentation of a JSON text: that of its first indented line (2 when it has none). */
+function jsonIndent (text: string): string {
+  const m = /\n([ \t]+)\S/.exec(text)
+  return m?.[1] ?? '  '
 }
 
 function readsAs (text: string, expected: unknown, ctx: EditContext): boolean {
@@ -188,10 +202,13 @@ function spliceOne (text: string, offset: number, map: YAMLMap, key: string, op:
     const keyRange = rangeOf(last.key)
     if (end === undefined || keyRange === undefined) return undefined
     if (!text.slice(open, local(end[1])).includes('\n')) return { at: local(end[1]), remove: 0, insert: `, ${rendered}` }
-    // one key a line: the new one too, at the same column, pretty-printed when JSON
-    const col = column(text, local(keyRange[0]))
-    const pretty = json ? `${JSON.stringify(key)}: ${indentAfterFirst(JSON.stringify(op.value, null, 2), col)}` : rendered
-    return { at: local(end[1]), remove: 0, insert: `,\n${' '.repeat(col)}${pretty}` }
+    // one key a line: the new one too, at the same column (tabs kept), pretty-printed when
+    // JSON with the file's own indentation
+    const keyAt = local(keyRange[0])
+    const before = text.slice(lineStart(text, keyAt), keyAt)
+    const pad = /^[ \t]*$/.test(before) ? before : ' '.repeat(column(text, keyAt))
+    const pretty = json ? `${JSON.stringify(key)}: ${JSON.stringify(op.value, null, jsonIndent(text)).replace(/\n/g, `\n${pad}`)}` : rendered
+    return { at: local(end[1]), remove: 0, insert: `,\n${pad}${pretty}` }
   }
   const first = map.items[0]
   const firstKey = rangeOf(first?.key)
@@ -231,8 +248,6 @@ function lineEnd (text: string, at: number): number {
   const nl = text.indexOf('\n', at)
   return nl === -1 ? text.length : nl + 1
 }
-
-const indentAfterFirst = (text: string, col: number): string => text.replace(/\n/g, `\n${' '.repeat(col)}`)
 
 const PRINT = { lineWidth: 0 } as const
 

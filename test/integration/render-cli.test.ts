@@ -73,16 +73,22 @@ test('--namespace keeps that namespace only; mesh-wide targets live in meshRootN
     'DestinationRule billing/egress-mtls-tax-gw',
     'VirtualService billing/egress-mtls-tax-gw',
   ])
+  assert.equal(billing.stderr, 'egress-mtls: note: the mesh-wide target everywhere covers namespace billing with resources in the mesh root namespace istio-system (render -n istio-system)\n')
   const root = await cli(['render', '-n', 'istio-system'], { EGRESS_MTLS_CONFIG: configFile })
   assert.equal(root.code, 0, root.stderr)
+  assert.equal(root.stderr, '')
   assert.deepEqual(new Set(docs(root.stdout).map((o) => (o as { metadata: { name: string } }).metadata.name)), new Set(['egress-mtls-everywhere']))
 })
 
-test('a namespace without resources: empty output, a note on stderr, exit 0', async () => {
+test('a namespace without resources: empty output, a note on stderr naming the mesh-wide targets that cover it, exit 0', async () => {
   const r = await cli(['render', '--namespace', 'nowhere', '--config', configFile])
   assert.equal(r.code, 0)
   assert.equal(r.stdout, '')
-  assert.match(r.stderr, /no resources in namespace nowhere/)
+  assert.equal(r.stderr, 'egress-mtls: no resources in namespace nowhere: the mesh-wide target everywhere covers namespace nowhere with resources in the mesh root namespace istio-system (render -n istio-system)\n')
+  const scoped = join(dir, 'scoped.yaml')
+  await writeFile(scoped, 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: [payments]\n')
+  const none = await cli(['render', '--namespace', 'nowhere', '--config', scoped])
+  assert.equal(none.stderr, 'egress-mtls: no resources in namespace nowhere\n')
 })
 
 test('bad configuration exits 2 naming the field and line; no configuration exits 2', async () => {

@@ -41,6 +41,7 @@ const SAMPLES: { readonly [C in Code]: Parameters<(typeof MESSAGES)[C]['text']> 
   EMTLS_INJECT_LABEL_INVALID: ['yes'],
   EMTLS_NOT_OPTED_IN: [],
   EMTLS_OPT_IN_ON_POD_TEMPLATE: ['Deployment'],
+  EMTLS_TARGETS_ON_POD_TEMPLATE: ['Deployment', ['bank-api', 'tax-gw']],
   EMTLS_NAMESPACE_EXCLUDED: ['kube-system'],
   EMTLS_NO_TARGET_AVAILABLE: ['shop'],
   EMTLS_TARGETS_EMPTY: ['shop', []],

@@ -27,7 +27,7 @@ import type { Config } from '../config/config.ts'
 import type { AdmissionRequest, AdmissionResponse } from './admission-review.ts'
 import { type Message, message } from './messages.ts'
 import { mutatePodTemplate, type Mutation, mutationKey, type PatchOperation, type TemplateMetadata } from './mutate.ts'
-import { decide, misplacedOptIn } from './policy.ts'
+import { decide, misplacedOptIn, misplacedTargets } from './policy.ts'
 import { controlledByDeployment, podTemplateAt, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
@@ -101,7 +101,8 @@ function review (request: AdmissionRequest, config: Config): Admission {
   if (!read.ok) return unreadable(request, read.error, warnings)
   const meta = read.value
 
-  const misplaced = misplacedOptIn(config, request.kind.kind, labels, meta.labels ?? NO_STRINGS)
+  const misplaced = misplacedOptIn(config, request.kind.kind, labels, meta.labels ?? NO_STRINGS) ??
+    misplacedTargets(request.kind.kind, annotations, meta.annotations ?? NO_STRINGS, targets)
   if (misplaced !== undefined) warnings = [...warnings, misplaced]
   const mutation = mutations(config, mutationKey(templatePath, meta, targets), () => encode(mutatePodTemplate(templatePath, meta, targets, config)))
   if (frozen) {

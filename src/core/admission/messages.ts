@@ -38,6 +38,12 @@ export const MESSAGES = Object.freeze({
     as: 'warning',
     text: (kind: string) => `label ${INJECT_LABEL} is on the pod template; the ${kind}'s own labels opt it in: nothing injected`,
   },
+  EMTLS_TARGETS_ON_POD_TEMPLATE: {
+    as: 'warning',
+    text: (kind: string, injected: readonly string[]) =>
+      `annotation ${TARGETS_ANNOTATION} is on the pod template, where it is not read: every available target is injected (${injected.join(', ')}); ` +
+      `to narrow them, move it to the ${kind}'s own metadata.annotations`,
+  },
   EMTLS_NAMESPACE_EXCLUDED: {
     as: 'warning',
     text: (namespace: string) => `namespace ${namespace} is excluded from injection (cluster mode): nothing injected`,

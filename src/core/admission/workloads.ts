@@ -44,6 +44,27 @@ export function workloadKind (kind: Pick<GroupVersionKind, 'group' | 'kind'>): W
   return Object.hasOwn(KINDS, key) ? KINDS[key] : undefined
 }
 
+/** Workload apiVersions Kubernetes has removed (the API server refuses them), when, and what replaces them. */
+const REMOVED: Readonly<Record<string, { readonly kinds: readonly string[], readonly in: string, readonly use: string }>> = {
+  'extensions/v1beta1': { kinds: ['Deployment', 'DaemonSet', 'ReplicaSet'], in: '1.16', use: 'apps/v1' },
+  'apps/v1beta1': { kinds: ['Deployment', 'StatefulSet'], in: '1.16', use: 'apps/v1' },
+  'apps/v1beta2': { kinds: ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'], in: '1.16', use: 'apps/v1' },
+  'batch/v2alpha1': { kinds: ['CronJob'], in: '1.21', use: 'batch/v1' },
+  'batch/v1beta1': { kinds: ['CronJob'], in: '1.25', use: 'batch/v1' },
+}
+
+/**
+ * What `inject` says of a workload manifest in an apiVersion Kubernetes removed: the webhook
+ * never sees one (the API server refuses it), but an old chart or a copied manifest has them.
+ */
+export function removedApiVersion (object: KubeObject): string | undefined {
+  const removed = Object.hasOwn(REMOVED, object.apiVersion) ? REMOVED[object.apiVersion] : undefined
+  if (removed?.kinds.includes(object.kind) !== true) return undefined
+  const injected = workloadKind(groupVersionKind(object.apiVersion, object.kind)) !== undefined
+  return `apiVersion ${object.apiVersion} was removed in Kubernetes ${removed.in}: the API server refuses this ${object.kind}; ` +
+    `change it to ${removed.use}${injected ? ' (injected as that)' : ' (not injected: egress-mtls reads it as an unknown kind)'}`
+}
+
 /** What the path (a kind's templatePath) leads to in the object; undefined where a step is not an object. */
 export function podTemplateAt (object: unknown, templatePath: readonly string[]): unknown {
   let node = object
