@@ -125,7 +125,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .requiredOption('--webhook <name>', 'the MutatingWebhookConfiguration')
     .option('--ca-validity-days <days>', 'validity of a new CA', positiveDays, 3650)
     .option('--leaf-validity-days <days>', 'validity of a new serving certificate', positiveDays, 365)
-    .option('--renew-fraction <f>', 'renew when less than this fraction of the validity is left', fraction, 1 / 3)
+    .addOption(new Option('--renew-fraction <f>', 'renew when less than this fraction of the validity is left').argParser(fraction).default(1 / 3, '1/3'))
     .option('--uninstall', 'delete the Secret if certs made it (the chart runs this on uninstall)', false)
     .option('--timeout <seconds>', 'give up when the API server does not answer within this long', positiveSeconds, 30)
     .addHelpText('after', examples(

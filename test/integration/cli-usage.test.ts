@@ -50,12 +50,14 @@ test('--version and `version` print package.json\'s version', async () => {
   assert.deepEqual(JSON.parse((await cli(['version', '-o', 'json'])).stdout), { version: VERSION, node: process.version })
 })
 
-test('every command\'s help has examples', async () => {
+test('every command\'s help has examples, and defaults as people write them', async () => {
   for (const c of ['serve', 'inject', 'render', 'provision', 'certs', 'doctor', 'version', 'completion']) {
     const r = await cli([c, '--help'])
     assert.equal(r.code, 0, c)
     assert.match(r.stdout, new RegExp(`Examples:\\n  egress-mtls ${c}|Examples:\\n  source <\\(egress-mtls completion`), c)
+    assert.doesNotMatch(r.stdout, /default: \d+\.\d{4,}/, `${c}: a default printed as a long decimal`)
   }
+  assert.match((await cli(['certs', '--help'])).stdout, /\(default: 1\/3\)/)
 })
 
 test('bad numbers, bad choices, unknown commands: one line, exit 2', async () => {

@@ -8,6 +8,7 @@ import { createServer, type Server, type ServerOptions } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 
 import { parse as parseYaml } from 'yaml'
 
@@ -151,6 +152,21 @@ test('a server that does not ask for a client certificate: warn, exit 0 (the sid
   const r = await probe(await server(goodServer, { requestCert: false, rejectUnauthorized: false }))
   assert.equal(r.code, 0, r.stdout)
   assert.match(r.stdout, /^warn .*: the server did not ask for a client certificate: it answered HTTP\/1\.1 200 OK without mutual TLS$/m)
+})
+
+test('a mutual-TLS server that does not answer HEAD (not HTTP): the probe says so, warn, exit 0', async () => {
+  const quiet = createTlsServer({ cert: goodServer.cert, key: goodServer.key, requestCert: true, rejectUnauthorized: true, ca: clientCa.cert }, (socket) => { socket.on('data', () => undefined) })
+  const open: TLSSocket[] = []
+  quiet.on('secureConnection', (s) => open.push(s))
+  await new Promise<void>((resolve) => quiet.listen(0, '127.0.0.1', resolve))
+  try {
+    const r = await probe(`127.0.0.1:${String((quiet.address() as AddressInfo).port)}`, '--timeout', '2')
+    assert.equal(r.code, 0, r.stdout)
+    assert.match(r.stdout, /^warn .*: the server did not answer HEAD \/ \(no answer within 2 s\): it may not speak HTTP, or not answer HEAD; it sent no alert against the client certificate/m)
+  } finally {
+    for (const s of open) s.destroy()
+    quiet.close()
+  }
 })
 
 test('nothing listening: fail "cannot connect"; bad usage exits 2 saying what', async () => {

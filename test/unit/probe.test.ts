@@ -52,6 +52,16 @@ test('failures before an answer: each says what the server did', () => {
   assert.equal(silent.at(-1), `fail ${at}: the server closed the connection after the handshake without answering`)
 })
 
+test('a server that does not answer HEAD: said, a warning (the handshake, which is what the sidecar does, went through)', () => {
+  const at = 'api.bank.example.com:443'
+  const quiet = (o: Partial<Observation>): string[] => judge({ ...handshaken, ...o, failure: { stage: 'answer', code: 'timeout', message: 'no answer within 10 s' } })
+  assert.equal(quiet({}).at(-1), `warn ${at}: the server did not answer HEAD / (no answer within 10 s): it may not speak HTTP, or not answer HEAD; ` +
+    'it sent no alert against the client certificate (a TLS 1.3 server refuses one right after the handshake)')
+  assert.match(quiet({ protocol: 'TLSv1.2' }).at(-1) ?? '', /no alert against the client certificate \(TLS 1\.2 accepted it in the handshake\)$/)
+  assert.match(quiet({ clientCertificateRequested: false }).at(-1) ?? '', /^warn .*did not answer HEAD .*; it did not ask for a client certificate \(no mutual TLS\)$/)
+  assert.equal(exitCode(judgeProbe(plan, { ...handshaken, failure: { stage: 'answer', code: 'timeout', message: 'x' } }, new Date())), 0)
+})
+
 test('the chain and the name: an unknown issuer, a name not carried, the check turned off', async () => {
   const unknown = judge({ ...done, verifyError: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', serverChain: [server.cert] })
   assert.ok(unknown.includes("fail api.bank.example.com:443: the server's certificate chain does not verify against cacert: cacert does not hold the CA that issued the server's certificate (issuer 'CN=server CA') (UNABLE_TO_GET_ISSUER_CERT_LOCALLY)"), unknown.join('\n'))

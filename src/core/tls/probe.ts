@@ -172,8 +172,14 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
     const n = alert(failure.message)
     const refused = n !== undefined && Object.hasOwn(CLIENT_REFUSED, n)
     if (refused) findings.push(fail(`the server refused the client certificate after the handshake (alert ${CLIENT_REFUSED[n] ?? n})`))
-    else if (failure.code === 'timeout') findings.push(fail(`no HTTP answer after the handshake: ${failure.message}`))
-    else if (failure.code === 'closed' || failure.code === 'ECONNRESET') {
+    else if (failure.code === 'timeout') {
+      // Handshake done, then silence: a server that does not speak HTTP, or does not answer
+      // HEAD. A refused client certificate gets an alert at once (TLS 1.3) or fails the
+      // handshake (TLS 1.2), so the sidecar's TLS is fine; what it sends is the application's.
+      findings.push(warn(`the server did not answer HEAD / (${failure.message}): it may not speak HTTP, or not answer HEAD; ` + (asked
+        ? `it sent no alert against the client certificate${seen.protocol === 'TLSv1.2' ? ' (TLS 1.2 accepted it in the handshake)' : ' (a TLS 1.3 server refuses one right after the handshake)'}`
+        : 'it did not ask for a client certificate (no mutual TLS)')))
+    } else if (failure.code === 'closed' || failure.code === 'ECONNRESET') {
       findings.push(fail(asked
         ? 'the server asked for the client certificate, then closed the connection without answering: it refused the certificate'
         : 'the server closed the connection after the handshake without answering'))
