@@ -138,11 +138,17 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('-n, --namespace <ns>', 'namespace to check (default: the context\'s namespace, else "default")')
     .option('--instance <name>', 'the provision --instance whose Istio resources to expect (default: --release, else egress-mtls)')
     .option('--timeout <seconds>', 'give up retrying transient API errors after this long', positiveSeconds, 30)
+    .option('-f, --filename <path>', 'offline: check these manifests (files, directories, - for stdin) instead of the cluster; repeatable', collect)
+    .option('-R, --recursive', 'read the directories given with -f recursively', false)
+    .option('--cert <file>', 'offline: check this client certificate chain (PEM) with --key and --cacert')
+    .option('--key <file>', 'offline: the client key (PEM)')
+    .option('--cacert <file>', 'offline: the CAs that verify the server (PEM)')
     .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
     .addHelpText('after', examples(
       'egress-mtls doctor --config config.yaml -n payments',
       'egress-mtls doctor --config config.yaml -n payments deployment/checkout -o json',
+      'egress-mtls doctor --config config.yaml -R -f k8s/ --cert client.crt --key client.key --cacert bank-ca.crt   # offline',
     ))
     .action(async (workload: string | undefined, _opts: unknown, cmd: Command) => {
       const mod = await import('./doctor.ts')

@@ -84,6 +84,12 @@ export interface DoctorOptions extends GlobalOptions {
   /** Seconds; default 30. */
   readonly timeout?: number
   readonly output: 'text' | 'yaml' | 'json'
+  /** Offline: manifests (-f, repeatable) and client material files instead of the cluster. */
+  readonly filename?: readonly string[]
+  readonly recursive?: boolean
+  readonly cert?: string
+  readonly key?: string
+  readonly cacert?: string
 }
 
 export interface ProbeOptions extends GlobalOptions {

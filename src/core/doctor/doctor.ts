@@ -90,9 +90,9 @@ const workloadName = (w: Workload): string => `${w.kind.toLowerCase()}/${w.metad
  * webhook only workloads labelled egress-mtls.io/inject=true (its objectSelector), so a
  * workload labelled otherwise never gets the webhook's warning: doctor says so.
  */
-export function checkWorkload (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, w: Workload): Finding[] {
+export function checkWorkload (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, w: Workload, offline = false): Finding[] {
   const at = workloadName(w)
-  const { ok, fail } = about(at)
+  const { ok, warn, fail } = about(at)
   const findings: Finding[] = []
   if (config.injection === 'namespace' && namespaceLabels[NAMESPACE_LABEL] !== 'enabled') {
     findings.push(fail(`namespace ${namespace} is not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace), so the webhook does not see its workloads`))
@@ -105,6 +105,13 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
       break
     case 'injected': {
       const keys = [...new Set(patch.map((p) => (p.path.split('/').at(-1) ?? '').replaceAll('~1', '/').replaceAll('~0', '~')))]
+      // A manifest is injected when it is applied: offline, that is what is to be expected.
+      if (offline) {
+        findings.push(injected === undefined
+          ? ok(`the webhook injects it when it is applied, with ${targetsOf(patch) || 'its targets'} (egress-mtls inject shows how)`)
+          : warn(`injected with ${injected} in the file, but the webhook would now change ${keys.join(', ')} when it is applied; run egress-mtls inject on it again`))
+        break
+      }
       findings.push(fail(injected === undefined
         ? `not injected (no ${INJECTED_ANNOTATION} on the pod template); with the webhook running, re-apply it or run kubectl rollout restart ${at}`
         : `injected with ${injected}, but the webhook would now change ${keys.join(', ')}; re-apply it or run kubectl rollout restart ${at}`))
@@ -126,6 +133,14 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
     findings.push(fail(`the webhook never sees it: in label mode its objectSelector matches ${INJECT_LABEL}: "true" on the ${w.kind} itself only, so kubectl shows no warning; label the ${w.kind} ${INJECT_LABEL}=true`))
   }
   return findings
+}
+
+/** The targets a patch records in egress-mtls.io/injected. */
+function targetsOf (patch: readonly { readonly path: string, readonly value?: unknown }[]): string {
+  const record = patch.find((p) => p.path.endsWith(`/${INJECTED_ANNOTATION.replaceAll('/', '~1')}`))?.value
+  const fromMap = patch.map((p) => isRecord(p.value) ? p.value[INJECTED_ANNOTATION] : undefined).find((v) => typeof v === 'string')
+  const v = typeof record === 'string' ? record : fromMap
+  return typeof v === 'string' ? v : ''
 }
 
 function optIn (config: Config, w: Workload): string {
@@ -162,6 +177,7 @@ export function scanNamespace (
   namespace: string,
   namespaceLabels: Readonly<Record<string, string>>,
   workloads: readonly Workload[],
+  offline = false,
 ): Finding[] {
   const { ok, fail } = about(`Namespace ${namespace}`)
   const own = workloads.filter((w) => !controlled(w))
@@ -171,8 +187,8 @@ export function scanNamespace (
       ? []
       : [fail(`not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace): the webhook sees none of its ${asking.length} workload${asking.length === 1 ? '' : 's'}`)]
   }
-  const findings = asking.flatMap((w) => checkWorkload(config, namespace, namespaceLabels, w))
+  const findings = asking.flatMap((w) => checkWorkload(config, namespace, namespaceLabels, w, offline))
   const injected = findings.filter((f) => f.level === 'ok').length
-  findings.push(ok(`${own.length} workload${own.length === 1 ? '' : 's'} scanned, ${asking.length} asking for egress-mtls, ${injected} injected as the webhook makes ${injected === 1 ? 'it' : 'them'}`))
+  findings.push(ok(`${own.length} workload${own.length === 1 ? '' : 's'} scanned, ${asking.length} asking for egress-mtls, ${injected} ${offline ? 'to be injected or injected' : 'injected'} as the webhook makes ${injected === 1 ? 'it' : 'them'}`))
   return findings
 }
