@@ -67,12 +67,14 @@ test('the set-up: npm ci (here: the installed node_modules, linked)', () => {
   symlinkSync(join(repoRoot, 'node_modules'), join(copy, 'node_modules'))
 })
 
-test('the offline preview, without a build: inject of the example Deployment, render', () => {
+test('the offline preview, without a build: inject of the example Deployment, render, doctor on the file', () => {
   const r = run(blocks[1] ?? '')
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /^ {8}egress-mtls\.io\/injected: bank-api,tax-gw$/m)
   assert.match(r.stdout, /sidecar\.istio\.io\/userVolume: '\{"egress-mtls-bank-api":/)
   assert.match(r.stdout, /^kind: DestinationRule$/m)
+  assert.match(r.stdout, /^ok deployment\/payments: the webhook injects it when it is applied, with bank-api,tax-gw/m)
+  assert.match(r.stdout, /^doctor: 3 ok, 1 warn, 0 fail$/m)
   assert.equal(r.stderr, '')
 })
 
