@@ -163,10 +163,6 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   metrics.countConnections(() => new Promise((resolve) => {
     app.server.getConnections((err, count) => { resolve(err === null ? count : 0) })
   }))
-  app.server.on('request', (_req, res) => {
-    metrics.inFlight(1)
-    res.once('close', () => { metrics.inFlight(-1) })
-  })
   app.decorateRequest('reviewStart', 0)
 
   // The body comes from kube-apiserver and is only read here, never merged into another

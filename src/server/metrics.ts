@@ -13,6 +13,7 @@ export const UNKNOWN = 'unknown'
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
 const RESULTS: readonly Outcome[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
+const RESULT_LABELS = Object.fromEntries(RESULTS.map((result) => [result, { result }])) as Record<Outcome, { result: Outcome }>
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
@@ -30,8 +31,8 @@ export interface Metrics {
   /** One answered POST /mutate: `seconds` from reading the body to sending the answer. */
   admission: (kind: string, operation: string, result: Outcome, seconds?: number) => void
   rejection: (reason: Rejection) => void
-  /** +1 when a request's headers arrive on the webhook port, -1 once it is answered or aborted. */
-  inFlight: (delta: 1 | -1) => void
+  /** Where egress_mtls_requests_in_flight reads the number of requests whose answer is not sent yet, at each scrape. */
+  countInFlight: (count: () => number) => void
   /** A configuration load: the first one at start (`counted` false) or a reload. */
   configLoad: (result: 'success' | 'failure', counted: boolean) => void
   /** Where egress_mtls_open_connections reads the webhook port's connection count from, at each scrape. */
@@ -42,11 +43,17 @@ export interface Metrics {
 export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  const requests = new Counter({
+  // Reviews are counted in plain numbers and added to the counter at each scrape: prom-client's
+  // inc() hashes and checks its labels on every call, a scrape is rarer than a review.
+  const answered = new Map<string, { readonly labels: { kind: string, operation: string, result: Outcome }, n: number }>()
+  new Counter({
     name: 'egress_mtls_admission_requests_total',
     help: 'AdmissionReviews answered, by workload kind, operation and result (injected, unchanged, skipped, denied, error).',
     labelNames: ['kind', 'operation', 'result'] as const,
     registers: [registry],
+    collect () {
+      for (const a of answered.values()) if (a.n > 0) { this.inc(a.labels, a.n); a.n = 0 }
+    },
   })
   const duration = new Histogram({
     name: 'egress_mtls_admission_duration_seconds',
@@ -61,10 +68,13 @@ export function createMetrics (): Metrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   })
-  const inFlight = new Gauge({
+  // Read at each scrape rather than counted per request: a scrape is rarer than a review.
+  let inFlightCount = (): number => 0
+  new Gauge({
     name: 'egress_mtls_requests_in_flight',
     help: 'Requests on the webhook port whose headers arrived and whose answer is not sent yet.',
     registers: [registry],
+    collect () { this.set(inFlightCount()) },
   })
   let connectionCount = (): Promise<number> => Promise.resolve(0)
   new Gauge({
@@ -108,21 +118,22 @@ export function createMetrics (): Metrics {
   return {
     registry,
     admission (kind, operation, result, seconds) {
-      requests.inc({
-        kind: KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other',
-        operation: OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other',
-        result,
-      })
-      if (seconds !== undefined) duration.observe({ result }, seconds)
+      const k = KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other'
+      const o = OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other'
+      const key = `${k} ${o} ${result}`
+      const a = answered.get(key)
+      if (a === undefined) answered.set(key, { labels: { kind: k, operation: o, result }, n: 1 })
+      else a.n++
+      if (seconds !== undefined) duration.observe(RESULT_LABELS[result], seconds)
     },
     rejection (reason) { rejections.inc({ reason }) },
-    inFlight (delta) { inFlight.inc(delta) },
     configLoad (result, counted) {
       if (counted) reloads.inc({ result })
       lastReloadOk.set(result === 'success' ? 1 : 0)
       lastReloadTime.set(Date.now() / 1000)
     },
     countConnections (count) { connectionCount = count },
+    countInFlight (count) { inFlightCount = count },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
   }
 }

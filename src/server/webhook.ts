@@ -100,6 +100,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
     app = createApp({ certificate: certificate.current(), config: config.current, metrics, log, draining: () => closing, limits })
     const drain = trackConnections(app.server)
+    metrics.countInFlight(drain.inFlight)
     await app.ready()
     const port = await listen(app.server, options.listen, '--listen')
     const metricsPort = await listen(side, options.metricsListen, '--metrics-listen')

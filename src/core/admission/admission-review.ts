@@ -81,11 +81,25 @@ export function reviewResponse (apiVersion: string, response: AdmissionResponse)
 }
 
 /**
- * reviewResponse() as JSON text. The patch, base64 and often kilobytes long, needs no JSON
- * escaping: it is spliced in as it is rather than scanned by JSON.stringify.
+ * Every field of AdmissionResponse (a field added to the type without being added here is a type
+ * error): reviewJson() writes each of them, which test/unit/admission-review.test.ts checks.
+ */
+export const RESPONSE_FIELDS: Readonly<Record<keyof AdmissionResponse, true>> = {
+  uid: true, allowed: true, patchType: true, patch: true, warnings: true, status: true,
+}
+
+/**
+ * reviewResponse() as JSON text, written out field by field (each field of RESPONSE_FIELDS):
+ * the patch, base64 and often kilobytes long, needs no JSON escaping and is spliced in as it is
+ * rather than scanned by JSON.stringify; the rest is a few short values.
  */
 export function reviewJson (apiVersion: string, response: AdmissionResponse): string {
-  const { patch, ...rest } = response
-  const json = JSON.stringify(reviewResponse(apiVersion, rest))
-  return patch === undefined ? json : `${json.slice(0, -2)},"patch":"${patch}"}}`
+  const { uid, allowed, patchType, patch, warnings, status } = response
+  return `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview",` +
+    `"response":{"uid":${JSON.stringify(uid)},"allowed":${String(allowed)}` +
+    (patchType === undefined ? '' : `,"patchType":${JSON.stringify(patchType)}`) +
+    (patch === undefined ? '' : `,"patch":"${patch}"`) +
+    (warnings === undefined ? '' : `,"warnings":${JSON.stringify(warnings)}`) +
+    (status === undefined ? '' : `,"status":${JSON.stringify(status)}`) +
+    '}}'
 }
