@@ -1,6 +1,6 @@
 // The webhook's Prometheus metrics (docs/design.md "Protocol (webhook)"), in a registry of their
 // own so that tests and several servers in one process never share counters.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client'
 
 import type { Outcome } from '../core/admission/admit.ts'
 import { VERSION } from '../version.ts'
@@ -13,7 +13,6 @@ export const UNKNOWN = 'unknown'
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
 const RESULTS: readonly Outcome[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
-const RESULT_LABELS = Object.fromEntries(RESULTS.map((result) => [result, { result }])) as Record<Outcome, { result: Outcome }>
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
@@ -55,13 +54,12 @@ export function createMetrics (): Metrics {
       for (const a of answered.values()) if (a.n > 0) { this.inc(a.labels, a.n); a.n = 0 }
     },
   })
-  const duration = new Histogram({
-    name: 'egress_mtls_admission_duration_seconds',
-    help: 'Time to answer an AdmissionReview, from parsing its body to sending the answer, by result.',
-    labelNames: ['result'] as const,
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-    registers: [registry],
-  })
+  const observeDuration = histogramByResult(
+    registry,
+    'egress_mtls_admission_duration_seconds',
+    'Time to answer an AdmissionReview, from parsing its body to sending the answer, by result.',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  )
   const rejections = new Counter({
     name: 'egress_mtls_http_rejections_total',
     help: 'Requests and connections turned away before a review was read, by reason (not counted as admission errors).',
@@ -114,7 +112,6 @@ export function createMetrics (): Metrics {
   // Every series exists from the start, so that rate() and alerts see the first event.
   for (const result of ['success', 'failure'] as const) reloads.inc({ result }, 0)
   for (const reason of REJECTIONS) rejections.inc({ reason }, 0)
-  for (const result of RESULTS) duration.zero({ result })
   return {
     registry,
     admission (kind, operation, result, seconds) {
@@ -124,7 +121,7 @@ export function createMetrics (): Metrics {
       const a = answered.get(key)
       if (a === undefined) answered.set(key, { labels: { kind: k, operation: o, result }, n: 1 })
       else a.n++
-      if (seconds !== undefined) duration.observe(RESULT_LABELS[result], seconds)
+      if (seconds !== undefined) observeDuration(result, seconds)
     },
     rejection (reason) { rejections.inc({ reason }) },
     configLoad (result, counted) {
@@ -135,5 +132,42 @@ export function createMetrics (): Metrics {
     countConnections (count) { connectionCount = count },
     countInFlight (count) { inFlightCount = count },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
+  }
+}
+
+/**
+ * A Prometheus histogram by `result` (every result's series from the start), observed with a
+ * few additions: prom-client's Histogram checks and hashes its labels on every observe(), here
+ * once per review. Exposed as prom-client exposes its own (cumulative `le` buckets, +Inf, sum, count).
+ */
+function histogramByResult (registry: Registry, name: string, help: string, buckets: readonly number[]): (result: Outcome, seconds: number) => void {
+  const series = new Map(RESULTS.map((result) => [result, { counts: buckets.map(() => 0), sum: 0, count: 0 }]))
+  const values = (): { metricName: string, labels: Record<string, string | number>, value: number }[] => [...series].flatMap(([result, s]) => {
+    let below = 0
+    return [
+      ...buckets.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le, result }, value: below += s.counts[i] ?? 0 })),
+      { metricName: `${name}_bucket`, labels: { le: '+Inf', result }, value: s.count },
+      { metricName: `${name}_sum`, labels: { result }, value: s.sum },
+      { metricName: `${name}_count`, labels: { result }, value: s.count },
+    ]
+  })
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: () => Promise.resolve({ name, help, type: 'histogram', aggregator: 'sum', values: values() }),
+    reset: () => { for (const s of series.values()) { s.counts.fill(0); s.sum = 0; s.count = 0 } },
+  }
+  // The registry reads only these members (name, help, type, get) of a metric.
+  registry.registerMetric(metric as unknown as Metric)
+  return (result, seconds) => {
+    const s = series.get(result)
+    if (s === undefined) return
+    let i = 0
+    while (i < buckets.length && seconds > (buckets[i] ?? Infinity)) i++
+    if (i < buckets.length) s.counts[i] = (s.counts[i] ?? 0) + 1
+    s.sum += seconds
+    s.count++
   }
 }
