@@ -229,7 +229,9 @@ async function sanity (port: number, ca: string, sc: Scenario): Promise<string> 
 /** The program compiled as `npm run build` does (tsconfig.build.json), into `dir`; its main.js. */
 async function build (dir: string): Promise<string> {
   await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n')
+  // dist/version.ts reads the version from the package.json beside dist/, as in the image.
+  const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify({ type: 'module', version })}\n`)
   await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'))
   const tsc = spawn(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { stdio: 'inherit' })
   const [code] = await once(tsc, 'exit') as [number | null]
