@@ -13,6 +13,7 @@
 //                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop;
 //                                      idle: 2,000 idle connections, bench/idle.ts)
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots in µs per review)
+//                         [--perf]   (Linux perf: CPU time only, preemption left out; see bench/perf.ts)
 //                         [--node-args="--max-semi-space-size=4"]   (flags for both servers' node)
 //                         [--built]   (serve compiled to JavaScript, as the image runs it, instead of src/*.ts)
 //                         [--floor fastify]   (the floor answers through Fastify, set up as the webhook's:
@@ -40,6 +41,7 @@ import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
 import { type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
 import { paced } from './bench/paced.ts'
+import { PERF_NODE_ARGS, perfCosts, perfRecord } from './bench/perf.ts'
 import { hotSpots } from './bench/profile.ts'
 
 const { values: flags } = parseArgs({
@@ -50,6 +52,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '1000' },
     only: { type: 'string', default: 'a,b,c,h,m,idle' },
     profile: { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
     'startup-runs': { type: 'string', default: '5' },
     'node-args': { type: 'string', default: '' },
     built: { type: 'boolean', default: false },
@@ -310,6 +313,7 @@ async function main (): Promise<void> {
   let webhook: Listening | undefined
   let floor: Listening | undefined
   let cgroup: MemoryCgroup | undefined
+  const perfPids = new Set<number>()
   try {
     const ca: Authority = await testAuthority('egress-mtls bench CA')
     const tls = writeServingSecret(join(dir, 'tls'), await loopbackServer(ca, 7), ca)
@@ -329,11 +333,14 @@ async function main (): Promise<void> {
 
     const startup = await startupTimes(files, Number(flags['startup-runs']), cli)
     const profDir = join(dir, 'profile')
-    const options = (name: string): SpawnOptions => ({ nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : [])] })
+    const options = (name: string): SpawnOptions => ({
+      nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []), ...(flags.perf && (name === 'webhook' || name === 'floor') ? PERF_NODE_ARGS : [])],
+    })
     webhook = await startServe(files, { ...options('webhook'), ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
     floor = await startFloor(files.cert, files.key, { ...options('floor'), fastify: FASTIFY_FLOOR })
     const webhookPid = webhook.pid
     const floorPid = floor.pid
+    perfPids.add(webhookPid).add(floorPid)
     const idleRss = { webhook: await procStatusBytes(webhook.pid, 'VmRSS'), floor: await procStatusBytes(floor.pid, 'VmRSS') }
 
     out('answers (one request of each, checked like the fuzz test does):')
@@ -341,6 +348,9 @@ async function main (): Promise<void> {
     out()
 
     const rows: [Row, Row][] = []
+    const perfFile = join(dir, 'perf.data')
+    const recording = flags.perf ? await perfRecord([webhookPid, floorPid], perfFile) : undefined
+    const before = new Map(answered)
     // VmHWM only grows: read after each scenario, in order, it is the peak so far.
     const peaks: string[] = []
     // RSS once each scenario's load is over (issue 29 judges (a)'s).
@@ -357,6 +367,8 @@ async function main (): Promise<void> {
       rssAfter.set(sc.id, { webhook: await procStatusBytes(webhook.pid, 'VmRSS') ?? Number.NaN, floor: await procStatusBytes(floor.pid, 'VmRSS') ?? Number.NaN })
     }
     const peakRss = await procStatusBytes(webhook.pid, 'VmHWM')
+    await recording?.stop()
+    const duringPerf = new Map([webhookPid, floorPid].map((pid) => [pid, (answered.get(pid) ?? 0) - (before.get(pid) ?? 0)]))
     // Hostile reviews come last: resetting the peak RSS for them ends the figure above.
     const hostile: [string, HostileBatch][] = []
     if (ONLY.has('h')) {
@@ -434,12 +446,21 @@ async function main (): Promise<void> {
       out()
       for (const line of await idleReport({ serve, floor: idleFloor }, ca.cert, all.find((sc) => sc.id === 'b')?.bodies[0] ?? '', 2000, DEFAULT_LIMITS.maxConnections)) out(line)
     }
+    if (recording !== undefined) {
+      const costs = await perfCosts(perfFile, duringPerf, repoRoot)
+      out(`\nCPU time by perf (cpu-clock), µs per review: webhook ${fmt(costs.main[0]! + costs.other[0]!, 0)} (main thread ${fmt(costs.main[0]!, 0)}, other threads ${fmt(costs.other[0]!, 0)}), ` +
+        `floor ${fmt(costs.main[1]! + costs.other[1]!, 0)} (main thread ${fmt(costs.main[1]!, 0)}, other threads ${fmt(costs.other[1]!, 0)})`)
+      out(`${lpad('webhook', 8)} ${lpad('floor', 8)}  nearest JavaScript frame or native entry`)
+      for (const [name, [w, f]] of costs.rows) out(`${lpad(fmt(w ?? Number.NaN, 1), 8)} ${lpad(fmt(f ?? Number.NaN, 1), 8)}  ${name}`)
+    }
     if (flags.profile) await printProfiles(profDir, { webhook: answered.get(webhookPid) ?? Number.NaN, floor: answered.get(floorPid) ?? Number.NaN })
   } finally {
     await webhook?.stop()
     await floor?.stop()
     await cgroup?.remove()
     await rm(dir, { recursive: true, force: true })
+    // node --perf-basic-prof's symbol maps.
+    if (flags.perf) for (const pid of perfPids) await rm(`/tmp/perf-${pid}.map`, { force: true })
   }
 }
 
