@@ -12,28 +12,33 @@ export const UNKNOWN = 'unknown'
 // "other", so that no client can grow the number of series without bound.
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
-const RESULTS: readonly Outcome[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
+const RESULTS: readonly Outcome[] = ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
  * HTTP 400 (not a review), 404, 413, 415 and 431; 408 when headers or body arrive too
- * slowly; TLS handshakes that time out or fail; connections refused at the cap.
+ * slowly; 503 when the memory for bodies in flight is spent (body_budget); bodies cut short
+ * by a client that went away (client_closed); TLS handshakes that time out or fail;
+ * connections refused at the cap, or at the cap per client address.
  */
 export const REJECTIONS = [
   'bad_request', 'not_found', 'payload_too_large', 'unsupported_media_type', 'headers_too_large',
-  'request_timeout', 'tls_handshake_timeout', 'tls_handshake_failed', 'connection_limit',
+  'request_timeout', 'body_budget', 'client_closed', 'tls_handshake_timeout', 'tls_handshake_failed',
+  'connection_limit', 'source_connection_limit',
 ] as const
 export type Rejection = typeof REJECTIONS[number]
 
 export interface Metrics {
   readonly registry: Registry
   /** One answered POST /mutate: `seconds` from reading the body to sending the answer. */
-  admission: (kind: string, operation: string, result: Outcome, seconds?: number) => void
+  admission: (kind: string, operation: string, result: Outcome, seconds?: number, dryRun?: boolean) => void
   rejection: (reason: Rejection) => void
   /** +1 when a request's headers arrive on the webhook port, -1 once it is answered or aborted. */
   inFlight: (delta: 1 | -1) => void
   /** A configuration load: the first one at start (`counted` false) or a reload. */
   configLoad: (result: 'success' | 'failure', counted: boolean) => void
+  /** Where egress_mtls_request_body_bytes reads the bytes of request bodies held, at each scrape. */
+  countBodyBytes: (held: () => number) => void
   /** Where egress_mtls_open_connections reads the webhook port's connection count from, at each scrape. */
   countConnections: (count: () => Promise<number>) => void
   servingCertificateExpiry: (notAfter: Date) => void
@@ -44,8 +49,8 @@ export function createMetrics (): Metrics {
   collectDefaultMetrics({ register: registry })
   const requests = new Counter({
     name: 'egress_mtls_admission_requests_total',
-    help: 'AdmissionReviews answered, by workload kind, operation and result (injected, unchanged, skipped, denied, error).',
-    labelNames: ['kind', 'operation', 'result'] as const,
+    help: 'AdmissionReviews answered, by workload kind, operation, result (injected, removed, unchanged, skipped, denied, error) and dry_run.',
+    labelNames: ['kind', 'operation', 'result', 'dry_run'] as const,
     registers: [registry],
   })
   const duration = new Histogram({
@@ -65,6 +70,13 @@ export function createMetrics (): Metrics {
     name: 'egress_mtls_requests_in_flight',
     help: 'Requests on the webhook port whose headers arrived and whose answer is not sent yet.',
     registers: [registry],
+  })
+  let bodyBytes = (): number => 0
+  new Gauge({
+    name: 'egress_mtls_request_body_bytes',
+    help: 'Bytes of request bodies held in memory on the webhook port (received, not yet answered); beyond the budget, bodies are refused with 503.',
+    registers: [registry],
+    collect () { this.set(bodyBytes()) },
   })
   let connectionCount = (): Promise<number> => Promise.resolve(0)
   new Gauge({
@@ -105,13 +117,24 @@ export function createMetrics (): Metrics {
   for (const result of ['success', 'failure'] as const) reloads.inc({ result }, 0)
   for (const reason of REJECTIONS) rejections.inc({ reason }, 0)
   for (const result of RESULTS) duration.zero({ result })
+  // Every kind, operation, result and dry_run value in at least one series (the operations
+  // that admission reviews; DELETE and CONNECT appear once seen).
+  for (const kind of KINDS) {
+    for (const operation of ['CREATE', 'UPDATE']) {
+      for (const result of RESULTS) for (const dryRun of ['false', 'true']) requests.inc({ kind, operation, result, dry_run: dryRun }, 0)
+    }
+  }
+  requests.inc({ kind: 'other', operation: 'other', result: 'skipped', dry_run: 'false' }, 0)
+  for (const operation of ['DELETE', 'CONNECT']) requests.inc({ kind: 'other', operation, result: 'skipped', dry_run: 'false' }, 0)
+  requests.inc({ kind: UNKNOWN, operation: UNKNOWN, result: 'error', dry_run: 'false' }, 0)
   return {
     registry,
-    admission (kind, operation, result, seconds) {
+    admission (kind, operation, result, seconds, dryRun = false) {
       requests.inc({
         kind: KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other',
         operation: OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other',
         result,
+        dry_run: dryRun ? 'true' : 'false',
       })
       if (seconds !== undefined) duration.observe({ result }, seconds)
     },
@@ -123,6 +146,7 @@ export function createMetrics (): Metrics {
       lastReloadTime.set(Date.now() / 1000)
     },
     countConnections (count) { connectionCount = count },
+    countBodyBytes (held) { bodyBytes = held },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
   }
 }
