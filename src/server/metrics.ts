@@ -12,28 +12,33 @@ export const UNKNOWN = 'unknown'
 // "other", so that no client can grow the number of series without bound.
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
-const RESULTS: readonly Outcome[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
+const RESULTS: readonly Outcome[] = ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
  * HTTP 400 (not a review), 404, 413, 415 and 431; 408 when headers or body arrive too
- * slowly; TLS handshakes that time out or fail; connections refused at the cap.
+ * slowly; 503 when the memory for bodies in flight is spent (body_budget); bodies cut short
+ * by a client that went away (client_closed); TLS handshakes that time out or fail;
+ * connections refused at the cap, or at the cap per client address.
  */
 export const REJECTIONS = [
   'bad_request', 'not_found', 'payload_too_large', 'unsupported_media_type', 'headers_too_large',
-  'request_timeout', 'tls_handshake_timeout', 'tls_handshake_failed', 'connection_limit',
+  'request_timeout', 'body_budget', 'client_closed', 'tls_handshake_timeout', 'tls_handshake_failed',
+  'connection_limit', 'source_connection_limit',
 ] as const
 export type Rejection = typeof REJECTIONS[number]
 
 export interface Metrics {
   readonly registry: Registry
   /** One answered POST /mutate: `seconds` from reading the body to sending the answer. */
-  admission: (kind: string, operation: string, result: Outcome, seconds?: number) => void
+  admission: (kind: string, operation: string, result: Outcome, seconds?: number, dryRun?: boolean) => void
   rejection: (reason: Rejection) => void
   /** Where egress_mtls_requests_in_flight reads the number of requests whose answer is not sent yet, at each scrape. */
   countInFlight: (count: () => number) => void
   /** A configuration load: the first one at start (`counted` false) or a reload. */
   configLoad: (result: 'success' | 'failure', counted: boolean) => void
+  /** Where egress_mtls_request_body_bytes reads the bytes of request bodies held, at each scrape. */
+  countBodyBytes: (held: () => number) => void
   /** Where egress_mtls_open_connections reads the webhook port's connection count from, at each scrape. */
   countConnections: (count: () => Promise<number>) => void
   servingCertificateExpiry: (notAfter: Date) => void
@@ -44,11 +49,11 @@ export function createMetrics (): Metrics {
   collectDefaultMetrics({ register: registry })
   // Reviews are counted in plain numbers and added to the counter at each scrape: prom-client's
   // inc() hashes and checks its labels on every call, a scrape is rarer than a review.
-  const answered = new Map<string, { readonly labels: { kind: string, operation: string, result: Outcome }, n: number }>()
-  new Counter({
+  const answered = new Map<string, { readonly labels: { kind: string, operation: string, result: Outcome, dry_run: string }, n: number }>()
+  const requests = new Counter({
     name: 'egress_mtls_admission_requests_total',
-    help: 'AdmissionReviews answered, by workload kind, operation and result (injected, unchanged, skipped, denied, error).',
-    labelNames: ['kind', 'operation', 'result'] as const,
+    help: 'AdmissionReviews answered, by workload kind, operation, result (injected, removed, unchanged, skipped, denied, error) and dry_run.',
+    labelNames: ['kind', 'operation', 'result', 'dry_run'] as const,
     registers: [registry],
     collect () {
       for (const a of answered.values()) if (a.n > 0) { this.inc(a.labels, a.n); a.n = 0 }
@@ -73,6 +78,13 @@ export function createMetrics (): Metrics {
     help: 'Requests on the webhook port whose headers arrived and whose answer is not sent yet.',
     registers: [registry],
     collect () { this.set(inFlightCount()) },
+  })
+  let bodyBytes = (): number => 0
+  new Gauge({
+    name: 'egress_mtls_request_body_bytes',
+    help: 'Bytes of request bodies held in memory on the webhook port (received, not yet answered); beyond the budget, bodies are refused with 503.',
+    registers: [registry],
+    collect () { this.set(bodyBytes()) },
   })
   let connectionCount = (): Promise<number> => Promise.resolve(0)
   new Gauge({
@@ -112,14 +124,25 @@ export function createMetrics (): Metrics {
   // Every series exists from the start, so that rate() and alerts see the first event.
   for (const result of ['success', 'failure'] as const) reloads.inc({ result }, 0)
   for (const reason of REJECTIONS) rejections.inc({ reason }, 0)
+  // Every kind, operation, result and dry_run value in at least one series (the operations
+  // that admission reviews; DELETE and CONNECT appear once seen).
+  for (const kind of KINDS) {
+    for (const operation of ['CREATE', 'UPDATE']) {
+      for (const result of RESULTS) for (const dryRun of ['false', 'true']) requests.inc({ kind, operation, result, dry_run: dryRun }, 0)
+    }
+  }
+  requests.inc({ kind: 'other', operation: 'other', result: 'skipped', dry_run: 'false' }, 0)
+  for (const operation of ['DELETE', 'CONNECT']) requests.inc({ kind: 'other', operation, result: 'skipped', dry_run: 'false' }, 0)
+  requests.inc({ kind: UNKNOWN, operation: UNKNOWN, result: 'error', dry_run: 'false' }, 0)
   return {
     registry,
-    admission (kind, operation, result, seconds) {
+    admission (kind, operation, result, seconds, dryRun = false) {
       const k = KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other'
       const o = OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other'
-      const key = `${k} ${o} ${result}`
+      const d = dryRun ? 'true' : 'false'
+      const key = `${k} ${o} ${result} ${d}`
       const a = answered.get(key)
-      if (a === undefined) answered.set(key, { labels: { kind: k, operation: o, result }, n: 1 })
+      if (a === undefined) answered.set(key, { labels: { kind: k, operation: o, result, dry_run: d }, n: 1 })
       else a.n++
       if (seconds !== undefined) observeDuration(result, seconds)
     },
@@ -131,6 +154,7 @@ export function createMetrics (): Metrics {
     },
     countConnections (count) { connectionCount = count },
     countInFlight (count) { inFlightCount = count },
+    countBodyBytes (held) { bodyBytes = held },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
   }
 }

@@ -49,6 +49,14 @@ export const ADMISSION_API_VERSION = 'admission.k8s.io/v1'
 /** A review with a request we can answer: the body itself, checked. */
 export interface ParsedReview { readonly apiVersion: string, readonly request: AdmissionRequest }
 
+/**
+ * What a request's uid may be. kube-apiserver sends a UUID (36 characters); anything of up
+ * to 128 printable ASCII characters without spaces is accepted, so that a uid is echoed as
+ * it came and can be logged whole, never megabytes of it.
+ */
+const UID = /^[\x21-\x7e]{1,128}$/
+const UID_RULE = '1 to 128 printable ASCII characters without spaces (kube-apiserver sends a UUID)'
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
@@ -66,6 +74,7 @@ export function parseReview (body: unknown): Result<ParsedReview> {
   if (!isRecord(request)) return fail('request is missing')
   const uid = request['uid']
   if (typeof uid !== 'string' || uid === '') return fail('request.uid is missing')
+  if (!UID.test(uid)) return fail(`request.uid is not a UID: ${UID_RULE}`)
   const kind = request['kind']
   if (!isRecord(kind) || typeof kind['kind'] !== 'string' || typeof kind['group'] !== 'string' || typeof kind['version'] !== 'string') {
     return fail('request.kind is not a group/version/kind')
