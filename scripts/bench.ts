@@ -41,7 +41,7 @@ import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
 import { type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
 import { paced } from './bench/paced.ts'
-import { PERF_NODE_ARGS, perfCosts, perfRecord } from './bench/perf.ts'
+import { perfCosts, perfNodeArgs, perfRecord } from './bench/perf.ts'
 import { hotSpots } from './bench/profile.ts'
 
 const { values: flags } = parseArgs({
@@ -334,7 +334,7 @@ async function main (): Promise<void> {
     const startup = await startupTimes(files, Number(flags['startup-runs']), cli)
     const profDir = join(dir, 'profile')
     const options = (name: string): SpawnOptions => ({
-      nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []), ...(flags.perf && (name === 'webhook' || name === 'floor') ? PERF_NODE_ARGS : [])],
+      nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []), ...(flags.perf && (name === 'webhook' || name === 'floor') ? perfNodeArgs(dir) : [])],
     })
     webhook = await startServe(files, { ...options('webhook'), ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
     floor = await startFloor(files.cert, files.key, { ...options('floor'), fastify: FASTIFY_FLOOR })

@@ -13,8 +13,11 @@ import { promisify } from 'node:util'
 /** Native frames that name what a sample was doing better than their callers would. */
 const NATIVE = /Builtin_JsonParse|Builtin_JsonStringify|Heap::CollectGarbage|ScavengerCollector|ConcurrentMarking|Sweeper|SSL_read|SSL_write|SSL_do_handshake|__libc_write|__libc_read|writev|epoll_wait|finish_task_switch/
 
-/** Node flags for a server whose samples perf should name. */
-export const PERF_NODE_ARGS = ['--perf-basic-prof']
+/**
+ * Node flags for a server whose samples perf should name (/tmp/perf-PID.map); V8's code log,
+ * which --perf-basic-prof turns on, goes to `dir` rather than the working directory.
+ */
+export const perfNodeArgs = (dir: string): string[] => ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${dir}/v8-%p.log`]
 
 export interface PerfRecording { stop: () => Promise<void> }
 
