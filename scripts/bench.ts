@@ -38,7 +38,7 @@ import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario, scenarios } f
 import { type Listening, procStatusBytes, type ServeFiles, type SpawnOptions, startFloor, startServe } from '../test/support/serve.ts'
 import { admitMicro } from './bench/admit.ts'
 import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
-import { type HostileBatch, hostileBatch } from './bench/hostile.ts'
+import { type HeldBodies, heldBodies, type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
 import { paced } from './bench/paced.ts'
 import { perfCosts, perfNodeArgs, perfRecord } from './bench/perf.ts'
@@ -371,7 +371,10 @@ async function main (): Promise<void> {
     const duringPerf = new Map([webhookPid, floorPid].map((pid) => [pid, (answered.get(pid) ?? 0) - (before.get(pid) ?? 0)]))
     // Hostile reviews come last: resetting the peak RSS for them ends the figure above.
     const hostile: [string, HostileBatch][] = []
+    const held: [string, HeldBodies][] = []
     if (ONLY.has('h')) {
+      // Issue 25: 40 connections each holding all but the last byte of the largest body.
+      held.push(['40 connections each holding all but the last byte of a 6 MiB body', await heldBodies(webhook, ca.cert, 40, 6 * MB)])
       const batch = (kinds: readonly Hostile[]): string[] => kinds.map((k, i) => JSON.stringify(hostileCreate(k, 2_900_000, `hostile-${i}`)))
       for (let round = 1; round <= 3; round++) {
         hostile.push([`4 x 2.9 MB [[[...]]] userVolume (round ${round})`, await hostileBatch(webhook, ca.cert, batch(['deep-array', 'deep-array', 'deep-array', 'deep-array']))])
@@ -420,6 +423,12 @@ async function main (): Promise<void> {
     if (cgroup !== undefined) out(`  webhook memory cgroup peak        ${lpad(fmt(await cgroup.peak() / MB, 1), 7)} MB  (memory charged to the cgroup, as a container's limit counts it)`)
     out(`  serve startup, spawn to listening: median ${fmt(median(startup.serve), 0)} ms (runs ${startup.serve.map((x) => fmt(x, 0)).join(', ')}); bare node:https floor: median ${fmt(median(startup.floor), 0)} ms`)
     out(`  failed requests (errors + non-2xx) over the whole run: ${rows.flat().reduce((n, r) => n + r.failed, 0)}`)
+    for (const [label, h] of held) {
+      const rise = h.peakRss - h.rssBefore
+      out(`  (h) ${label}:`)
+      out(`      memory rise: peak RSS ${lpad(fmt(rise / MB, 1), 6)} MiB (${fmt(h.rssBefore / MB, 1)} -> ${fmt(h.peakRss / MB, 1)})  target < 64 MiB  ${Number.isFinite(rise) ? verdict(rise < 64 * MB) : 'not measured (VmHWM cannot be reset)'}; ` +
+        `answers while held: ${Object.entries(h.answers).map(([status, n]) => `${n} x ${status}`).join(', ')}; an ordinary review meanwhile: ${h.ordinary.status} in ${fmt(h.ordinary.ms, 1)} ms`)
+    }
     for (const [label, h] of hostile) {
       const rise = h.peakRss - h.rssBefore
       const slowest = Math.max(...h.latenciesMs)
@@ -441,7 +450,8 @@ async function main (): Promise<void> {
     await floor.stop()
     floor = undefined
     if (ONLY.has('idle')) {
-      const serve = (max: number): Promise<Listening> => startServe(files, { ...options('idle'), args: ['--max-connections', String(max)], ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
+      // All idle connections come from one address here: the cap per address is lifted to the cap.
+      const serve = (max: number): Promise<Listening> => startServe(files, { ...options('idle'), args: ['--max-connections', String(max), '--max-connections-per-source', String(max)], ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
       const idleFloor = (): Promise<Listening> => startFloor(files.cert, files.key, { ...options('idle-floor'), fastify: FASTIFY_FLOOR })
       out()
       for (const line of await idleReport({ serve, floor: idleFloor }, ca.cert, all.find((sc) => sc.id === 'b')?.bodies[0] ?? '', 2000, DEFAULT_LIMITS.maxConnections)) out(line)

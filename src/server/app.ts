@@ -134,10 +134,13 @@ function clientErrorKind (code: string | undefined): { reason?: Rejection, statu
  * (431) and failed TLS handshakes are counted and the socket closed; a client that merely
  * went away is not counted.
  */
-function answerClientError (metrics: Metrics) {
+function answerClientError (metrics: Metrics, closedByServer: WeakSet<Socket>) {
   return (err: NodeJS.ErrnoException, socket: Socket): void => {
     const { reason, status } = clientErrorKind(err.code)
-    if (reason !== undefined) metrics.rejection(reason)
+    if (reason !== undefined) {
+      closedByServer.add(socket)
+      metrics.rejection(reason)
+    }
     if (status !== undefined && socket.writable) {
       const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], message: reason === 'request_timeout' ? 'request not received in time' : STATUS_CODES[status] })
       socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
@@ -187,6 +190,9 @@ function logReview (log: Logger, review: AdmissionRequest, admission: Admission,
 }
 
 export function createApp ({ certificate, config, metrics, log, draining, limits = DEFAULT_LIMITS }: AppOptions) {
+  // Sockets the server itself ended (a 408, malformed HTTP): the body cut short with them is
+  // counted once, by answerClientError, not again as client_closed.
+  const closedByServer = new WeakSet<Socket>()
   const app = Fastify({
     https: {
       ...secureContextOptions(certificate),
@@ -205,7 +211,7 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     forceCloseConnections: 'idle',
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
-    clientErrorHandler: answerClientError(metrics),
+    clientErrorHandler: answerClientError(metrics, closedByServer),
   })
   app.server.maxConnections = limits.maxConnections
   app.server.on('drop', () => { metrics.rejection('connection_limit') })
@@ -261,8 +267,12 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof BodyError) {
       // The rest of the body is not read: the connection ends with the answer.
+      if (err.reason === 'client_closed') {
+        if (!closedByServer.has(request.raw.socket)) metrics.rejection(err.reason)
+        request.raw.socket.destroy()
+        return
+      }
       metrics.rejection(err.reason)
-      if (err.reason === 'client_closed') { request.raw.socket.destroy(); return }
       send(reply.header('connection', 'close'), err.statusCode, { statusCode: err.statusCode, error: STATUS_CODES[err.statusCode], message: err.message })
       return
     }

@@ -22,6 +22,14 @@ export const BODY_LIMIT = 2 * 3 * 1024 * 1024 + 64 * 1024
  */
 export const BODY_BUDGET = 24 * 1024 * 1024
 
+/**
+ * Kept for small bodies (up to SMALL_BODY each) when the budget is spent: 4 MiB, so that
+ * ordinary reviews (kilobytes; the annotations of an object are at most 256 KiB) are still
+ * answered while large bodies fill the budget.
+ */
+export const SMALL_BODY_RESERVE = 4 * 1024 * 1024
+export const SMALL_BODY = 256 * 1024
+
 /** The deadline from a request's last header to its last body byte: kube-apiserver sends a review at once. */
 export const BODY_TIMEOUT_MS = 5_000
 
@@ -37,7 +45,7 @@ export class BodyError extends Error {
 }
 
 export interface BodyBudget {
-  /** The bytes held now. */
+  /** The bytes held now (the budget and the reserve for small bodies together). */
   readonly held: () => number
   /** Reads a request's body as UTF-8 within the limits; the bytes stay counted until `release()`. */
   read: (req: IncomingMessage) => { readonly body: Promise<string>, readonly release: () => void }
@@ -51,16 +59,20 @@ export interface BodyLimits {
 
 export function createBodyBudget ({ bodyLimit, budget, timeoutMs }: BodyLimits): BodyBudget {
   let held = 0
+  let reserved = 0
   return {
-    held: () => held,
+    held: () => held + reserved,
     read (req) {
       let mine = 0
+      let mineReserved = 0
       let released = false
       const release = (): void => {
         if (released) return
         released = true
-        held -= mine
+        held -= mine - mineReserved
+        reserved -= mineReserved
         mine = 0
+        mineReserved = 0
       }
       const body = new Promise<string>((resolve, reject) => {
         const declared = Number(req.headers['content-length'])
@@ -79,11 +91,15 @@ export function createBodyBudget ({ bodyLimit, budget, timeoutMs }: BodyLimits):
         }
         const onData = (chunk: Buffer): void => {
           if (mine + chunk.length > bodyLimit) { finish(new BodyError(413, `body larger than ${bodyLimit} bytes`, 'payload_too_large')); return }
-          if (held + chunk.length > budget) {
-            finish(new BodyError(503, `request bodies in flight hold ${held} bytes: over the webhook's budget of ${budget} bytes`, 'body_budget'))
+          if (held + chunk.length <= budget) {
+            held += chunk.length
+          } else if (mine + chunk.length <= SMALL_BODY && reserved + chunk.length <= SMALL_BODY_RESERVE) {
+            reserved += chunk.length
+            mineReserved += chunk.length
+          } else {
+            finish(new BodyError(503, `request bodies in flight hold ${held + reserved} bytes: over the webhook's budget of ${budget} bytes`, 'body_budget'))
             return
           }
-          held += chunk.length
           mine += chunk.length
           chunks.push(chunk)
         }
