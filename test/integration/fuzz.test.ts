@@ -281,7 +281,7 @@ function specials (): Input[] {
     s('valid review as text/plain', valid, 'text/plain'),
     s('valid review as application/x-yaml', valid, 'application/x-yaml'),
     s('valid review with a charset parameter', valid, 'application/json; charset=utf-8'),
-    s('uid echoed whatever it is', valid.replace(UID, `"uid":${JSON.stringify('\u2028"\\</script>\ud83d\ude00')}`)),
+    s('uid of odd characters (not a UID: 400)', valid.replace(UID, `"uid":${JSON.stringify('\u2028"\\</script>\ud83d\ude00')}`)),
   ]
 }
 
