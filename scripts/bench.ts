@@ -2,8 +2,9 @@
 // loaded alternately with the same realistic AdmissionReviews over TLS keep-alive
 // (HTTP/1.1, 32 connections, autocannon), so machine noise hits both alike.
 // Prints requests/s, p50/p99 latency, server CPU time per review, the webhook/floor ratios
-// and the webhook's peak RSS next to the targets of issue 7. Figures are measured, not
-// asserted. The ratios judged are medians over rounds of each pair of neighbouring runs
+// (throughput, p99, CPU per review, round by round: median and spread; RSS after the load)
+// next to the targets of issues 29 and 7, and the webhook's peak RSS. Figures are measured,
+// not asserted. The ratios judged are medians over rounds of each pair of neighbouring runs
 // (floor then webhook, or webhook then floor): on a shared machine a burst of outside load
 // skews one round, not the verdict.
 //
@@ -11,7 +12,8 @@
 //                         [--only a,b,c,h,m,idle] [--startup-runs 5]
 //                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop;
 //                                      idle: 2,000 idle connections, bench/idle.ts)
-//                         [--profile]   (CPU profiles of both servers; prints the hot spots)
+//                         [--profile]   (CPU profiles of both servers; prints the hot spots in µs per review)
+//                         [--perf]   (Linux perf: CPU time only, preemption left out; see bench/perf.ts)
 //                         [--node-args="--max-semi-space-size=4"]   (flags for both servers' node)
 //                         [--built]   (serve compiled to JavaScript, as the image runs it, instead of src/*.ts)
 //                         [--floor fastify]   (the floor answers through Fastify, set up as the webhook's:
@@ -36,9 +38,10 @@ import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario, scenarios } f
 import { type Listening, procStatusBytes, type ServeFiles, type SpawnOptions, startFloor, startServe } from '../test/support/serve.ts'
 import { admitMicro } from './bench/admit.ts'
 import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
-import { type HostileBatch, hostileBatch } from './bench/hostile.ts'
+import { type HeldBodies, heldBodies, type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
 import { paced } from './bench/paced.ts'
+import { perfCosts, perfNodeArgs, perfRecord } from './bench/perf.ts'
 import { hotSpots } from './bench/profile.ts'
 
 const { values: flags } = parseArgs({
@@ -49,6 +52,7 @@ const { values: flags } = parseArgs({
     rate: { type: 'string', default: '1000' },
     only: { type: 'string', default: 'a,b,c,h,m,idle' },
     profile: { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
     'startup-runs': { type: 'string', default: '5' },
     'node-args': { type: 'string', default: '' },
     built: { type: 'boolean', default: false },
@@ -87,8 +91,14 @@ interface Sample {
   rounds: number[]
   /** Server CPU microseconds per review of each round. */
   roundsCpu: number[]
+  /** p99 latency (ms) of each round. */
+  roundsP99: number[]
 }
-const emptySample = (): Sample => ({ completed: 0, seconds: 0, cpu: 0, latencies: [], errors: 0, non2xx: 0, late: 0, rounds: [], roundsCpu: [] })
+const emptySample = (): Sample => ({ completed: 0, seconds: 0, cpu: 0, latencies: [], errors: 0, non2xx: 0, late: 0, rounds: [], roundsCpu: [], roundsP99: [] })
+
+/** Reviews each server answered (by pid), warm-up and checks included: what its CPU profile covers. */
+const answered = new Map<number, number>()
+const countAnswered = (server: Listening, n: number): void => { answered.set(server.pid, (answered.get(server.pid) ?? 0) + n) }
 
 interface Load {
   readonly connections: number
@@ -112,6 +122,8 @@ async function run (server: Listening, ca: string, bodies: readonly string[], lo
     into.errors += r.failed
     into.late += r.late
     into.rounds.push(r.completed / r.seconds)
+    into.roundsP99.push(percentile([...r.latencies].sort((a, b) => a - b), 99))
+    countAnswered(server, r.completed)
     for (const l of r.latencies) into.latencies.push(l)
     return
   }
@@ -135,6 +147,8 @@ async function run (server: Listening, ca: string, bodies: readonly string[], lo
   into.errors += result.errors + result.timeouts
   into.non2xx += result.non2xx
   into.rounds.push(result['2xx'] / result.duration)
+  into.roundsP99.push(percentile(latencies.sort((a, b) => a - b), 99))
+  countAnswered(server, result['2xx'])
   for (const l of latencies) into.latencies.push(l)
 }
 
@@ -162,6 +176,7 @@ interface Row {
   readonly late: number
   readonly rounds: readonly number[]
   readonly roundsCpu: readonly number[]
+  readonly roundsP99: readonly number[]
 }
 
 function row (label: string, server: 'webhook' | 'floor', load: Load, s: Sample): Row {
@@ -178,6 +193,7 @@ function row (label: string, server: 'webhook' | 'floor', load: Load, s: Sample)
     failed: s.errors + s.non2xx,
     rounds: s.rounds,
     roundsCpu: s.roundsCpu,
+    roundsP99: s.roundsP99,
   }
 }
 
@@ -216,7 +232,9 @@ async function sanity (port: number, ca: string, sc: Scenario): Promise<string> 
 /** The program compiled as `npm run build` does (tsconfig.build.json), into `dir`; its main.js. */
 async function build (dir: string): Promise<string> {
   await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, 'package.json'), '{"type":"module"}\n')
+  // dist/version.ts reads the version from the package.json beside dist/, as in the image.
+  const { version } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as { version: string }
+  await writeFile(join(dir, 'package.json'), `${JSON.stringify({ type: 'module', version })}\n`)
   await symlink(join(repoRoot, 'node_modules'), join(dir, 'node_modules'))
   const tsc = spawn(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')], { stdio: 'inherit' })
   const [code] = await once(tsc, 'exit') as [number | null]
@@ -244,13 +262,17 @@ const lpad = (s: string, n: number): string => s.length >= n ? s : ' '.repeat(n 
 const verdict = (ok: boolean): string => ok ? 'met' : 'MISSED'
 const out = (s = ''): void => { process.stdout.write(`${s}\n`) }
 
-/** Webhook/floor throughput and floor/webhook CPU per review, round by round. */
-function ratios (w: Row, f: Row): { throughput: number[], cpu: number[] } {
+/** Webhook/floor throughput and p99, floor/webhook CPU per review, round by round. */
+function ratios (w: Row, f: Row): { throughput: number[], cpu: number[], p99: number[] } {
   return {
     throughput: w.rounds.map((x, i) => x / (f.rounds[i] ?? Number.NaN)),
     cpu: w.roundsCpu.map((x, i) => (f.roundsCpu[i] ?? Number.NaN) / x),
+    p99: w.roundsP99.map((x, i) => x / (f.roundsP99[i] ?? Number.NaN)),
   }
 }
+
+/** "median (min-max)" of per-round figures. */
+const spread = (xs: readonly number[], digits = 2): string => `${fmt(median(xs), digits)} (${fmt(Math.min(...xs), digits)}-${fmt(Math.max(...xs), digits)})`
 
 function printTable (rows: readonly [Row, Row][]): void {
   const header = `${pad('request', 13)} ${pad('server', 7)} ${lpad('conns', 10)} ${lpad('req/s', 7)} ${lpad('p50 ms', 8)} ${lpad('p99 ms', 8)} ${lpad('CPU µs/req', 10)} ${lpad('failed', 6)}  req/s per round`
@@ -266,7 +288,8 @@ function printTable (rows: readonly [Row, Row][]): void {
   }
 }
 
-async function printProfiles (profDir: string): Promise<void> {
+/** Top entries of both CPU profiles, in µs of the main thread per review answered (start-up left out; see bench/profile.ts). */
+async function printProfiles (profDir: string, reviews: { webhook: number, floor: number }): Promise<void> {
   for (const [name, limit] of [['webhook', 20], ['floor', 8]] as const) {
     const prof = (await readdir(join(profDir, name)).catch(() => [])).find((f) => f.endsWith('.cpuprofile'))
     if (prof === undefined) {
@@ -274,12 +297,14 @@ async function printProfiles (profDir: string): Promise<void> {
       continue
     }
     const spots = await hotSpots(join(profDir, name, prof), repoRoot, limit)
-    out(`\n${name} CPU profile (${fmt(spots.busyMs, 0)} ms busy); self time by origin: ${spots.byOrigin.filter(([, share]) => share >= 0.001).map(([o, share]) => `${o} ${fmt(share * 100, 1)}%`).join(', ')}`)
-    out('by self time:')
-    for (const s of spots.bySelf) out(`  ${lpad(fmt(s.self * 100, 1), 5)}% self ${lpad(fmt(s.total * 100, 1), 5)}% total  ${s.name}${s.via === '' ? '' : `  < ${s.via}`}`)
+    const perReview = (share: number): string => lpad(fmt((share * spots.busyMs * 1000) / reviews[name], 1), 6)
+    out(`\n${name} CPU profile from its first request on: ${fmt(spots.busyMs, 0)} ms busy, ${reviews[name]} reviews answered, ${fmt((spots.busyMs * 1000) / reviews[name], 0)} µs per review; ` +
+      `self time by origin: ${spots.byOrigin.filter(([, share]) => share >= 0.001).map(([o, share]) => `${o} ${fmt(share * 100, 1)}%`).join(', ')}`)
+    out('by self time (µs per review, self and total):')
+    for (const s of spots.bySelf) out(`  ${perReview(s.self)} ${perReview(s.total)}  ${lpad(fmt(s.self * 100, 1), 5)}%  ${s.name}${s.via === '' ? '' : `  < ${s.via}`}`)
     if (name === 'floor') continue
-    out('by inclusive time:')
-    for (const s of spots.byTotal) out(`  ${lpad(fmt(s.total * 100, 1), 5)}% total ${lpad(fmt(s.self * 100, 1), 5)}% self  ${s.name}`)
+    out('by inclusive time (µs per review, total and self):')
+    for (const s of spots.byTotal) out(`  ${perReview(s.total)} ${perReview(s.self)}  ${lpad(fmt(s.total * 100, 1), 5)}%  ${s.name}`)
   }
 }
 
@@ -288,6 +313,7 @@ async function main (): Promise<void> {
   let webhook: Listening | undefined
   let floor: Listening | undefined
   let cgroup: MemoryCgroup | undefined
+  const perfPids = new Set<number>()
   try {
     const ca: Authority = await testAuthority('egress-mtls bench CA')
     const tls = writeServingSecret(join(dir, 'tls'), await loopbackServer(ca, 7), ca)
@@ -307,9 +333,14 @@ async function main (): Promise<void> {
 
     const startup = await startupTimes(files, Number(flags['startup-runs']), cli)
     const profDir = join(dir, 'profile')
-    const options = (name: string): SpawnOptions => ({ nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : [])] })
+    const options = (name: string): SpawnOptions => ({
+      nodeArgs: [...NODE_ARGS, ...(flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []), ...(flags.perf && (name === 'webhook' || name === 'floor') ? perfNodeArgs(dir) : [])],
+    })
     webhook = await startServe(files, { ...options('webhook'), ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
     floor = await startFloor(files.cert, files.key, { ...options('floor'), fastify: FASTIFY_FLOOR })
+    const webhookPid = webhook.pid
+    const floorPid = floor.pid
+    perfPids.add(webhookPid).add(floorPid)
     const idleRss = { webhook: await procStatusBytes(webhook.pid, 'VmRSS'), floor: await procStatusBytes(floor.pid, 'VmRSS') }
 
     out('answers (one request of each, checked like the fuzz test does):')
@@ -317,8 +348,13 @@ async function main (): Promise<void> {
     out()
 
     const rows: [Row, Row][] = []
+    const perfFile = join(dir, 'perf.data')
+    const recording = flags.perf ? await perfRecord([webhookPid, floorPid], perfFile) : undefined
+    const before = new Map(answered)
     // VmHWM only grows: read after each scenario, in order, it is the peak so far.
     const peaks: string[] = []
+    // RSS once each scenario's load is over (issue 29 judges (a)'s).
+    const rssAfter = new Map<string, { webhook: number, floor: number }>()
     for (const sc of all.filter((s) => ONLY.has(s.id))) {
       // (c): two 1 MB variants are enough (autocannon keeps every body of every connection).
       const scenario = sc.id === 'c' ? { ...sc, bodies: sc.bodies.slice(0, 2) } : sc
@@ -328,11 +364,17 @@ async function main (): Promise<void> {
       if (sc.id === 'a') rows.push(await compare(webhook, floor, ca.cert, scenario, { connections: CONNECTIONS, rate: RATE }))
       if (sc.id === 'c') rows.push(await compare(webhook, floor, ca.cert, scenario, { connections: 1 }))
       peaks.push(`after (${sc.id}) ${fmt((await procStatusBytes(webhook.pid, 'VmHWM') ?? Number.NaN) / MB, 1)} MB (floor ${fmt((await procStatusBytes(floor.pid, 'VmHWM') ?? Number.NaN) / MB, 1)} MB)`)
+      rssAfter.set(sc.id, { webhook: await procStatusBytes(webhook.pid, 'VmRSS') ?? Number.NaN, floor: await procStatusBytes(floor.pid, 'VmRSS') ?? Number.NaN })
     }
     const peakRss = await procStatusBytes(webhook.pid, 'VmHWM')
+    await recording?.stop()
+    const duringPerf = new Map([webhookPid, floorPid].map((pid) => [pid, (answered.get(pid) ?? 0) - (before.get(pid) ?? 0)]))
     // Hostile reviews come last: resetting the peak RSS for them ends the figure above.
     const hostile: [string, HostileBatch][] = []
+    const held: [string, HeldBodies][] = []
     if (ONLY.has('h')) {
+      // Issue 25: 40 connections each holding all but the last byte of the largest body.
+      held.push(['40 connections each holding all but the last byte of a 6 MiB body', await heldBodies(webhook, ca.cert, 40, 6 * MB)])
       const batch = (kinds: readonly Hostile[]): string[] => kinds.map((k, i) => JSON.stringify(hostileCreate(k, 2_900_000, `hostile-${i}`)))
       for (let round = 1; round <= 3; round++) {
         hostile.push([`4 x 2.9 MB [[[...]]] userVolume (round ${round})`, await hostileBatch(webhook, ca.cert, batch(['deep-array', 'deep-array', 'deep-array', 'deep-array']))])
@@ -350,6 +392,22 @@ async function main (): Promise<void> {
     const a = find('a', String(CONNECTIONS))
     const aRate = find('a', `${CONNECTIONS} @${RATE}/s`)
     const c1 = find('c', '1')
+    const rssA = rssAfter.get('a')
+    if (a !== undefined) {
+      const r = ratios(...a)
+      out()
+      out(`targets of issue 29 (webhook against the bare node:https floor, ${ROUNDS} rounds; median (min-max) of the rounds' ratios; measured, not asserted):`)
+      if (FASTIFY_FLOOR) out('  not judged: the targets are against the bare node:https floor (run without --floor fastify)')
+      else {
+        out(`  (a) throughput webhook/floor            ${spread(r.throughput)}   target >= 0.95  ${verdict(median(r.throughput) >= 0.95)}`)
+        out(`  (a) p99 at ${CONNECTIONS} connections webhook/floor ${spread(r.p99)}   target <= 1.1   ${verdict(median(r.p99) <= 1.1)} (${fmt(a[0].p99, 2)} vs ${fmt(a[1].p99, 2)} ms over all rounds)`)
+        if (rssA !== undefined) {
+          out(`  RSS after (a)'s load webhook/floor      ${fmt(rssA.webhook / rssA.floor, 2)}               target <= 1.2   ${verdict(rssA.webhook / rssA.floor <= 1.2)} (${fmt(rssA.webhook / MB, 1)} vs ${fmt(rssA.floor / MB, 1)} MB; ` +
+            `after startup ${fmt((idleRss.webhook ?? Number.NaN) / MB, 1)} vs ${fmt((idleRss.floor ?? Number.NaN) / MB, 1)} MB)`)
+        }
+        out(`  (a) CPU per review floor/webhook        ${spread(r.cpu)}   (${fmt(a[0].cpuUs, 0)} vs ${fmt(a[1].cpuUs, 0)} µs over all rounds)`)
+      }
+    }
     out()
     out('targets (issue 7; measured, not asserted):')
     if (a !== undefined) {
@@ -365,6 +423,12 @@ async function main (): Promise<void> {
     if (cgroup !== undefined) out(`  webhook memory cgroup peak        ${lpad(fmt(await cgroup.peak() / MB, 1), 7)} MB  (memory charged to the cgroup, as a container's limit counts it)`)
     out(`  serve startup, spawn to listening: median ${fmt(median(startup.serve), 0)} ms (runs ${startup.serve.map((x) => fmt(x, 0)).join(', ')}); bare node:https floor: median ${fmt(median(startup.floor), 0)} ms`)
     out(`  failed requests (errors + non-2xx) over the whole run: ${rows.flat().reduce((n, r) => n + r.failed, 0)}`)
+    for (const [label, h] of held) {
+      const rise = h.peakRss - h.rssBefore
+      out(`  (h) ${label}:`)
+      out(`      memory rise: peak RSS ${lpad(fmt(rise / MB, 1), 6)} MiB (${fmt(h.rssBefore / MB, 1)} -> ${fmt(h.peakRss / MB, 1)})  target < 64 MiB  ${Number.isFinite(rise) ? verdict(rise < 64 * MB) : 'not measured (VmHWM cannot be reset)'}; ` +
+        `answers while held: ${Object.entries(h.answers).map(([status, n]) => `${n} x ${status}`).join(', ')}; an ordinary review meanwhile: ${h.ordinary.status} in ${fmt(h.ordinary.ms, 1)} ms`)
+    }
     for (const [label, h] of hostile) {
       const rise = h.peakRss - h.rssBefore
       const slowest = Math.max(...h.latenciesMs)
@@ -386,17 +450,27 @@ async function main (): Promise<void> {
     await floor.stop()
     floor = undefined
     if (ONLY.has('idle')) {
-      const serve = (max: number): Promise<Listening> => startServe(files, { ...options('idle'), args: ['--max-connections', String(max)], ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
+      // All idle connections come from one address here: the cap per address is lifted to the cap.
+      const serve = (max: number): Promise<Listening> => startServe(files, { ...options('idle'), args: ['--max-connections', String(max), '--max-connections-per-source', String(max)], ...(cli === undefined ? {} : { cli }), ...(cgroup === undefined ? {} : { cgroupProcs: cgroup.procs }) })
       const idleFloor = (): Promise<Listening> => startFloor(files.cert, files.key, { ...options('idle-floor'), fastify: FASTIFY_FLOOR })
       out()
       for (const line of await idleReport({ serve, floor: idleFloor }, ca.cert, all.find((sc) => sc.id === 'b')?.bodies[0] ?? '', 2000, DEFAULT_LIMITS.maxConnections)) out(line)
     }
-    if (flags.profile) await printProfiles(profDir)
+    if (recording !== undefined) {
+      const costs = await perfCosts(perfFile, duringPerf, repoRoot)
+      out(`\nCPU time by perf (cpu-clock), µs per review: webhook ${fmt(costs.main[0]! + costs.other[0]!, 0)} (main thread ${fmt(costs.main[0]!, 0)}, other threads ${fmt(costs.other[0]!, 0)}), ` +
+        `floor ${fmt(costs.main[1]! + costs.other[1]!, 0)} (main thread ${fmt(costs.main[1]!, 0)}, other threads ${fmt(costs.other[1]!, 0)})`)
+      out(`${lpad('webhook', 8)} ${lpad('floor', 8)}  nearest JavaScript frame or native entry`)
+      for (const [name, [w, f]] of costs.rows) out(`${lpad(fmt(w ?? Number.NaN, 1), 8)} ${lpad(fmt(f ?? Number.NaN, 1), 8)}  ${name}`)
+    }
+    if (flags.profile) await printProfiles(profDir, { webhook: answered.get(webhookPid) ?? Number.NaN, floor: answered.get(floorPid) ?? Number.NaN })
   } finally {
     await webhook?.stop()
     await floor?.stop()
     await cgroup?.remove()
     await rm(dir, { recursive: true, force: true })
+    // node --perf-basic-prof's symbol maps.
+    if (flags.perf) for (const pid of perfPids) await rm(`/tmp/perf-${pid}.map`, { force: true })
   }
 }
 

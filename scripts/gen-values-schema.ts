@@ -220,7 +220,13 @@ export function valuesSchema (): Json {
         additionalProperties: false,
         properties: {
           enabled: { type: 'boolean', description: 'Render a NetworkPolicy for the webhook pods.' },
-          webhookFrom: { type: 'array', description: 'Peers allowed to the HTTPS port; empty: any.', items: { type: 'object' } },
+          apiServerCIDRs: {
+            type: 'array',
+            description: "The API server's source addresses (CIDRs), admitted to the HTTPS port.",
+            items: { type: 'string', pattern: '^[0-9a-fA-F.:]+/[0-9]{1,3}$' },
+          },
+          webhookFrom: { type: 'array', description: 'More peers allowed to the HTTPS port.', items: { type: 'object' } },
+          webhookFromAnywhere: { type: 'boolean', description: 'The HTTPS port open to every source, pods included (not recommended).' },
           metricsFrom: { type: 'array', description: 'Peers allowed to the metrics port; empty: any.', items: { type: 'object' } },
         },
       },

@@ -4,6 +4,7 @@
 // reset VmHWM, over the RSS before; V8's heap before and after, from /metrics) and how long
 // each review waits for its answer. Figures only: the benchmark prints, never asserts.
 import { readFile, writeFile } from 'node:fs/promises'
+import { connect, type TLSSocket } from 'node:tls'
 
 import { httpGet, metricSum } from '../../test/support/metrics-port.ts'
 import { answerProblem, keepAliveAgent, post } from '../../test/support/review-client.ts'
@@ -100,4 +101,57 @@ export async function hostileBatch (s: Listening, ca: string, bodies: readonly s
   } finally {
     agent.destroy()
   }
+}
+
+export interface HeldBodies {
+  readonly rssBefore: number
+  /** Peak RSS while the bodies were held (VmHWM after resetting it), or NaN. */
+  readonly peakRss: number
+  /** How each connection was answered while holding its body: `503`, `408`, ... or `held` (no answer yet). */
+  readonly answers: Readonly<Record<string, number>>
+  /** An ordinary review sent while the bodies were held: its status and milliseconds. */
+  readonly ordinary: { readonly status: number, readonly ms: number }
+}
+
+/**
+ * Issue 25, "Buffered bodies": `count` TLS connections each send a review's headers and
+ * all but the last byte of its `bytes`-long body, and hold it. Measures the webhook's
+ * memory rise and how the connections were answered (503 beyond the budget for bodies in
+ * flight), and whether an ordinary review still gets through meanwhile.
+ */
+export async function heldBodies (s: Listening, ca: string, count: number, bytes: number, holdMs = 2000): Promise<HeldBodies> {
+  const review = labelledUpdate('held')
+  const metadata = ((review['request'] as Record<string, unknown>)['object'] as { metadata: { annotations: Record<string, string> } }).metadata
+  metadata.annotations['example.com/padding'] = ''
+  metadata.annotations['example.com/padding'] = 'x'.repeat(Math.max(0, bytes - JSON.stringify(review).length))
+  const body = JSON.stringify(review)
+  const rssBefore = (await procStatusBytes(s.pid, 'VmRSS')) ?? Number.NaN
+  const reset = await resetPeakRss(s.pid)
+  const answers: Record<string, number> = {}
+  const sockets = await Promise.all(Array.from({ length: count }, () => new Promise<{ socket: TLSSocket, answer: Promise<string> }>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: s.https, ca, servername: 'localhost' }, () => {
+      socket.write(`POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`)
+      socket.write(body.slice(0, -1))
+      let received = ''
+      const answer = new Promise<string>((done) => {
+        socket.setEncoding('utf8').on('data', (c: string) => { received += c; done(/^HTTP\/1\.1 (\d+)/.exec(received)?.[1] ?? 'other') })
+        socket.on('close', () => { done(/^HTTP\/1\.1 (\d+)/.exec(received)?.[1] ?? 'closed') })
+      })
+      resolve({ socket, answer })
+    })
+    socket.once('error', reject)
+  })))
+  const agent = keepAliveAgent(ca, 1)
+  const started = performance.now()
+  const timed = (status: number): { status: number, ms: number } => ({ status, ms: performance.now() - started })
+  const ordinary = await post(agent, s.https, JSON.stringify(labelledUpdate())).then((a) => timed(a.status), () => timed(0))
+  agent.destroy()
+  await new Promise((resolve) => setTimeout(resolve, holdMs))
+  const peakRss = reset ? (await procStatusBytes(s.pid, 'VmHWM')) ?? Number.NaN : Number.NaN
+  for (const { answer } of sockets) {
+    const status = await Promise.race([answer, Promise.resolve('held')])
+    answers[status] = (answers[status] ?? 0) + 1
+  }
+  for (const { socket } of sockets) socket.destroy()
+  return { rssBefore, peakRss, answers, ordinary }
 }

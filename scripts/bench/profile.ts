@@ -1,5 +1,7 @@
 // Summary of a V8 .cpuprofile (node --cpu-prof): the functions with the most self time,
 // and the share of time spent under each function (inclusive), for finding the hot path.
+// Samples before the first HTTP request (module loading, start-up) are left out: what is
+// left is the server at work.
 import { readFile } from 'node:fs/promises'
 import { relative } from 'node:path'
 
@@ -43,7 +45,10 @@ function origin (f: CallFrame, root: string): string {
   return file.split('/').slice(0, 2).join('/')
 }
 
-/** The `limit` hottest functions by self time and by inclusive time, and self time by origin; idle time excluded. */
+/** The frame under which a server handles its first request: samples before it are start-up. */
+const FIRST_REQUEST = 'parserOnHeadersComplete'
+
+/** The `limit` hottest functions by self time and by inclusive time, and self time by origin; idle time and start-up excluded. */
 export async function hotSpots (
   path: string,
   root: string,
@@ -53,12 +58,18 @@ export async function hotSpots (
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const parent = new Map<number, number>()
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
-  const selfTime = new Map<number, number>()
-  profile.samples.forEach((id, i) => { selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)) })
   const self = new Map<string, number>()
   const total = new Map<string, number>()
   const chains = new Map<string, Map<string, number>>()
   const origins = new Map<string, number>()
+  // Self time per node from the first sample under FIRST_REQUEST on.
+  const underRequest = (id: number): boolean => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) if (byId.get(cur)?.callFrame.functionName === FIRST_REQUEST) return true
+    return false
+  }
+  const first = profile.samples.findIndex(underRequest)
+  const selfTime = new Map<number, number>()
+  profile.samples.forEach((id, i) => { if (first !== -1 && i >= first) selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)) })
   let busy = 0
   for (const [id, t] of selfTime) {
     const node = byId.get(id)

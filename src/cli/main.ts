@@ -74,6 +74,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
     .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
     .option('--max-connections <n>', 'open connections on the HTTPS port; more are refused and counted', positiveInt, 1000)
+    .option('--max-connections-per-source <n>', 'open connections on the HTTPS port from one client address; more are refused and counted', positiveInt, 250)
     .option('--shutdown-delay <duration>', 'after SIGTERM, serve on (unready, each answer ending its connection) this long before draining', shutdownDelay, 0)
     .addHelpText('after', examples(
       'egress-mtls serve --config /etc/egress-mtls/config.yaml --tls-cert tls.crt --tls-key tls.key --shutdown-delay 5s',

@@ -31,6 +31,7 @@ export interface ServeOptions extends GlobalOptions {
   readonly logLevel: string
   readonly logFormat: string
   readonly maxConnections: number
+  readonly maxConnectionsPerSource: number
   /** Milliseconds (--shutdown-delay, read as a Go duration). */
   readonly shutdownDelay: number
 }

@@ -20,8 +20,8 @@ function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
   return { certFile: o.tlsCert, keyFile: o.tlsKey }
 }
 
-function maxConnections (value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw usageError(`serve: --max-connections ${String(value)}: must be a whole number of at least 1`)
+function atLeastOne (flag: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw usageError(`serve: ${flag} ${String(value)}: must be a whole number of at least 1`)
   return value
 }
 
@@ -35,7 +35,10 @@ export async function run (options: ServeOptions, io: Io): Promise<number> {
   const tls = certificateSource(options)
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
-  const limits = { maxConnections: maxConnections(options.maxConnections) }
+  const limits = {
+    maxConnections: atLeastOne('--max-connections', options.maxConnections),
+    maxConnectionsPerSource: atLeastOne('--max-connections-per-source', options.maxConnectionsPerSource),
+  }
   if (options.release !== undefined) throw usageError('serve: --release: serve watches a file, pass --config FILE (the chart mounts its ConfigMap)')
   const configFile = configPath(options.config, io.env)
   const log = createLogger(options.logLevel, logFormat(options.logFormat), io.stdout)

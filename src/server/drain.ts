@@ -31,6 +31,8 @@ export interface Drain {
   closeHandshaking: () => void
   /** Destroys every socket, in the handshake or not. */
   closeAll: () => void
+  /** Requests whose headers arrived and whose answer is not sent yet (egress_mtls_requests_in_flight). */
+  inFlight: () => number
 }
 
 // The TCP socket and the TLS socket built on it share their addresses: the pair of the
@@ -53,6 +55,7 @@ export function trackConnections (server: Server): Drain {
     usage.set(socket, { active: 0, idleSince: performance.now() })
     socket.once('close', () => { usage.delete(socket); secure.delete(key) })
   })
+  // The one listener per request of the webhook port (the in-flight gauge reads `active` too).
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const u = usage.get(req.socket)
     if (u === undefined) return
@@ -75,6 +78,11 @@ export function trackConnections (server: Server): Drain {
     closeAll () {
       server.closeAllConnections()
       for (const socket of tcp.values()) socket.destroy()
+    },
+    inFlight () {
+      let n = 0
+      for (const u of usage.values()) n += u.active
+      return n
     },
   }
 }

@@ -1,6 +1,6 @@
 // The webhook's Prometheus metrics (docs/design.md "Protocol (webhook)"), in a registry of their
 // own so that tests and several servers in one process never share counters.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, type Metric, Registry } from 'prom-client'
 
 import type { Outcome } from '../core/admission/admit.ts'
 import { VERSION } from '../version.ts'
@@ -12,28 +12,33 @@ export const UNKNOWN = 'unknown'
 // "other", so that no client can grow the number of series without bound.
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
 const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
-const RESULTS: readonly Outcome[] = ['injected', 'unchanged', 'skipped', 'denied', 'error']
+const RESULTS: readonly Outcome[] = ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
  * HTTP 400 (not a review), 404, 413, 415 and 431; 408 when headers or body arrive too
- * slowly; TLS handshakes that time out or fail; connections refused at the cap.
+ * slowly; 503 when the memory for bodies in flight is spent (body_budget); bodies cut short
+ * by a client that went away (client_closed); TLS handshakes that time out or fail;
+ * connections refused at the cap, or at the cap per client address.
  */
 export const REJECTIONS = [
   'bad_request', 'not_found', 'payload_too_large', 'unsupported_media_type', 'headers_too_large',
-  'request_timeout', 'tls_handshake_timeout', 'tls_handshake_failed', 'connection_limit',
+  'request_timeout', 'body_budget', 'client_closed', 'tls_handshake_timeout', 'tls_handshake_failed',
+  'connection_limit', 'source_connection_limit',
 ] as const
 export type Rejection = typeof REJECTIONS[number]
 
 export interface Metrics {
   readonly registry: Registry
   /** One answered POST /mutate: `seconds` from reading the body to sending the answer. */
-  admission: (kind: string, operation: string, result: Outcome, seconds?: number) => void
+  admission: (kind: string, operation: string, result: Outcome, seconds?: number, dryRun?: boolean) => void
   rejection: (reason: Rejection) => void
-  /** +1 when a request's headers arrive on the webhook port, -1 once it is answered or aborted. */
-  inFlight: (delta: 1 | -1) => void
+  /** Where egress_mtls_requests_in_flight reads the number of requests whose answer is not sent yet, at each scrape. */
+  countInFlight: (count: () => number) => void
   /** A configuration load: the first one at start (`counted` false) or a reload. */
   configLoad: (result: 'success' | 'failure', counted: boolean) => void
+  /** Where egress_mtls_request_body_bytes reads the bytes of request bodies held, at each scrape. */
+  countBodyBytes: (held: () => number) => void
   /** Where egress_mtls_open_connections reads the webhook port's connection count from, at each scrape. */
   countConnections: (count: () => Promise<number>) => void
   servingCertificateExpiry: (notAfter: Date) => void
@@ -42,29 +47,44 @@ export interface Metrics {
 export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  // Reviews are counted in plain numbers and added to the counter at each scrape: prom-client's
+  // inc() hashes and checks its labels on every call, a scrape is rarer than a review.
+  const answered = new Map<string, { readonly labels: { kind: string, operation: string, result: Outcome, dry_run: string }, n: number }>()
   const requests = new Counter({
     name: 'egress_mtls_admission_requests_total',
-    help: 'AdmissionReviews answered, by workload kind, operation and result (injected, unchanged, skipped, denied, error).',
-    labelNames: ['kind', 'operation', 'result'] as const,
+    help: 'AdmissionReviews answered, by workload kind, operation, result (injected, removed, unchanged, skipped, denied, error) and dry_run.',
+    labelNames: ['kind', 'operation', 'result', 'dry_run'] as const,
     registers: [registry],
+    collect () {
+      for (const a of answered.values()) if (a.n > 0) { this.inc(a.labels, a.n); a.n = 0 }
+    },
   })
-  const duration = new Histogram({
-    name: 'egress_mtls_admission_duration_seconds',
-    help: 'Time to answer an AdmissionReview, from parsing its body to sending the answer, by result.',
-    labelNames: ['result'] as const,
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-    registers: [registry],
-  })
+  const observeDuration = histogramByResult(
+    registry,
+    'egress_mtls_admission_duration_seconds',
+    'Time to answer an AdmissionReview, from parsing its body to sending the answer, by result.',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  )
   const rejections = new Counter({
     name: 'egress_mtls_http_rejections_total',
     help: 'Requests and connections turned away before a review was read, by reason (not counted as admission errors).',
     labelNames: ['reason'] as const,
     registers: [registry],
   })
-  const inFlight = new Gauge({
+  // Read at each scrape rather than counted per request: a scrape is rarer than a review.
+  let inFlightCount = (): number => 0
+  new Gauge({
     name: 'egress_mtls_requests_in_flight',
     help: 'Requests on the webhook port whose headers arrived and whose answer is not sent yet.',
     registers: [registry],
+    collect () { this.set(inFlightCount()) },
+  })
+  let bodyBytes = (): number => 0
+  new Gauge({
+    name: 'egress_mtls_request_body_bytes',
+    help: 'Bytes of request bodies held in memory on the webhook port (received, not yet answered); beyond the budget, bodies are refused with 503.',
+    registers: [registry],
+    collect () { this.set(bodyBytes()) },
   })
   let connectionCount = (): Promise<number> => Promise.resolve(0)
   new Gauge({
@@ -104,25 +124,74 @@ export function createMetrics (): Metrics {
   // Every series exists from the start, so that rate() and alerts see the first event.
   for (const result of ['success', 'failure'] as const) reloads.inc({ result }, 0)
   for (const reason of REJECTIONS) rejections.inc({ reason }, 0)
-  for (const result of RESULTS) duration.zero({ result })
+  // Every kind, operation, result and dry_run value in at least one series (the operations
+  // that admission reviews; DELETE and CONNECT appear once seen).
+  for (const kind of KINDS) {
+    for (const operation of ['CREATE', 'UPDATE']) {
+      for (const result of RESULTS) for (const dryRun of ['false', 'true']) requests.inc({ kind, operation, result, dry_run: dryRun }, 0)
+    }
+  }
+  requests.inc({ kind: 'other', operation: 'other', result: 'skipped', dry_run: 'false' }, 0)
+  for (const operation of ['DELETE', 'CONNECT']) requests.inc({ kind: 'other', operation, result: 'skipped', dry_run: 'false' }, 0)
+  requests.inc({ kind: UNKNOWN, operation: UNKNOWN, result: 'error', dry_run: 'false' }, 0)
   return {
     registry,
-    admission (kind, operation, result, seconds) {
-      requests.inc({
-        kind: KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other',
-        operation: OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other',
-        result,
-      })
-      if (seconds !== undefined) duration.observe({ result }, seconds)
+    admission (kind, operation, result, seconds, dryRun = false) {
+      const k = KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other'
+      const o = OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other'
+      const d = dryRun ? 'true' : 'false'
+      const key = `${k} ${o} ${result} ${d}`
+      const a = answered.get(key)
+      if (a === undefined) answered.set(key, { labels: { kind: k, operation: o, result, dry_run: d }, n: 1 })
+      else a.n++
+      if (seconds !== undefined) observeDuration(result, seconds)
     },
     rejection (reason) { rejections.inc({ reason }) },
-    inFlight (delta) { inFlight.inc(delta) },
     configLoad (result, counted) {
       if (counted) reloads.inc({ result })
       lastReloadOk.set(result === 'success' ? 1 : 0)
       lastReloadTime.set(Date.now() / 1000)
     },
     countConnections (count) { connectionCount = count },
+    countInFlight (count) { inFlightCount = count },
+    countBodyBytes (held) { bodyBytes = held },
     servingCertificateExpiry (notAfter) { expiry.set(notAfter.getTime() / 1000) },
+  }
+}
+
+/**
+ * A Prometheus histogram by `result` (every result's series from the start), observed with a
+ * few additions: prom-client's Histogram checks and hashes its labels on every observe(), here
+ * once per review. Exposed as prom-client exposes its own (cumulative `le` buckets, +Inf, sum, count).
+ */
+function histogramByResult (registry: Registry, name: string, help: string, buckets: readonly number[]): (result: Outcome, seconds: number) => void {
+  const series = new Map(RESULTS.map((result) => [result, { counts: buckets.map(() => 0), sum: 0, count: 0 }]))
+  const values = (): { metricName: string, labels: Record<string, string | number>, value: number }[] => [...series].flatMap(([result, s]) => {
+    let below = 0
+    return [
+      ...buckets.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le, result }, value: below += s.counts[i] ?? 0 })),
+      { metricName: `${name}_bucket`, labels: { le: '+Inf', result }, value: s.count },
+      { metricName: `${name}_sum`, labels: { result }, value: s.sum },
+      { metricName: `${name}_count`, labels: { result }, value: s.count },
+    ]
+  })
+  const metric = {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get: () => Promise.resolve({ name, help, type: 'histogram', aggregator: 'sum', values: values() }),
+    reset: () => { for (const s of series.values()) { s.counts.fill(0); s.sum = 0; s.count = 0 } },
+  }
+  // The registry reads only these members (name, help, type, get) of a metric.
+  registry.registerMetric(metric as unknown as Metric)
+  return (result, seconds) => {
+    const s = series.get(result)
+    if (s === undefined) return
+    let i = 0
+    while (i < buckets.length && seconds > (buckets[i] ?? Infinity)) i++
+    if (i < buckets.length) s.counts[i] = (s.counts[i] ?? 0) + 1
+    s.sum += seconds
+    s.count++
   }
 }

@@ -63,7 +63,8 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
   let closing = false
   let listening = false
 
-  const side = createMetricsPortServer({ registry: metrics.registry, ready: () => listening && !closing, log })
+  // Not ready while the port is at its connection cap: a new connection would be refused.
+  const side = createMetricsPortServer({ registry: metrics.registry, ready: () => listening && !closing && app?.saturated() !== true, log })
   try {
     const { configFile, tls } = options
     const config = await reloadable({
@@ -100,6 +101,7 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
     const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits }
     app = createApp({ certificate: certificate.current(), config: config.current, metrics, log, draining: () => closing, limits })
     const drain = trackConnections(app.server)
+    metrics.countInFlight(drain.inFlight)
     await app.ready()
     const port = await listen(app.server, options.listen, '--listen')
     const metricsPort = await listen(side, options.metricsListen, '--metrics-listen')
@@ -110,6 +112,9 @@ export async function startWebhook (options: WebhookOptions): Promise<Webhook> {
       https: port,
       metrics: metricsPort,
       maxConnections: server.maxConnections,
+      maxConnectionsPerSource: limits.maxConnectionsPerSource,
+      bodyBudgetBytes: limits.bodyBudgetBytes,
+      bodyTimeoutMs: limits.bodyTimeoutMs,
       handshakeTimeoutMs: limits.handshakeTimeoutMs,
       headersTimeoutMs: server.headersTimeout,
       requestTimeoutMs: server.requestTimeout,

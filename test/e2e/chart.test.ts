@@ -707,6 +707,20 @@ describe('chart', () => {
     assert.deepEqual(await rejections(objs), [])
   })
 
+  test('networkPolicy: the HTTPS port admits the API server\'s CIDRs and the peers given, never every pod unless asked; none given is an error', async () => {
+    const policy = async (...args: string[]): Promise<{ from?: unknown[] }[]> =>
+      (one(await template('--set', 'networkPolicy.enabled=true', ...args), 'NetworkPolicy', `${full}-webhook`)['spec'] as { ingress: { from?: unknown[] }[] }).ingress
+    const [https, metrics] = await policy('--set', 'networkPolicy.apiServerCIDRs={10.0.0.0/24,172.16.0.0/28}', '--set', 'networkPolicy.webhookFrom[0].podSelector.matchLabels.app=konnectivity-agent')
+    assert.deepEqual(https?.from, [{ ipBlock: { cidr: '10.0.0.0/24' } }, { ipBlock: { cidr: '172.16.0.0/28' } }, { podSelector: { matchLabels: { app: 'konnectivity-agent' } } }])
+    assert.equal(metrics?.from, undefined)
+    assert.equal((await policy('--set', 'networkPolicy.webhookFromAnywhere=true'))[0]?.from, undefined)
+    const refused = await helm('template', release, chartDir, '--namespace', releaseNs, '--set', 'networkPolicy.enabled=true')
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.stderr, /networkPolicy\.enabled: name the API server's addresses in networkPolicy\.apiServerCIDRs/)
+    const badCidr = await helm('template', release, chartDir, '--namespace', releaseNs, '--set', 'networkPolicy.enabled=true', '--set', 'networkPolicy.apiServerCIDRs={kube-apiserver}')
+    assert.match(badCidr.stderr, /apiServerCIDRs/)
+  })
+
   test('webhook.hostNetwork: the node\'s network on the chosen ports; the API server says it is not "restricted"', async () => {
     const objs = await template('--set', 'webhook.hostNetwork=true', '--set', 'webhook.port=10260', '--set', 'webhook.metricsPort=10261', '--set', 'metrics.scrapeAnnotations=true', '--set', 'webhook.shutdownDelaySeconds=0')
     const dep = one(objs, 'Deployment', `${full}-webhook`)
@@ -727,7 +741,7 @@ describe('chart', () => {
   })
 
   test('certManager.enabled: a Certificate, a self-signed Issuer and the cainjector annotation instead of the certs Jobs; cert-manager\'s CRDs accept them', async () => {
-    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '--set', 'certManager.enabled=true', '--set', 'webhook.hostNetwork=true', '--set', 'networkPolicy.enabled=true')
+    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '--set', 'certManager.enabled=true', '--set', 'webhook.hostNetwork=true', '--set', 'networkPolicy.enabled=true', '--set', 'networkPolicy.webhookFromAnywhere=true')
     assert.equal(lint.code, 0, lint.stdout + lint.stderr)
     const objs = await template('--set', 'certManager.enabled=true')
     const names = objs.map((o) => `${o.kind}/${o.metadata.name}`)

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import fc from 'fast-check'
 
+import { BODY_LIMIT } from '../../src/server/body-budget.ts'
 import { writeServingSecret } from '../support/kubelet-volume.ts'
 import { httpGet, metricSum } from '../support/metrics-port.ts'
 import { loopbackServer, testAuthority } from '../support/pki.ts'
@@ -23,7 +24,7 @@ import { type Listening, procStatusBytes, startServe } from '../support/serve.ts
 
 const SEED = Number(process.env['FUZZ_SEED'] ?? 20260127)
 const CONCURRENCY = 8
-const MAX_BODY = 7 * 1024 * 1024
+const MAX_BODY = BODY_LIMIT
 const MB = 1024 * 1024
 const corpusDir = new URL('../fixtures/fuzz/', import.meta.url)
 
@@ -275,12 +276,12 @@ function specials (): Input[] {
     s('200k levels of {"a":...} as request.object', withObject(marker('deepObject', 200_000))),
     s('6.5 MB string in a pod-template annotation', withAnnotation(marker('huge', 6_500_000))),
     s('100k labels on the workload', JSON.stringify(manyLabels)),
-    s('body one byte over 7 MiB (a review)', withAnnotation(marker('huge', MAX_BODY))),
+    s('body one byte over the limit (a review)', withAnnotation(marker('huge', MAX_BODY))),
     s('8 MiB of x', Buffer.alloc(8 * MB, 'x')),
     s('valid review as text/plain', valid, 'text/plain'),
     s('valid review as application/x-yaml', valid, 'application/x-yaml'),
     s('valid review with a charset parameter', valid, 'application/json; charset=utf-8'),
-    s('uid echoed whatever it is', valid.replace(UID, `"uid":${JSON.stringify('\u2028"\\</script>\ud83d\ude00')}`)),
+    s('uid of odd characters (not a UID: 400)', valid.replace(UID, `"uid":${JSON.stringify('\u2028"\\</script>\ud83d\ude00')}`)),
   ]
 }
 

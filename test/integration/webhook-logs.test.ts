@@ -100,6 +100,32 @@ describe('serve logs', () => {
     assert.ok(!text.includes(pki.leaf.key.split('\n')[1] ?? 'none'), 'no key material')
   })
 
+  test('no review writes a long line: a uid that cannot be a UID is refused with 400 unlogged; a 2 MB name is cut', async () => {
+    const s = await serve(['--log-level', 'debug'], (out) => {
+      const line = jsonLines(out).find((e) => e['msg'] === 'listening')
+      return typeof line?.['https'] === 'number' ? line['https'] : undefined
+    })
+    let refused
+    try {
+      const hugeUid = deniedReview('u'.repeat(3_000_000))
+      refused = await post(s.port, JSON.stringify(hugeUid), { ca: pki.ca.cert })
+      const named = deniedReview('named-uid')
+      named.request['name'] = 'n'.repeat(2_000_000)
+      named.request['namespace'] = 's'.repeat(300)
+      assert.equal((await post(s.port, JSON.stringify(named), { ca: pki.ca.cert })).status, 200)
+      await sleep(50)
+    } finally {
+      assert.equal(await s.stop(), 0)
+    }
+    assert.equal(refused.status, 400)
+    assert.match(refused.body, /request\.uid is not a UID: 1 to 128 printable ASCII characters without spaces/)
+    const longest = Math.max(...s.output().split('\n').map((l) => l.length))
+    assert.ok(longest < 4096, `the longest line has ${longest} characters`)
+    const line = jsonLines(s.output()).find((l) => l['uid'] === 'named-uid')
+    assert.equal(line?.['name'], `${'n'.repeat(253)}... (2000000 characters)`)
+    assert.equal(line['namespace'], `${'s'.repeat(253)}... (300 characters)`)
+  })
+
   test('--log-format text: TIME LEVEL message key=value', async () => {
     const s = await serve(['--log-format', 'text'], (out) => {
       const m = /^\S+ INFO {2}listening https=(\d+) /m.exec(out)
@@ -113,8 +139,8 @@ describe('serve logs', () => {
     assert.doesNotMatch(s.output(), /^\{/m, 'no JSON lines')
   })
 
-  test('a bad --log-format or --max-connections is a usage error (exit 2)', async () => {
-    for (const args of [['--log-format', 'yaml'], ['--max-connections', '0'], ['--max-connections', '1.5']]) {
+  test('a bad --log-format, --max-connections or --max-connections-per-source is a usage error (exit 2)', async () => {
+    for (const args of [['--log-format', 'yaml'], ['--max-connections', '0'], ['--max-connections', '1.5'], ['--max-connections-per-source', '0']]) {
       const stderr = new PassThrough()
       let text = ''
       stderr.setEncoding('utf8').on('data', (c: string) => { text += c })

@@ -37,8 +37,8 @@ test('/metrics has the process metrics and the serving certificate expiry', asyn
 test('reviews are counted by kind, operation and result; requests that are no review as HTTP rejections, apart', async () => {
   const request = deploymentReview().request as unknown as AdmissionRequest
   const result = admit(request, parseConfig(EXAMPLE_CONFIG)).result
-  const labels = { kind: 'Deployment', operation: 'CREATE', result }
-  const unknown = { kind: 'unknown', operation: 'unknown', result: 'error' }
+  const labels = { kind: 'Deployment', operation: 'CREATE', result, dry_run: 'false' }
+  const unknown = { kind: 'unknown', operation: 'unknown', result: 'error', dry_run: 'false' }
   const rejected = (text: string, reason: string): number => sample(text, REJECTIONS, { reason }) ?? 0
   const before = await scrape(t.webhook.metricsPort)
   const count = (text: string, l: Record<string, string>): number => sample(text, REQUESTS, l) ?? 0
@@ -56,7 +56,7 @@ test('reviews are counted by kind, operation and result; requests that are no re
   const after = await scrape(t.webhook.metricsPort)
   assert.equal(count(after, labels) - count(before, labels), 3)
   // Label values from the body are bounded: an unexpected kind or operation is "other".
-  const other = { kind: 'other', operation: 'other', result: admit(widget.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).result }
+  const other = { kind: 'other', operation: 'other', result: admit(widget.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).result, dry_run: 'false' }
   assert.equal(count(after, other) - count(before, other), 1)
   assert.doesNotMatch(after, /Widget|PATCH/)
   // What was not a review is no admission error: it is counted by reason, apart.
@@ -73,8 +73,53 @@ test('reviews are counted by kind, operation and result; requests that are no re
   assert.ok(sample(after, `${DURATION}_bucket`, { le: '0.0001', result }) !== undefined)
   assert.equal(sample(after, `${DURATION}_bucket`, { le: '+Inf', result }), timed(after, result))
   // Every result and reason has its series from the start, so rate() and alerts see the first one.
-  for (const r of ['injected', 'unchanged', 'skipped', 'denied', 'error']) assert.ok(sample(after, `${DURATION}_count`, { result: r }) !== undefined, r)
+  for (const r of ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']) assert.ok(sample(after, `${DURATION}_count`, { result: r }) !== undefined, r)
   for (const r of ['request_timeout', 'tls_handshake_timeout', 'tls_handshake_failed', 'connection_limit', 'headers_too_large']) assert.ok(sample(after, REJECTIONS, { reason: r }) !== undefined, r)
+})
+
+test('an opt-out is counted as removed, not injected; a dry run apart; every label value has a series from the start', async () => {
+  const fresh = await startTestWebhook()
+  try {
+    const first = await scrape(fresh.webhook.metricsPort)
+    // Before any review: each result, kind, operation and dry_run value already counts 0.
+    for (const result of ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']) {
+      for (const dryRun of ['false', 'true']) assert.equal(sample(first, REQUESTS, { kind: 'Deployment', operation: 'UPDATE', result, dry_run: dryRun }), 0, `${result} ${dryRun}`)
+    }
+    for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']) assert.equal(sample(first, REQUESTS, { kind, operation: 'CREATE', result: 'injected', dry_run: 'false' }), 0, kind)
+    for (const reason of ['bad_request', 'body_budget', 'client_closed', 'source_connection_limit', 'request_timeout']) assert.equal(sample(first, REJECTIONS, { reason }), 0, reason)
+    assert.equal(sample(first, 'egress_mtls_request_body_bytes'), 0)
+
+    // Injected, then the same workload with the opt-in label removed: our keys come off.
+    const injected = deploymentReview()
+    const answer = JSON.parse((await post(fresh.webhook.port, JSON.stringify(injected), { ca: fresh.ca.cert })).body) as { response: { patch: string } }
+    const applied = structuredClone(injected.request['object']) as { metadata: { labels: Record<string, string> }, spec: { template: { metadata: Record<string, unknown> } } }
+    for (const op of JSON.parse(Buffer.from(answer.response.patch, 'base64').toString()) as { op: string, path: string, value: unknown }[]) {
+      const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'))
+      let at = applied as unknown as Record<string, unknown>
+      for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>
+      at[keys.at(-1) ?? ''] = op.value
+    }
+    delete applied.metadata.labels['egress-mtls.io/inject']
+    const optOut = deploymentReview()
+    optOut.request['operation'] = 'UPDATE'
+    optOut.request['object'] = applied
+    optOut.request['oldObject'] = applied
+    const removed = JSON.parse((await post(fresh.webhook.port, JSON.stringify(optOut), { ca: fresh.ca.cert })).body) as { response: { patch?: string } }
+    assert.ok(removed.response.patch !== undefined, 'our keys are removed')
+    const dry = deploymentReview()
+    dry.request['dryRun'] = true
+    assert.equal((await post(fresh.webhook.port, JSON.stringify(dry), { ca: fresh.ca.cert })).status, 200)
+
+    const metrics = await scrape(fresh.webhook.metricsPort)
+    assert.deepEqual([
+      sample(metrics, REQUESTS, { kind: 'Deployment', operation: 'CREATE', result: 'injected', dry_run: 'false' }),
+      sample(metrics, REQUESTS, { kind: 'Deployment', operation: 'UPDATE', result: 'removed', dry_run: 'false' }),
+      sample(metrics, REQUESTS, { kind: 'Deployment', operation: 'UPDATE', result: 'injected', dry_run: 'false' }),
+      sample(metrics, REQUESTS, { kind: 'Deployment', operation: 'CREATE', result: 'injected', dry_run: 'true' }),
+    ], [1, 1, 0, 1])
+  } finally {
+    await fresh.webhook.close()
+  }
 })
 
 test('the version as egress_mtls_build_info, and the configuration loaded at start as the last reload', async () => {

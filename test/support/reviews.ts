@@ -275,7 +275,7 @@ export function scenarios (variants = 8): Scenario[] {
  * Hostile reviews (issue 11): CREATE of a labelled Deployment whose pod template (or own
  * metadata) carries one annotation of about `bytes` bytes that egress-mtls reads. The API
  * server runs mutating admission before it checks its 256 KiB limit on annotations, so a
- * tenant can send values this big; the body stays under the webhook's 7 MiB limit.
+ * tenant can send values this big; the body stays under the webhook's body limit (6 MiB + 64 KiB).
  * - `deep-array`: sidecar.istio.io/userVolume `[[[…]]]`, nested bytes/2 levels deep;
  * - `deep-object`: sidecar.istio.io/userVolumeMount `{"a":{"a":…}}`;
  * - `targets`: egress-mtls.io/targets on the Deployment, a list of bytes/2 names;

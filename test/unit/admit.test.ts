@@ -183,11 +183,11 @@ test('labelled with nothing to inject: allowed, unchanged, with the warnings', (
   assert.deepEqual(b.response.warnings, ['egress-mtls: annotation egress-mtls.io/targets: unknown target "nope" (available in namespace payments: bank-api, tax-gw)'])
 })
 
-test('opting out removes what was injected', () => {
+test('opting out removes what was injected: the result is removed, not injected', () => {
   const injected = applyPatch(workload('Deployment'), admit(request(workload('Deployment')), config).patch) as Record<string, unknown>
   ;((injected['metadata'] as Record<string, unknown>)['labels'] as Record<string, string>)['egress-mtls.io/inject'] = 'false'
   const a = admit(request(injected, { operation: 'UPDATE' }), config)
-  assert.equal(a.result, 'injected')
+  assert.equal(a.result, 'removed')
   const out = applyPatch(injected, a.patch)
   assert.deepEqual(out, { ...workload('Deployment', { 'egress-mtls.io/inject': 'false' }), spec: { template: { metadata: { labels: { app: 'web' }, annotations: {} }, spec: { containers: [{ name: 'app', image: 'web:1' }] } } } })
 })

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { MAX_ANNOTATION_BYTES, memberParts, nestsDeeper, overAnnotationLimit, stringEnd, topLevelItems } from '../../src/core/text/json-text.ts'
+import fc from 'fast-check'
+
+import { MAX_ANNOTATION_BYTES, nestsDeeper, objectMembers, overAnnotationLimit, stringEnd, topLevelItems } from '../../src/core/text/json-text.ts'
 
 test('the 256 KiB limit counts UTF-8 bytes', () => {
   assert.equal(overAnnotationLimit('x'.repeat(MAX_ANNOTATION_BYTES)), false)
@@ -26,12 +28,41 @@ test('top-level items: spans without the spacing around them, strings and nestin
   const text = ' { "a" : [1, {"x": ","}] ,\n "b\\"}": "]" , "c":{} } '
   const { items } = topLevelItems(text)
   assert.deepEqual(items.map((s) => text.slice(s.start, s.end)), ['"a" : [1, {"x": ","}]', '"b\\"}": "]"', '"c":{}'])
-  assert.deepEqual(memberParts('"a" : [1, {"x": ","}]'), { key: '"a"', value: '[1, {"x": ","}]' })
-  assert.deepEqual(memberParts('"b\\":": "]"'), { key: '"b\\":"', value: '"]"' })
+  const members = objectMembers(text)
+  assert.deepEqual([members?.keys, members?.values], [['a', 'b"}', 'c'], [[1, { x: ',' }], ']', {}]])
   const empty = ' [ \n ] '
   const e = topLevelItems(empty)
   assert.deepEqual(e.items, [])
   assert.equal(empty.slice(e.inside.start, e.inside.end), ' \n ')
   const arr = '[1,-2.50e3,"x",null,[[]]]'
   assert.deepEqual(topLevelItems(arr).items.map((s) => arr.slice(s.start, s.end)), ['1', '-2.50e3', '"x"', 'null', '[[]]'])
+})
+
+test('object members: read exactly when JSON.parse reads an object, each member on its own', () => {
+  const members = (text: string): [string, unknown][] | undefined => {
+    const m = objectMembers(text)
+    return m === undefined ? undefined : m.keys.map((k, i) => [k, m.values[i]])
+  }
+  const isObject = (text: string): boolean => {
+    try {
+      const v: unknown = JSON.parse(text)
+      return typeof v === 'object' && v !== null && !Array.isArray(v)
+    } catch {
+      return false
+    }
+  }
+  for (const text of ['{}', ' { \n } ', '{"a":1,"a":2}', '{"a" :{"b":[1,"}"]} , "c\\"":null}', '{', '{"a":1,}', '{,}', '{"a" "b":1}', '{"a":1 2}', '{"a":1}x', 'x{"a":1}', '[{"a":1}]', '{a:1}', '{"a":1}}', '{"a"\u00a0:1}', '{"\\u0041":1}']) {
+    assert.equal(members(text) !== undefined, isObject(text), text)
+  }
+  assert.deepEqual(members('{"a":1,"a":{"x":2}}'), [['a', 1], ['a', { x: 2 }]])
+  // Any JSON text, and any JSON text cut or with a character changed.
+  const texts = fc.oneof(
+    fc.json(),
+    fc.tuple(fc.json(), fc.nat(), fc.constantFrom('', ',', ':', '"', '}', '{', ' ', 'x')).map(([t, i, c]) => t.slice(0, i % (t.length + 1)) + c + t.slice(i % (t.length + 1) + 1)),
+  )
+  fc.assert(fc.property(texts, (text) => {
+    const m = members(text)
+    assert.equal(m !== undefined, isObject(text), text)
+    if (m !== undefined) assert.deepEqual(Object.fromEntries(m), JSON.parse(text))
+  }), { numRuns: 2000 })
 })

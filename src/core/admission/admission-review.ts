@@ -49,6 +49,14 @@ export const ADMISSION_API_VERSION = 'admission.k8s.io/v1'
 /** A review with a request we can answer: the body itself, checked. */
 export interface ParsedReview { readonly apiVersion: string, readonly request: AdmissionRequest }
 
+/**
+ * What a request's uid may be. kube-apiserver sends a UUID (36 characters); anything of up
+ * to 128 printable ASCII characters without spaces is accepted, so that a uid is echoed as
+ * it came and can be logged whole, never megabytes of it.
+ */
+const UID = /^[\x21-\x7e]{1,128}$/
+const UID_RULE = '1 to 128 printable ASCII characters without spaces (kube-apiserver sends a UUID)'
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
@@ -66,6 +74,7 @@ export function parseReview (body: unknown): Result<ParsedReview> {
   if (!isRecord(request)) return fail('request is missing')
   const uid = request['uid']
   if (typeof uid !== 'string' || uid === '') return fail('request.uid is missing')
+  if (!UID.test(uid)) return fail(`request.uid is not a UID: ${UID_RULE}`)
   const kind = request['kind']
   if (!isRecord(kind) || typeof kind['kind'] !== 'string' || typeof kind['group'] !== 'string' || typeof kind['version'] !== 'string') {
     return fail('request.kind is not a group/version/kind')
@@ -81,11 +90,25 @@ export function reviewResponse (apiVersion: string, response: AdmissionResponse)
 }
 
 /**
- * reviewResponse() as JSON text. The patch, base64 and often kilobytes long, needs no JSON
- * escaping: it is spliced in as it is rather than scanned by JSON.stringify.
+ * Every field of AdmissionResponse (a field added to the type without being added here is a type
+ * error): reviewJson() writes each of them, which test/unit/admission-review.test.ts checks.
+ */
+export const RESPONSE_FIELDS: Readonly<Record<keyof AdmissionResponse, true>> = {
+  uid: true, allowed: true, patchType: true, patch: true, warnings: true, status: true,
+}
+
+/**
+ * reviewResponse() as JSON text, written out field by field (each field of RESPONSE_FIELDS):
+ * the patch, base64 and often kilobytes long, needs no JSON escaping and is spliced in as it is
+ * rather than scanned by JSON.stringify; the rest is a few short values.
  */
 export function reviewJson (apiVersion: string, response: AdmissionResponse): string {
-  const { patch, ...rest } = response
-  const json = JSON.stringify(reviewResponse(apiVersion, rest))
-  return patch === undefined ? json : `${json.slice(0, -2)},"patch":"${patch}"}}`
+  const { uid, allowed, patchType, patch, warnings, status } = response
+  return `{"apiVersion":${JSON.stringify(apiVersion)},"kind":"AdmissionReview",` +
+    `"response":{"uid":${JSON.stringify(uid)},"allowed":${String(allowed)}` +
+    (patchType === undefined ? '' : `,"patchType":${JSON.stringify(patchType)}`) +
+    (patch === undefined ? '' : `,"patch":"${patch}"`) +
+    (warnings === undefined ? '' : `,"warnings":${JSON.stringify(warnings)}`) +
+    (status === undefined ? '' : `,"status":${JSON.stringify(status)}`) +
+    '}}'
 }

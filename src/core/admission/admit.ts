@@ -2,7 +2,10 @@
 // and total: whatever the request holds, it returns an answer and never throws.
 //
 // Outcomes (the `result` label of egress_mtls_admission_requests_total):
-// - injected: allowed with a non-empty patch (adding and/or removing egress-mtls's keys);
+// - injected: allowed with a non-empty patch that injects targets (adding, and perhaps
+//   removing, egress-mtls's keys);
+// - removed: allowed with a patch that only removes egress-mtls's keys: the workload opted
+//   out, or none of its targets applies any more;
 // - unchanged: targets to inject, and the pod template already carries exactly them;
 // - skipped: nothing for egress-mtls to do: an operation other than CREATE/UPDATE, a kind
 //   without a pod template, a ReplicaSet a Deployment controls (its Deployment is injected),
@@ -32,7 +35,7 @@ import { controlledByDeployment, podTemplateAt, workloadKind } from './workloads
 
 export type { PatchOperation } from './mutate.ts'
 
-export type Outcome = 'injected' | 'unchanged' | 'skipped' | 'denied' | 'error'
+export type Outcome = 'injected' | 'removed' | 'unchanged' | 'skipped' | 'denied' | 'error'
 
 export interface Admission {
   readonly response: AdmissionResponse
@@ -113,7 +116,7 @@ function review (request: AdmissionRequest, config: Config): Admission {
     return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_DIFFERS', request.kind.kind, had, now)])
   }
   if (!mutation.ok) return deny(request, mutation.error, warnings)
-  const result = mutation.value.patch.length > 0 ? 'injected' : targets.length > 0 ? 'unchanged' : 'skipped'
+  const result = mutation.value.patch.length > 0 ? targets.length > 0 ? 'injected' : 'removed' : targets.length > 0 ? 'unchanged' : 'skipped'
   return answer(request, result, mutation.value, warnings)
 }
 

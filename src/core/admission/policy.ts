@@ -75,18 +75,25 @@ function narrow (config: Config, namespace: string, available: readonly Target[]
     }
   }
   const names = requested.split(',').map((n) => n.trim()).filter((n) => n !== '')
-  const warnings: Message[] = []
   const offered = available.map((t) => t.name)
-  if (names.length === 0) warnings.push(message('EMTLS_TARGETS_EMPTY', namespace, offered))
-  for (const name of new Set(names)) {
-    if (!config.targets.some((t) => t.name === name)) {
-      warnings.push(message('EMTLS_TARGET_UNKNOWN', name, namespace, offered))
-    } else if (!available.some((t) => t.name === name)) {
-      warnings.push(message('EMTLS_TARGET_UNAVAILABLE', name, namespace, offered))
-    }
+  const configured = new Set(config.targets.map((t) => t.name))
+  const offeredSet = new Set(offered)
+  // Only the warnings shown are built: a value of ~100,000 unknown names costs one pass
+  // over them, not 100,000 messages of which ten are kept.
+  const warnings: Message[] = []
+  let more = 0
+  const warn = (make: () => Message): void => {
+    if (warnings.length < MAX_WARNINGS) warnings.push(make())
+    else more++
   }
-  const shown = warnings.length > MAX_WARNINGS ? [...warnings.slice(0, MAX_WARNINGS - 1), message('EMTLS_TARGETS_MORE', warnings.length - MAX_WARNINGS + 1)] : warnings
+  if (names.length === 0) warn(() => message('EMTLS_TARGETS_EMPTY', namespace, offered))
   const wanted = new Set(names)
+  for (const name of wanted) {
+    if (!configured.has(name)) warn(() => message('EMTLS_TARGET_UNKNOWN', name, namespace, offered))
+    else if (!offeredSet.has(name)) warn(() => message('EMTLS_TARGET_UNAVAILABLE', name, namespace, offered))
+  }
+  // Beyond MAX_WARNINGS, the last one shown says how many more there are.
+  const shown = more === 0 ? warnings : [...warnings.slice(0, MAX_WARNINGS - 1), message('EMTLS_TARGETS_MORE', more + 1)]
   return { targets: available.filter((t) => wanted.has(t.name)), warnings: shown }
 }
 

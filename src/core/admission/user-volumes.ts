@@ -13,7 +13,7 @@
 import { isRecord, jsonEqual, type JsonRecord } from '../base/json.ts'
 import { fail, ok, type Result } from '../base/result.ts'
 import type { AnnotationFormat } from '../config/config.ts'
-import { MAX_JSON_DEPTH, memberParts, nestsDeeper, OVER_ANNOTATION_LIMIT, overAnnotationLimit, topLevelItems } from '../text/json-text.ts'
+import { MAX_JSON_DEPTH, nestsDeeper, objectMembers, OVER_ANNOTATION_LIMIT, overAnnotationLimit, topLevelItems } from '../text/json-text.ts'
 
 export interface Entry {
   readonly name: string
@@ -45,20 +45,23 @@ function unboundedValue (text: string): string | undefined {
 export function parseUserVolumes (text: string): Result<UserVolumes> {
   const unbounded = unboundedValue(text)
   if (unbounded !== undefined) return fail(unbounded)
+  // The map form's members are read one by one (objectMembers); JSON.parse of the whole
+  // value only for the array form, and for the message of a value that is not JSON.
+  const members = objectMembers(text)
   let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch (err) {
-    return fail(`is not valid JSON (${(err as Error).message})`)
+  if (members === undefined) {
+    try {
+      parsed = JSON.parse(text)
+    } catch (err) {
+      return fail(`is not valid JSON (${(err as Error).message})`)
+    }
+    if (!Array.isArray(parsed)) return fail('is neither a JSON object keyed by name nor a JSON array of named items')
   }
-  const array = Array.isArray(parsed)
-  if (!array && !isRecord(parsed)) return fail('is neither a JSON object keyed by name nor a JSON array of named items')
-
-  const { items, inside } = topLevelItems(text)
+  const { items, inside } = members ?? topLevelItems(text)
   const entries: Entry[] = []
   for (const [i, span] of items.entries()) {
     const itemText = text.slice(span.start, span.end)
-    if (array) {
+    if (members === undefined) {
       const item: unknown = (parsed as unknown[])[i]
       if (!isRecord(item) || typeof item['name'] !== 'string' || item['name'] === '') {
         return fail(`is a JSON array whose item ${i} is not an object with a "name"`)
@@ -66,9 +69,8 @@ export function parseUserVolumes (text: string): Result<UserVolumes> {
       entries.push({ name: item['name'], value: item, text: itemText })
     } else {
       // Each member on its own: a repeated key is two entries, each with its own value.
-      const member = memberParts(itemText)
-      const name = JSON.parse(member.key) as string
-      const value: unknown = JSON.parse(member.value)
+      const name = members.keys[i] ?? ''
+      const value = members.values[i]
       if (!isRecord(value)) return fail(`is a JSON object whose entry ${JSON.stringify(name)} is not an object`)
       entries.push({ name, value, text: itemText })
     }
@@ -76,7 +78,7 @@ export function parseUserVolumes (text: string): Result<UserVolumes> {
   const first = items[0]
   const last = items.at(-1)
   return ok({
-    form: array ? 'array' : 'map',
+    form: members === undefined ? 'array' : 'map',
     entries,
     head: text.slice(0, first?.start ?? inside.start),
     separators: items.slice(1).map((s, i) => text.slice(items[i]?.end, s.start)),
@@ -94,21 +96,27 @@ export function newUserVolumes (form: AnnotationFormat, entries: readonly Entry[
  * The value with entry i replaced by `edits[i]` (undefined: removed) and `added` appended.
  * Entries kept, and the text around them, are copied as written. A removed entry takes the
  * separator before it (the one after it, when first) with it, so that appending entries and
- * removing them again gives back the value as it was, byte for byte.
+ * removing them again gives back the value as it was, byte for byte. One pass over the
+ * entries, each piece of text joined once: linear in the value's length.
  */
 export function editUserVolumes (value: UserVolumes, edits: readonly (Entry | undefined)[], added: readonly Entry[]): string {
-  const kept: string[] = []
-  const separators = [...value.separators]
-  for (let i = value.entries.length - 1; i >= 0; i--) {
+  const parts: string[] = [value.head]
+  let kept = 0
+  for (let i = 0; i < value.entries.length; i++) {
     const edit = edits[i]
-    if (edit !== undefined) kept.unshift(edit.text)
-    else separators.splice(i > 0 ? i - 1 : 0, 1)
+    if (edit === undefined) continue
+    // A kept entry after another brings the separator written before it.
+    if (kept > 0) parts.push(value.separators[i - 1] ?? ',')
+    parts.push(edit.text)
+    kept++
   }
-  let out = value.head
-  kept.forEach((t, i) => { out += (i === 0 ? '' : separators[i - 1] ?? ',') + t })
-  const texts = kept
-  for (const [i, e] of added.entries()) out += (texts.length === 0 && i === 0 ? '' : ',') + e.text
-  return out + value.tail
+  for (const e of added) {
+    if (kept > 0) parts.push(',')
+    parts.push(e.text)
+    kept++
+  }
+  parts.push(value.tail)
+  return parts.join('')
 }
 
 /** An entry in the given form from a name and the rest of the volume (or mount), as compact JSON. */

@@ -103,7 +103,8 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
     case 'unchanged':
       findings.push(ok(`injected with ${injected ?? '?'} (pod template as the webhook makes it)`))
       break
-    case 'injected': {
+    case 'injected':
+    case 'removed': {
       const keys = [...new Set(patch.map((p) => (p.path.split('/').at(-1) ?? '').replaceAll('~1', '/').replaceAll('~0', '~')))]
       // A manifest is injected when it is applied: offline, that is what is to be expected.
       if (offline) {

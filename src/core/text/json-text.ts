@@ -41,7 +41,6 @@ const CLOSE_BRACE = 0x7d
 const OPEN_BRACKET = 0x5b
 const CLOSE_BRACKET = 0x5d
 const COMMA = 0x2c
-const COLON = 0x3a
 
 /** The index of the quote that closes the string opening at `start` (text.length if none). */
 export function stringEnd (text: string, start: number): number {
@@ -116,12 +115,47 @@ export function topLevelItems (text: string): { readonly items: readonly Span[],
   return { items, inside: { start: open + 1, end: Math.max(open + 1, text.length) } }
 }
 
-/** An object member's text `"key" : value` split into the key's JSON text and the value's. */
-export function memberParts (member: string): { readonly key: string, readonly value: string } {
-  const keyEnd = stringEnd(member, 0) + 1
-  let i = keyEnd
-  while (i < member.length && member.charCodeAt(i) !== COLON) i++
-  i++
-  while (i < member.length && isSpace(member.charCodeAt(i))) i++
-  return { key: member.slice(0, keyEnd), value: member.slice(i) }
+/** A JSON object's members, each key and value parsed on its own, with the spans of topLevelItems. */
+export interface ObjectMembers {
+  readonly items: readonly Span[]
+  readonly inside: Span
+  readonly keys: readonly string[]
+  readonly values: readonly unknown[]
+}
+
+const onlySpace = /^[ \t\n\r]*$/
+const openingBrace = /^[ \t\n\r]*\{[ \t\n\r]*$/
+const closingBrace = /^[ \t\n\r]*\}[ \t\n\r]*$/
+const comma = /^[ \t\n\r]*,[ \t\n\r]*$/
+
+/**
+ * The members of a text that is exactly one JSON object, or undefined when it is not one
+ * (any syntax error, or another JSON value). Each member is parsed on its own (a repeated
+ * key is two members), so the object itself is never built: V8's JSON.parse of one object
+ * with tens of thousands of keys costs more per key the more there are.
+ */
+export function objectMembers (text: string): ObjectMembers | undefined {
+  const { items, inside } = topLevelItems(text)
+  const first = items[0]
+  const opening = first === undefined ? text.slice(0, inside.start) + text.slice(inside.start, inside.end) : text.slice(0, first.start)
+  if (!openingBrace.test(opening) || !closingBrace.test(text.slice(items.at(-1)?.end ?? inside.end))) return undefined
+  const keys: string[] = []
+  const values: unknown[] = []
+  let previousEnd = -1
+  for (const span of items) {
+    if (previousEnd >= 0 && !comma.test(text.slice(previousEnd, span.start))) return undefined
+    previousEnd = span.end
+    const member = text.slice(span.start, span.end)
+    if (member.charCodeAt(0) !== QUOTE) return undefined
+    const keyEnd = stringEnd(member, 0) + 1
+    const colon = member.indexOf(':', keyEnd)
+    if (colon < 0 || !onlySpace.test(member.slice(keyEnd, colon))) return undefined
+    try {
+      keys.push(JSON.parse(member.slice(0, keyEnd)) as string)
+      values.push(JSON.parse(member.slice(colon + 1)))
+    } catch {
+      return undefined
+    }
+  }
+  return { items, inside, keys, values }
 }
