@@ -48,6 +48,17 @@ function cost (f: () => unknown): number {
   return best
 }
 
+/**
+ * A measured ratio, measured again (up to three times in all) while it is not under
+ * `bound`: a burst of load elsewhere on the machine skews one measurement, while a
+ * superlinear cost exceeds the bound every time.
+ */
+function under (bound: number, measure: () => number): number {
+  let best = measure()
+  for (let i = 1; i < 3 && best >= bound; i++) best = Math.min(best, measure())
+  return best
+}
+
 /** Cost per byte of the big input over that of the small one (1: flat). */
 function perByteGrowth (small: string, big: string, f: (text: string) => unknown): number {
   return (cost(() => f(big)) / big.length) / (cost(() => f(small)) / small.length)
@@ -87,11 +98,12 @@ test('a map-form userVolume: editing it costs the same per byte at n and 4n entr
     // Ours removed, the user's kept as written.
     const edit = (value: UserVolumes): string => editUserVolumes(value, value.entries.map((e) => e.name.startsWith('egress-mtls-') ? undefined : e), [])
     const [smallValue, bigValue] = [read(small), read(big)]
-    const editing = (cost(() => edit(bigValue)) / big.length) / (cost(() => edit(smallValue)) / small.length)
+    const editing = under(2.5, () => (cost(() => edit(bigValue)) / big.length) / (cost(() => edit(smallValue)) / small.length))
     assert.ok(editing < 2.5, `editing: ${editing.toFixed(2)} times the cost per byte at 4n entries (${n} -> ${4 * n})`)
-    const parsing = perByteGrowth(small, big, read)
+    const parsing = under(2.5, () => perByteGrowth(small, big, read))
     assert.ok(parsing < 2.5, `parsing: ${parsing.toFixed(2)} times the cost per byte at 4n entries (${n} -> ${4 * n})`)
-    const mutation = perByteGrowth(small, big, (text) => mutatePodTemplate(['spec', 'template'], { exists: true, annotations: { ...injected, 'sidecar.istio.io/userVolume': text } }, config.targets, config))
+    const mutate = (text: string): unknown => mutatePodTemplate(['spec', 'template'], { exists: true, annotations: { ...injected, 'sidecar.istio.io/userVolume': text } }, config.targets, config)
+    const mutation = under(3, () => perByteGrowth(small, big, mutate))
     assert.ok(mutation < 3, `the whole mutation: ${mutation.toFixed(2)} times the cost per byte at 4n entries (${n} -> ${4 * n})`)
   }), { numRuns: 3 })
 })
@@ -107,7 +119,7 @@ test('egress-mtls.io/targets: unknown names cost about what known ones of the sa
     const warnings = decideWith(unknown).warnings
     assert.equal(warnings.length, 10)
     assert.equal(warnings[9]?.text, `annotation egress-mtls.io/targets: ${count - 9} more names that are not available`)
-    const ratio = cost(() => decideWith(unknown)) / cost(() => decideWith(known))
+    const ratio = under(8, () => cost(() => decideWith(unknown)) / cost(() => decideWith(known)))
     assert.ok(ratio < 8, `${count} unknown names cost ${ratio.toFixed(2)} times as many known ones of the same length`)
   }), { numRuns: 3 })
 })
