@@ -14,7 +14,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
 import { parseConfig } from '../../src/core/config/config.ts'
-import { render } from '../../src/core/istio/render.ts'
+import { istioPath, render } from '../../src/core/istio/render.ts'
 import { VERSION } from '../../src/version.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { installIstioCrds } from '../support/crds.ts'
@@ -548,8 +548,7 @@ describe('chart', () => {
       const rendered = render(parseConfig(stringify(values.config)))
       assert.ok(rendered.length > 0)
       for (const o of rendered) {
-        const plural = { ServiceEntry: 'serviceentries', DestinationRule: 'destinationrules', VirtualService: 'virtualservices' }[o.kind]
-        const path = `/apis/${o.apiVersion}/namespaces/${o.metadata.namespace}/${plural}/${o.metadata.name}?dryRun=All&fieldManager=egress-mtls&force=true`
+        const path = `${istioPath(o.kind, o.metadata.namespace, o.metadata.name)}?dryRun=All&fieldManager=egress-mtls&force=true`
         const w = await kubeRequest(provisionKc, { method: 'PATCH', path, body: o, contentType: 'application/apply-patch+yaml' })
         assert.ok(w.status === 200 || w.status === 201, `apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}: HTTP ${w.status} ${w.body}`)
       }
