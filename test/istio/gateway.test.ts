@@ -5,11 +5,13 @@
 // its Service's ports (status-port 15021, http2 80, https 443, each to the same pod port:
 // the chart's non-root pod binds them through net.ipv4.ip_unprivileged_port_start=0, so it
 // is not an "unprivileged pod" for istiod) and that Service in the registry, its endpoint
-// at the gateway pod's address.
+// at the gateway pod's address. Last, the move of a live target from sidecar mode: after
+// each object provision applies, in its order, the labelled sidecar's call has a full path.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { resolveConfig } from '../../src/core/config/config.ts'
+import { plan } from '../../src/core/istio/plan.ts'
 import { render } from '../../src/core/istio/render.ts'
 import { matchingPolicies, rbacAction, type Request } from './envoy-rbac.ts'
 import {
@@ -189,4 +191,42 @@ test('the gateway\'s authorization refuses the host\'s server, whatever Host a r
   assert.equal(JSON.stringify(listener.filter_chains?.filter((f) => f.filter_chain_match?.server_names?.includes(OTHER))).includes(ours), false)
   // Their host, from any namespace: our policy changes nothing.
   for (const ns of ['billing', 'payments', 'team-b']) assert.equal(denied({ principal: from(ns), authority: OTHER, sni: OTHER }), false, `${ns} to ${OTHER}`)
+})
+
+test('moving a live target from sidecar to egressGateway: after each object provision applies, in its order, the labelled sidecar\'s call still reaches a full path', async () => {
+  const sidecarMode = render(resolveConfig({ targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
+  const entries = plan(render(configWith()), sidecarMode, { instance: 'egress-mtls' })
+  assert.deepEqual(entries.map((e) => e.action), ['create', 'create', 'create', 'create', 'create', 'create', 'unchanged', 'create', 'delete'])
+  const key = (o: { kind: string, metadata: { namespace: string, name: string } }): string => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`
+  const state = new Map<string, unknown>(sidecarMode.map((o) => [key(o), o]))
+  const paths: string[] = []
+  for (let k = 0; k <= entries.length; k++) {
+    if (k > 0) {
+      const e = entries[k - 1]!
+      if (e.action === 'delete') state.delete(`${e.kind} ${e.namespace}/${e.name}`)
+      else if (e.desired !== undefined) state.set(key(e.desired), e.desired)
+    }
+    const all = await envoy([...state.values()], PROXIES.slice(0, 2), 'istio-system', [GATEWAY])
+    const labelled = proxy(all, 'labelled')
+    const clusterName = routeOf(labelled, '80', HOST)?.route?.cluster
+    assert.ok(clusterName !== undefined, `step ${k}: the labelled sidecar routes ${HOST}:80`)
+    const c = cluster(labelled, clusterName)
+    const tls = tlsOf(c)
+    if (clusterName === `outbound|80||${HOST}`) {
+      // Sidecar mode: it originates with its mounted files (the pods keep their volume until restarted).
+      assert.deepEqual(tls.common_tls_context.tls_certificate_sds_secret_configs?.map((s) => s.name), ['file-cert:/etc/egress-mtls/bank-api/cert~/etc/egress-mtls/bank-api/key'], `step ${k}`)
+      paths.push('sidecar')
+    } else {
+      // Through the gateway: ISTIO_MUTUAL to it, and there the server, the route and the origination exist.
+      assert.equal(clusterName, `outbound|443|egress-mtls-bank-api|${GATEWAY_SERVICE}`, `step ${k}`)
+      assert.deepEqual([tls.sni, tls.common_tls_context.tls_certificate_sds_secret_configs?.map((s) => s.name)], [HOST, ['default']], `step ${k}`)
+      const gw = proxy(all, 'istio-egressgateway')
+      assert.ok(gw.listeners?.some((l) => l.filter_chains?.some((f) => f.filter_chain_match?.server_names?.includes(HOST))), `step ${k}: the gateway serves ${HOST}`)
+      assert.equal(gw.routes.flatMap((r) => r.virtual_hosts).find((v) => v.domains.includes(HOST))?.routes[0]?.route?.cluster, `outbound|443||${HOST}`, `step ${k}`)
+      assert.deepEqual(tlsOf(cluster(gw, `outbound|443||${HOST}`)).common_tls_context.tls_certificate_sds_secret_configs?.map((s) => s.name), ['kubernetes://bank-api-mtls'], `step ${k}`)
+      paths.push('gateway')
+    }
+  }
+  // Through sidecar mode until the route appears, then through the gateway, never a gap.
+  assert.deepEqual(paths, ['sidecar', 'sidecar', 'sidecar', 'sidecar', 'sidecar', 'sidecar', 'sidecar', 'sidecar', 'gateway', 'gateway'])
 })
