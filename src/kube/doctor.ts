@@ -8,6 +8,7 @@ import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/base/name-patterns.ts'
 import { fail, ok, type Result } from '../core/base/result.ts'
 import { type Config, targetsForNamespace } from '../core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor/doctor.ts'
+import { checkIstioVersion, type Istiod } from '../core/doctor/istio-version.ts'
 import { renderTarget, targetNamespaces } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
 import { usageError } from '../errors.ts'
@@ -125,6 +126,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     }
   }
 
+  if (targets.length > 0) findings.push(...await istioVersion(kc, config.meshRootNamespace, read, bound))
+
   let podLabels: Readonly<Record<string, string>> = {}
   if (ref !== undefined) {
     const what = `${ref.kind.kind.toLowerCase()}/${ref.name}`
@@ -147,6 +150,23 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   }
   findings.push(checkSidecarInjection(namespace, namespaceLabels, podLabels))
   return findings
+}
+
+/**
+ * The istiod Deployments of the mesh root namespace (label app=istiod, one per revision) and
+ * their version (core/doctor/istio-version.ts). Not being allowed to read them is a warning.
+ */
+type Reader = <T>(what: string, fn: () => Promise<T>) => Promise<Result<T | undefined, Finding>>
+
+async function istioVersion (kc: KubeConfig, root: string, read: Reader, options: ConfigurationOptions): Promise<Finding[]> {
+  const list = await read(`Istio (${root})`, () => kc.makeApiClient(AppsV1Api).listNamespacedDeployment({ namespace: root, labelSelector: 'app=istiod' }, options))
+  if (!list.ok) return [{ ...list.error, level: 'warn', message: `${list.error.message}: cannot tell whether the sidecars reload a renewed client certificate` }]
+  const istiods: Istiod[] = (list.value?.items ?? []).map((d) => {
+    const containers = d.spec?.template.spec?.containers ?? []
+    const image = (containers.find((c) => c.name === 'discovery') ?? (containers.length === 1 ? containers[0] : undefined))?.image
+    return { name: d.metadata?.name ?? '', ...(image === undefined ? {} : { image }), labels: { ...d.metadata?.labels } }
+  })
+  return checkIstioVersion(root, istiods)
 }
 
 /** Typed client objects carry Date instances and no kind; the checks read plain JSON, as the webhook does. */
