@@ -4,7 +4,7 @@ import type { Change, Row } from '../core/tls/secret-reading.ts'
 import { absentAfterList, secretChanges, watchScopes } from '../core/tls/secret-reading.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
-import { watchSecrets } from '../kube/secret-watch.ts'
+import { gate, watchSecrets } from '../kube/secret-watch.ts'
 import { listen, parseListenAddress } from '../server/address.ts'
 import { createLogger, parseLogFormat } from '../server/log.ts'
 import { createMetricsPortServer } from '../server/metrics-port.ts'
@@ -12,6 +12,9 @@ import { createMonitorMetrics } from '../server/monitor-metrics.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
 import { VERSION } from '../version.ts'
 import type { Io, MonitorOptions } from './options.ts'
+
+/** Lists running at once (at start, and after failures). */
+const LIST_CONCURRENCY = 8
 
 const iso = (seconds: number | undefined): string | undefined => seconds === undefined ? undefined : new Date(seconds * 1000).toISOString()
 
@@ -34,12 +37,15 @@ export async function run (options: MonitorOptions, io: Io): Promise<number> {
     }
   }
   const scopes = watchScopes(config)
+  // Each list (and each watch) is a connection of its own: a few at a time, so that thousands
+  // of watches starting together leave the event loop free for /healthz.
+  const lists = gate(LIST_CONCURRENCY)
   const watches = scopes.map((scope) => watchSecrets(kc, scope, {
     onSecret: (namespace, name, data) => { apply(secretChanges(config, namespace, name, data)) },
     onList: (present) => {
       for (const namespace of absentAfterList(config, scope, present, rows.values())) apply(secretChanges(config, namespace, scope.secretName, undefined))
     },
-  }, log))
+  }, log, lists))
   let ready = false
   void Promise.all(watches.map((w) => w.synced)).then(() => {
     ready = true

@@ -18,6 +18,25 @@ export interface SecretHandlers {
   readonly onList: (namespaces: ReadonlySet<string>) => void
 }
 
+/** Runs a list when a slot is free: bounds how many lists (each a TLS handshake) run at once. */
+export type Gate = <T>(fn: () => Promise<T>) => Promise<T>
+
+/** A Gate of `width` slots. */
+export function gate (width: number): Gate {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (running >= width) await new Promise<void>((resolve) => { waiting.push(resolve) })
+    running++
+    try {
+      return await fn()
+    } finally {
+      running--
+      waiting.shift()?.()
+    }
+  }
+}
+
 export interface SecretWatch {
   /** Resolves after the first list has been delivered. */
   readonly synced: Promise<undefined>
@@ -36,7 +55,7 @@ function decode (secret: V1Secret): Record<string, string> {
 const describe = (scope: WatchScope): string => `${scope.namespace ?? '*'}/${scope.secretName}`
 
 /** Lists then watches `scope` until stop(), re-listing after any failure (backoff up to 30 s). */
-export function watchSecrets (kc: KubeConfig, scope: WatchScope, handlers: SecretHandlers, log: Logger): SecretWatch {
+export function watchSecrets (kc: KubeConfig, scope: WatchScope, handlers: SecretHandlers, log: Logger, lists: Gate = gate(1)): SecretWatch {
   const core = kc.makeApiClient(CoreV1Api)
   const watcher = new Watch(kc)
   // client-node's own inactivity bound is 30 s, shorter than the bookmarks' period: every
@@ -50,9 +69,9 @@ export function watchSecrets (kc: KubeConfig, scope: WatchScope, handlers: Secre
   const { promise: synced, resolve: markSynced } = Promise.withResolvers<undefined>()
 
   const list = async (): Promise<string> => {
-    const answer = scope.namespace === undefined
-      ? await core.listSecretForAllNamespaces({ fieldSelector })
-      : await core.listNamespacedSecret({ namespace: scope.namespace, fieldSelector })
+    const answer = await lists(() => scope.namespace === undefined
+      ? core.listSecretForAllNamespaces({ fieldSelector })
+      : core.listNamespacedSecret({ namespace: scope.namespace, fieldSelector }))
     const present = new Set<string>()
     for (const s of answer.items) {
       const ns = s.metadata?.namespace ?? ''
