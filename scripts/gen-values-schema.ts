@@ -177,6 +177,28 @@ export function valuesSchema (): Json {
           ...partValues('provision'),
         },
       },
+      monitor: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          enabled: { type: 'boolean', description: 'Run the monitor (egress-mtls monitor): metrics of the targets\' client certificates.' },
+          logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] },
+          metricsPort: port('Metrics and health port of the monitor container.'),
+          resources: resources('Monitor container resources.'),
+          prometheusRule: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              enabled: { type: 'boolean', description: 'Render a PrometheusRule (Prometheus Operator) with the client certificate alerts.' },
+              warningDays: int('Warn when a client certificate expires within this many days.', 1),
+              criticalDays: int('Critical when a client certificate expires within this many days.', 1),
+              for: duration('How long an alert condition holds before it fires.'),
+              labels: stringMap('Extra labels of the PrometheusRule (those your Prometheus selects rules by).'),
+            },
+          },
+          ...partValues('monitor'),
+        },
+      },
       metrics: {
         type: 'object',
         additionalProperties: false,

@@ -82,6 +82,16 @@ function program (io: Io, done: (code: number) => void): Command {
     ))
     .action(action(() => import('./serve.ts')))
 
+  p.command('monitor').description('watch the targets\' Secrets and export their certificates\' expiry and problems as metrics')
+    .option('--metrics-listen <addr>', 'plain HTTP address of /metrics, /healthz, /readyz', ':9090')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or as text').choices(['json', 'text']).default('json'))
+    .addHelpText('after', examples(
+      'egress-mtls monitor --config /etc/egress-mtls/config.yaml',
+      'egress-mtls monitor --config config.yaml --context prod --metrics-listen 127.0.0.1:9091 --log-format text',
+    ))
+    .action(action(() => import('./monitor.ts')))
+
   p.command('inject').description('offline: mutate manifests like the webhook would (stdout), warnings on stderr')
     .option('-f, --filename <path>', 'manifests (YAML or JSON): a file, a directory, - for stdin; repeatable', collect)
     .option('-R, --recursive', 'read the directories given with -f recursively', false)

@@ -36,6 +36,12 @@ export interface ServeOptions extends GlobalOptions {
   readonly shutdownDelay: number
 }
 
+export interface MonitorOptions extends GlobalOptions {
+  readonly metricsListen: string
+  readonly logLevel: string
+  readonly logFormat: string
+}
+
 export interface InjectOptions extends GlobalOptions {
   /** -f, repeatable: files, directories, - for stdin; none: stdin unless it is a terminal. */
   readonly filename?: readonly string[]

@@ -3,7 +3,7 @@
 import { usageError } from '../errors.ts'
 import { configPath } from '../io/config-file.ts'
 import { parseListenAddress } from '../server/address.ts'
-import { createLogger, LOG_FORMATS, type LogFormat } from '../server/log.ts'
+import { createLogger, parseLogFormat } from '../server/log.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
 import { type CertificateFiles, startWebhook } from '../server/webhook.ts'
 import { VERSION } from '../version.ts'
@@ -25,12 +25,6 @@ function atLeastOne (flag: string, value: number): number {
   return value
 }
 
-function logFormat (value: string): LogFormat {
-  const format = LOG_FORMATS.find((f) => f === value)
-  if (format === undefined) throw usageError(`serve: --log-format ${JSON.stringify(value)}: must be ${LOG_FORMATS.join(' or ')}`)
-  return format
-}
-
 export async function run (options: ServeOptions, io: Io): Promise<number> {
   const tls = certificateSource(options)
   const listen = parseListenAddress(options.listen, '--listen')
@@ -41,7 +35,7 @@ export async function run (options: ServeOptions, io: Io): Promise<number> {
   }
   if (options.release !== undefined) throw usageError('serve: --release: serve watches a file, pass --config FILE (the chart mounts its ConfigMap)')
   const configFile = configPath(options.config, io.env)
-  const log = createLogger(options.logLevel, logFormat(options.logFormat), io.stdout)
+  const log = createLogger(options.logLevel, parseLogFormat(options.logFormat, 'serve'), io.stdout)
   log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')
   const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits, shutdownDelayMs: options.shutdownDelay })
   await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)

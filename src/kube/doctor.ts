@@ -9,6 +9,7 @@ import { fail, ok, type Result } from '../core/base/result.ts'
 import { type Config, targetsForNamespace } from '../core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor/doctor.ts'
 import { checkGatewayWorkload } from '../core/doctor/gateway.ts'
+import { checkIstioVersion, type Istiod } from '../core/doctor/istio-version.ts'
 import { targetNamespaces, targetObjects } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
 import { usageError } from '../errors.ts'
@@ -130,6 +131,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   }
   if (targets.some((t) => t.origination === 'egressGateway')) findings.push(...await gatewayWorkload(kc, config, read, bound))
 
+  if (targets.length > 0) findings.push(...await istioVersion(kc, config.meshRootNamespace, read, bound))
+
   let podLabels: Readonly<Record<string, string>> = {}
   if (ref !== undefined) {
     const what = `${ref.kind.kind.toLowerCase()}/${ref.name}`
@@ -168,6 +171,21 @@ async function gatewayWorkload (kc: KubeConfig, config: Config, read: Reader, bo
   const ready = (p: { status?: { conditions?: { type: string, status: string }[] } }): boolean =>
     p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
   return checkGatewayWorkload(config.egressGateway, svc.value !== undefined, (pods.value?.items ?? []).map((p) => ({ name: p.metadata?.name ?? '', ready: ready(p) })))
+}
+
+/**
+ * The istiod Deployments of the mesh root namespace (label app=istiod, one per revision) and
+ * their version (core/doctor/istio-version.ts). Not being allowed to read them is a warning.
+ */
+async function istioVersion (kc: KubeConfig, root: string, read: Reader, options: ConfigurationOptions): Promise<Finding[]> {
+  const list = await read(`Istio (${root})`, () => kc.makeApiClient(AppsV1Api).listNamespacedDeployment({ namespace: root, labelSelector: 'app=istiod' }, options))
+  if (!list.ok) return [{ ...list.error, level: 'warn', message: `${list.error.message}: cannot tell whether the sidecars reload a renewed client certificate` }]
+  const istiods: Istiod[] = (list.value?.items ?? []).map((d) => {
+    const containers = d.spec?.template.spec?.containers ?? []
+    const image = (containers.find((c) => c.name === 'discovery') ?? (containers.length === 1 ? containers[0] : undefined))?.image
+    return { name: d.metadata?.name ?? '', ...(image === undefined ? {} : { image }), labels: { ...d.metadata?.labels } }
+  })
+  return checkIstioVersion(root, istiods)
 }
 
 /** Typed client objects carry Date instances and no kind; the checks read plain JSON, as the webhook does. */

@@ -90,6 +90,7 @@ const PLURALS: Record<string, string> = {
   MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
   NetworkPolicy: 'networkpolicies',
   ServiceMonitor: 'servicemonitors',
+  PrometheusRule: 'prometheusrules',
   Certificate: 'certificates',
   Issuer: 'issuers',
   ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
@@ -98,7 +99,7 @@ const PLURALS: Record<string, string> = {
 /** What the chart renders with its default options. */
 const DEFAULT_KINDS = ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'CronJob', 'Deployment', 'Job', 'MutatingWebhookConfiguration', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']
 /** The CRDs of the optional kinds, from their projects (test/fixtures, with their licences). */
-const OPTIONAL_CRDS = [join(repoRoot, 'test', 'fixtures', 'cert-manager', 'crds-v1.21.2.yaml'), join(repoRoot, 'test', 'fixtures', 'prometheus-operator', 'servicemonitors-v0.85.0.yaml')]
+const OPTIONAL_CRDS = [join(repoRoot, 'test', 'fixtures', 'cert-manager', 'crds-v1.21.2.yaml'), join(repoRoot, 'test', 'fixtures', 'prometheus-operator', 'servicemonitors-v0.85.0.yaml'), join(repoRoot, 'test', 'fixtures', 'prometheus-operator', 'prometheusrules-v0.85.0.yaml')]
 
 /** The chart's container security context, by default. */
 const CONTAINER_SECURITY = { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } }
@@ -330,10 +331,21 @@ describe('chart', () => {
         assert.deepEqual((one(objs, 'Service', `${full}-webhook`)['spec'] as { ports: unknown }).ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }])
         assert.deepEqual((one(objs, 'Service', `${full}-webhook-metrics`)['spec'] as { ports: unknown }).ports, [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }])
 
-        // Pod Security "restricted" on every pod spec: the Deployment, the Jobs, the CronJobs;
+        // The monitor: one replica, its own ServiceAccount with a token (its only rights: the
+        // targets' Secrets by name, test/e2e/monitor.test.ts), restarted when the configuration changes.
+        const monitor = one(objs, 'Deployment', `${full}-monitor`)
+        const monitorSpec = monitor['spec'] as { replicas: number, template: PodTemplate }
+        assert.equal(monitorSpec.replicas, 1)
+        assert.equal(monitorSpec.template.spec.serviceAccountName, `${full}-monitor`)
+        assert.equal(monitorSpec.template.spec.automountServiceAccountToken, true)
+        assert.deepEqual(monitorSpec.template.spec.containers[0]?.args, ['monitor', '--config', '/config/config.yaml', '--metrics-listen', ':9090', '--log-level', 'info'])
+        assert.match(monitorSpec.template.metadata.annotations?.['checksum/config'] ?? '', /^[0-9a-f]{64}$/)
+        assert.deepEqual((one(objs, 'Service', `${full}-monitor-metrics`)['spec'] as { ports: unknown }).ports, [{ name: 'metrics', port: 9090, targetPort: 'metrics', protocol: 'TCP' }])
+
+        // Pod Security "restricted" on every pod spec: the Deployments, the Jobs, the CronJobs;
         // and no Istio sidecar in any of them.
         const specs = podSpecs(objs)
-        assert.equal(specs.length, 1 + 5 + 2)
+        assert.equal(specs.length, 2 + 5 + 2)
         for (const { where, spec } of specs) {
           assert.deepEqual(spec.securityContext, POD_SECURITY, where)
           for (const ct of spec.containers) {
@@ -352,7 +364,7 @@ describe('chart', () => {
         const certsArgs = ['certs', '--namespace', releaseNs, '--service', `${full}-webhook`, '--secret', `${full}-webhook-tls`, '--webhook', full,
           '--ca-validity-days', '3650', '--leaf-validity-days', '365', '--renew-fraction', '0.3333333333333333']
         const provisionArgs = ['provision', '--config', '/config/config.yaml', '--instance', release, '--timeout', '120']
-        const jobs = Object.fromEntries(specs.filter((s) => s.where !== `Deployment/${full}-webhook`).map((s) => [s.where, [s.spec.serviceAccountName, s.spec.automountServiceAccountToken, s.spec.containers[0]?.args]]))
+        const jobs = Object.fromEntries(specs.filter((s) => !s.where.startsWith('Deployment/')).map((s) => [s.where, [s.spec.serviceAccountName, s.spec.automountServiceAccountToken, s.spec.containers[0]?.args]]))
         assert.deepEqual(jobs, {
           [`Job/${full}-certs-init`]: [`${full}-certs-hook`, true, certsArgs],
           [`Job/${full}-certs-ca-bundle`]: [`${full}-certs`, true, certsArgs],
@@ -387,7 +399,7 @@ describe('chart', () => {
             { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
           ] },
         ]
-        assert.deepEqual(new Set(byKind(objs, 'ServiceAccount').map((s) => s.metadata.name)), new Set([`${full}-webhook`, `${full}-certs`, `${full}-certs-hook`, `${full}-provision`]))
+        assert.deepEqual(new Set(byKind(objs, 'ServiceAccount').map((s) => s.metadata.name)), new Set([`${full}-webhook`, `${full}-certs`, `${full}-certs-hook`, `${full}-provision`, `${full}-monitor`]))
         assert.equal(grants.get(`${full}-webhook`), undefined, 'the webhook ServiceAccount is bound to nothing')
         assert.equal(one(objs, 'ServiceAccount', `${full}-webhook`)['automountServiceAccountToken'], false)
         assert.deepEqual(sorted(grants.get(`${full}-certs`)), sorted(certsGrants(['get', 'update', 'delete'])))
@@ -403,6 +415,13 @@ describe('chart', () => {
           { scope: billing, rules: [...istio(['create', 'patch']), { apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
           { scope: meshRoot, rules: istio(['create', 'patch']) },
         ]))
+        // The monitor: get, list and watch of the targets' Secrets by name, and nothing else.
+        const readSecrets = (names: string[]) => [{ apiGroups: [''], resources: ['secrets'], resourceNames: names, verbs: ['get', 'list', 'watch'] }]
+        assert.deepEqual(sorted(grants.get(`${full}-monitor`)), sorted([
+          { scope: '(cluster)', rules: readSecrets(['status-mtls']) },
+          { scope: payments, rules: readSecrets(['bank-api-mtls', 'tax-gw-client']) },
+          { scope: billing, rules: readSecrets(['tax-gw-client']) },
+        ]))
 
         // The admission policies: who they bind and what they refuse (proven in least-privilege.test.ts).
         const vaps = byKind(objs, 'ValidatingAdmissionPolicy')
@@ -412,7 +431,7 @@ describe('chart', () => {
         const conditions = (name: string): string[] => ((one(objs, 'ValidatingAdmissionPolicy', name)['spec'] as { matchConditions: { expression: string }[] }).matchConditions).map((c) => c.expression)
         assert.deepEqual(conditions(`${full}-provision`), [`request.userInfo.username == 'system:serviceaccount:${releaseNs}:${full}-provision'`])
         assert.deepEqual(conditions(`${full}-certs`), [`request.userInfo.username in ['system:serviceaccount:${releaseNs}:${full}-certs', 'system:serviceaccount:${releaseNs}:${full}-certs-hook']`])
-        assert.equal(grants.size, 3)
+        assert.equal(grants.size, 4)
         assert.ok(!JSON.stringify([...roles.values()]).includes('"*"'), 'no wildcard in any rule')
 
         // Every object, server-side dry-run, field manager egress-mtls.
@@ -638,9 +657,9 @@ describe('chart', () => {
     assert.equal(lint.code, 0, lint.stdout + lint.stderr)
     const objs = await template('-f', file)
     const templates = podTemplates(objs)
-    assert.equal(templates.length, 8)
+    assert.equal(templates.length, 9)
     for (const { where, template } of templates) {
-      const part = where.includes('webhook') ? 'webhook' : where.includes('certs') ? 'certs' : 'provision'
+      const part = where.includes('webhook') ? 'webhook' : where.includes('monitor') ? 'monitor' : where.includes('certs') ? 'certs' : 'provision'
       const { spec, metadata } = template
       for (const c of spec.containers) assert.equal(c.image, `registry.example.com/mirror/egress-mtls:${VERSION}`, where)
       assert.deepEqual(spec['imagePullSecrets'], [{ name: 'global-pull' }, { name: 'chart-pull' }], where)
@@ -653,7 +672,7 @@ describe('chart', () => {
       assert.equal(labels['team'], 'platform', where)
       assert.equal(labels['part'], part === 'webhook' ? 'webhook' : undefined, where)
       assert.equal(annotations['example.com/all'], 'every-pod', where)
-      assert.equal(annotations['prometheus.io/scrape'], part === 'webhook' ? 'true' : undefined, where)
+      assert.equal(annotations['prometheus.io/scrape'], part === 'webhook' || part === 'monitor' ? 'true' : undefined, where)
       assert.equal(spec['priorityClassName'], part === 'webhook' ? 'system-cluster-critical' : 'chart-wide', where)
       assert.deepEqual(spec['nodeSelector'], part === 'webhook' ? { role: 'webhook' } : { 'kubernetes.io/os': 'linux' }, where)
       assert.deepEqual(spec['tolerations'], part === 'provision' ? [{ operator: 'Exists' }] : values.tolerations, where)
@@ -664,6 +683,10 @@ describe('chart', () => {
       if (part === 'webhook') {
         assert.deepEqual(c.args.slice(-2), ['--log-level', 'debug'])
         assert.deepEqual(c.env, [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=8' }, { name: 'TZ', value: 'UTC' }])
+        assert.deepEqual([annotations['prometheus.io/port'], annotations['prometheus.io/path']], ['9090', '/metrics'])
+      } else if (part === 'monitor') {
+        assert.deepEqual(c.args, ['monitor', '--config', '/config/config.yaml', '--metrics-listen', ':9090', '--log-level', 'info'])
+        assert.equal(c.env, undefined, where)
         assert.deepEqual([annotations['prometheus.io/port'], annotations['prometheus.io/path']], ['9090', '/metrics'])
       } else if (part === 'certs') {
         assert.deepEqual(c.env, [{ name: 'HTTPS_PROXY', value: 'http://proxy.example.com:3128' }], where)
@@ -683,9 +706,9 @@ describe('chart', () => {
     const smSpec = sm['spec'] as { selector: Selector, endpoints: Record<string, unknown>[], namespaceSelector: unknown }
     assert.deepEqual(smSpec.endpoints, [{ port: 'metrics', path: '/metrics', scheme: 'http', interval: '30s', scrapeTimeout: '10s' }])
     assert.deepEqual(smSpec.namespaceSelector, { matchNames: [releaseNs] })
-    // The ServiceMonitor selects the metrics Service, not the admission one.
+    // The ServiceMonitor selects the metrics Services (the webhook's and the monitor's), not the admission one.
     const services = byKind(objs, 'Service').filter((svc) => Object.entries(smSpec.selector.matchLabels ?? {}).every(([k, v]) => svc.metadata.labels?.[k] === v))
-    assert.deepEqual(services.map((svc) => svc.metadata.name), [`${full}-webhook-metrics`])
+    assert.deepEqual(services.map((svc) => svc.metadata.name).sort(), [`${full}-monitor-metrics`, `${full}-webhook-metrics`])
 
     const np = one(objs, 'NetworkPolicy', `${full}-webhook`)
     assert.deepEqual(np['spec'], {
@@ -776,6 +799,29 @@ describe('chart', () => {
     assert.deepEqual((one(own, 'Certificate', `${full}-webhook`)['spec'] as { issuerRef: unknown }).issuerRef, { group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' })
     const bad = await helm('template', release, chartDir, '--set', 'certManager.issuerRef.kind=ClusterIssuer')
     assert.notEqual(bad.code, 0, 'an issuerRef without a name is refused')
+  })
+
+  test('monitor: the PrometheusRule carries the thresholds and the operator\'s CRD accepts it; monitor.enabled=false renders no monitor', async () => {
+    const file = await valuesFile({ config: config('label', 'targetPort'), monitor: { prometheusRule: { enabled: true, warningDays: 21, criticalDays: 3, for: '5m', labels: { release: 'prom' } } } })
+    const lint = await helm('lint', chartDir, '--strict', '--kube-version', kubeVersion, '-f', file)
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr)
+    const objs = await template('-f', file)
+    const rule = one(objs, 'PrometheusRule', `${full}-monitor`)
+    assert.equal(rule.metadata.labels?.['release'], 'prom')
+    const rules = (rule['spec'] as { groups: { rules: { alert: string, expr: string, for?: string, labels: { severity: string } }[] }[] }).groups[0]!.rules
+    const left = '(egress_mtls_client_certificate_not_after_timestamp_seconds - time())'
+    assert.deepEqual(rules.map((r) => [r.alert, r.expr, r.for, r.labels.severity]), [
+      ['EgressMtlsClientCertificateExpiringSoon', `${left} < 21 * 86400 and ${left} >= 3 * 86400`, '5m', 'warning'],
+      ['EgressMtlsClientCertificateExpiringVerySoon', `${left} < 3 * 86400 and ${left} > 0`, '5m', 'critical'],
+      ['EgressMtlsClientCertificateExpired', 'egress_mtls_client_secret_problem{reason="expired"} == 1', undefined, 'critical'],
+      ['EgressMtlsClientSecretProblem', 'egress_mtls_client_secret_problem{reason!="expired"} == 1', '5m', 'critical'],
+      ['EgressMtlsClientCaCertificateExpiringSoon', '(egress_mtls_client_ca_certificate_not_after_timestamp_seconds - time()) < 21 * 86400', '5m', 'warning'],
+    ])
+    assert.deepEqual(await rejections(objs), [])
+    assert.equal(byKind(await template('-f', await valuesFile({ config: config('label', 'targetPort') })), 'PrometheusRule').length, 0, 'off by default')
+
+    const off = await template('-f', await valuesFile({ config: config('label', 'targetPort'), monitor: { enabled: false, prometheusRule: { enabled: true } } }))
+    assert.deepEqual(off.filter((o) => o.metadata.name.includes('monitor')).map((o) => `${o.kind}/${o.metadata.name}`), [])
   })
 
   test('the schema refuses what the templates cannot honour', async () => {

@@ -29,7 +29,14 @@ interface Setup {
 }
 
 /** A fresh namespace (and mesh root), a configuration with target bank-api there and mesh-wide target `mesh`, provisioned. */
-async function setup (t: TestContext, options: { labels?: Record<string, string>, secret?: Record<string, string> | null } = {}): Promise<Setup> {
+interface SetupOptions {
+  readonly labels?: Record<string, string>
+  readonly secret?: Record<string, string> | null
+  /** istiod's image in the mesh root namespace; null: no istiod. */
+  readonly istiod?: string | null
+}
+
+async function setup (t: TestContext, options: SetupOptions = {}): Promise<Setup> {
   const made = await Promise.all([freshNamespace(kc, 'doctor', options.labels ?? { 'istio-injection': 'enabled' }), freshNamespace(kc, 'doctor-root')])
   t.after(() => Promise.all(made.map((n) => n.cleanup())))
   const [ns, root] = made.map((n) => n.name) as [string, string]
@@ -47,7 +54,23 @@ async function setup (t: TestContext, options: { labels?: Record<string, string>
   assert.equal(provisioned.code, 0, provisioned.stderr)
   if (options.secret !== null) await secret(ns, 'bank-api-mtls', options.secret ?? { cert: good.cert, key: good.key, cacert: good.cacert })
   await secret(ns, 'mesh-client', { 'tls.crt': good.cert, 'tls.key': good.key, 'ca.crt': good.cacert })
+  if (options.istiod !== null) await istiod(root, options.istiod ?? 'docker.io/istio/pilot:1.30.3')
   return { ns, config }
+}
+
+/** istiod's Deployment as Istio's Helm chart makes it (nothing runs it: there is no kubelet here). */
+async function istiod (root: string, image: string, name = 'istiod'): Promise<void> {
+  const labels = { app: 'istiod', 'istio.io/rev': 'default' }
+  await kubeJson(kc, {
+    method: 'POST',
+    path: `/apis/apps/v1/namespaces/${root}/deployments`,
+    body: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, labels },
+      spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'discovery', image }] } } },
+    },
+  })
 }
 
 async function secret (ns: string, name: string, stringData: Record<string, string>): Promise<void> {
@@ -103,12 +126,29 @@ test('all is well: a line per check, all ok, exit 0', async (t) => {
     `ok Secret ${s.ns}/mesh-client (target mesh): ca.crt holds 1 CA certificate to verify the server: 'CN=egress-mtls test CA' until DATE (N days)`,
     `ok ServiceEntry ${root}/egress-mtls-mesh: as rendered`,
     `ok DestinationRule ${root}/egress-mtls-mesh: as rendered`,
+    `ok Istio (${root}/istiod): Istio 1.30.3 (image docker.io/istio/pilot:1.30.3) reloads every renewal of a mounted Secret`,
     'ok deployment/web: injected with bank-api,mesh (pod template as the webhook makes it)',
     `ok Namespace ${s.ns}: Istio sidecar injection enabled (istio-injection=enabled)`,
-    'doctor: 16 ok, 0 warn, 0 fail',
+    'doctor: 17 ok, 0 warn, 0 fail',
   ])
   // A bare name is a Deployment.
   assert.equal((await doctor(s, 'web')).code, 0)
+})
+
+test('an istiod older than 1.29.3 / 1.30.3 warns, saying what to do; no istiod warns; exit 0', async (t) => {
+  const old = await setup(t, { istiod: 'docker.io/istio/pilot:1.29.2-distroless' })
+  const r = await doctor(old)
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  const warns = lines(r).filter((l) => l.startsWith('warn '))
+  assert.equal(warns.length, 1, r.stdout)
+  assert.match(warns[0]!, /^warn Istio \(doctor-root-[0-9a-f]+\/istiod\): Istio 1\.29\.2 \(image docker\.io\/istio\/pilot:1\.29\.2-distroless\): its sidecars reload a mounted Secret's first renewal only \(istio\/istio#59912\).* Upgrade Istio to 1\.29\.3, 1\.30\.3 or later, or restart the workloads \(kubectl rollout restart\) after each renewal$/)
+
+  const none = await setup(t, { istiod: null })
+  const n = await doctor(none)
+  assert.equal(n.code, 0, n.stdout + n.stderr)
+  assert.deepEqual(lines(n).filter((l) => l.startsWith('warn ')).map((l) => l.replace(/doctor-root-[0-9a-f]+/, 'ROOT')), [
+    'warn Istio (ROOT): no istiod Deployment (label app=istiod) here: cannot tell whether the sidecars reload a renewed client certificate (Istio 1.29.3, 1.30.3 and later do)',
+  ])
 })
 
 test('a missing Secret fails', async (t) => {
@@ -223,7 +263,7 @@ test('without a workload: the namespace scan reports the workloads label mode hi
     summary: Record<string, number>,
   }
   assert.equal(report.namespace, s.ns)
-  assert.deepEqual(report.summary, { ok: 17, warn: 0, fail: 4 })
+  assert.deepEqual(report.summary, { ok: 18, warn: 0, fail: 4 })
   assert.deepEqual(report.findings.filter((f) => f.level === 'fail').map((f) => f.subject), ['deployment/templated', 'deployment/templated', 'deployment/yes', 'deployment/yes'])
   const yaml = await doctor(s, '-o', 'yaml')
   assert.deepEqual(parseYaml(yaml.stdout), report)

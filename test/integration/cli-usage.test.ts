@@ -51,7 +51,7 @@ test('--version and `version` print package.json\'s version', async () => {
 })
 
 test('every command\'s help has examples, and defaults as people write them', async () => {
-  for (const c of ['serve', 'inject', 'render', 'provision', 'certs', 'doctor', 'version', 'completion']) {
+  for (const c of ['serve', 'monitor', 'inject', 'render', 'provision', 'certs', 'doctor', 'version', 'completion']) {
     const r = await cli([c, '--help'])
     assert.equal(r.code, 0, c)
     assert.match(r.stdout, new RegExp(`Examples:\\n  egress-mtls ${c}|Examples:\\n  source <\\(egress-mtls completion`), c)
@@ -71,6 +71,8 @@ test('bad numbers, bad choices, unknown commands: one line, exit 2', async () =>
   oneLine(await cli(['render', '--config', config, '-o', 'xml']), /argument 'xml' is invalid\. Allowed choices are yaml, json/)
   oneLine(await cli(['completion', 'fish']), /value 'fish' is invalid for argument 'shell'\. Allowed choices are bash, zsh/)
   oneLine(await cli(['rendr']), /unknown command 'rendr' \(did you mean render\?\)/)
+  oneLine(await cli(['monitor', '--config', config, '--metrics-listen', '9090']), /--metrics-listen "9090": must be \[HOST\]:PORT/)
+  oneLine(await cli(['monitor']), /no configuration: pass --config FILE or set EGRESS_MTLS_CONFIG/)
 })
 
 test('kubeconfig: missing, broken, unknown context, none at all: one line naming it, exit 2', async () => {
@@ -80,6 +82,7 @@ test('kubeconfig: missing, broken, unknown context, none at all: one line naming
   oneLine(await cli(['doctor', '--config', config, '--kubeconfig', broken]), new RegExp(`kubeconfig ${broken}: not a valid kubeconfig: `))
   oneLine(await cli(['doctor', '--config', config, '--kubeconfig', kubeconfig('https://127.0.0.1:1'), '--context', 'prod']), /no context "prod" \(contexts: dev\)/)
   oneLine(await cli(['provision', '--config', config]), /no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or create ~\/\.kube\/config/)
+  oneLine(await cli(['monitor', '--config', config]), /no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or create ~\/\.kube\/config/)
   oneLine(await cli(['provision', '--config', config], { KUBECONFIG: join(dir, 'absent') }), /kubeconfig \$KUBECONFIG \(.*absent\): cannot read: no such file or directory/)
 })
 

@@ -132,6 +132,19 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
     }
   })
 
+  test(`${routing}: a connection of the TLS cluster lives at most maxConnectionDuration (1h by default, none with off), so a renewed certificate is presented within it`, async () => {
+    const maxDuration = async (extra: Record<string, unknown>): Promise<unknown> => {
+      const all = await envoy(render(configFor(routing, extra)), PROXIES.slice(0, 1))
+      const c = routedCluster(proxy(all, 'injected'), HOST, 8080)
+      assert.ok(c)
+      const options = c.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'] as { common_http_protocol_options?: { max_connection_duration?: unknown } } | undefined
+      return options?.common_http_protocol_options?.max_connection_duration
+    }
+    assert.equal(await maxDuration({}), '3600s')
+    assert.equal(await maxDuration({ maxConnectionDuration: '10m' }), '600s')
+    assert.equal(await maxDuration({ maxConnectionDuration: 'off' }), undefined)
+  })
+
   test(`${routing}: workloadSelector: false gives every sidecar of the namespace the TLS context, labelled or not`, async () => {
     const all = await envoy(render(resolveConfig({ routing, workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] })), PROXIES)
     for (const name of ['injected', 'not-injected']) assertOurTls(tlsOf(routedCluster(proxy(all, name), HOST, 80)!), 'bank-api', HOST, [HOST])

@@ -39,6 +39,7 @@ test('defaults fill every field but name, host and namespaces', () => {
       subjectAltNames: [],
       verifyServerName: true,
       origination: 'sidecar',
+      maxConnectionDuration: '1h',
     }],
   })
   assert.ok(Object.isFrozen(c.targets[0]))
@@ -157,9 +158,14 @@ test('YAML syntax errors and non-mappings are configuration errors with a line',
 test('maxConnectionDuration takes Go-style durations only', () => {
   assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1h30m }]').targets[0]?.maxConnectionDuration, '1h30m')
   assert.deepEqual(issuesOf('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1 hour }]'), [
-    '1 targets[0].maxConnectionDuration: must be a duration such as 1h, 30m or 1h30m',
+    '1 targets[0].maxConnectionDuration: must be a duration such as 1h, 30m or 1h30m, or off',
   ])
   assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1ms }]').targets[0]?.maxConnectionDuration, '1ms')
+  for (const off of ['0', 'off', '"0"', '\'off\'']) {
+    const target = parseConfig(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${off} }]`).targets[0]
+    assert.ok(target !== undefined && !('maxConnectionDuration' in target), `${off} turns the bound off`)
+  }
+  assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x] }]').targets[0]?.maxConnectionDuration, '1h', 'one hour by default')
   for (const short of ['0s', '999us', '0.5ms', '999999ns']) {
     assert.deepEqual(issuesOf(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${short} }]`), [
       '1 targets[0].maxConnectionDuration: must be at least 1ms (Istio rejects shorter durations)',

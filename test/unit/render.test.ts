@@ -199,14 +199,14 @@ test('a namespaced target gets one set per namespace; workloadSelector: false le
   for (const o of objects) assert.equal(o.spec['workloadSelector'], undefined)
 })
 
-test('sni defaults to the host; the server must be named sni (subjectAltNames); custom sni and mountRoot; optional fields absent', () => {
-  const objects = render(config({ mountRoot: '/var/run/mtls/', targets: [bank, { name: 'tax-gw', host: 'gw.tax.example.org', sni: 'sni.tax.example.org', namespaces: ['payments'] }] }))
+test('sni defaults to the host; the server must be named sni (subjectAltNames); custom sni and mountRoot; a connection lives 1h by default, unbounded with off', () => {
+  const objects = render(config({ mountRoot: '/var/run/mtls/', targets: [bank, { name: 'tax-gw', host: 'gw.tax.example.org', sni: 'sni.tax.example.org', namespaces: ['payments'], maxConnectionDuration: 'off' }] }))
   assertValid(objects)
   const tlsOf = (name: string): Record<string, unknown> => {
     const dr = find(objects, 'DestinationRule', 'payments', name).spec as { trafficPolicy: { portLevelSettings: Record<string, unknown>[] } }
     const pls = dr.trafficPolicy.portLevelSettings[0]
     assert.ok(pls)
-    assert.equal(pls['connectionPool'], undefined)
+    assert.deepEqual(pls['connectionPool'], name === 'egress-mtls-bank-api' ? { tcp: { maxConnectionDuration: '1h' } } : undefined, name)
     return pls['tls'] as Record<string, unknown>
   }
   assert.equal(tlsOf('egress-mtls-bank-api')['sni'], 'api.bank.example.com')

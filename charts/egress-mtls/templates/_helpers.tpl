@@ -31,6 +31,7 @@
 {{- define "egress-mtls.certsName" -}}{{ include "egress-mtls.component" (list . "certs") }}{{- end -}}
 {{- define "egress-mtls.certsHookName" -}}{{ include "egress-mtls.component" (list . "certs-hook") }}{{- end -}}
 {{- define "egress-mtls.certificateName" -}}{{ include "egress-mtls.component" (list . "webhook") }}{{- end -}}
+{{- define "egress-mtls.monitorName" -}}{{ include "egress-mtls.component" (list . "monitor") }}{{- end -}}
 {{- define "egress-mtls.provisionName" -}}{{ include "egress-mtls.component" (list . "provision") }}{{- end -}}
 {{/* The MutatingWebhookConfiguration is cluster-scoped: one per release. */}}
 {{- define "egress-mtls.webhookConfigName" -}}{{ include "egress-mtls.fullname" . }}{{- end -}}
@@ -125,9 +126,9 @@ altogether; the annotation covers Istio versions that read only the annotation.
 {{- $v := index $.Values $part -}}
 {{- $labels := merge (dict "sidecar.istio.io/inject" "false") (include "egress-mtls.labels" (list $ $part) | fromYaml) ($v.podLabels | default dict) ($.Values.podLabels | default dict) -}}
 {{- $annotations := merge (dict "sidecar.istio.io/inject" "false") ($v.podAnnotations | default dict) ($.Values.podAnnotations | default dict) -}}
-{{- if and (eq $part "webhook") $.Values.metrics.scrapeAnnotations -}}
+{{- if and (has $part (list "webhook" "monitor")) $.Values.metrics.scrapeAnnotations -}}
 {{- $_ := set $annotations "prometheus.io/scrape" "true" -}}
-{{- $_ := set $annotations "prometheus.io/port" (toString $.Values.webhook.metricsPort) -}}
+{{- $_ := set $annotations "prometheus.io/port" (toString $v.metricsPort) -}}
 {{- $_ := set $annotations "prometheus.io/path" "/metrics" -}}
 {{- end -}}
 labels:

@@ -39,10 +39,18 @@ export interface Target {
   readonly subjectAltNames: readonly string[]
   /** The sidecar checks that the server certificate names `subjectAltNames`, or `sni` when none are given. */
   readonly verifyServerName: boolean
+  /**
+   * How long one upstream connection lives (DestinationRule `connectionPool.tcp.maxConnectionDuration`),
+   * so that a renewed client certificate is presented within it: DEFAULT_MAX_CONNECTION_DURATION
+   * unless the user wrote one; undefined when turned off (`0` or `off`).
+   */
   readonly maxConnectionDuration?: string
   /** Where the mutual TLS starts: the workload's sidecar, or the egress gateway (the key stays in the gateway's namespace). */
   readonly origination: Origination
 }
+
+/** The default bound on a connection's life (docs/design.md, "Rotation reaches the connection"). */
+export const DEFAULT_MAX_CONNECTION_DURATION = '1h'
 
 export interface Config {
   readonly injection: InjectionMode
@@ -61,8 +69,11 @@ export interface Config {
 const DNS_LABEL = DNS1123_LABEL_FORMAT
 const DNS_NAME = DNS1123_HOSTNAME_FORMAT
 const SECRET_KEY = '^[-._a-zA-Z0-9]+$'
-const DURATION = '^([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|µs|ns))+$'
+/** A Go duration, or `0` / `off` (UNBOUNDED) for maxConnectionDuration turned off. */
+const DURATION = '^(0|off|([0-9]+(\\.[0-9]+)?(h|m|s|ms|us|µs|ns))+)$'
 
+/** What turns maxConnectionDuration off: connections live as long as Envoy and the server keep them. */
+const UNBOUNDED: readonly string[] = ['0', 'off']
 const port = { type: 'integer', minimum: 1, maximum: 65535 }
 const dnsLabel = { type: 'string', maxLength: 63, pattern: DNS_LABEL }
 const dnsName = { type: 'string', pattern: DNS_NAME }
@@ -108,7 +119,7 @@ export const configSchema = {
           sni: dnsName,
           subjectAltNames: { type: 'array', items: { type: 'string', minLength: 1 } },
           verifyServerName: { type: 'boolean' },
-          maxConnectionDuration: { type: 'string', pattern: DURATION },
+          maxConnectionDuration: { anyOf: [{ const: 0 }, { type: 'string', pattern: DURATION }] },
           origination: originationSchema,
         },
       },
@@ -120,7 +131,7 @@ const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
   [DNS_LABEL]: 'must be a DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit)',
   [DNS_NAME]: 'must be a lowercase DNS name without wildcard (e.g. api.bank.example.com)',
   [SECRET_KEY]: 'must be a Secret key (letters, digits, "-", "_" and ".")',
-  [DURATION]: 'must be a duration such as 1h, 30m or 1h30m',
+  [DURATION]: 'must be a duration such as 1h, 30m or 1h30m, or off',
   '^/[^\\s:,"]*$': 'must be an absolute path without spaces, ":", "," or quotes',
   ...GATEWAY_PATTERN_MESSAGES,
 }
@@ -151,7 +162,7 @@ function message (e: ErrorObject): { path: string[], message: string } {
     }
     case 'minProperties': return { path, message: 'must not be empty' }
     case 'enum': return { path, message: `must be one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }
-    case 'anyOf': return { path, message: 'must be "*" or a namespace name (DNS-1123 label)' }
+    case 'anyOf': return { path, message: path.at(-1) === 'maxConnectionDuration' ? PATTERN_MESSAGES[DURATION] ?? '' : 'must be "*" or a namespace name (DNS-1123 label)' }
     case 'uniqueItems': return { path, message: 'must not repeat an item' }
     default: return { path, message: e.message ?? e.keyword }
   }
@@ -306,7 +317,8 @@ interface RawTarget {
   sni?: string
   subjectAltNames?: string[]
   verifyServerName?: boolean
-  maxConnectionDuration?: string
+  /** A duration, or 0, '0' or 'off' for none. */
+  maxConnectionDuration?: string | 0
   origination?: Origination
 }
 interface RawConfig {
@@ -342,10 +354,15 @@ function withDefaults (raw: RawConfig): Config {
       sni: t.sni ?? t.host,
       subjectAltNames: t.subjectAltNames ?? [],
       verifyServerName: t.verifyServerName ?? true,
-      ...(t.maxConnectionDuration === undefined ? {} : { maxConnectionDuration: t.maxConnectionDuration }),
+      ...maxConnectionDuration(t.maxConnectionDuration),
       origination: t.origination ?? 'sidecar',
     })),
   }
+}
+
+function maxConnectionDuration (written: string | 0 | undefined): { maxConnectionDuration?: string } {
+  if (written === undefined) return { maxConnectionDuration: DEFAULT_MAX_CONNECTION_DURATION }
+  return written === 0 || UNBOUNDED.includes(written) ? {} : { maxConnectionDuration: written }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -389,7 +406,7 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
       out.push({ path: at('namespaces'), message: '"*" (the whole mesh) must stand alone' })
     }
     const duration = str(t['maxConnectionDuration'])
-    if (duration !== undefined && DURATION_RE.test(duration)) {
+    if (duration !== undefined && DURATION_RE.test(duration) && !UNBOUNDED.includes(duration)) {
       const problem = durationProblem(duration)
       if (problem !== undefined) out.push({ path: at('maxConnectionDuration'), message: problem })
     }

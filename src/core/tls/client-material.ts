@@ -30,10 +30,15 @@ export function checkSecret (target: Target, namespace: string, data: Readonly<R
   const { ok, fail } = about(subject)
   const names = target.secretKeys
   if (data === undefined) return [fail(`not found; create it with keys ${names.cert}, ${names.key}, ${names.cacert}`)]
-  const missing = [names.cert, names.key, names.cacert].filter((k) => (data[k] ?? '').trim() === '')
+  const { material, missing } = materialOf(names, data)
   if (missing.length > 0) return [fail(`missing or empty key${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`)]
-  const material = { cert: data[names.cert] ?? '', key: data[names.key] ?? '', cacert: data[names.cacert] ?? '' }
   return [ok(`keys ${names.cert}, ${names.key}, ${names.cacert} present`), ...checkMaterial(subject, names, material, now)]
+}
+
+/** The three texts of a Secret's data (decoded), and the names of the keys missing or empty. */
+export function materialOf (names: SecretKeys, data: Readonly<Record<string, string>>): { material: Material, missing: string[] } {
+  const missing = [names.cert, names.key, names.cacert].filter((k) => (data[k] ?? '').trim() === '')
+  return { material: { cert: data[names.cert] ?? '', key: data[names.key] ?? '', cacert: data[names.cacert] ?? '' }, missing }
 }
 
 /**
