@@ -8,7 +8,7 @@ import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/base/name-patterns.ts'
 import { fail, ok, type Result } from '../core/base/result.ts'
 import { type Config, targetsForNamespace } from '../core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor/doctor.ts'
-import { renderTarget, targetNamespaces } from '../core/istio/render.ts'
+import { type IstioObject, render, serves, targetNamespaces } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
 import { usageError } from '../errors.ts'
 import { apiFailure } from './api-failure.ts'
@@ -111,6 +111,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   if (targets.length === 0) findings.push(about(`Namespace ${namespace}`).warn('no target is available here (see targets[].namespaces)'))
 
   const istio = istioApi(kc)
+  const rendered = render(config, options.instance)
+  const checked = new Set<IstioObject>()
   for (const t of targets) {
     const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline), false)
     if (!secret.ok) findings.push(secret.error)
@@ -119,7 +121,9 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     const unchecked = checkServerNameVerification(t)
     if (unchecked !== undefined) findings.push(unchecked)
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
-    for (const desired of renderTarget(config, t, home, options.instance)) {
+    // The target's objects, and its host's shared ones (checked once, with the first target they serve).
+    for (const desired of rendered.filter((o) => o.metadata.namespace === home && serves(o, t) && !checked.has(o))) {
+      checked.add(desired)
       const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
       findings.push(live.ok ? checkResource(desired, live.value) : live.error)
     }

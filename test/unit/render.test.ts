@@ -63,7 +63,8 @@ function loadValidators (): Map<IstioKind, ValidateFunction> {
         additionalProperties: false,
         required: ['name', 'namespace', 'labels'],
         properties: {
-          name: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          // What the API server requires of a custom resource's name: a DNS-1123 subdomain.
+          name: { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' },
           namespace: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
           labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
         },
@@ -276,6 +277,51 @@ test('output is ordered by namespace, target and kind whatever the configuration
     'alpha/egress-mtls-b/ServiceEntry', 'alpha/egress-mtls-b/DestinationRule', 'alpha/egress-mtls-b/VirtualService',
     'zeta/egress-mtls-a/ServiceEntry', 'zeta/egress-mtls-a/DestinationRule', 'zeta/egress-mtls-a/VirtualService',
   ])
+})
+
+test('targets sharing a host in a namespace share its ServiceEntry (and VirtualService), named after the host; each keeps its DestinationRule', async (t) => {
+  const merchants = [
+    { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['payments'] },
+    { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['payments', 'billing'], sni: 'b.bank.example.com', maxConnectionDuration: '1h' },
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments'] },
+  ]
+  for (const routing of ['targetPort', 'virtualService'] as const) {
+    await t.test(routing, () => {
+      const objects = render(config({ routing, targets: merchants }), 'prod')
+      assertValid(objects)
+      const vs = routing === 'virtualService'
+      assert.deepEqual(objects.map((o) => `${o.metadata.namespace}/${o.metadata.name}/${o.kind}`), [
+        // billing: merchant-b alone on its host there: as a target alone always was.
+        'billing/egress-mtls-merchant-b/ServiceEntry', 'billing/egress-mtls-merchant-b/DestinationRule', ...(vs ? ['billing/egress-mtls-merchant-b/VirtualService'] : []),
+        'payments/egress-mtls-merchant-a/DestinationRule',
+        'payments/egress-mtls-merchant-b/DestinationRule',
+        'payments/egress-mtls-tax-gw/ServiceEntry', 'payments/egress-mtls-tax-gw/DestinationRule', ...(vs ? ['payments/egress-mtls-tax-gw/VirtualService'] : []),
+        'payments/egress-mtls.api.bank.example.com/ServiceEntry', ...(vs ? ['payments/egress-mtls.api.bank.example.com/VirtualService'] : []),
+      ])
+      const shared = find(objects, 'ServiceEntry', 'payments', 'egress-mtls.api.bank.example.com')
+      // Ours (managed-by, instance), no one target's.
+      assert.deepEqual(shared.metadata.labels, { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'prod' })
+      // The same spec a target alone on the host gets.
+      assert.deepEqual(shared.spec, find(objects, 'ServiceEntry', 'billing', 'egress-mtls-merchant-b').spec)
+      if (vs) {
+        const sharedVs = find(objects, 'VirtualService', 'payments', 'egress-mtls.api.bank.example.com')
+        assert.deepEqual(sharedVs.metadata.labels, shared.metadata.labels)
+        assert.deepEqual(sharedVs.spec, find(objects, 'VirtualService', 'billing', 'egress-mtls-merchant-b').spec)
+      }
+      for (const [name, sni] of [['merchant-a', 'api.bank.example.com'], ['merchant-b', 'b.bank.example.com']] as const) {
+        const dr = find(objects, 'DestinationRule', 'payments', `egress-mtls-${name}`)
+        assert.equal(dr.metadata.labels['egress-mtls.io/target'], name)
+        assert.deepEqual(dr.spec['workloadSelector'], { matchLabels: { [`egress-mtls.io/${name}`]: 'true' } })
+        const tls = (dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }).trafficPolicy.portLevelSettings[0]?.tls
+        assert.equal(tls?.['clientCertificate'], certFiles('/etc/egress-mtls', name).cert)
+        assert.equal(tls['sni'], sni)
+      }
+    })
+  }
+  await t.test('a configuration without a shared host renders as it always did: one set per target', () => {
+    const objects = render(config({ targets: [merchants[0], merchants[2]] }))
+    assert.deepEqual(objects.map((o) => o.metadata.name), ['egress-mtls-merchant-a', 'egress-mtls-merchant-a', 'egress-mtls-tax-gw', 'egress-mtls-tax-gw'])
+  })
 })
 
 test('no targets, no objects', () => {

@@ -1,8 +1,9 @@
 // The Istio resources of docs/design.md "Istio resources": per target and namespace, a
-// ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService. Pure.
+// ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService; targets
+// sharing a host in a namespace share its ServiceEntry and VirtualService. Pure.
 // `render`, `provision` and `doctor` all use this one function.
-import { certFiles, DEFAULT_INSTANCE, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
-import type { Config, Target } from '../config/config.ts'
+import { certFiles, DEFAULT_INSTANCE, hostResourceName, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
+import { byHost, type Config, type Target } from '../config/config.ts'
 
 export const ISTIO_API_VERSION = 'networking.istio.io/v1'
 export const ISTIO_GROUP = 'networking.istio.io'
@@ -30,9 +31,12 @@ export interface IstioObject {
   readonly spec: Readonly<Record<string, unknown>>
 }
 
-/** The labels that mark an object as owned by one instance of egress-mtls. */
-export function ownershipLabels (target: string, instance: string = DEFAULT_INSTANCE): Record<string, string> {
-  return { [MANAGED_BY_LABEL]: MANAGER, [INSTANCE_LABEL]: instance, [TARGET_LABEL]: target }
+/**
+ * The labels that mark an object as owned by one instance of egress-mtls (managed-by and
+ * instance; what ownedBy checks), and the target it serves: none on a host's shared objects.
+ */
+export function ownershipLabels (target: string | undefined, instance: string = DEFAULT_INSTANCE): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGER, [INSTANCE_LABEL]: instance, ...(target === undefined ? {} : { [TARGET_LABEL]: target }) }
 }
 
 /** Label selector of everything egress-mtls provisions, whichever the instance. */
@@ -73,11 +77,15 @@ export function renderWarnings (config: Config): string[] {
     `target ${t.name}: verifyServerName is false: the sidecar accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only ${t.sni})`)
 }
 
-/** Every object of the configuration, ordered by namespace, target, then kind. */
+/**
+ * Every object of the configuration, ordered by namespace, name, then kind. Per namespace,
+ * targets of one host share one ServiceEntry (and VirtualService) named after the host
+ * (renderHost); a target alone on its host gets its own, as it always did.
+ */
 export function render (config: Config, instance: string = DEFAULT_INSTANCE): IstioObject[] {
   const out: IstioObject[] = []
-  for (const target of config.targets) {
-    for (const namespace of targetNamespaces(config, target)) out.push(...renderTarget(config, target, namespace, instance))
+  for (const [namespace, targets] of homes(config)) {
+    for (const group of byHost(targets)) out.push(...renderHost(config, group, namespace, instance))
   }
   const kindOrder = (k: IstioKind): number => ISTIO_KINDS.indexOf(k)
   return out.sort((a, b) =>
@@ -88,22 +96,65 @@ export function render (config: Config, instance: string = DEFAULT_INSTANCE): Is
 
 const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
+/** namespace → the targets whose resources live there, in configuration order. */
+function homes (config: Config): Map<string, Target[]> {
+  const out = new Map<string, Target[]>()
+  for (const target of config.targets) {
+    for (const namespace of targetNamespaces(config, target)) out.set(namespace, [...out.get(namespace) ?? [], target])
+  }
+  return out
+}
+
+/**
+ * The objects of the targets of one host in one namespace. One target: renderTarget. Several
+ * (the configuration allows it only for namespaced targets with workloadSelector, agreeing on
+ * ports): one ServiceEntry (and VirtualService) named hostResourceName(host), carrying the
+ * instance's ownership labels but no target label (it is every one of theirs), then each
+ * target's DestinationRule, selecting its own pods.
+ */
+export function renderHost (config: Config, targets: readonly Target[], namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
+  const [first] = targets
+  if (first === undefined) return []
+  if (targets.length === 1) return renderTarget(config, first, namespace, instance)
+  const shared = { name: hostResourceName(first.host), namespace, labels: ownershipLabels(undefined, instance) }
+  const host = hostObjects(config, first, shared)
+  return [host.serviceEntry, ...targets.map((t) => destinationRule(config, t, targetMetadata(t, namespace, instance))), ...host.virtualService]
+}
+
 /** The objects of one target in one namespace (meshRootNamespace for a mesh-wide target). */
 export function renderTarget (config: Config, target: Target, namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
-  const meshWide = target.namespaces.includes('*')
-  const exportTo = meshWide ? ['*'] : ['.']
-  const object = (kind: IstioKind, spec: Record<string, unknown>): IstioObject => ({
-    apiVersion: ISTIO_API_VERSION,
-    kind,
-    metadata: { name: resourceName(target.name), namespace, labels: ownershipLabels(target.name, instance) },
-    spec,
-  })
-  const viaVirtualService = config.routing === 'virtualService'
-  const files = certFiles(config.mountRoot, target.name)
+  const metadata = targetMetadata(target, namespace, instance)
+  const host = hostObjects(config, target, metadata)
+  return [host.serviceEntry, destinationRule(config, target, metadata), ...host.virtualService]
+}
 
-  const serviceEntry = object('ServiceEntry', {
+/**
+ * Whether a rendered object serves `target`: it is the target's own (its target label), or
+ * it is a host's shared one (no target label) for the target's host.
+ */
+export function serves (o: IstioObject, target: Target): boolean {
+  const owner = o.metadata.labels[TARGET_LABEL]
+  if (owner !== undefined) return owner === target.name
+  const hosts = o.spec['hosts']
+  return Array.isArray(hosts) && hosts.includes(target.host)
+}
+
+type Metadata = IstioObject['metadata']
+
+const targetMetadata = (target: Target, namespace: string, instance: string): Metadata =>
+  ({ name: resourceName(target.name), namespace, labels: ownershipLabels(target.name, instance) })
+
+const exportTo = (target: Target): string[] => target.namespaces.includes('*') ? ['*'] : ['.']
+
+const object = (kind: IstioKind, metadata: Metadata, spec: Record<string, unknown>): IstioObject =>
+  ({ apiVersion: ISTIO_API_VERSION, kind, metadata, spec })
+
+/** The ServiceEntry and (routing: virtualService) the VirtualService of a target's host. */
+function hostObjects (config: Config, target: Target, metadata: Metadata): { serviceEntry: IstioObject, virtualService: IstioObject[] } {
+  const viaVirtualService = config.routing === 'virtualService'
+  const serviceEntry = object('ServiceEntry', metadata, {
     hosts: [target.host],
-    exportTo,
+    exportTo: exportTo(target),
     location: 'MESH_EXTERNAL',
     resolution: 'DNS',
     ports: [
@@ -111,7 +162,22 @@ export function renderTarget (config: Config, target: Target, namespace: string,
       { number: target.port, name: 'https', protocol: 'HTTPS' },
     ],
   })
+  if (!viaVirtualService) return { serviceEntry, virtualService: [] }
+  const virtualService = object('VirtualService', metadata, {
+    hosts: [target.host],
+    exportTo: exportTo(target),
+    http: [{
+      match: [{ port: target.plainPort }],
+      route: [{ destination: { host: target.host, port: { number: target.port } } }],
+    }],
+  })
+  return { serviceEntry, virtualService: [virtualService] }
+}
 
+function destinationRule (config: Config, target: Target, metadata: Metadata): IstioObject {
+  const meshWide = target.namespaces.includes('*')
+  const viaVirtualService = config.routing === 'virtualService'
+  const files = certFiles(config.mountRoot, target.name)
   const names = serverNames(target)
   const tls = {
     mode: 'MUTUAL',
@@ -121,9 +187,9 @@ export function renderTarget (config: Config, target: Target, namespace: string,
     sni: target.sni,
     ...(names.length > 0 ? { subjectAltNames: names } : {}),
   }
-  const destinationRule = object('DestinationRule', {
+  return object('DestinationRule', metadata, {
     host: target.host,
-    exportTo,
+    exportTo: exportTo(target),
     ...(config.workloadSelector && !meshWide ? { workloadSelector: { matchLabels: { [targetPodLabel(target.name)]: 'true' } } } : {}),
     trafficPolicy: {
       portLevelSettings: [{
@@ -133,15 +199,4 @@ export function renderTarget (config: Config, target: Target, namespace: string,
       }],
     },
   })
-  if (!viaVirtualService) return [serviceEntry, destinationRule]
-
-  const virtualService = object('VirtualService', {
-    hosts: [target.host],
-    exportTo,
-    http: [{
-      match: [{ port: target.plainPort }],
-      route: [{ destination: { host: target.host, port: { number: target.port } } }],
-    }],
-  })
-  return [serviceEntry, destinationRule, virtualService]
 }
