@@ -1,4 +1,4 @@
-// The three Istio kinds through client-node's CustomObjectsApi: list what one instance owns,
+// The Istio kinds egress-mtls provisions (networking.istio.io and security.istio.io) through client-node's CustomObjectsApi: list what one instance owns,
 // read one, server-side apply (field manager egress-mtls, force), replace a spec, delete what
 // that instance owns.
 // No request outlives `deadline` (Date.now() milliseconds).
@@ -6,7 +6,7 @@ import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, V1D
 
 import { MANAGER } from '../core/base/names.ts'
 import type { LiveObject } from '../core/istio/plan.ts'
-import { instanceSelector, ISTIO_GROUP, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject, ownedBy } from '../core/istio/render.ts'
+import { instanceSelector, ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject, ownedBy } from '../core/istio/render.ts'
 import { deadlineOptions } from './retry.ts'
 
 export type { LiveObject }
@@ -16,11 +16,11 @@ export function istioApi (kc: KubeConfig): CustomObjectsApi {
 }
 
 const base = (kind: IstioKind): { group: string, version: string, plural: string } =>
-  ({ group: ISTIO_GROUP, version: ISTIO_VERSION, plural: ISTIO_PLURALS[kind] })
+  ({ group: ISTIO_GROUPS[kind], version: ISTIO_VERSION, plural: ISTIO_PLURALS[kind] })
 
 const withKind = (kind: IstioKind, o: unknown): LiveObject => ({ ...(o as LiveObject), kind })
 
-/** Every object of the three kinds, in all namespaces, carrying the ownership labels of `instance`. */
+/** Every object of the provisioned kinds, in all namespaces, carrying the ownership labels of `instance`. */
 export async function listOwned (api: CustomObjectsApi, instance: string, deadline: number): Promise<LiveObject[]> {
   const lists = await Promise.all(ISTIO_KINDS.map(async (kind) => {
     const items: LiveObject[] = []

@@ -14,7 +14,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
 import { parseConfig } from '../../src/core/config/config.ts'
-import { render } from '../../src/core/istio/render.ts'
+import { istioPath, render } from '../../src/core/istio/render.ts'
 import { VERSION } from '../../src/version.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { installIstioCrds } from '../support/crds.ts'
@@ -225,7 +225,8 @@ describe('chart', () => {
     const role = one(objs, 'Role', `${full}-provision`)
     assert.equal(role.metadata.namespace, 'payments')
     assert.deepEqual(role['rules'], [
-      { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'], verbs: ['create', 'patch'] },
+      { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices', 'gateways'], verbs: ['create', 'patch'] },
+      { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies'], verbs: ['create', 'patch'] },
       { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls'], verbs: ['get'] },
     ])
   })
@@ -393,12 +394,14 @@ describe('chart', () => {
         assert.deepEqual(sorted(grants.get(`${full}-certs-hook`)), sorted(certsGrants(['get', 'update'])))
         // Writes per namespace of the configuration (the mesh root for the mesh-wide target);
         // cluster-wide only what pruning a dropped namespace needs.
-        const istio = { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices'] }
+        const networking = { apiGroups: ['networking.istio.io'], resources: ['serviceentries', 'destinationrules', 'virtualservices', 'gateways'] }
+        const security = { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies'] }
+        const istio = (verbs: string[]): Rule[] => [{ ...networking, verbs }, { ...security, verbs }]
         assert.deepEqual(sorted(grants.get(`${full}-provision`)), sorted([
-          { scope: '(cluster)', rules: [{ ...istio, verbs: ['get', 'list', 'delete'] }] },
-          { scope: payments, rules: [{ ...istio, verbs: ['create', 'patch'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
-          { scope: billing, rules: [{ ...istio, verbs: ['create', 'patch'] }, { apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
-          { scope: meshRoot, rules: [{ ...istio, verbs: ['create', 'patch'] }] },
+          { scope: '(cluster)', rules: istio(['get', 'list', 'delete']) },
+          { scope: payments, rules: [...istio(['create', 'patch']), { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
+          { scope: billing, rules: [...istio(['create', 'patch']), { apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
+          { scope: meshRoot, rules: istio(['create', 'patch']) },
         ]))
 
         // The admission policies: who they bind and what they refuse (proven in least-privilege.test.ts).
@@ -548,8 +551,7 @@ describe('chart', () => {
       const rendered = render(parseConfig(stringify(values.config)))
       assert.ok(rendered.length > 0)
       for (const o of rendered) {
-        const plural = { ServiceEntry: 'serviceentries', DestinationRule: 'destinationrules', VirtualService: 'virtualservices' }[o.kind]
-        const path = `/apis/${o.apiVersion}/namespaces/${o.metadata.namespace}/${plural}/${o.metadata.name}?dryRun=All&fieldManager=egress-mtls&force=true`
+        const path = `${istioPath(o.kind, o.metadata.namespace, o.metadata.name)}?dryRun=All&fieldManager=egress-mtls&force=true`
         const w = await kubeRequest(provisionKc, { method: 'PATCH', path, body: o, contentType: 'application/apply-patch+yaml' })
         assert.ok(w.status === 200 || w.status === 201, `apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}: HTTP ${w.status} ${w.body}`)
       }

@@ -26,6 +26,7 @@ test('defaults fill every field but name, host and namespaces', () => {
     workloadSelector: true,
     meshRootNamespace: 'istio-system',
     excludeNamespaces: [],
+    egressGateway: { namespace: 'istio-system', selector: { istio: 'egressgateway' }, service: 'istio-egressgateway.istio-system.svc.cluster.local', port: 443 },
     targets: [{
       name: 'bank-api',
       host: 'api.bank.example.com',
@@ -37,6 +38,7 @@ test('defaults fill every field but name, host and namespaces', () => {
       sni: 'api.bank.example.com',
       subjectAltNames: [],
       verifyServerName: true,
+      origination: 'sidecar',
     }],
   })
   assert.ok(Object.isFrozen(c.targets[0]))
@@ -159,6 +161,21 @@ test('targets may share a host: each its own certificate, for its own workloads 
     ])
   })
 
+  await t.test('not at the egress gateway (one certificate per host there), whichever comes first', () => {
+    const gateway = (which: string): string =>
+      `shares host "h.example.com" with targets[0] (a), but ${which} has origination: egressGateway: at the shared egress gateway every call to a host ` +
+      'leaves through one proxy, with one client certificate; give it a host of its own, or use origination: sidecar for both'
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x] }\n  - { name: b, host: h.example.com, namespaces: [y], origination: egressGateway }\n'), [
+      `3 targets[1].origination: ${gateway('this target')}`,
+    ])
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x], origination: egressGateway }\n  - { name: b, host: h.example.com, namespaces: [y], origination: egressGateway }\n'), [
+      `3 targets[1].origination: ${gateway('this target')}`,
+    ])
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x], origination: egressGateway }\n  - { name: b, host: h.example.com, namespaces: [y] }\n'), [
+      `3 targets[1].host: ${gateway('targets[0] (a)')}`,
+    ])
+  })
+
   await t.test('targets of one host agree on what their ServiceEntry carries: each disagreement names both, at its line', () => {
     const text = [
       'targets:', //                                                            1
@@ -269,4 +286,58 @@ test('the example configuration in the repository is valid', () => {
   const path = new URL('../../examples/config.yaml', import.meta.url)
   const c = parseConfig(readFileSync(path, 'utf8'), 'examples/config.yaml')
   assert.deepEqual(c.targets.map((t) => t.name), ['bank-api', 'tax-gw'])
+})
+
+test('egressGateway: Istio\'s gateway chart by default; the Service follows the namespace', () => {
+  const c = parseConfig('egressGateway: { namespace: istio-egress }\ntargets:\n  - { name: a, host: a.example.com, namespaces: [x], origination: egressGateway }\n')
+  assert.deepEqual(c.egressGateway, { namespace: 'istio-egress', selector: { istio: 'egressgateway' }, service: 'istio-egressgateway.istio-egress.svc.cluster.local', port: 443 })
+  assert.equal(c.targets[0]?.origination, 'egressGateway')
+  const custom = parseConfig('egressGateway: { namespace: gw, selector: { app.example.com/role: egress }, service: egress.gw.svc.corp.local, port: 8443 }\ntargets: []\n')
+  assert.deepEqual(custom.egressGateway, { namespace: 'gw', selector: { 'app.example.com/role': 'egress' }, service: 'egress.gw.svc.corp.local', port: 8443 })
+})
+
+test('egressGateway: a missing, malformed or contradictory field is named with its line', () => {
+  const text = [
+    'egressGateway:', //                                    1
+    '  namespace: istio-egress', //                         2
+    '  selector: {}', //                                    3
+    '  service: istio-egressgateway.istio-system.svc.cluster.local', // 4
+    '  port: 0', //                                         5
+    '  prot: x', //                                         6
+    'targets:', //                                          7
+    '  - name: a', //                                       8
+    '    host: a.example.com', //                           9
+    '    namespaces: [x]', //                               10
+    '    origination: gateway', //                          11
+  ].join('\n')
+  assert.deepEqual(issuesOf(text), [
+    '3 egressGateway.selector: must not be empty',
+    '4 egressGateway.service: is in namespace istio-system, which contradicts egressGateway.namespace (istio-egress): the Secret, Gateway and policies go in the gateway\'s namespace',
+    '5 egressGateway.port: must be >= 1',
+    '6 egressGateway.prot: unknown field (did you mean "port"?)',
+    '11 targets[0].origination: must be one of "sidecar", "egressGateway"',
+  ])
+  assert.deepEqual(issuesOf('egressGateway: { service: istio-egressgateway }\ntargets: []\n'), [
+    '1 egressGateway.service: must be the gateway Service\'s full name, <name>.<namespace>.svc.<cluster domain> (e.g. istio-egressgateway.istio-system.svc.cluster.local)',
+  ])
+  assert.deepEqual(issuesOf('egressGateway:\n  selector: { "bad key": x, ok: "not ok!" }\ntargets: []\n'), [
+    '2 egressGateway.selector.bad key: the key must be a label key (an optional DNS prefix and "/", then letters, digits, "-", "_" and ".")',
+    '2 egressGateway.selector.ok: must be a label value (letters, digits, "-", "_" and ".", starting and ending with a letter or digit)',
+  ])
+})
+
+test('origination egressGateway: the Secret keys Istio\'s gateway reads, and a name its Gateway can carry', () => {
+  const target = (extra: string): string => `targets:\n  - { name: a, host: a.example.com, namespaces: [x], origination: egressGateway${extra} }\n`
+  assert.deepEqual(parseConfig(target(', secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }')).targets[0]?.secretKeys, { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' })
+  assert.deepEqual(issuesOf(target(', secretKeys: { cert: tls.crt }')), [
+    '2 targets[0].secretKeys: must be {cert: cert, key: key, cacert: cacert} or {cert: tls.crt, key: tls.key, cacert: ca.crt} with origination egressGateway: the keys Istio\'s gateway reads from credentialName',
+  ])
+  // sidecar mode reads any keys (they become files)
+  assert.equal(parseConfig(target(', secretKeys: { cert: tls.crt }').replace('egressGateway', 'sidecar')).targets[0]?.origination, 'sidecar')
+  const long = 'n'.repeat(44)
+  assert.deepEqual(issuesOf(`targets:\n  - { name: ${long}, host: a.example.com, namespaces: [x], origination: egressGateway }\n`), [
+    '2 targets[0].name: must be at most 43 characters with origination egressGateway (its Istio Gateway egress-mtls-<name>-gateway is a DNS label: 63 characters at most)',
+  ])
+  assert.equal(parseConfig(`targets:\n  - { name: ${'n'.repeat(43)}, host: a.example.com, namespaces: [x], origination: egressGateway }\n`).targets.length, 1)
+  assert.equal(parseConfig(`targets:\n  - { name: ${long}, host: a.example.com, namespaces: [x] }\n`).targets.length, 1)
 })

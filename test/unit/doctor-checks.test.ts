@@ -81,11 +81,11 @@ test('workload: injected as the webhook makes it, not injected, stale, not opted
   assert.match(lines(narrowed).join('\n'), /unknown target "nope"/)
 })
 
-test('targets sharing a host: each workload presents the certificate of the target it names; one naming none is told', () => {
+test('targets sharing a host: each workload presents the certificate of the target it names; one naming none is told; a gateway target\'s is the gateway\'s', () => {
   const shared = resolveConfig({ targets: [
     { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['billing'] },
     { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['billing'], secretName: 'b-client' },
-    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] },
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], origination: 'egressGateway' },
   ] })
   const naming = (name: string, targets?: string): Workload => {
     const w = deployment({ 'egress-mtls.io/inject': 'true' }, name)
@@ -95,11 +95,11 @@ test('targets sharing a host: each workload presents the certificate of the targ
   assert.deepEqual(lines(findings), [
     'ok deployment/shop-a: injected with merchant-a,tax-gw (pod template as the webhook makes it)',
     'ok deployment/shop-a: presents to api.bank.example.com the client certificate of target merchant-a (Secret billing/merchant-a-mtls)',
-    'ok deployment/shop-a: presents to gw.tax.example.org the client certificate of target tax-gw (Secret billing/tax-gw-mtls)',
+    'ok deployment/shop-a: calls gw.tax.example.org through the egress gateway, which presents the client certificate of target tax-gw (Secret istio-system/tax-gw-mtls)',
     'ok deployment/shop-b: injected with merchant-b (pod template as the webhook makes it)',
     'ok deployment/shop-b: presents to api.bank.example.com the client certificate of target merchant-b (Secret billing/b-client)',
     'ok deployment/plain: injected with tax-gw (pod template as the webhook makes it)',
-    'ok deployment/plain: presents to gw.tax.example.org the client certificate of target tax-gw (Secret billing/tax-gw-mtls)',
+    'ok deployment/plain: calls gw.tax.example.org through the egress gateway, which presents the client certificate of target tax-gw (Secret istio-system/tax-gw-mtls)',
     'warn deployment/plain: targets merchant-a, merchant-b share host api.bank.example.com: none of them is injected unless annotation egress-mtls.io/targets names the one this workload presents',
     'ok Namespace billing: 3 workloads scanned, 3 asking for egress-mtls, 3 injected as the webhook makes them',
   ])

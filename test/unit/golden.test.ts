@@ -18,7 +18,7 @@ import { expectGolden, goldenFolder } from '../support/golden.ts'
 
 const dir = fileURLToPath(new URL('../fixtures/golden/', import.meta.url))
 const config = parseConfig(readFileSync(join(dir, 'config.yaml'), 'utf8'), 'config.yaml')
-const { cases, stale } = goldenFolder(dir, '.request.json', ['.expected.json'], [], /^(config\.yaml|manifests)$/)
+const { cases, stale } = goldenFolder(dir, '.request.json', ['.expected.json'], [], /^(config\.yaml|manifests|render)$/)
 
 test('golden AdmissionReviews: no stale file; an UPDATE with oldObject, a denial, a Job\'s UPDATE; managedFields in each', () => {
   assert.deepEqual(stale, [])

@@ -185,3 +185,24 @@ test('a label value of ours set otherwise is corrected; a user label elsewhere u
   const { template } = run({ metadata: { labels: { 'egress-mtls.io/bank-api': 'false', 'egress-mtls.io/inject': 'true' } } }, [bank])
   assert.deepEqual(template.metadata?.labels, { 'egress-mtls.io/bank-api': 'true', 'egress-mtls.io/inject': 'true' })
 })
+
+test('origination egressGateway: the label and the record only; no volume, no mount, no userVolume annotation', () => {
+  const gw: Config['targets'][number] = { ...bank, origination: 'egressGateway' }
+  const { template } = run({ metadata: { labels: { app: 'x' } } }, [gw])
+  assert.deepEqual(template, { metadata: { labels: { app: 'x', 'egress-mtls.io/bank-api': 'true' }, annotations: { 'egress-mtls.io/injected': 'bank-api' } } })
+  // beside a sidecar target: only that one's volume
+  const both = run({}, [gw, tax]).template
+  assert.deepEqual(JSON.parse(annotation(both, 'sidecar.istio.io/userVolume') ?? ''), { 'egress-mtls-tax-gw': TAX_VOLUME })
+  assert.deepEqual(JSON.parse(annotation(both, 'sidecar.istio.io/userVolumeMount') ?? ''), { 'egress-mtls-tax-gw': TAX_MOUNT })
+  assert.equal(annotation(both, 'egress-mtls.io/injected'), 'bank-api,tax-gw')
+})
+
+test('a target moved from sidecar to egressGateway loses its volume and mount on the next admission, keeps its label', () => {
+  const sidecarMode = run({ metadata: { annotations: { 'sidecar.istio.io/userVolume': JSON.stringify({ mine: USER_VOLUME }) } } }, [bank]).template
+  assert.ok(annotation(sidecarMode, 'sidecar.istio.io/userVolumeMount') !== undefined)
+  const { template } = run(sidecarMode, [{ ...bank, origination: 'egressGateway' }])
+  assert.deepEqual(template.metadata, {
+    annotations: { 'sidecar.istio.io/userVolume': JSON.stringify({ mine: USER_VOLUME }), 'egress-mtls.io/injected': 'bank-api' },
+    labels: { 'egress-mtls.io/bank-api': 'true' },
+  })
+})

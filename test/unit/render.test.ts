@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml'
 
 import { certFiles } from '../../src/core/base/names.ts'
 import { type Config, resolveConfig } from '../../src/core/config/config.ts'
-import { ISTIO_KINDS, type IstioKind, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
+import { ISTIO_GROUPS, ISTIO_KINDS, type IstioKind, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
 
 const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 
@@ -49,14 +49,14 @@ function loadValidators (): Map<IstioKind, ValidateFunction> {
       spec?: { group?: string, names?: { kind?: string }, versions?: { name: string, schema?: { openAPIV3Schema?: Schema } }[] },
     } | null
     const kind = crd?.spec?.names?.kind as IstioKind | undefined
-    if (crd?.kind !== 'CustomResourceDefinition' || crd.spec?.group !== 'networking.istio.io' || kind === undefined || !ISTIO_KINDS.includes(kind)) continue
+    if (crd?.kind !== 'CustomResourceDefinition' || kind === undefined || !ISTIO_KINDS.includes(kind) || crd.spec?.group !== ISTIO_GROUPS[kind]) continue
     const schema = crd.spec.versions?.find((v) => v.name === 'v1')?.schema?.openAPIV3Schema
     assert.ok(schema, `${kind}: no v1 openAPIV3Schema`)
     // The CRD schema leaves apiVersion, kind and metadata to the API server; say them here.
     const top = closed(schema) as Schema
     top['properties'] = {
       ...(top['properties'] as Schema),
-      apiVersion: { const: 'networking.istio.io/v1' },
+      apiVersion: { const: `${ISTIO_GROUPS[kind]}/v1` },
       kind: { const: kind },
       metadata: {
         type: 'object',
@@ -326,4 +326,158 @@ test('targets sharing a host in a namespace share its ServiceEntry (and VirtualS
 
 test('no targets, no objects', () => {
   assert.deepEqual(render(config({})), [])
+})
+
+// Origination at the egress gateway (docs/design.md "Origination at an egress gateway").
+
+const gatewayTarget = { ...bank, namespaces: ['payments', 'billing'], origination: 'egressGateway' }
+const keyed = (objects: readonly IstioObject[]): string[] => objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+
+test('egressGateway: the gateway side first (policy before what it guards), then each namespace\'s hop, then the routes', () => {
+  const objects = render(config({ targets: [gatewayTarget] }))
+  assertValid(objects)
+  assert.deepEqual(keyed(objects), [
+    'AuthorizationPolicy istio-system/egress-mtls-bank-api-gateway',
+    'ServiceEntry istio-system/egress-mtls-bank-api-gateway',
+    'DestinationRule istio-system/egress-mtls-bank-api-gateway',
+    'VirtualService istio-system/egress-mtls-bank-api-gateway',
+    'Gateway istio-system/egress-mtls-bank-api-gateway',
+    'DestinationRule billing/egress-mtls-bank-api-hop',
+    'DestinationRule payments/egress-mtls-bank-api-hop',
+    'ServiceEntry billing/egress-mtls-bank-api',
+    'VirtualService billing/egress-mtls-bank-api',
+    'ServiceEntry payments/egress-mtls-bank-api',
+    'VirtualService payments/egress-mtls-bank-api',
+  ])
+})
+
+test('egressGateway: the gateway originates MUTUAL with credentialName, sni and the server names, as the sidecar would', () => {
+  const objects = render(config({ targets: [{ ...gatewayTarget, sni: 'front.bank.example.com', maxConnectionDuration: '1h' }] }))
+  const dr = find(objects, 'DestinationRule', 'istio-system', 'egress-mtls-bank-api-gateway')
+  assert.deepEqual(dr.spec, {
+    host: 'api.bank.example.com',
+    exportTo: ['.'],
+    trafficPolicy: {
+      portLevelSettings: [{
+        port: { number: 443 },
+        connectionPool: { tcp: { maxConnectionDuration: '1h' } },
+        tls: { mode: 'MUTUAL', credentialName: 'bank-api-mtls', sni: 'front.bank.example.com', subjectAltNames: ['front.bank.example.com'] },
+      }],
+    },
+  })
+  const sidecar = find(render(config({ targets: [{ ...bank, sni: 'front.bank.example.com' }] })), 'DestinationRule', 'payments')
+  const tls = (o: IstioObject): Record<string, unknown> =>
+    ((o.spec['trafficPolicy'] as { portLevelSettings: { tls: Record<string, unknown> }[] }).portLevelSettings[0]?.tls ?? {})
+  assert.deepEqual([tls(dr)['sni'], tls(dr)['subjectAltNames']], [tls(sidecar)['sni'], tls(sidecar)['subjectAltNames']])
+  assert.equal(JSON.stringify(objects).includes('/etc/egress-mtls'), false, 'no file path: the key is in the gateway\'s Secret')
+})
+
+test('egressGateway: a Gateway for the host (ISTIO_MUTUAL from the mesh), its route to host:port, the host\'s TLS port', () => {
+  const objects = render(config({ targets: [gatewayTarget] }))
+  assert.deepEqual(find(objects, 'Gateway', 'istio-system', 'egress-mtls-bank-api-gateway').spec, {
+    selector: { istio: 'egressgateway' },
+    servers: [{ port: { number: 443, name: 'https-egress-mtls-bank-api', protocol: 'HTTPS' }, hosts: ['./api.bank.example.com'], tls: { mode: 'ISTIO_MUTUAL' } }],
+  })
+  assert.deepEqual(find(objects, 'VirtualService', 'istio-system', 'egress-mtls-bank-api-gateway').spec, {
+    hosts: ['api.bank.example.com'],
+    gateways: ['egress-mtls-bank-api-gateway'],
+    exportTo: ['.'],
+    http: [{ route: [{ destination: { host: 'api.bank.example.com', port: { number: 443 } } }] }],
+  })
+  assert.deepEqual(find(objects, 'ServiceEntry', 'istio-system', 'egress-mtls-bank-api-gateway').spec, {
+    hosts: ['api.bank.example.com'], exportTo: ['.'], location: 'MESH_EXTERNAL', resolution: 'DNS', ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }],
+  })
+})
+
+test('egressGateway: labelled pods go to the gateway over ISTIO_MUTUAL (SNI the host), others get 403 from their sidecar', () => {
+  const objects = render(config({ targets: [gatewayTarget] }))
+  const hop = find(objects, 'DestinationRule', 'payments', 'egress-mtls-bank-api-hop')
+  assert.deepEqual(hop.spec, {
+    host: 'istio-egressgateway.istio-system.svc.cluster.local',
+    exportTo: ['.'],
+    subsets: [{ name: 'egress-mtls-bank-api', trafficPolicy: { portLevelSettings: [{ port: { number: 443 }, tls: { mode: 'ISTIO_MUTUAL', sni: 'api.bank.example.com' } }] } }],
+  })
+  const vs = find(objects, 'VirtualService', 'payments')
+  assert.deepEqual(vs.spec['http'], [
+    {
+      name: 'opted-in',
+      match: [{ port: 80, sourceLabels: { 'egress-mtls.io/bank-api': 'true' } }],
+      route: [{ destination: { host: 'istio-egressgateway.istio-system.svc.cluster.local', subset: 'egress-mtls-bank-api', port: { number: 443 } } }],
+    },
+    {
+      name: 'not-opted-in',
+      match: [{ port: 80 }],
+      directResponse: { status: 403, body: { string: 'egress-mtls: this workload is not opted in to target bank-api (label egress-mtls.io/inject, or egress-mtls.io/targets)\n' } },
+    },
+  ])
+  // The ServiceEntry where the workloads are is the sidecar mode's: a move between modes leaves it alone.
+  for (const routing of ['targetPort', 'virtualService']) {
+    const gw = render(config({ routing, targets: [gatewayTarget] }))
+    const sidecar = render(config({ routing, targets: [{ ...gatewayTarget, origination: 'sidecar' }] }))
+    assert.deepEqual(find(gw, 'ServiceEntry', 'payments'), find(sidecar, 'ServiceEntry', 'payments'), routing)
+  }
+})
+
+test('egressGateway: a DENY policy on the gateway, scoped to the host (every form of it, and its SNI), for other namespaces', () => {
+  const objects = render(config({ targets: [gatewayTarget] }))
+  const from = [{ source: { notNamespaces: ['payments', 'billing'] } }]
+  assert.deepEqual(find(objects, 'AuthorizationPolicy', 'istio-system', 'egress-mtls-bank-api-gateway').spec, {
+    selector: { matchLabels: { istio: 'egressgateway' } },
+    action: 'DENY',
+    rules: [
+      { from, to: [{ operation: { hosts: ['api.bank.example.com', 'api.bank.example.com:*', 'api.bank.example.com.', 'api.bank.example.com.:*'] } }] },
+      { from, when: [{ key: 'connection.sni', values: ['api.bank.example.com'] }] },
+    ],
+  })
+})
+
+test('egressGateway: a mesh-wide target has no policy and, its ServiceEntry being in the gateway\'s namespace, no second one', () => {
+  const objects = render(config({ targets: [{ ...gatewayTarget, namespaces: ['*'] }] }))
+  assertValid(objects)
+  assert.deepEqual(keyed(objects), [
+    'DestinationRule istio-system/egress-mtls-bank-api-gateway',
+    'VirtualService istio-system/egress-mtls-bank-api-gateway',
+    'Gateway istio-system/egress-mtls-bank-api-gateway',
+    'DestinationRule istio-system/egress-mtls-bank-api-hop',
+    'ServiceEntry istio-system/egress-mtls-bank-api',
+    'VirtualService istio-system/egress-mtls-bank-api',
+  ])
+  assert.deepEqual(find(objects, 'VirtualService', 'istio-system').spec['exportTo'], ['*'])
+})
+
+test('egressGateway: the gateway block (namespace, selector, service, port) reaches every object that names the gateway', () => {
+  const egressGateway = { namespace: 'istio-egress', selector: { app: 'egress', 'topology.example.com/zone': 'a' }, port: 8443 }
+  const objects = render(config({ egressGateway, targets: [gatewayTarget] }))
+  assertValid(objects)
+  const service = 'istio-egressgateway.istio-egress.svc.cluster.local'
+  assert.deepEqual(new Set(objects.filter((o) => o.metadata.name.endsWith('-gateway')).map((o) => o.metadata.namespace)), new Set(['istio-egress']))
+  assert.deepEqual(find(objects, 'Gateway', 'istio-egress', 'egress-mtls-bank-api-gateway').spec['selector'], egressGateway.selector)
+  assert.deepEqual((find(objects, 'AuthorizationPolicy', 'istio-egress', 'egress-mtls-bank-api-gateway').spec['selector']), { matchLabels: egressGateway.selector })
+  const hop = find(objects, 'DestinationRule', 'billing', 'egress-mtls-bank-api-hop')
+  assert.equal(hop.spec['host'], service)
+  assert.match(JSON.stringify(hop.spec), /"number":8443/)
+  assert.match(JSON.stringify(find(objects, 'VirtualService', 'billing').spec), new RegExp(`"host":"${service}","subset":"egress-mtls-bank-api","port":\\{"number":8443\\}`))
+})
+
+test('egressGateway beside sidecar targets: the sidecar targets\' objects are exactly what they are alone', () => {
+  const sidecar = { name: 'tax', host: 'tax.example.com', namespaces: ['payments'] }
+  for (const routing of ['targetPort', 'virtualService']) {
+    const alone = render(config({ routing, targets: [sidecar] }))
+    const mixed = render(config({ routing, targets: [gatewayTarget, sidecar] }))
+    assert.deepEqual(mixed.filter((o) => o.metadata.labels['egress-mtls.io/target'] === 'tax'), alone)
+  }
+})
+
+test('egressGateway: every combination of scope, routing, names and optional fields validates against the CRDs', () => {
+  let count = 0
+  for (const routing of ['targetPort', 'virtualService']) {
+    for (const namespaces of [['payments'], ['payments', 'istio-system'], ['*']]) {
+      for (const extra of [{}, { verifyServerName: false }, { subjectAltNames: ['a.example.com'], maxConnectionDuration: '90m', secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } }]) {
+        const objects = render(config({ routing, targets: [{ ...gatewayTarget, namespaces, ...extra }] }))
+        assertValid(objects)
+        count += objects.length
+      }
+    }
+  }
+  assert.ok(count > 80, `${count} objects validated`)
 })

@@ -51,7 +51,10 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
   const wanted = new Set(targets.map((t) => t.name))
   if (wanted.size === 0 && ours.size === 0) return ok([])
 
-  const volumes = rewrite(USER_VOLUME, annotations[USER_VOLUME], targets, ours, config, (t) => ({
+  // A target that originates at the egress gateway gets its label and record only: its key
+  // never enters the pod (an entry of ours left from sidecar mode is removed).
+  const mounted = targets.filter((t) => t.origination === 'sidecar')
+  const volumes = rewrite(USER_VOLUME, annotations[USER_VOLUME], mounted, ours, config, (t) => ({
     secret: {
       secretName: t.secretName,
       items: [
@@ -62,7 +65,7 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
     },
   }))
   if (!volumes.ok) return volumes
-  const mounts = rewrite(USER_VOLUME_MOUNT, annotations[USER_VOLUME_MOUNT], targets, ours, config, (t) => ({
+  const mounts = rewrite(USER_VOLUME_MOUNT, annotations[USER_VOLUME_MOUNT], mounted, ours, config, (t) => ({
     mountPath: mountPath(config.mountRoot, t.name), readOnly: true,
   }))
   if (!mounts.ok) return mounts

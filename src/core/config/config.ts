@@ -9,6 +9,12 @@ import { deepFreeze } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 import { hostResourceName, MAX_SHARED_HOST_LENGTH, RESERVED_TARGET_NAMES } from '../base/names.ts'
 import { yamlTooDeep } from '../text/yaml-nesting.ts'
+import {
+  type EgressGateway, egressGatewayDefaults, egressGatewayIssues, egressGatewaySchema, GATEWAY_PATTERN_MESSAGES, type Origination,
+  originationSchema, type RawEgressGateway,
+} from './egress-gateway.ts'
+
+export type { EgressGateway, Origination }
 
 export type InjectionMode = 'label' | 'namespace' | 'cluster'
 export type AnnotationFormat = 'map' | 'array'
@@ -34,6 +40,8 @@ export interface Target {
   /** The sidecar checks that the server certificate names `subjectAltNames`, or `sni` when none are given. */
   readonly verifyServerName: boolean
   readonly maxConnectionDuration?: string
+  /** Where the mutual TLS starts: the workload's sidecar, or the egress gateway (the key stays in the gateway's namespace). */
+  readonly origination: Origination
 }
 
 export interface Config {
@@ -45,6 +53,8 @@ export interface Config {
   readonly meshRootNamespace: string
   /** Cluster mode: namespaces never injected, beyond the built-in ones. */
   readonly excludeNamespaces: readonly string[]
+  /** The egress gateway of targets with `origination: egressGateway`. */
+  readonly egressGateway: EgressGateway
   readonly targets: readonly Target[]
 }
 
@@ -71,6 +81,7 @@ export const configSchema = {
     workloadSelector: { type: 'boolean' },
     meshRootNamespace: dnsLabel,
     excludeNamespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
+    egressGateway: egressGatewaySchema,
     targets: {
       type: 'array',
       items: {
@@ -98,6 +109,7 @@ export const configSchema = {
           subjectAltNames: { type: 'array', items: { type: 'string', minLength: 1 } },
           verifyServerName: { type: 'boolean' },
           maxConnectionDuration: { type: 'string', pattern: DURATION },
+          origination: originationSchema,
         },
       },
     },
@@ -110,6 +122,7 @@ const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
   [SECRET_KEY]: 'must be a Secret key (letters, digits, "-", "_" and ".")',
   [DURATION]: 'must be a duration such as 1h, 30m or 1h30m',
   '^/[^\\s:,"]*$': 'must be an absolute path without spaces, ":", "," or quotes',
+  ...GATEWAY_PATTERN_MESSAGES,
 }
 
 let validator: ReturnType<Ajv['compile']> | undefined
@@ -130,7 +143,13 @@ function message (e: ErrorObject): { path: string[], message: string } {
       const guess = closest(field, known)
       return { path: [...path, field], message: guess === undefined ? 'unknown field' : `unknown field (did you mean "${guess}"?)` }
     }
-    case 'pattern': return { path, message: PATTERN_MESSAGES[String(p['pattern'])] ?? `must match ${String(p['pattern'])}` }
+    case 'pattern': {
+      // A key that fails propertyNames is reported at its map, with the key in propertyName.
+      const key = e.propertyName
+      const msg = PATTERN_MESSAGES[String(p['pattern'])] ?? `must match ${String(p['pattern'])}`
+      return key === undefined ? { path, message: msg } : { path: [...path, key], message: `the key ${msg}` }
+    }
+    case 'minProperties': return { path, message: 'must not be empty' }
     case 'enum': return { path, message: `must be one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` }
     case 'anyOf': return { path, message: 'must be "*" or a namespace name (DNS-1123 label)' }
     case 'uniqueItems': return { path, message: 'must not repeat an item' }
@@ -266,11 +285,11 @@ export function resolveConfig (raw: unknown, source = 'config', lineOf: (path: r
   }
   for (const e of validate(raw)) {
     // anyOf reports each branch too; the anyOf line alone says it best.
-    if (e.schemaPath.includes('/anyOf/')) continue
+    if (e.schemaPath.includes('/anyOf/') || e.keyword === 'propertyNames') continue
     const m = message(e)
     add(m.path, m.message)
   }
-  for (const { path, message: msg } of crossCheck(raw)) add(path, msg)
+  for (const { path, message: msg } of [...crossCheck(raw), ...egressGatewayIssues(raw)]) add(path, msg)
   issues.sort((x, y) => (x.line ?? 0) - (y.line ?? 0))
   if (issues.length > 0) throw new ConfigError(source, issues)
   return deepFreeze(withDefaults(raw as RawConfig))
@@ -288,6 +307,7 @@ interface RawTarget {
   subjectAltNames?: string[]
   verifyServerName?: boolean
   maxConnectionDuration?: string
+  origination?: Origination
 }
 interface RawConfig {
   injection?: InjectionMode
@@ -297,6 +317,7 @@ interface RawConfig {
   workloadSelector?: boolean
   meshRootNamespace?: string
   excludeNamespaces?: string[]
+  egressGateway?: RawEgressGateway
   targets?: RawTarget[]
 }
 
@@ -309,6 +330,7 @@ function withDefaults (raw: RawConfig): Config {
     workloadSelector: raw.workloadSelector ?? true,
     meshRootNamespace: raw.meshRootNamespace ?? 'istio-system',
     excludeNamespaces: raw.excludeNamespaces ?? [],
+    egressGateway: egressGatewayDefaults(raw.egressGateway),
     targets: (raw.targets ?? []).map((t) => ({
       name: t.name,
       host: t.host,
@@ -321,6 +343,7 @@ function withDefaults (raw: RawConfig): Config {
       subjectAltNames: t.subjectAltNames ?? [],
       verifyServerName: t.verifyServerName ?? true,
       ...(t.maxConnectionDuration === undefined ? {} : { maxConnectionDuration: t.maxConnectionDuration }),
+      origination: t.origination ?? 'sidecar',
     })),
   }
 }
@@ -384,9 +407,10 @@ const DURATION_RE = new RegExp(DURATION)
 
 /**
  * Target `i` has the host of target `first` (docs/design.md "Istio resources", targets
- * sharing a host): allowed when each DestinationRule selects its own workloads (workloadSelector, not
- * mesh-wide), the two agree on what their shared ServiceEntry carries (port, plainPort; routing
- * and resolution are the configuration's) and the shared objects' name fits.
+ * sharing a host): allowed when each originates in its sidecar and its DestinationRule selects
+ * its own workloads (workloadSelector, not mesh-wide), the two agree on what their shared
+ * ServiceEntry carries (port, plainPort; routing and resolution are the configuration's) and
+ * the shared objects' name fits.
  */
 function sharedHost (
   raw: Record<string, unknown>,
@@ -396,6 +420,14 @@ function sharedHost (
 ): { path: string[], message: string }[] {
   const at = (field: string): string[] => ['targets', String(i), field]
   const other = `targets[${first}] (${str(a['name']) ?? '?'})`
+  const atGateway = (t: Record<string, unknown>): boolean => t['origination'] === 'egressGateway'
+  if (atGateway(a) || atGateway(b)) {
+    return [{
+      path: at(atGateway(b) ? 'origination' : 'host'),
+      message: `shares host "${host}" with ${other}, but ${atGateway(b) ? 'this target' : other} has origination: egressGateway: at the shared egress gateway ` +
+        'every call to a host leaves through one proxy, with one client certificate; give it a host of its own, or use origination: sidecar for both',
+    }]
+  }
   const meshWide = (t: Record<string, unknown>): boolean => Array.isArray(t['namespaces']) && t['namespaces'].includes('*')
   if (meshWide(a) || meshWide(b)) {
     const which = meshWide(b) ? 'this target is' : `${other} is`

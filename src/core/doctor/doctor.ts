@@ -137,7 +137,9 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
  */
 function presents (config: Config, namespace: string, w: Workload): string[] {
   const { targets } = decide(config, namespace, w.metadata.labels ?? {}, w.metadata.annotations ?? {})
-  return targets.map((t) => `presents to ${t.host} the client certificate of target ${t.name} (Secret ${namespace}/${t.secretName})`)
+  return targets.map((t) => t.origination === 'egressGateway'
+    ? `calls ${t.host} through the egress gateway, which presents the client certificate of target ${t.name} (Secret ${config.egressGateway.namespace}/${t.secretName})`
+    : `presents to ${t.host} the client certificate of target ${t.name} (Secret ${namespace}/${t.secretName})`)
 }
 
 function optIn (config: Config, w: Workload): string {

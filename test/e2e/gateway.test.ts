@@ -1,0 +1,207 @@
+// Origination at the egress gateway on the real API server, with the chart's provisioner
+// ServiceAccount and its own token (its RBAC and ValidatingAdmissionPolicy created for real):
+// provision writes the gateway side in the gateway's namespace and the hop and route in the
+// target's, never reading the gateway's Secret; a second run changes nothing; a foreign object
+// at one of the gateway names is a conflict left untouched; the policy refuses forged writes
+// of gateway kinds that are not the release's; moving the target back to sidecar mode prunes
+// every gateway object; uninstall leaves nothing.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import type { KubeConfig } from '@kubernetes/client-node'
+import { parseAllDocuments, stringify } from 'yaml'
+
+import { resolveConfig } from '../../src/core/config/config.ts'
+import { ISTIO_KINDS, istioPath, render } from '../../src/core/istio/render.ts'
+import { HELM_ENV } from '../support/binaries.ts'
+import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { repoRoot } from '../support/repo.ts'
+import { run } from '../support/run.ts'
+import { runCli } from '../support/run-cli.ts'
+
+interface Obj {
+  apiVersion: string,
+  kind: string,
+  metadata: { name: string, namespace?: string, resourceVersion?: string, labels?: Record<string, string> },
+  [k: string]: unknown,
+}
+
+const PLURALS: Record<string, string> = {
+  ServiceAccount: 'serviceaccounts',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  ClusterRole: 'clusterroles',
+  ClusterRoleBinding: 'clusterrolebindings',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
+}
+const pathOf = (o: Obj): string =>
+  `${o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`}${o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`}/${PLURALS[o.kind] ?? '?'}/${o.metadata.name}`
+
+const kc = loadKubeConfig()
+const release = `gw-${randomBytes(3).toString('hex')}`
+const full = `${release}-egress-mtls`
+const made: FreshNamespace[] = []
+const created: Obj[] = []
+let work = ''
+let releaseNs = ''
+let payments = ''
+let gatewayNs = ''
+let provisioner: KubeConfig
+let provisionerKubeconfig = ''
+
+/** The configuration with bank-api at the gateway (or in sidecar mode), as a file. */
+function rawConfig (origination: 'egressGateway' | 'sidecar'): Record<string, unknown> {
+  return {
+    egressGateway: { namespace: gatewayNs },
+    targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: [payments], origination }],
+  }
+}
+
+async function configFile (origination: 'egressGateway' | 'sidecar'): Promise<string> {
+  const file = join(work, `${origination}.json`)
+  await writeFile(file, JSON.stringify(rawConfig(origination)))
+  return file
+}
+
+const provision = async (file: string, ...flags: string[]): Promise<{ code: number, stdout: string, stderr: string }> =>
+  await runCli(['provision', ...(flags.includes('--prune-all') ? [] : ['--config', file]), '--kubeconfig', provisionerKubeconfig, '--instance', release, '--timeout', '20', ...flags])
+
+/** Every object of the release, "Kind namespace/name", in the two namespaces. */
+async function live (): Promise<string[]> {
+  const out: string[] = []
+  for (const ns of [gatewayNs, payments]) {
+    for (const kind of ISTIO_KINDS) {
+      const list = await kubeJson(kc, { path: istioPath(kind, ns) }) as { items: Obj[] }
+      for (const o of list.items) if (o.metadata.labels?.['egress-mtls.io/instance'] === release) out.push(`${kind} ${ns}/${o.metadata.name}`)
+    }
+  }
+  return out.sort()
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'egress-mtls-gateway-'))
+  for (const prefix of ['gw-release', 'gw-payments', 'gw-gateway']) made.push(await freshNamespace(kc, prefix))
+  ;[releaseNs, payments, gatewayNs] = made.map((n) => n.name) as [string, string, string]
+  // The gateway's Secret (the key itself): the provisioner may not read it.
+  await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${gatewayNs}/secrets`, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bank-api-mtls' }, stringData: { cert: 'x', key: 'y', cacert: 'z' } } })
+  const helm = process.env[HELM_ENV]
+  assert.ok(helm !== undefined && helm !== '', `${HELM_ENV} is not set: run under --test-global-setup=test/e2e/global-setup.ts`)
+  const values = join(work, 'values.yaml')
+  await writeFile(values, stringify({ config: rawConfig('egressGateway') }))
+  const r = await run(helm, ['template', release, join(repoRoot, 'charts', 'egress-mtls'), '--namespace', releaseNs, '-f', values], { cwd: repoRoot })
+  assert.equal(r.code, 0, r.stderr)
+  const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null && o.kind in PLURALS && (o.kind.startsWith('Validating') || o.metadata.name === `${full}-provision`))
+  objs.sort((a, b) => Number(b.kind.startsWith('Validating')) - Number(a.kind.startsWith('Validating')))
+  for (const o of objs) {
+    if (o.kind.startsWith('Validating') && o.metadata.name !== `${full}-provision`) continue
+    await kubeJson(kc, { method: 'PATCH', path: `${pathOf(o)}?fieldManager=egress-mtls-e2e&force=true`, body: o, contentType: 'application/apply-patch+yaml' })
+    created.push(o)
+  }
+  assert.deepEqual(created.filter((o) => o.kind === 'Role').map((o) => o.metadata.namespace).sort(), [gatewayNs, payments].sort(), 'a Role where the objects go, the gateway\'s namespace included')
+  provisionerKubeconfig = await serviceAccountKubeconfig(kc, releaseNs, `${full}-provision`, work)
+  provisioner = loadKubeConfig(provisionerKubeconfig)
+  // Wait until the policy is in force (the API server loads it asynchronously).
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const probe = await kubeRequest(provisioner, { method: 'POST', path: `${istioPath('AuthorizationPolicy', gatewayNs)}?dryRun=All`, body: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'probe' }, spec: {} } })
+    if (probe.status === 403 && probe.body.includes('egress-mtls provisioner')) break
+    assert.ok(Date.now() < deadline, `the provisioner policy is not in force after 30 s: HTTP ${probe.status} ${probe.body}`)
+    await sleep(250)
+  }
+})
+
+after(async () => {
+  for (const o of created.filter((x) => x.metadata.namespace === undefined)) await kubeRequest(kc, { method: 'DELETE', path: pathOf(o) })
+  for (const n of made) await n.cleanup()
+})
+
+test('gateway mode with the provisioner\'s token: the gateway side and the route, the Secret never read, then nothing to do', async () => {
+  const file = await configFile('egressGateway')
+  const first = await provision(file)
+  assert.equal(first.code, 0, first.stderr)
+  assert.doesNotMatch(first.stderr, /Secret|forbidden/i, 'the gateway\'s Secret is neither read nor reported')
+  const want = render(resolveConfig(rawConfig('egressGateway')), release)
+  assert.deepEqual(await live(), want.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`).sort())
+  assert.deepEqual(await live(), [
+    `AuthorizationPolicy ${gatewayNs}/egress-mtls-bank-api-gateway`,
+    `DestinationRule ${gatewayNs}/egress-mtls-bank-api-gateway`,
+    `DestinationRule ${payments}/egress-mtls-bank-api-hop`,
+    `Gateway ${gatewayNs}/egress-mtls-bank-api-gateway`,
+    `ServiceEntry ${gatewayNs}/egress-mtls-bank-api-gateway`,
+    `ServiceEntry ${payments}/egress-mtls-bank-api`,
+    `VirtualService ${gatewayNs}/egress-mtls-bank-api-gateway`,
+    `VirtualService ${payments}/egress-mtls-bank-api`,
+  ])
+  // Applied in render order: the gateway side (its policy first) before the route to it.
+  assert.deepEqual(first.stdout.trim().split('\n').slice(0, -1), want.map((o) => `create ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`))
+  const again = await provision(file)
+  assert.equal(again.code, 0, again.stderr)
+  assert.equal(again.stdout.split('\n').at(-2), `provisioned: 0 created, 0 updated, ${want.length} unchanged, 0 deleted`)
+  const plan = await provision(file, '--dry-run')
+  assert.match(plan.stdout, /plan: 0 to create, 0 to update, 8 unchanged, 0 to delete/)
+  // RBAC gives the provisioner no read of the gateway's Secret.
+  const secret = await kubeRequest(provisioner, { path: `/api/v1/namespaces/${gatewayNs}/secrets/bank-api-mtls` })
+  assert.equal(secret.status, 403, secret.body)
+})
+
+test('gateway kinds: forged writes by the provisioner\'s token are refused; a foreign Gateway at our name is a conflict, left untouched', async () => {
+  const foreign = (kind: 'Gateway' | 'AuthorizationPolicy', name: string, labels: Record<string, string> = {}): Obj => ({
+    apiVersion: kind === 'Gateway' ? 'networking.istio.io/v1' : 'security.istio.io/v1',
+    kind,
+    metadata: { name, labels },
+    spec: kind === 'Gateway' ? { selector: { istio: 'egressgateway' }, servers: [{ port: { number: 443, name: 'https', protocol: 'HTTPS' }, hosts: ['./theirs.example.com'], tls: { mode: 'ISTIO_MUTUAL' } }] } : { action: 'DENY', rules: [{}] },
+  })
+  for (const kind of ['Gateway', 'AuthorizationPolicy'] as const) {
+    const r = await kubeRequest(provisioner, { method: 'POST', path: istioPath(kind, gatewayNs), body: foreign(kind, 'forged', { team: 'x' }) })
+    assert.equal(r.status, 403, `${kind}: HTTP ${r.status} ${r.body}`)
+    assert.match(r.body, /egress-mtls provisioner: may not CREATE .*the new object does not carry/, kind)
+  }
+  // Someone else's AuthorizationPolicy on the shared gateway: the provisioner may not delete it.
+  const theirs = await kubeJson(kc, { method: 'POST', path: istioPath('AuthorizationPolicy', gatewayNs), body: foreign('AuthorizationPolicy', 'platform-team') }) as Obj
+  const del = await kubeRequest(provisioner, { method: 'DELETE', path: istioPath('AuthorizationPolicy', gatewayNs, 'platform-team') })
+  assert.equal(del.status, 403, del.body)
+
+  // A foreign Gateway where ours goes (ours removed first, by the admin).
+  await kubeJson(kc, { method: 'DELETE', path: istioPath('Gateway', gatewayNs, 'egress-mtls-bank-api-gateway') })
+  const gw = await kubeJson(kc, { method: 'POST', path: istioPath('Gateway', gatewayNs), body: foreign('Gateway', 'egress-mtls-bank-api-gateway', { team: 'network' }) }) as Obj
+  const file = await configFile('egressGateway')
+  const result = await provision(file)
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, new RegExp(`Gateway ${gatewayNs}/egress-mtls-bank-api-gateway: conflict: .*run provision --adopt`))
+  for (const [kind, o] of [['Gateway', gw], ['AuthorizationPolicy', theirs]] as const) {
+    const now = await kubeJson(kc, { path: istioPath(kind, gatewayNs, o.metadata.name) }) as Obj
+    assert.equal(now.metadata.resourceVersion, o.metadata.resourceVersion, `${kind} ${o.metadata.name} untouched`)
+  }
+  await kubeJson(kc, { method: 'DELETE', path: istioPath('Gateway', gatewayNs, 'egress-mtls-bank-api-gateway') })
+  await kubeJson(kc, { method: 'DELETE', path: istioPath('AuthorizationPolicy', gatewayNs, 'platform-team') })
+  const healed = await provision(file)
+  assert.equal(healed.code, 0, healed.stderr)
+  assert.match(healed.stdout, new RegExp(`create Gateway ${gatewayNs}/egress-mtls-bank-api-gateway`))
+})
+
+test('back to sidecar mode: every gateway object and the hop are pruned, the ServiceEntry stays as it was; uninstall leaves nothing', async () => {
+  const before = await kubeJson(kc, { path: istioPath('ServiceEntry', payments, 'egress-mtls-bank-api') }) as Obj
+  const plan = await provision(await configFile('sidecar'), '--dry-run')
+  assert.equal(plan.code, 0, plan.stderr)
+  assert.match(plan.stdout, new RegExp(`unchanged ServiceEntry ${payments}/egress-mtls-bank-api`))
+  assert.match(plan.stdout, new RegExp(`delete Gateway ${gatewayNs}/egress-mtls-bank-api-gateway \\(target bank-api is no longer provisioned in namespace ${gatewayNs}\\)`))
+  const moved = await provision(await configFile('sidecar'))
+  assert.equal(moved.code, 0, moved.stderr)
+  assert.equal(moved.stdout.split('\n').at(-2), 'provisioned: 1 created, 0 updated, 1 unchanged, 7 deleted')
+  assert.deepEqual(await live(), [`DestinationRule ${payments}/egress-mtls-bank-api`, `ServiceEntry ${payments}/egress-mtls-bank-api`])
+  const after = await kubeJson(kc, { path: istioPath('ServiceEntry', payments, 'egress-mtls-bank-api') }) as Obj
+  assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion, 'the ServiceEntry is the same in both modes')
+  // and to the gateway again, then uninstall
+  assert.equal((await provision(await configFile('egressGateway'))).code, 0)
+  const pruned = await provision('', '--prune-all')
+  assert.equal(pruned.code, 0, pruned.stderr)
+  assert.deepEqual(await live(), [])
+})
