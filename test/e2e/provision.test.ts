@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 
 import { resolveConfig } from '../../src/core/config/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/istio/render.ts'
+import { ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/istio/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
 import { ensureBinaries } from '../support/binaries.ts'
 import { type ControlPlane, startE2E } from '../support/control-plane.ts'
@@ -65,7 +65,7 @@ const provision = (config: string | undefined, ...flags: string[]): Promise<CliR
 async function owned (namespaces: readonly string[]): Promise<Map<string, Live>> {
   const out = new Map<string, Live>()
   for (const kind of ISTIO_KINDS) {
-    const list = await kubeJson(kc, { path: `/apis/networking.istio.io/v1/${ISTIO_PLURALS[kind]}?labelSelector=${encodeURIComponent(OWNED_SELECTOR)}` }) as { items: Live[] }
+    const list = await kubeJson(kc, { path: `/apis/${ISTIO_GROUPS[kind]}/v1/${ISTIO_PLURALS[kind]}?labelSelector=${encodeURIComponent(OWNED_SELECTOR)}` }) as { items: Live[] }
     for (const o of list.items) if (namespaces.includes(o.metadata.namespace)) out.set(`${kind} ${o.metadata.namespace}/${o.metadata.name}`, { ...o, kind })
   }
   return out
