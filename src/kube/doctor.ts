@@ -113,6 +113,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   if (targets.length === 0) findings.push(about(`Namespace ${namespace}`).warn('no target is available here (see targets[].namespaces)'))
 
   const istio = istioApi(kc)
+  const checked = new Set<string>()
   for (const t of targets) {
     // At the egress gateway, the Secret is in the gateway's namespace only.
     const secretNs = t.origination === 'egressGateway' ? config.egressGateway.namespace : namespace
@@ -125,6 +126,9 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
     for (const desired of targetObjects(config, t, home, options.instance)) {
       const { kind, metadata: { namespace: at, name } } = desired
+      // A host's shared objects are checked once, with the first target they serve.
+      if (checked.has(`${kind} ${at}/${name}`)) continue
+      checked.add(`${kind} ${at}/${name}`)
       const live = await read(`${kind} ${at}/${name}`, () => getObject(istio, kind, at, name, options.deadline))
       findings.push(live.ok ? checkResource(desired, live.value) : live.error)
     }

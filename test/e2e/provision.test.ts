@@ -172,6 +172,74 @@ test('changing routing: the VirtualService comes and, back to targetPort, is pru
   assert.deepEqual((live.get(`ServiceEntry ${a}/egress-mtls-tax-gw`)?.spec['ports'] as unknown[])[0], { number: 8080, name: 'http', protocol: 'HTTP', targetPort: 8443 })
 })
 
+test('targets sharing a host: one ServiceEntry and VirtualService for the host, a DestinationRule each; removing one keeps what the others need', async (t) => {
+  const [a, b] = await namespaces(t, 'share-a', 'share-b')
+  const merchant = (name: string, ns: string[] = [a]): Record<string, unknown> => ({ name, host: 'api.bank.example.com', namespaces: ns, secretName: `${name}-client` })
+  const configOf = async (...targets: Record<string, unknown>[]): Promise<string> => await configFile({ routing: 'virtualService', targets })
+  const shared = 'egress-mtls.api.bank.example.com'
+  const first = await provision(await configOf(merchant('m-a'), merchant('m-b', [a, b]), merchant('m-c')))
+  assert.equal(first.code, 0, first.stderr)
+  assert.deepEqual(lines(first.stdout), [
+    `create DestinationRule ${a}/egress-mtls-m-a`,
+    `create DestinationRule ${a}/egress-mtls-m-b`,
+    `create DestinationRule ${a}/egress-mtls-m-c`,
+    `create ServiceEntry ${a}/${shared}`,
+    `create VirtualService ${a}/${shared}`,
+    // In b, m-b is alone on its host: its own set.
+    `create ServiceEntry ${b}/egress-mtls-m-b`,
+    `create DestinationRule ${b}/egress-mtls-m-b`,
+    `create VirtualService ${b}/egress-mtls-m-b`,
+    'provisioned: 8 created, 0 updated, 0 unchanged, 0 deleted',
+  ])
+  const live = await owned([a, b])
+  for (const o of render(resolveConfig({ routing: 'virtualService', targets: [merchant('m-a'), merchant('m-b', [a, b]), merchant('m-c')] }))) {
+    const l = live.get(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+    assert.ok(l, `${o.kind} ${o.metadata.namespace}/${o.metadata.name} missing`)
+    assert.deepEqual([l.spec, l.metadata.labels], [o.spec, o.metadata.labels])
+  }
+  assert.deepEqual(live.get(`ServiceEntry ${a}/${shared}`)?.metadata.labels, { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'egress-mtls' })
+
+  // doctor checks the shared objects once, with the first target they serve.
+  const doctor = await runCli(['doctor', '-n', a, '--config', await configOf(merchant('m-a'), merchant('m-b', [a, b]), merchant('m-c')), '--kubeconfig', cp.kubeconfigPath])
+  assert.deepEqual(lines(doctor.stdout).filter((l) => / (ServiceEntry|DestinationRule|VirtualService) /.test(l)), [
+    `ok ServiceEntry ${a}/${shared}: as rendered`,
+    `ok DestinationRule ${a}/egress-mtls-m-a: as rendered`,
+    `ok VirtualService ${a}/${shared}: as rendered`,
+    `ok DestinationRule ${a}/egress-mtls-m-b: as rendered`,
+    `ok DestinationRule ${a}/egress-mtls-m-c: as rendered`,
+  ])
+
+  // m-c goes: its DestinationRule only; the others, shared ones included, are untouched.
+  const withoutC = await provision(await configOf(merchant('m-a'), merchant('m-b', [a, b])))
+  assert.equal(withoutC.code, 0, withoutC.stderr)
+  assert.deepEqual(lines(withoutC.stdout).filter((l) => !l.startsWith('unchanged ')), [
+    `delete DestinationRule ${a}/egress-mtls-m-c (target m-c is no longer in the configuration)`,
+    'provisioned: 0 created, 0 updated, 7 unchanged, 1 deleted',
+  ])
+  const gone = `DestinationRule ${a}/egress-mtls-m-c`
+  assert.deepEqual(versions(await owned([a, b])), Object.fromEntries(Object.entries(versions(live)).filter(([k]) => k !== gone)))
+
+  // m-b goes: m-a is alone on the host; it gets a ServiceEntry and VirtualService of its own,
+  // created before the shared ones are deleted; its DestinationRule is untouched.
+  const onlyA = await provision(await configOf(merchant('m-a')))
+  assert.equal(onlyA.code, 0, onlyA.stderr)
+  assert.deepEqual(lines(onlyA.stdout), [
+    `create ServiceEntry ${a}/egress-mtls-m-a`,
+    `unchanged DestinationRule ${a}/egress-mtls-m-a`,
+    `create VirtualService ${a}/egress-mtls-m-a`,
+    `delete DestinationRule ${a}/egress-mtls-m-b (target m-b is no longer in the configuration)`,
+    `delete ServiceEntry ${a}/${shared} (host api.bank.example.com is no longer shared by targets in namespace ${a}: its ServiceEntry is now egress-mtls-m-a)`,
+    `delete VirtualService ${a}/${shared} (host api.bank.example.com is no longer shared by targets in namespace ${a}: its VirtualService is now egress-mtls-m-a)`,
+    `delete DestinationRule ${b}/egress-mtls-m-b (target m-b is no longer in the configuration)`,
+    `delete ServiceEntry ${b}/egress-mtls-m-b (target m-b is no longer in the configuration)`,
+    `delete VirtualService ${b}/egress-mtls-m-b (target m-b is no longer in the configuration)`,
+    'provisioned: 2 created, 0 updated, 1 unchanged, 6 deleted',
+  ])
+  const end = await owned([a, b])
+  assert.deepEqual([...end.keys()].sort(), [`DestinationRule ${a}/egress-mtls-m-a`, `ServiceEntry ${a}/egress-mtls-m-a`, `VirtualService ${a}/egress-mtls-m-a`])
+  assert.equal(end.get(`DestinationRule ${a}/egress-mtls-m-a`)?.metadata.resourceVersion, live.get(`DestinationRule ${a}/egress-mtls-m-a`)?.metadata.resourceVersion)
+})
+
 test('pruning a removed target and a dropped namespace: the dry-run plan, --no-prune, and objects without our labels left alone', async (t) => {
   const [a, b] = await namespaces(t, 'prune-a', 'prune-b')
   const one = { name: 'one', host: 'one.example.com', namespaces: [a, b] }

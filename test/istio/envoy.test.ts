@@ -4,6 +4,7 @@
 // reaches a cluster whose TLS context takes the client certificate, key and CA from the
 // mounted files, with the right SNI, port and server-name check; a sidecar without the
 // label gets no such context; namespaces without the target get no cluster. Both routings.
+// Targets sharing a host: each workload's cluster takes its own target's files, SNI and names.
 // Also what happens to workloads that are not injected (README "Workloads that are not injected").
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -11,7 +12,7 @@ import { test } from 'node:test'
 import { certFiles } from '../../src/core/base/names.ts'
 import { resolveConfig, type Routing } from '../../src/core/config/config.ts'
 import { render } from '../../src/core/istio/render.ts'
-import { BUILD_TIMEOUT_MS, envoy, type EnvoyCluster, istioCheckBinary, type ProxyConfig, type UpstreamTlsContext } from './istio-check.ts'
+import { BUILD_TIMEOUT_MS, envoy, type EnvoyCluster, istioCheckBinary, type ProxyConfig, type UpstreamTlsContext, validate, yamlDocuments } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
   await istioCheckBinary()
@@ -169,3 +170,66 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
     assert.doesNotMatch(JSON.stringify(c), /auto_san_validation|auto_sni/)
   })
 }
+
+// Several client certificates for one host (docs/design.md "Istio resources", targets sharing
+// a host): two targets of one host in one namespace, a workload each.
+const MERCHANTS = [
+  { name: 'merchant-a', host: HOST, port: 8443, plainPort: 8080, namespaces: ['payments'] },
+  { name: 'merchant-b', host: HOST, port: 8443, plainPort: 8080, namespaces: ['payments'], sni: 'b.bank.example.com', secretName: 'b-client' },
+]
+const SHOPS = [
+  { name: 'shop-a', namespace: 'payments', labels: { app: 'shop-a', 'egress-mtls.io/merchant-a': 'true' } },
+  { name: 'shop-b', namespace: 'payments', labels: { app: 'shop-b', 'egress-mtls.io/merchant-b': 'true' } },
+  { name: 'plain', namespace: 'payments', labels: { app: 'plain' } },
+  // What the webhook denies (EMTLS_TARGETS_SHARE_HOST): both labels on one pod.
+  { name: 'both', namespace: 'payments', labels: { app: 'both', 'egress-mtls.io/merchant-a': 'true', 'egress-mtls.io/merchant-b': 'true' } },
+]
+
+for (const routing of ['targetPort', 'virtualService'] as const) {
+  test(`${routing}: targets sharing a host: each workload's cluster for the host takes its own target's files, SNI and server name; an unlabelled one gets none`, async () => {
+    const objects = render(resolveConfig({ routing, targets: MERCHANTS }))
+    assert.deepEqual(objects.filter((o) => o.kind !== 'DestinationRule').map((o) => `${o.kind} ${o.metadata.name}`),
+      routing === 'targetPort' ? [`ServiceEntry egress-mtls.${HOST}`] : [`ServiceEntry egress-mtls.${HOST}`, `VirtualService egress-mtls.${HOST}`])
+    const all = await envoy(objects, SHOPS)
+    const clusterName = routing === 'targetPort' ? `outbound|8080||${HOST}` : `outbound|8443||${HOST}`
+    const cluster = (name: string): EnvoyCluster => {
+      const c = routedCluster(proxy(all, name), HOST, 8080)
+      assert.ok(c, `${name}: the plain port 8080 routes the host`)
+      assert.equal(c.name, clusterName)
+      assert.deepEqual(endpoints(c), [`${HOST}:8443`], 'to the TLS port')
+      return c
+    }
+    assertOurTls(tlsOf(cluster('shop-a')), 'merchant-a', HOST, [HOST])
+    assertOurTls(tlsOf(cluster('shop-b')), 'merchant-b', 'b.bank.example.com', ['b.bank.example.com'])
+    assert.equal(tlsOf(cluster('plain')), undefined, 'no TLS context without a label')
+    // istiod met no conflict or duplicate while generating any of them (its /debug/push_status).
+    for (const p of all) assert.deepEqual(p.pushStatus, {}, p.name)
+
+    // Both labels: Istio keeps the two DestinationRules apart (their selectors differ) and
+    // applies one of them, whole: one certificate per host, which is why the webhook denies it.
+    const both = tlsOf(cluster('both'))
+    assert.ok(both)
+    const chosen = both.sni === HOST ? 'merchant-a' : 'merchant-b'
+    assertOurTls(both, chosen, chosen === 'merchant-a' ? HOST : 'b.bank.example.com', [chosen === 'merchant-a' ? HOST : 'b.bank.example.com'])
+  })
+
+  test(`${routing}: targets sharing a host: istiod accepts every object with no error and no warning`, async () => {
+    const objects = render(resolveConfig({ routing, targets: MERCHANTS }))
+    const verdicts = await validate(yamlDocuments(objects))
+    assert.equal(verdicts.length, objects.length)
+    for (const [i, v] of verdicts.entries()) {
+      const o = objects[i]!
+      assert.deepEqual([v.kind, v.namespace, v.name], [o.kind, o.metadata.namespace, o.metadata.name])
+      assert.deepEqual({ allowed: v.allowed, message: v.message, warnings: v.warnings }, { allowed: true, message: undefined, warnings: [] }, `${o.kind} ${o.metadata.name}`)
+    }
+  })
+}
+
+test('istiod\'s push status does report what it meets: two DestinationRules of one host merged with a subset of one name', async () => {
+  const [se, dr] = render(resolveConfig({ workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
+  assert.ok(se && dr)
+  const withSubset = (name: string): typeof dr => ({ ...dr, metadata: { ...dr.metadata, name }, spec: { ...dr.spec, subsets: [{ name: 'v1' }] } })
+  const [p] = await envoy([se, withSubset('one'), withSubset('two')], PROXIES.slice(1, 2))
+  assert.ok(p)
+  assert.deepEqual(Object.keys(p.pushStatus), ['pilot_destrule_subsets'])
+})

@@ -210,6 +210,35 @@ test('denial: allowed false, 400 BadRequest, the message; dry-run gets the same 
   assert.deepEqual(admit(request(ok, { dryRun: true }), config), admit(request(ok), config))
 })
 
+test('two targets of one host named by a workload: denied on CREATE; a Job\'s UPDATE is allowed with the denial as a warning', () => {
+  const shared = resolveConfig({
+    targets: [
+      { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['payments'] },
+      { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['payments'] },
+    ],
+  })
+  const both = (kind: Kind): Record<string, unknown> => {
+    const w = workload(kind)
+    ;(w['metadata'] as Record<string, unknown>)['annotations'] = { 'egress-mtls.io/targets': 'merchant-a,merchant-b' }
+    return w
+  }
+  const a = admit(request(both('Deployment')), shared)
+  assert.equal(a.result, 'denied')
+  assert.equal(a.denial?.code, 'EMTLS_TARGETS_SHARE_HOST')
+  assert.match(a.response.status?.message ?? '', /^egress-mtls: annotation egress-mtls\.io\/targets names merchant-a and merchant-b, targets of one host api\.bank\.example\.com/)
+  const job = admit(request(both('Job'), { operation: 'UPDATE' }), shared)
+  assert.equal(job.result, 'skipped')
+  assert.deepEqual(job.warnings.map((w) => w.code), ['EMTLS_JOB_TEMPLATE_REFUSED'])
+  // One named: injected with it alone.
+  const one = workload('Deployment')
+  ;(one['metadata'] as Record<string, unknown>)['annotations'] = { 'egress-mtls.io/targets': 'merchant-b' }
+  interface Template { spec: { template: { metadata: { labels: Record<string, string>, annotations: Record<string, string> } } } }
+  const injected = applyPatch(one, admit(request(one), shared).patch) as Template
+  assert.equal(injected.spec.template.metadata.annotations['egress-mtls.io/injected'], 'merchant-b')
+  assert.equal(injected.spec.template.metadata.labels['egress-mtls.io/merchant-b'], 'true')
+  assert.equal(injected.spec.template.metadata.labels['egress-mtls.io/merchant-a'], undefined)
+})
+
 test('never throws: odd shapes are allowed unchanged, with a warning saying what is odd', () => {
   const odd: [unknown, string | null][] = [
     [null, 'the object is not a JSON object'],

@@ -124,13 +124,85 @@ test('rules across fields: duplicates, reserved names, port clash, "*" alone, IP
 `
   assert.deepEqual(issuesOf(text), [
     '3 targets[1].name: duplicates targets[0].name "a"',
-    '3 targets[1].host: duplicates targets[0].host "a.example.com" (two ServiceEntries for one host conflict)',
+    '3 targets[1].namespaces: shares host "a.example.com" with targets[0] (a), but this target is mesh-wide (["*"]): its DestinationRule, ' +
+      'without a workload selector, applies to every sidecar and would overlap the other\'s; give each mesh-wide target a host of its own',
     '3 targets[1].plainPort: must differ from port (80)',
     '3 targets[1].namespaces: "*" (the whole mesh) must stand alone',
     '4 targets[2].name: "inject" is reserved (egress-mtls.io/inject is a name egress-mtls uses itself)',
     '4 targets[2].host: must be a DNS name, not an IP address',
     '4 targets[2].secretKeys: cert, key and cacert must be three different keys',
   ])
+})
+
+test('targets may share a host: each its own certificate, for its own workloads (docs/design.md "Istio resources": targets sharing a host)', async (t) => {
+  await t.test('namespaced targets with workloadSelector share a host, wherever their namespaces meet', () => {
+    const c = parseConfig(`targets:
+  - { name: merchant-a, host: api.bank.example.com, namespaces: [payments] }
+  - { name: merchant-b, host: api.bank.example.com, namespaces: [payments, billing], secretName: b, sni: b.bank.example.com }
+  - { name: merchant-c, host: api.bank.example.com, namespaces: [shop], port: 443, plainPort: 80 }
+`)
+    assert.deepEqual(c.targets.map((x) => [x.name, x.host]), [['merchant-a', 'api.bank.example.com'], ['merchant-b', 'api.bank.example.com'], ['merchant-c', 'api.bank.example.com']])
+  })
+
+  await t.test('not with workloadSelector: false (two DestinationRules would apply to every workload)', () => {
+    assert.deepEqual(issuesOf('workloadSelector: false\ntargets:\n  - { name: a, host: h.example.com, namespaces: [x] }\n  - { name: b, host: h.example.com, namespaces: [y] }\n'), [
+      '4 targets[1].host: duplicates targets[0] (a).host "h.example.com": targets may share a host only with workloadSelector: true (each DestinationRule then selects its own workloads)',
+    ])
+  })
+
+  await t.test('not with a mesh-wide target, whichever comes first', () => {
+    const meshWide = (first: string, which: string): string =>
+      `shares host "h.example.com" with ${first}, but ${which} mesh-wide (["*"]): its DestinationRule, without a workload selector, ` +
+      'applies to every sidecar and would overlap the other\'s; give each mesh-wide target a host of its own'
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x] }\n  - name: b\n    host: h.example.com\n    namespaces: ["*"]\n'), [
+      `5 targets[1].namespaces: ${meshWide('targets[0] (a)', 'this target is')}`,
+    ])
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: ["*"] }\n  - { name: b, host: h.example.com, namespaces: [x] }\n'), [
+      `3 targets[1].host: ${meshWide('targets[0] (a)', 'targets[0] (a) is')}`,
+    ])
+  })
+
+  await t.test('not at the egress gateway (one certificate per host there), whichever comes first', () => {
+    const gateway = (which: string): string =>
+      `shares host "h.example.com" with targets[0] (a), but ${which} has origination: egressGateway: at the shared egress gateway every call to a host ` +
+      'leaves through one proxy, with one client certificate; give it a host of its own, or use origination: sidecar for both'
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x] }\n  - { name: b, host: h.example.com, namespaces: [y], origination: egressGateway }\n'), [
+      `3 targets[1].origination: ${gateway('this target')}`,
+    ])
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x], origination: egressGateway }\n  - { name: b, host: h.example.com, namespaces: [y], origination: egressGateway }\n'), [
+      `3 targets[1].origination: ${gateway('this target')}`,
+    ])
+    assert.deepEqual(issuesOf('targets:\n  - { name: a, host: h.example.com, namespaces: [x], origination: egressGateway }\n  - { name: b, host: h.example.com, namespaces: [y] }\n'), [
+      `3 targets[1].host: ${gateway('targets[0] (a)')}`,
+    ])
+  })
+
+  await t.test('targets of one host agree on what their ServiceEntry carries: each disagreement names both, at its line', () => {
+    const text = [
+      'targets:', //                                                            1
+      '  - { name: a, host: h.example.com, namespaces: [x], port: 8443 }', //  2
+      '  - name: b', //                                                         3
+      '    host: h.example.com', //                                             4
+      '    namespaces: [y]', //                                                 5
+      '    plainPort: 8080', //                                                 6
+      '  - { name: c, host: h.example.com, namespaces: [x], port: 8443 }', //  7
+    ].join('\n')
+    assert.deepEqual(issuesOf(text), [
+      '3 targets[1].port: is 443 but targets[0] (a), of the same host "h.example.com", has 8443: targets of one host share its ServiceEntry and must agree on port and plainPort',
+      '6 targets[1].plainPort: is 8080 but targets[0] (a), of the same host "h.example.com", has 80: targets of one host share its ServiceEntry and must agree on port and plainPort',
+    ])
+  })
+
+  await t.test('a shared host is at most 241 characters: its ServiceEntry is named egress-mtls.<host>', () => {
+    const label = 'a'.repeat(63)
+    const long = [label, label, label, 'b'.repeat(50)].join('.') // 242 characters
+    assert.equal(long.length, 242)
+    assert.deepEqual(issuesOf(`targets:\n  - { name: a, host: ${long}, namespaces: [x] }\n  - { name: b, host: ${long}, namespaces: [x] }\n`), [
+      '3 targets[1].host: is shared with targets[0] (a) and longer than 241 characters: the shared ServiceEntry\'s name egress-mtls.<host> would exceed 253',
+    ])
+    const fits = long.slice(1)
+    assert.equal(parseConfig(`targets:\n  - { name: a, host: ${fits}, namespaces: [x] }\n  - { name: b, host: ${fits}, namespaces: [x] }\n`).targets.length, 2)
+  })
 })
 
 test('verifyServerName: a boolean, and false cannot come with subjectAltNames', () => {

@@ -67,6 +67,8 @@ test('workload: injected as the webhook makes it, not injected, stale, not opted
 
   assert.deepEqual(lines(checkWorkload(two, 'billing', {}, injectedWith(optedIn, two))), [
     'ok deployment/web: injected with tax-gw,bank-api (pod template as the webhook makes it)',
+    'ok deployment/web: presents to gw.tax.example.org the client certificate of target tax-gw (Secret billing/tax-gw-mtls)',
+    'ok deployment/web: presents to api.bank.example.com the client certificate of target bank-api (Secret billing/bank-api-mtls)',
   ])
   assert.deepEqual(lines(checkWorkload(two, 'billing', {}, optedIn)), [
     'fail deployment/web: not injected (no egress-mtls.io/injected on the pod template); with the webhook running, re-apply it or run kubectl rollout restart deployment/web',
@@ -78,6 +80,30 @@ test('workload: injected as the webhook makes it, not injected, stale, not opted
   const narrowed = checkWorkload(two, 'billing', {}, { ...optedIn, metadata: { ...optedIn.metadata, annotations: { 'egress-mtls.io/targets': 'nope' } } })
   assert.ok(narrowed.every((f) => f.level === 'fail'))
   assert.match(lines(narrowed).join('\n'), /unknown target "nope"/)
+})
+
+test('targets sharing a host: each workload presents the certificate of the target it names; one naming none is told; a gateway target\'s is the gateway\'s', () => {
+  const shared = resolveConfig({ targets: [
+    { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['billing'] },
+    { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['billing'], secretName: 'b-client' },
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], origination: 'egressGateway' },
+  ] })
+  const naming = (name: string, targets?: string): Workload => {
+    const w = deployment({ 'egress-mtls.io/inject': 'true' }, name)
+    return injectedWith(targets === undefined ? w : { ...w, metadata: { ...w.metadata, annotations: { 'egress-mtls.io/targets': targets } } }, shared)
+  }
+  const findings = scanNamespace(shared, 'billing', {}, [naming('shop-a', 'merchant-a,tax-gw'), naming('shop-b', 'merchant-b'), naming('plain')])
+  assert.deepEqual(lines(findings), [
+    'ok deployment/shop-a: injected with merchant-a,tax-gw (pod template as the webhook makes it)',
+    'ok deployment/shop-a: presents to api.bank.example.com the client certificate of target merchant-a (Secret billing/merchant-a-mtls)',
+    'ok deployment/shop-a: calls gw.tax.example.org through the egress gateway, which presents the client certificate of target tax-gw (Secret istio-system/tax-gw-mtls)',
+    'ok deployment/shop-b: injected with merchant-b (pod template as the webhook makes it)',
+    'ok deployment/shop-b: presents to api.bank.example.com the client certificate of target merchant-b (Secret billing/b-client)',
+    'ok deployment/plain: injected with tax-gw (pod template as the webhook makes it)',
+    'ok deployment/plain: calls gw.tax.example.org through the egress gateway, which presents the client certificate of target tax-gw (Secret istio-system/tax-gw-mtls)',
+    'warn deployment/plain: targets merchant-a, merchant-b share host api.bank.example.com: none of them is injected unless annotation egress-mtls.io/targets names the one this workload presents',
+    'ok Namespace billing: 3 workloads scanned, 3 asking for egress-mtls, 3 injected as the webhook makes them',
+  ])
 })
 
 test('workload in namespace mode: the namespace must carry egress-mtls.io/injection=enabled', () => {
@@ -132,6 +158,7 @@ test('namespace scan: every workload asking for egress-mtls is checked, the othe
   const findings = scanNamespace(config, 'billing', {}, workloads)
   assert.deepEqual(lines(findings).map((l) => l.replace(/: the webhook never sees it: .*/, ': the webhook never sees it: ...')), [
     'ok deployment/good: injected with tax-gw (pod template as the webhook makes it)',
+    'ok deployment/good: presents to gw.tax.example.org the client certificate of target tax-gw (Secret billing/tax-gw-mtls)',
     'fail deployment/yes: label egress-mtls.io/inject is "yes", neither "true" (opt in) nor "false" (opt out): nothing injected',
     'fail deployment/yes: the webhook never sees it: ...',
     "fail deployment/templated: label egress-mtls.io/inject is on the pod template; the Deployment's own labels opt it in: nothing injected",

@@ -49,6 +49,8 @@ const SAMPLES: { readonly [C in Code]: Parameters<(typeof MESSAGES)[C]['text']> 
   EMTLS_TARGET_UNAVAILABLE: ['tax-gw', 'shop', ['bank-api']],
   EMTLS_TARGETS_MORE: [3],
   EMTLS_TARGETS_TOO_BIG: [],
+  EMTLS_HOST_SHARED: ['api.bank.example.com', ['merchant-a', 'merchant-b']],
+  EMTLS_TARGETS_SHARE_HOST: ['api.bank.example.com', ['merchant-a', 'merchant-b']],
   EMTLS_INJECTED_TOO_BIG: [],
   EMTLS_USER_VOLUME_UNREADABLE: ['sidecar.istio.io/userVolume', 'is not valid JSON'],
   EMTLS_USER_VOLUME_CONFLICT: ['sidecar.istio.io/userVolume', 'egress-mtls-bank-api', 'bank-api', '{}'],

@@ -88,6 +88,45 @@ test('live objects not desired are deleted, sorted; unless prune is off', () => 
   assert.deepEqual(countActions(plan([], all)), { create: 0, update: 0, unchanged: 0, delete: 7, conflict: 0, adopt: 0 })
 })
 
+test('a host shared by targets: removing one keeps what the others need; the last but one leaving hands the host back to the remaining target', () => {
+  const merchant = (name: string): Record<string, unknown> => ({ name, host: 'api.bank.example.com', namespaces: ['payments'] })
+  const rendered = (...names: string[]): IstioObject[] => render(resolveConfig({ routing: 'virtualService', targets: names.map(merchant) }))
+  const three = rendered('a', 'b', 'c').map((o) => live(o))
+  assert.deepEqual(lines(plan(rendered('a', 'b'), three)), [
+    'unchanged DestinationRule payments/egress-mtls-a',
+    'unchanged DestinationRule payments/egress-mtls-b',
+    'unchanged ServiceEntry payments/egress-mtls.api.bank.example.com',
+    'unchanged VirtualService payments/egress-mtls.api.bank.example.com',
+    'delete DestinationRule payments/egress-mtls-c (target c is no longer in the configuration)',
+  ])
+  // b leaves: a is alone on its host again, with a ServiceEntry and VirtualService of its own
+  // (created first) instead of the shared ones (deleted after).
+  assert.deepEqual(lines(plan(rendered('a'), rendered('a', 'b').map((o) => live(o)))), [
+    'create ServiceEntry payments/egress-mtls-a',
+    'unchanged DestinationRule payments/egress-mtls-a',
+    'create VirtualService payments/egress-mtls-a',
+    'delete DestinationRule payments/egress-mtls-b (target b is no longer in the configuration)',
+    'delete ServiceEntry payments/egress-mtls.api.bank.example.com (host api.bank.example.com is no longer shared by targets in namespace payments: its ServiceEntry is now egress-mtls-a)',
+    'delete VirtualService payments/egress-mtls.api.bank.example.com (host api.bank.example.com is no longer shared by targets in namespace payments: its VirtualService is now egress-mtls-a)',
+  ])
+  // And back: a second target joins a's host.
+  assert.deepEqual(lines(plan(rendered('a', 'b'), rendered('a').map((o) => live(o)))), [
+    'unchanged DestinationRule payments/egress-mtls-a',
+    'create DestinationRule payments/egress-mtls-b',
+    'create ServiceEntry payments/egress-mtls.api.bank.example.com',
+    'create VirtualService payments/egress-mtls.api.bank.example.com',
+    'delete ServiceEntry payments/egress-mtls-a (targets share host api.bank.example.com in namespace payments: its ServiceEntry is now egress-mtls.api.bank.example.com)',
+    'delete VirtualService payments/egress-mtls-a (targets share host api.bank.example.com in namespace payments: its VirtualService is now egress-mtls.api.bank.example.com)',
+  ])
+  // Everything goes with the last target.
+  assert.deepEqual(lines(plan([], rendered('a', 'b').map((o) => live(o)))).map((l) => l.split(' (')[0]), [
+    'delete DestinationRule payments/egress-mtls-a',
+    'delete DestinationRule payments/egress-mtls-b',
+    'delete ServiceEntry payments/egress-mtls.api.bank.example.com',
+    'delete VirtualService payments/egress-mtls.api.bank.example.com',
+  ])
+})
+
 test('the same name in another namespace or of another kind is another object', () => {
   const [se] = desired
   assert.ok(se)

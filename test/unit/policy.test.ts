@@ -133,3 +133,38 @@ test('egress-mtls.io/targets: bounded: over 256 KiB refused unread, at most 10 w
   const long = decided(config('label'), 'payments', IN, { 'egress-mtls.io/targets': 'x'.repeat(100_000) })
   assert.deepEqual(long.warnings, [`EMTLS_TARGET_UNKNOWN: annotation egress-mtls.io/targets: unknown target "${'x'.repeat(60)}"... (available in namespace payments: bank-api, tax-gw, audit)`])
 })
+
+test('targets sharing a host: none is a default; the workload names its own; naming two of one host is denied', async (t) => {
+  const c = (injection: Config['injection']): Config => resolveConfig({
+    injection,
+    targets: [
+      { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['payments'] },
+      { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments'] },
+      { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['payments', 'billing'] },
+    ],
+  })
+  const SHARED = 'EMTLS_HOST_SHARED: targets merchant-a, merchant-b share host api.bank.example.com: none of them is injected unless annotation egress-mtls.io/targets names the one this workload presents'
+  await t.test('by default: the other targets, and a warning naming the host and its targets', () => {
+    for (const injection of ['label', 'namespace', 'cluster'] as const) {
+      const d = decided(c(injection), 'payments', IN, {})
+      assert.deepEqual([names(d), d.warnings], [['tax-gw'], [SHARED]], injection)
+    }
+    // where only one of them is available, it is a default as any other
+    assert.deepEqual(decided(c('label'), 'billing', IN, {}), { targets: [c('label').targets[2]], warnings: [] })
+  })
+  await t.test('cluster mode: a workload that asked for nothing hears nothing', () => {
+    assert.deepEqual(decided(c('cluster'), 'payments', {}, {}), { targets: [c('cluster').targets[1]], warnings: [] })
+  })
+  await t.test('named in egress-mtls.io/targets: that one', () => {
+    assert.deepEqual(names(decided(c('label'), 'payments', IN, { 'egress-mtls.io/targets': 'merchant-b' })), ['merchant-b'])
+    assert.deepEqual(names(decided(c('label'), 'payments', IN, { 'egress-mtls.io/targets': 'tax-gw, merchant-a' })), ['merchant-a', 'tax-gw'])
+  })
+  await t.test('two of one host named: denied, naming them', () => {
+    assert.deepEqual(decided(c('namespace'), 'payments', {}, { 'egress-mtls.io/targets': 'merchant-b,tax-gw,merchant-a,nope' }), {
+      targets: [],
+      warnings: ['EMTLS_TARGET_UNKNOWN: annotation egress-mtls.io/targets: unknown target "nope" (available in namespace payments: merchant-a, tax-gw, merchant-b)'],
+      denied: 'EMTLS_TARGETS_SHARE_HOST: annotation egress-mtls.io/targets names merchant-a and merchant-b, targets of one host api.bank.example.com: ' +
+        'a sidecar presents one client certificate per host (both DestinationRules would select it, and Istio applies one of them); name one',
+    })
+  })
+})

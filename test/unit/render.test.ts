@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
 import { Ajv, type ValidateFunction } from 'ajv'
+import fc from 'fast-check'
 import { parseAllDocuments } from 'yaml'
 
 import { certFiles } from '../../src/core/base/names.ts'
@@ -63,7 +64,8 @@ function loadValidators (): Map<IstioKind, ValidateFunction> {
         additionalProperties: false,
         required: ['name', 'namespace', 'labels'],
         properties: {
-          name: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+          // What the API server requires of a custom resource's name: a DNS-1123 subdomain.
+          name: { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' },
           namespace: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
           labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
         },
@@ -276,6 +278,78 @@ test('output is ordered by namespace, target and kind whatever the configuration
     'alpha/egress-mtls-b/ServiceEntry', 'alpha/egress-mtls-b/DestinationRule', 'alpha/egress-mtls-b/VirtualService',
     'zeta/egress-mtls-a/ServiceEntry', 'zeta/egress-mtls-a/DestinationRule', 'zeta/egress-mtls-a/VirtualService',
   ])
+})
+
+test('targets sharing a host in a namespace share its ServiceEntry (and VirtualService), named after the host; each keeps its DestinationRule', async (t) => {
+  const merchants = [
+    { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['payments'] },
+    { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['payments', 'billing'], sni: 'b.bank.example.com', maxConnectionDuration: '1h' },
+    { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments'] },
+  ]
+  for (const routing of ['targetPort', 'virtualService'] as const) {
+    await t.test(routing, () => {
+      const objects = render(config({ routing, targets: merchants }), 'prod')
+      assertValid(objects)
+      const vs = routing === 'virtualService'
+      assert.deepEqual(objects.map((o) => `${o.metadata.namespace}/${o.metadata.name}/${o.kind}`), [
+        // billing: merchant-b alone on its host there: as a target alone always was.
+        'billing/egress-mtls-merchant-b/ServiceEntry', 'billing/egress-mtls-merchant-b/DestinationRule', ...(vs ? ['billing/egress-mtls-merchant-b/VirtualService'] : []),
+        'payments/egress-mtls-merchant-a/DestinationRule',
+        'payments/egress-mtls-merchant-b/DestinationRule',
+        'payments/egress-mtls-tax-gw/ServiceEntry', 'payments/egress-mtls-tax-gw/DestinationRule', ...(vs ? ['payments/egress-mtls-tax-gw/VirtualService'] : []),
+        'payments/egress-mtls.api.bank.example.com/ServiceEntry', ...(vs ? ['payments/egress-mtls.api.bank.example.com/VirtualService'] : []),
+      ])
+      const shared = find(objects, 'ServiceEntry', 'payments', 'egress-mtls.api.bank.example.com')
+      // Ours (managed-by, instance), no one target's.
+      assert.deepEqual(shared.metadata.labels, { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'prod' })
+      // The same spec a target alone on the host gets.
+      assert.deepEqual(shared.spec, find(objects, 'ServiceEntry', 'billing', 'egress-mtls-merchant-b').spec)
+      if (vs) {
+        const sharedVs = find(objects, 'VirtualService', 'payments', 'egress-mtls.api.bank.example.com')
+        assert.deepEqual(sharedVs.metadata.labels, shared.metadata.labels)
+        assert.deepEqual(sharedVs.spec, find(objects, 'VirtualService', 'billing', 'egress-mtls-merchant-b').spec)
+      }
+      for (const [name, sni] of [['merchant-a', 'api.bank.example.com'], ['merchant-b', 'b.bank.example.com']] as const) {
+        const dr = find(objects, 'DestinationRule', 'payments', `egress-mtls-${name}`)
+        assert.equal(dr.metadata.labels['egress-mtls.io/target'], name)
+        assert.deepEqual(dr.spec['workloadSelector'], { matchLabels: { [`egress-mtls.io/${name}`]: 'true' } })
+        const tls = (dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }).trafficPolicy.portLevelSettings[0]?.tls
+        assert.equal(tls?.['clientCertificate'], certFiles('/etc/egress-mtls', name).cert)
+        assert.equal(tls['sni'], sni)
+      }
+    })
+  }
+  await t.test('a configuration without a shared host renders as it always did: one set per target', () => {
+    const objects = render(config({ targets: [merchants[0], merchants[2]] }))
+    assert.deepEqual(objects.map((o) => o.metadata.name), ['egress-mtls-merchant-a', 'egress-mtls-merchant-a', 'egress-mtls-tax-gw', 'egress-mtls-tax-gw'])
+  })
+})
+
+test('property: any targets on two hosts over three namespaces: one ServiceEntry per host and namespace, shared exactly where targets meet; a DestinationRule per target and namespace; names unique', () => {
+  const NAMESPACES = ['n1', 'n2', 'n3']
+  const HOSTS = ['a.example.com', 'b.example.com']
+  const target = fc.record({ host: fc.constantFrom(...HOSTS), namespaces: fc.subarray(NAMESPACES, { minLength: 1 }) })
+  fc.assert(fc.property(fc.array(target, { minLength: 1, maxLength: 6 }), fc.constantFrom('targetPort', 'virtualService'), (drawn, routing) => {
+    const targets = drawn.map((t, i) => ({ name: `t${i}`, ...t }))
+    const objects = render(config({ routing, targets }))
+    assertValid(objects)
+    const keys = objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+    assert.equal(new Set(keys).size, keys.length, 'names are unique')
+    for (const ns of NAMESPACES) {
+      for (const host of HOSTS) {
+        const meeting = targets.filter((t) => t.host === host && t.namespaces.includes(ns))
+        const entries = objects.filter((o) => o.kind === 'ServiceEntry' && o.metadata.namespace === ns && (o.spec['hosts'] as string[])[0] === host)
+        const routes = objects.filter((o) => o.kind === 'VirtualService' && o.metadata.namespace === ns && (o.spec['hosts'] as string[])[0] === host)
+        const expected = meeting.length === 0 ? [] : [meeting.length > 1 ? `egress-mtls.${host}` : `egress-mtls-${meeting[0]?.name ?? ''}`]
+        assert.deepEqual(entries.map((o) => o.metadata.name), expected)
+        assert.deepEqual(routes.map((o) => o.metadata.name), routing === 'virtualService' ? expected : [])
+        for (const t of meeting) {
+          const rules = objects.filter((o) => o.kind === 'DestinationRule' && o.metadata.namespace === ns && o.metadata.labels['egress-mtls.io/target'] === t.name)
+          assert.deepEqual(rules.map((o) => [o.metadata.name, o.spec['workloadSelector']]), [[`egress-mtls-${t.name}`, { matchLabels: { [`egress-mtls.io/${t.name}`]: 'true' } }]])
+        }
+      }
+    }
+  }), { numRuns: 200 })
 })
 
 test('no targets, no objects', () => {

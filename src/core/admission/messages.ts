@@ -74,6 +74,17 @@ export const MESSAGES = Object.freeze({
     as: 'denial',
     text: () => `annotation ${TARGETS_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`,
   },
+  EMTLS_HOST_SHARED: {
+    as: 'warning',
+    text: (host: string, targets: readonly string[]) =>
+      `targets ${targets.join(', ')} share host ${host}: none of them is injected unless annotation ${TARGETS_ANNOTATION} names the one this workload presents`,
+  },
+  EMTLS_TARGETS_SHARE_HOST: {
+    as: 'denial',
+    text: (host: string, targets: readonly string[]) =>
+      `annotation ${TARGETS_ANNOTATION} names ${targets.join(' and ')}, targets of one host ${host}: a sidecar presents one client certificate per host ` +
+      '(both DestinationRules would select it, and Istio applies one of them); name one',
+  },
   EMTLS_INJECTED_TOO_BIG: {
     as: 'denial',
     text: () => `pod template annotation ${INJECTED_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`,

@@ -5,7 +5,7 @@
 // answer as the webhook.
 import { memo } from '../base/memo.ts'
 import { INJECT_LABEL, TARGETS_ANNOTATION } from '../base/names.ts'
-import { type Config, type Target, targetsForNamespace } from '../config/config.ts'
+import { byHost, type Config, type Target, targetsForNamespace } from '../config/config.ts'
 import { overAnnotationLimit } from '../text/json-text.ts'
 import { type Message, message } from './messages.ts'
 
@@ -17,14 +17,34 @@ export interface Decision {
   readonly targets: readonly Target[]
   /** Why an explicitly opted-in workload gets less than it asked for (admission warnings). */
   readonly warnings: readonly Message[]
-  /** Why the workload is refused: its egress-mtls.io/targets value is too big to read. */
+  /** Why the workload is refused: its egress-mtls.io/targets value is too big to read, or names two targets of one host. */
   readonly denied?: Message
 }
 
 type Metadata = Readonly<Record<string, string>>
 
-// Kept per configuration: the targets of up to 1,000 namespaces.
-const namespaceTargets = memo<readonly Target[]>(1000, 253)
+/** What a namespace offers its workloads. */
+interface Offer {
+  /** Every target available there, in configuration order. */
+  readonly available: readonly Target[]
+  /** The default set: those alone on their host among the available ones. */
+  readonly defaults: readonly Target[]
+  /** Hosts several available targets share, none of which is a default: each host's warning. */
+  readonly shared: readonly Message[]
+}
+
+// Kept per configuration: the offers of up to 1,000 namespaces.
+const namespaceOffers = memo<Offer>(1000, 253)
+
+function offer (config: Config, namespace: string): Offer {
+  const available = targetsForNamespace(config, namespace)
+  const groups = byHost(available)
+  return {
+    available,
+    defaults: groups.filter((g) => g.length === 1).flat(),
+    shared: groups.filter((g) => g.length > 1).map((g) => message('EMTLS_HOST_SHARED', g[0]?.host ?? '', g.map((t) => t.name))),
+  }
+}
 
 export function decide (config: Config, namespace: string, labels: Metadata, annotations: Metadata): Decision {
   const value = labels[INJECT_LABEL]
@@ -55,11 +75,11 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
   // In cluster mode every workload of the cluster lands here: only those that asked for
   // something explicitly hear that there is nothing for them.
   const explicit = labelled || requested !== undefined || config.injection === 'namespace'
-  const available = namespaceTargets(config, namespace, () => targetsForNamespace(config, namespace))
+  const { available, defaults, shared } = namespaceOffers(config, namespace, () => offer(config, namespace))
   if (requested === undefined) {
-    return available.length > 0 || !explicit
-      ? { targets: available, warnings: [] }
-      : nothing(message('EMTLS_NO_TARGET_AVAILABLE', namespace))
+    // Never two targets of one host by default: the workload names the one it presents.
+    if (available.length === 0 && explicit) return nothing(message('EMTLS_NO_TARGET_AVAILABLE', namespace))
+    return { targets: defaults, warnings: explicit ? shared : [] }
   }
   return narrow(config, namespace, available, requested)
 }
@@ -94,7 +114,10 @@ function narrow (config: Config, namespace: string, available: readonly Target[]
   }
   // Beyond MAX_WARNINGS, the last one shown says how many more there are.
   const shown = more === 0 ? warnings : [...warnings.slice(0, MAX_WARNINGS - 1), message('EMTLS_TARGETS_MORE', more + 1)]
-  return { targets: available.filter((t) => wanted.has(t.name)), warnings: shown }
+  const targets = available.filter((t) => wanted.has(t.name))
+  const twice = byHost(targets).find((g) => g.length > 1)
+  if (twice !== undefined) return { targets: [], warnings: shown, denied: message('EMTLS_TARGETS_SHARE_HOST', twice[0]?.host ?? '', twice.map((t) => t.name)) }
+  return { targets, warnings: shown }
 }
 
 /** Warnings about one annotation, at most: the API server passes every warning to the client. */

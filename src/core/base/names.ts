@@ -37,6 +37,18 @@ export function resourceName (target: string): string {
   return `egress-mtls-${target}`
 }
 
+/**
+ * Name of the ServiceEntry (and VirtualService) that targets sharing a host in one namespace
+ * share: `egress-mtls.<host>`. It has a dot, which a target's name (a DNS label) never has,
+ * so it cannot be any target's resourceName.
+ */
+export function hostResourceName (host: string): string {
+  return `egress-mtls.${host}`
+}
+
+/** The longest host that targets may share: its hostResourceName is at most 253 characters. */
+export const MAX_SHARED_HOST_LENGTH = 253 - hostResourceName('').length
+
 export interface CertFiles {
   readonly cert: string
   readonly key: string

@@ -7,7 +7,7 @@ import { ConfigError, type ConfigIssue } from '../../errors.ts'
 import { HOUR, MILLISECOND, parseGoDuration } from '../base/duration.ts'
 import { deepFreeze } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
-import { RESERVED_TARGET_NAMES } from '../base/names.ts'
+import { hostResourceName, MAX_SHARED_HOST_LENGTH, RESERVED_TARGET_NAMES } from '../base/names.ts'
 import { yamlTooDeep } from '../text/yaml-nesting.ts'
 import {
   type EgressGateway, egressGatewayDefaults, egressGatewayIssues, egressGatewaySchema, GATEWAY_PATTERN_MESSAGES, type Origination,
@@ -370,8 +370,8 @@ const str = (v: unknown): string | undefined => typeof v === 'string' ? v : unde
 const int = (v: unknown, fallback: number): number | undefined => v === undefined ? fallback : Number.isInteger(v) ? v as number : undefined
 
 /**
- * Rules a JSON Schema cannot say: uniqueness across targets, reserved names, port clashes,
- * durations as Go and Istio read them. Runs on the raw object, beside the schema, so that one
+ * Rules a JSON Schema cannot say: unique names, hosts shared only as sharedHost allows,
+ * reserved names, port clashes, durations as Go and Istio read them. Runs on the raw object, beside the schema, so that one
  * pass reports everything; a field of the wrong type is the schema's to report and is
  * skipped here.
  */
@@ -395,7 +395,7 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
     const host = str(t['host'])
     if (host !== undefined) {
       const sameHost = hosts.get(host)
-      if (sameHost !== undefined) out.push({ path: at('host'), message: `duplicates targets[${sameHost}].host "${host}" (two ServiceEntries for one host conflict)` })
+      if (sameHost !== undefined) out.push(...sharedHost(raw, targets[sameHost] as Record<string, unknown>, sameHost, t, i, host))
       else hosts.set(host, i)
       if (/^[0-9]+$/.test(host.split('.').at(-1) ?? '')) out.push({ path: at('host'), message: 'must be a DNS name, not an IP address' })
     }
@@ -422,6 +422,55 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
 
 const DURATION_RE = new RegExp(DURATION)
 
+/**
+ * Target `i` has the host of target `first` (docs/design.md "Istio resources", targets
+ * sharing a host): allowed when each originates in its sidecar and its DestinationRule selects
+ * its own workloads (workloadSelector, not mesh-wide), the two agree on what their shared
+ * ServiceEntry carries (port, plainPort; routing and resolution are the configuration's) and
+ * the shared objects' name fits.
+ */
+function sharedHost (
+  raw: Record<string, unknown>,
+  a: Record<string, unknown>, first: number,
+  b: Record<string, unknown>, i: number,
+  host: string,
+): { path: string[], message: string }[] {
+  const at = (field: string): string[] => ['targets', String(i), field]
+  const other = `targets[${first}] (${str(a['name']) ?? '?'})`
+  const atGateway = (t: Record<string, unknown>): boolean => t['origination'] === 'egressGateway'
+  if (atGateway(a) || atGateway(b)) {
+    return [{
+      path: at(atGateway(b) ? 'origination' : 'host'),
+      message: `shares host "${host}" with ${other}, but ${atGateway(b) ? 'this target' : other} has origination: egressGateway: at the shared egress gateway ` +
+        'every call to a host leaves through one proxy, with one client certificate; give it a host of its own, or use origination: sidecar for both',
+    }]
+  }
+  const meshWide = (t: Record<string, unknown>): boolean => Array.isArray(t['namespaces']) && t['namespaces'].includes('*')
+  if (meshWide(a) || meshWide(b)) {
+    const which = meshWide(b) ? 'this target is' : `${other} is`
+    return [{
+      path: at(meshWide(b) ? 'namespaces' : 'host'),
+      message: `shares host "${host}" with ${other}, but ${which} mesh-wide (["*"]): its DestinationRule, without a workload selector, ` +
+        'applies to every sidecar and would overlap the other\'s; give each mesh-wide target a host of its own',
+    }]
+  }
+  if (raw['workloadSelector'] === false) {
+    return [{ path: at('host'), message: `duplicates ${other}.host "${host}": targets may share a host only with workloadSelector: true (each DestinationRule then selects its own workloads)` }]
+  }
+  const out: { path: string[], message: string }[] = []
+  for (const [field, fallback] of [['port', 443], ['plainPort', 80]] as const) {
+    const mine = int(b[field], fallback)
+    const theirs = int(a[field], fallback)
+    if (mine !== undefined && theirs !== undefined && mine !== theirs) {
+      out.push({ path: at(field), message: `is ${mine} but ${other}, of the same host "${host}", has ${theirs}: targets of one host share its ServiceEntry and must agree on port and plainPort` })
+    }
+  }
+  if (host.length > MAX_SHARED_HOST_LENGTH) {
+    out.push({ path: at('host'), message: `is shared with ${other} and longer than ${MAX_SHARED_HOST_LENGTH} characters: the shared ServiceEntry's name ${hostResourceName('<host>')} would exceed 253` })
+  }
+  return out
+}
+
 /** Go's largest duration is 2562047h47m16.854775807s; a whole number of hours below it. */
 const MAX_DURATION = 2_562_047n * HOUR
 
@@ -440,4 +489,18 @@ function durationProblem (text: string): string | undefined {
 /** The targets available to workloads of a namespace, in configuration order. */
 export function targetsForNamespace (config: Config, namespace: string): Target[] {
   return config.targets.filter((t) => t.namespaces.includes('*') || t.namespaces.includes(namespace))
+}
+
+/**
+ * `targets` grouped by host, in the order each host first appears; a group of two or more is
+ * a host those targets share (each presents its own certificate to it, to its own workloads).
+ */
+export function byHost (targets: readonly Target[]): Target[][] {
+  const groups = new Map<string, Target[]>()
+  for (const t of targets) {
+    const group = groups.get(t.host)
+    if (group === undefined) groups.set(t.host, [t])
+    else group.push(t)
+  }
+  return [...groups.values()]
 }

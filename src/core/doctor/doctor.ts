@@ -2,6 +2,7 @@
 // what is found in the cluster in, a finding per check out. Pure: nothing is read or written
 // here. The client material's checks are in client-material.ts.
 import { admit } from '../admission/admit.ts'
+import { decide } from '../admission/policy.ts'
 import { controlledByDeployment, groupVersionKind, podTemplateAt, syntheticRequest, workloadKind } from '../admission/workloads.ts'
 import { about, type Finding } from '../base/findings.ts'
 import { isRecord, isStringMap, jsonEqual } from '../base/json.ts'
@@ -102,6 +103,8 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
   switch (result) {
     case 'unchanged':
       findings.push(ok(`injected with ${injected ?? '?'} (pod template as the webhook makes it)`))
+      findings.push(...presents(config, namespace, w).map((line) => ok(line)))
+      for (const m of warnings) findings.push(warn(m.text))
       break
     case 'injected':
     case 'removed': {
@@ -142,6 +145,17 @@ function targetsOf (patch: readonly { readonly path: string, readonly value?: un
   const fromMap = patch.map((p) => isRecord(p.value) ? p.value[INJECTED_ANNOTATION] : undefined).find((v) => typeof v === 'string')
   const v = typeof record === 'string' ? record : fromMap
   return typeof v === 'string' ? v : ''
+}
+
+/**
+ * Which client certificate the workload presents to which host: one line per target the
+ * webhook gives it (`to api.bank.example.com: target merchant-a, Secret merchant-a-mtls`).
+ */
+function presents (config: Config, namespace: string, w: Workload): string[] {
+  const { targets } = decide(config, namespace, w.metadata.labels ?? {}, w.metadata.annotations ?? {})
+  return targets.map((t) => t.origination === 'egressGateway'
+    ? `calls ${t.host} through the egress gateway, which presents the client certificate of target ${t.name} (Secret ${config.egressGateway.namespace}/${t.secretName})`
+    : `presents to ${t.host} the client certificate of target ${t.name} (Secret ${namespace}/${t.secretName})`)
 }
 
 function optIn (config: Config, w: Workload): string {
@@ -188,8 +202,10 @@ export function scanNamespace (
       ? []
       : [fail(`not labelled ${NAMESPACE_LABEL}=enabled (injection: namespace): the webhook sees none of its ${asking.length} workload${asking.length === 1 ? '' : 's'}`)]
   }
-  const findings = asking.flatMap((w) => checkWorkload(config, namespace, namespaceLabels, w, offline))
-  const injected = findings.filter((f) => f.level === 'ok').length
+  const checked = asking.map((w) => checkWorkload(config, namespace, namespaceLabels, w, offline))
+  const findings = checked.flat()
+  // Only a workload injected as the webhook makes it has ok findings.
+  const injected = checked.filter((f) => f.some((x) => x.level === 'ok')).length
   findings.push(ok(`${own.length} workload${own.length === 1 ? '' : 's'} scanned, ${asking.length} asking for egress-mtls, ${injected} ${offline ? 'to be injected or injected' : 'injected'} as the webhook makes ${injected === 1 ? 'it' : 'them'}`))
   return findings
 }

@@ -45,9 +45,12 @@ export interface IstioObject {
   readonly spec: Readonly<Record<string, unknown>>
 }
 
-/** The labels that mark an object as owned by one instance of egress-mtls. */
-export function ownershipLabels (target: string, instance: string = DEFAULT_INSTANCE): Record<string, string> {
-  return { [MANAGED_BY_LABEL]: MANAGER, [INSTANCE_LABEL]: instance, [TARGET_LABEL]: target }
+/**
+ * The labels that mark an object as owned by one instance of egress-mtls (managed-by and
+ * instance; what ownedBy checks), and the target it serves: none on a host's shared objects.
+ */
+export function ownershipLabels (target: string | undefined, instance: string = DEFAULT_INSTANCE): Record<string, string> {
+  return { [MANAGED_BY_LABEL]: MANAGER, [INSTANCE_LABEL]: instance, ...(target === undefined ? {} : { [TARGET_LABEL]: target }) }
 }
 
 /** Label selector of everything egress-mtls provisions, whichever the instance. */
@@ -82,12 +85,12 @@ export function serverNames (target: Target): string[] {
   return target.verifyServerName ? [target.sni] : []
 }
 
-/** A maker of `target`'s objects named `name` in `namespace`. */
-export function istioObject (target: Target, namespace: string, name: string, instance: string) {
+/** A maker of `target`'s objects (undefined: a host's shared ones) named `name` in `namespace`. */
+export function istioObject (target: Target | undefined, namespace: string, name: string, instance: string) {
   return (kind: IstioKind, spec: Record<string, unknown>): IstioObject => ({
     apiVersion: `${ISTIO_GROUPS[kind]}/${ISTIO_VERSION}`,
     kind,
-    metadata: { name, namespace, labels: ownershipLabels(target.name, instance) },
+    metadata: { name, namespace, labels: ownershipLabels(target?.name, instance) },
     spec,
   })
 }

@@ -1,6 +1,13 @@
 // What provision has to do: the rendered objects against the live ones. Pure.
 // Only objects carrying our instance's ownership labels are ever updated or deleted; an
 // object at a rendered name that is not ours is a conflict, taken over only on request.
+// Ownership is the instance's (managed-by and instance labels), never a target's: the
+// target label only says which target an object serves, and a host's shared ServiceEntry
+// (VirtualService) carries none. What is pruned is what is no longer rendered, by kind,
+// namespace and name: a shared object stays while two targets of its host still meet in
+// its namespace, so removing one target removes its DestinationRule and keeps what the
+// others need; the last but one leaving hands the host to a ServiceEntry of the remaining
+// target's own, created (desired entries come first) before the shared one is deleted.
 import { jsonEqual } from '../base/json.ts'
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL } from '../base/names.ts'
 import { type IstioKind, type IstioObject, ownedBy } from './render.ts'
@@ -73,7 +80,7 @@ export function plan (desired: readonly IstioObject[], live: readonly LiveObject
     const stale = live.filter((l) => ownedBy(l.metadata.labels, instance) && !wanted.has(key(l.kind, l.metadata.namespace, l.metadata.name)))
     stale.sort((a, b) => key(a.metadata.namespace, a.metadata.name, a.kind) < key(b.metadata.namespace, b.metadata.name, b.kind) ? -1 : 1)
     for (const l of stale) {
-      entries.push({ action: 'delete', kind: l.kind, namespace: l.metadata.namespace, name: l.metadata.name, live: l, reason: options.deleteReason ?? whyDelete(l, where) })
+      entries.push({ action: 'delete', kind: l.kind, namespace: l.metadata.namespace, name: l.metadata.name, live: l, reason: options.deleteReason ?? whyDelete(l, where, desired) })
     }
   }
   return entries
@@ -91,12 +98,33 @@ function renderedWhere (desired: readonly IstioObject[]): Map<string, Set<string
   return out
 }
 
-function whyDelete (l: LiveObject, where: ReadonlyMap<string, ReadonlySet<string>>): string {
-  const target = l.metadata.labels?.[TARGET_LABEL] ?? ''
+function whyDelete (l: LiveObject, where: ReadonlyMap<string, ReadonlySet<string>>, desired: readonly IstioObject[]): string {
+  const target = l.metadata.labels?.[TARGET_LABEL]
+  const host = hostOf(l.spec)
+  // The object now rendered for the same host in the same namespace, if any (a shared one
+  // replacing a target's own, or the other way round).
+  const successor = host === undefined
+    ? undefined
+    : desired.find((d) => d.kind === l.kind && d.metadata.namespace === l.metadata.namespace && hostOf(d.spec) === host)
+  if (target === undefined) {
+    const gone = `host ${host ?? '?'} is no longer shared by targets in namespace ${l.metadata.namespace}`
+    return successor === undefined ? gone : `${gone}: its ${l.kind} is now ${successor.metadata.name}`
+  }
+  if (successor !== undefined && successor.metadata.labels[TARGET_LABEL] === undefined) {
+    return `targets share host ${host ?? '?'} in namespace ${l.metadata.namespace}: its ${l.kind} is now ${successor.metadata.name}`
+  }
   const namespaces = where.get(target)
   if (namespaces === undefined) return `target ${target} is no longer in the configuration`
   if (!namespaces.has(l.metadata.namespace)) return `target ${target} is no longer provisioned in namespace ${l.metadata.namespace}`
   return `the configuration no longer renders a ${l.kind} for target ${target}`
+}
+
+/** The host a ServiceEntry or VirtualService (hosts) or a DestinationRule (host) is for. */
+function hostOf (spec: unknown): string | undefined {
+  if (typeof spec !== 'object' || spec === null) return undefined
+  const { host, hosts } = spec as { host?: unknown, hosts?: unknown }
+  const h = Array.isArray(hosts) ? hosts[0] as unknown : host
+  return typeof h === 'string' ? h : undefined
 }
 
 /** Whose an object that is not ours is, in words. */

@@ -1,9 +1,10 @@
 // The Istio resources of docs/design.md "Istio resources": per target and namespace, a
-// ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService; for an
+// ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService; sidecar
+// targets sharing a host in a namespace share its ServiceEntry and VirtualService; for an
 // egressGateway target, what gateway.ts renders. Pure.
 // `render`, `provision` and `doctor` all use this one function.
-import { certFiles, DEFAULT_INSTANCE, resourceName, targetPodLabel } from '../base/names.ts'
-import type { Config, Target } from '../config/config.ts'
+import { certFiles, DEFAULT_INSTANCE, hostResourceName, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
+import { byHost, type Config, type Target } from '../config/config.ts'
 import { gatewaySideName, renderGatewayClient, renderGatewaySide } from './gateway.ts'
 import { ISTIO_KINDS, type IstioKind, type IstioObject, istioObject, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
 
@@ -22,16 +23,19 @@ export function renderWarnings (config: Config): string[] {
  * Every object of the configuration: first what egressGateway targets need at the gateway,
  * then their hop to it, then the rest (the order provision applies them in, so a target
  * moved to the gateway never routes to something not there yet); each part ordered by
- * namespace, name, then kind.
+ * namespace, name, then kind. Per namespace, sidecar targets of one host share one
+ * ServiceEntry (and VirtualService) named after the host (renderHost); a target alone on its
+ * host gets its own, as it always did.
  */
 export function render (config: Config, instance: string = DEFAULT_INSTANCE): IstioObject[] {
   const atGateway: IstioObject[] = []
   const hops: IstioObject[] = []
   const rest: IstioObject[] = []
+  const sidecar = new Map<string, Target[]>() // namespace → its sidecar targets, in configuration order
   for (const target of config.targets) {
     for (const namespace of targetNamespaces(config, target)) {
       if (target.origination === 'sidecar') {
-        rest.push(...renderTarget(config, target, namespace, instance))
+        sidecar.set(namespace, [...sidecar.get(namespace) ?? [], target])
       } else {
         const client = renderGatewayClient(config, target, namespace, instance)
         hops.push(client.hop)
@@ -39,6 +43,9 @@ export function render (config: Config, instance: string = DEFAULT_INSTANCE): Is
       }
     }
     if (target.origination === 'egressGateway') atGateway.push(...renderGatewaySide(config, target, instance))
+  }
+  for (const [namespace, targets] of sidecar) {
+    for (const group of byHost(targets)) rest.push(...renderHost(config, group, namespace, instance))
   }
   return [...sorted(atGateway), ...sorted(hops), ...sorted(rest)]
 }
@@ -49,7 +56,11 @@ export function render (config: Config, instance: string = DEFAULT_INSTANCE): Is
  * those at the gateway. What `doctor` expects to find.
  */
 export function targetObjects (config: Config, target: Target, namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
-  if (target.origination === 'sidecar') return renderTarget(config, target, namespace, instance)
+  if (target.origination === 'sidecar') {
+    // Its own objects, and those of its host that it shares with the sidecar targets meeting it there.
+    const meeting = config.targets.filter((t) => t.origination === 'sidecar' && t.host === target.host && targetNamespaces(config, t).includes(namespace))
+    return renderHost(config, meeting, namespace, instance).filter((o) => serves(o, target))
+  }
   const client = renderGatewayClient(config, target, namespace, instance)
   return [...renderGatewaySide(config, target, instance), client.hop, ...client.route]
 }
@@ -64,16 +75,60 @@ const sorted = (objects: IstioObject[]): IstioObject[] => objects.sort((a, b) =>
 
 const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
+/**
+ * The objects of the sidecar targets of one host in one namespace. One target: renderTarget.
+ * Several (the configuration allows it only for namespaced sidecar targets with
+ * workloadSelector, agreeing on ports): one ServiceEntry (and VirtualService) named
+ * hostResourceName(host), carrying the instance's ownership labels but no target label (it is
+ * every one of theirs), then each target's DestinationRule, selecting its own pods.
+ */
+export function renderHost (config: Config, targets: readonly Target[], namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
+  const [first] = targets
+  if (first === undefined) return []
+  if (targets.length === 1) return renderTarget(config, first, namespace, instance)
+  const host = hostObjects(config, first, istioObject(undefined, namespace, hostResourceName(first.host), instance))
+  return [host.serviceEntry, ...targets.map((t) => destinationRule(config, t, namespace, instance)), ...host.virtualService]
+}
+
 /** The objects of one target in one namespace (meshRootNamespace for a mesh-wide target). */
 export function renderTarget (config: Config, target: Target, namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
+  const host = hostObjects(config, target, istioObject(target, namespace, resourceName(target.name), instance))
+  return [host.serviceEntry, destinationRule(config, target, namespace, instance), ...host.virtualService]
+}
+
+/**
+ * Whether a rendered object serves `target`: it is the target's own (its target label), or
+ * it is a host's shared one (no target label) for the target's host.
+ */
+export function serves (o: IstioObject, target: Target): boolean {
+  const owner = o.metadata.labels[TARGET_LABEL]
+  if (owner !== undefined) return owner === target.name
+  const hosts = o.spec['hosts']
+  return Array.isArray(hosts) && hosts.includes(target.host)
+}
+
+const exportTo = (target: Target): string[] => target.namespaces.includes('*') ? ['*'] : ['.']
+
+/** The ServiceEntry and (routing: virtualService) the VirtualService of a sidecar target's host, made by `object`. */
+function hostObjects (config: Config, target: Target, object: ReturnType<typeof istioObject>): { serviceEntry: IstioObject, virtualService: IstioObject[] } {
+  const serviceEntry = object('ServiceEntry', serviceEntrySpec(config, target, exportTo(target)))
+  if (config.routing !== 'virtualService') return { serviceEntry, virtualService: [] }
+  const virtualService = object('VirtualService', {
+    hosts: [target.host],
+    exportTo: exportTo(target),
+    http: [{
+      match: [{ port: target.plainPort }],
+      route: [{ destination: { host: target.host, port: { number: target.port } } }],
+    }],
+  })
+  return { serviceEntry, virtualService: [virtualService] }
+}
+
+/** A sidecar target's DestinationRule: mutual TLS with the mounted files, for its own pods. */
+function destinationRule (config: Config, target: Target, namespace: string, instance: string): IstioObject {
   const meshWide = target.namespaces.includes('*')
-  const exportTo = meshWide ? ['*'] : ['.']
-  const object = istioObject(target, namespace, resourceName(target.name), instance)
   const viaVirtualService = config.routing === 'virtualService'
   const files = certFiles(config.mountRoot, target.name)
-
-  const serviceEntry = object('ServiceEntry', serviceEntrySpec(config, target, exportTo))
-
   const names = serverNames(target)
   const tls = {
     mode: 'MUTUAL',
@@ -83,9 +138,9 @@ export function renderTarget (config: Config, target: Target, namespace: string,
     sni: target.sni,
     ...(names.length > 0 ? { subjectAltNames: names } : {}),
   }
-  const destinationRule = object('DestinationRule', {
+  return istioObject(target, namespace, resourceName(target.name), instance)('DestinationRule', {
     host: target.host,
-    exportTo,
+    exportTo: exportTo(target),
     ...(config.workloadSelector && !meshWide ? { workloadSelector: { matchLabels: { [targetPodLabel(target.name)]: 'true' } } } : {}),
     trafficPolicy: {
       portLevelSettings: [{
@@ -95,15 +150,4 @@ export function renderTarget (config: Config, target: Target, namespace: string,
       }],
     },
   })
-  if (!viaVirtualService) return [serviceEntry, destinationRule]
-
-  const virtualService = object('VirtualService', {
-    hosts: [target.host],
-    exportTo,
-    http: [{
-      match: [{ port: target.plainPort }],
-      route: [{ destination: { host: target.host, port: { number: target.port } } }],
-    }],
-  })
-  return [serviceEntry, destinationRule, virtualService]
 }
