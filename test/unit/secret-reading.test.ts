@@ -92,3 +92,22 @@ test('watches: one per namespace and Secret name; one across namespaces for a me
 test('expected Secrets: each namespace a target lists; none for a mesh-wide target', () => {
   assert.deepEqual(expectedSecrets(config).map(({ namespace, target }) => `${namespace}/${target.name}`), ['payments/bank-api', 'billing/bank-api', 'billing/tax-gw'])
 })
+
+test('an egressGateway target: its Secret is watched and expected in the gateway\'s namespace only, whatever its namespaces', () => {
+  const gateway = resolveConfig({
+    egressGateway: { namespace: 'egress' },
+    targets: [
+      { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments', 'billing'], origination: 'egressGateway' },
+      { name: 'everywhere', host: 'all.example.com', namespaces: ['*'], origination: 'egressGateway' },
+      { name: 'tax-gw', host: 'tax.example.com', namespaces: ['billing'] },
+    ],
+  })
+  assert.deepEqual(watchScopes(gateway), [
+    { namespace: 'egress', secretName: 'bank-api-mtls' },
+    { namespace: 'egress', secretName: 'everywhere-mtls' },
+    { namespace: 'billing', secretName: 'tax-gw-mtls' },
+  ])
+  assert.deepEqual(expectedSecrets(gateway).map(({ namespace, target }) => `${namespace}/${target.name}`), ['egress/bank-api', 'egress/everywhere', 'billing/tax-gw'])
+  assert.deepEqual(targetsOfSecret(gateway, 'egress', 'bank-api-mtls').map((t) => t.name), ['bank-api'])
+  assert.deepEqual(targetsOfSecret(gateway, 'payments', 'bank-api-mtls'), [], 'a copy in an application namespace is not the gateway\'s')
+})

@@ -71,26 +71,36 @@ export function watchScopes (config: Config): WatchScope[] {
   for (const name of [...everywhere].sort()) scopes.set(`*/${name}`, { secretName: name })
   for (const t of config.targets) {
     if (meshWide(t) || everywhere.has(t.secretName)) continue
-    for (const namespace of t.namespaces) scopes.set(`${namespace}/${t.secretName}`, { namespace, secretName: t.secretName })
+    for (const namespace of secretNamespaces(config, t)) scopes.set(`${namespace}/${t.secretName}`, { namespace, secretName: t.secretName })
   }
   return [...scopes.values()]
 }
 
+/**
+ * Where a target's Secret lives: each namespace it lists in sidecar mode; the egress
+ * gateway's namespace only for a target that originates there, whatever its namespaces.
+ */
+export function secretNamespaces (config: Config, t: Target): readonly string[] {
+  return t.origination === 'egressGateway' ? [config.egressGateway.namespace] : t.namespaces
+}
+
 /** The targets whose Secret a Secret `name` in `namespace` is. */
 export function targetsOfSecret (config: Config, namespace: string, name: string): Target[] {
-  return config.targets.filter((t) => t.secretName === name && (meshWide(t) || t.namespaces.includes(namespace)))
+  return config.targets.filter((t) => t.secretName === name && (meshWide(t) || secretNamespaces(config, t).includes(namespace)))
 }
 
 /**
- * The (namespace, target) pairs whose Secret must exist: every namespace a target lists.
+ * The (namespace, target) pairs whose Secret must exist: every namespace a target lists (the
+ * gateway's namespace for a target that originates there).
  * A mesh-wide target needs its Secret only where workloads use it, which the monitor does
  * not know: it reports those it finds.
  */
 export function expectedSecrets (config: Config): { namespace: string, target: Target }[] {
-  return config.targets.filter((t) => !meshWide(t)).flatMap((target) => target.namespaces.map((namespace) => ({ namespace, target })))
+  return config.targets.filter((t) => !meshWide(t)).flatMap((target) => secretNamespaces(config, target).map((namespace) => ({ namespace, target })))
 }
 
-const meshWide = (t: Target): boolean => t.namespaces.includes('*')
+/** A sidecar-mode target of the whole mesh: its Secret may be in any namespace. */
+const meshWide = (t: Target): boolean => t.origination !== 'egressGateway' && t.namespaces.includes('*')
 
 /** One series set of the monitor: a target's Secret in a namespace, as last read. */
 export interface Row {
