@@ -11,7 +11,7 @@ import { admit, type PatchOperation } from '../core/admission/admit.ts'
 import { applyPatch } from '../core/admission/apply-patch.ts'
 import type { Message } from '../core/admission/messages.ts'
 import { isKubeObject, type KubeObject, removedApiVersion, syntheticRequest } from '../core/admission/workloads.ts'
-import { isRecord } from '../core/base/json.ts'
+import { isRecord, pointerTokens } from '../core/base/json.ts'
 import type { Config } from '../core/config/config.ts'
 import { usageError } from '../errors.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
@@ -80,7 +80,7 @@ function injectManifest (
     const expected = applyPatch(d.value, ops)
     values.push(expected)
     const edits = ops.map((op): EditOperation => {
-      const path = op.path.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+      const path = pointerTokens(op.path)
       if (op.op === 'test') throw new Error('admit() returned a test operation')
       return op.value === undefined ? { op: op.op, path } : { op: op.op, path, value: op.value }
     })

@@ -5,6 +5,7 @@ import { Agent, request } from 'node:https'
 import { parseReview } from '../../src/core/admission/admission-review.ts'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
 import type { PatchOperation } from '../../src/core/admission/mutate.ts'
+import { isRecord } from '../../src/core/base/json.ts'
 import { BODY_LIMIT } from '../../src/server/body-budget.ts'
 
 export interface Answer {
@@ -37,7 +38,6 @@ export function post (agent: Agent, port: number, body: string | Buffer, content
 
 const MAX_BODY = BODY_LIMIT
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test'])
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function parsed (text: string): unknown {
   try { return JSON.parse(text) } catch { return undefined }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { escapePointer, isStringMap, jsonEqual, pointer } from '../../src/core/base/json.ts'
+import { escapePointer, isStringMap, jsonEqual, pointer, pointerTokens, unescapePointer } from '../../src/core/base/json.ts'
 
 test('JSON Pointer escaping: ~ as ~0, / as ~1, in that order', () => {
   assert.equal(escapePointer('sidecar.istio.io/userVolume'), 'sidecar.istio.io~1userVolume')
@@ -9,6 +9,15 @@ test('JSON Pointer escaping: ~ as ~0, / as ~1, in that order', () => {
   assert.equal(escapePointer('~1'), '~01')
   assert.equal(pointer(['spec', 'template', 'metadata', 'labels', 'egress-mtls.io/bank-api']), '/spec/template/metadata/labels/egress-mtls.io~1bank-api')
   assert.equal(pointer([]), '')
+})
+
+test('JSON Pointer unescaping: ~1 as /, then ~0 as ~; the tokens of a pointer', () => {
+  assert.equal(unescapePointer('a~0~1b'), 'a~/b')
+  assert.equal(unescapePointer('~01'), '~1')
+  assert.deepEqual(pointerTokens('/spec/template/metadata/labels/egress-mtls.io~1bank-api'), ['spec', 'template', 'metadata', 'labels', 'egress-mtls.io/bank-api'])
+  assert.deepEqual(pointerTokens(''), [])
+  assert.deepEqual(pointerTokens('/'), [''])
+  for (const tokens of [['a~/b', '~1', ''], ['x/y~0']]) assert.deepEqual(pointerTokens(pointer(tokens)), tokens)
 })
 
 test('jsonEqual: key order does not matter, array order and types do', () => {

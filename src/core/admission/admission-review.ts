@@ -1,5 +1,6 @@
 // AdmissionReview v1 (admission.k8s.io/v1): the shapes the webhook reads and writes, and
 // the check that a body is one. Pure.
+import { isRecord } from '../base/json.ts'
 import { fail, ok, type Result } from '../base/result.ts'
 
 export interface GroupVersionKind {
@@ -56,8 +57,6 @@ export interface ParsedReview { readonly apiVersion: string, readonly request: A
  */
 const UID = /^[\x21-\x7e]{1,128}$/
 const UID_RULE = '1 to 128 printable ASCII characters without spaces (kube-apiserver sends a UUID)'
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
  * Checks that a parsed JSON body is an AdmissionReview with a request we can answer.

@@ -2,6 +2,7 @@
 // and the benchmark do it. Pure: neither the object nor the patch is changed.
 import jsonpatch, { type Operation } from 'fast-json-patch'
 
+import { pointerTokens } from '../base/json.ts'
 import type { PatchOperation } from './mutate.ts'
 
 /**
@@ -24,7 +25,7 @@ export function applyPatch (object: unknown, patch: readonly PatchOperation[]): 
     for (const path of [op.path, (op as { from?: unknown }).from]) {
       if (typeof path !== 'string') continue
       let node = document
-      for (const token of path.split('/').slice(1, -1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))) {
+      for (const token of pointerTokens(path).slice(0, -1)) {
         if (typeof node !== 'object' || node === null || !Object.hasOwn(node, token)) break
         const parent = node as Record<string, unknown>
         node = parent[token] = copy(parent[token])

@@ -35,6 +35,16 @@ export function escapePointer (token: string): string {
   return token.includes('/') ? token.replaceAll('/', '~1') : token
 }
 
+/** RFC 6901: one reference token as it reads (`sidecar.istio.io~1userVolume` → `sidecar.istio.io/userVolume`). */
+export function unescapePointer (token: string): string {
+  return token.replaceAll('~1', '/').replaceAll('~0', '~')
+}
+
+/** RFC 6901: the reference tokens of a JSON Pointer (`/a~1b/0` → `a/b`, `0`; `` → none). */
+export function pointerTokens (pointer: string): string[] {
+  return pointer.split('/').slice(1).map(unescapePointer)
+}
+
 /** RFC 6901: a JSON Pointer from its reference tokens. */
 export function pointer (tokens: readonly string[]): string {
   return tokens.map((t) => `/${escapePointer(t)}`).join('')

@@ -5,7 +5,7 @@ import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
 
 import { ConfigError, type ConfigIssue } from '../../errors.ts'
 import { HOUR, MILLISECOND, parseGoDuration } from '../base/duration.ts'
-import { deepFreeze } from '../base/json.ts'
+import { deepFreeze, isRecord, pointerTokens } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 import { hostResourceName, MAX_SHARED_HOST_LENGTH, RESERVED_TARGET_NAMES } from '../base/names.ts'
 import { yamlTooDeep } from '../text/yaml-nesting.ts'
@@ -144,13 +144,13 @@ function validate (value: unknown): readonly ErrorObject[] {
 }
 
 function message (e: ErrorObject): { path: string[], message: string } {
-  const path = e.instancePath.split('/').slice(1).map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+  const path = pointerTokens(e.instancePath)
   const p = e.params as Record<string, unknown>
   switch (e.keyword) {
     case 'required': return { path: [...path, String(p['missingProperty'])], message: 'is required' }
     case 'additionalProperties': {
       const field = String(p['additionalProperty'])
-      const known = isObject(e.parentSchema) && isObject(e.parentSchema['properties']) ? Object.keys(e.parentSchema['properties']) : []
+      const known = isRecord(e.parentSchema) && isRecord(e.parentSchema['properties']) ? Object.keys(e.parentSchema['properties']) : []
       const guess = closest(field, known)
       return { path: [...path, field], message: guess === undefined ? 'unknown field' : `unknown field (did you mean "${guess}"?)` }
     }
@@ -284,7 +284,7 @@ export function resolveConfig (raw: unknown, source = 'config', lineOf: (path: r
     const line = lineOf(path)
     return line === undefined ? { path: formatPath(path), message: msg } : { path: formatPath(path), message: msg, line }
   }
-  if (!isObject(raw)) {
+  if (!isRecord(raw)) {
     throw new ConfigError(source, [issue([], 'must be a mapping of configuration fields')])
   }
   const seen = new Set<string>()
@@ -364,8 +364,6 @@ function maxConnectionDuration (written: string | 0 | undefined): { maxConnectio
   if (written === undefined) return { maxConnectionDuration: DEFAULT_MAX_CONNECTION_DURATION }
   return written === 0 || UNBOUNDED.includes(written) ? {} : { maxConnectionDuration: written }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 const int = (v: unknown, fallback: number): number | undefined => v === undefined ? fallback : Number.isInteger(v) ? v as number : undefined
 
@@ -381,7 +379,7 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
   const hosts = new Map<string, number>()
   const targets = Array.isArray(raw['targets']) ? raw['targets'] as unknown[] : []
   targets.forEach((t, i) => {
-    if (!isObject(t)) return
+    if (!isRecord(t)) return
     const at = (field: string): string[] => ['targets', String(i), field]
     const name = str(t['name'])
     if (name !== undefined) {
@@ -413,7 +411,7 @@ function crossCheck (raw: Record<string, unknown>): { path: string[], message: s
     if (t['verifyServerName'] === false && Array.isArray(t['subjectAltNames']) && t['subjectAltNames'].length > 0) {
       out.push({ path: at('verifyServerName'), message: 'false contradicts subjectAltNames (names to verify); remove one of them' })
     }
-    const keys = isObject(t['secretKeys']) ? t['secretKeys'] : {}
+    const keys = isRecord(t['secretKeys']) ? t['secretKeys'] : {}
     const chosen = [str(keys['cert']) ?? 'cert', str(keys['key']) ?? 'key', str(keys['cacert']) ?? 'cacert']
     if (new Set(chosen).size !== chosen.length) out.push({ path: at('secretKeys'), message: 'cert, key and cacert must be three different keys' })
   })

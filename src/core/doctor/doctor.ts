@@ -5,7 +5,7 @@ import { admit } from '../admission/admit.ts'
 import { decide } from '../admission/policy.ts'
 import { controlledByDeployment, groupVersionKind, podTemplateAt, syntheticRequest, workloadKind } from '../admission/workloads.ts'
 import { about, type Finding } from '../base/findings.ts'
-import { isRecord, isStringMap, jsonEqual } from '../base/json.ts'
+import { isRecord, isStringMap, jsonEqual, pointerTokens } from '../base/json.ts'
 import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from '../base/names.ts'
 import { type Config, type Target, targetsForNamespace } from '../config/config.ts'
 import type { LiveObject } from '../istio/plan.ts'
@@ -36,11 +36,10 @@ export function checkResource (desired: IstioObject, live: LiveObject | undefine
 /** JSON paths where two values differ (`spec.trafficPolicy.portLevelSettings[0].tls.mode`). */
 export function differences (want: unknown, got: unknown, path: string): string[] {
   if (jsonEqual(want, got)) return []
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
   if (Array.isArray(want) && Array.isArray(got) && want.length === got.length) {
     return want.flatMap((w, i) => differences(w, got[i], `${path}[${i}]`))
   }
-  if (isObject(want) && isObject(got)) {
+  if (isRecord(want) && isRecord(got)) {
     const keys = [...new Set([...Object.keys(want), ...Object.keys(got)])]
     return keys.flatMap((k) => differences(want[k], got[k], `${path}.${k}`))
   }
@@ -108,7 +107,7 @@ export function checkWorkload (config: Config, namespace: string, namespaceLabel
       break
     case 'injected':
     case 'removed': {
-      const keys = [...new Set(patch.map((p) => (p.path.split('/').at(-1) ?? '').replaceAll('~1', '/').replaceAll('~0', '~')))]
+      const keys = [...new Set(patch.map((p) => pointerTokens(p.path).at(-1) ?? ''))]
       // A manifest is injected when it is applied: offline, that is what is to be expected.
       if (offline) {
         findings.push(injected === undefined
