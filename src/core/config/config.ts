@@ -364,6 +364,7 @@ function maxConnectionDuration (written: string | 0 | undefined): { maxConnectio
   if (written === undefined) return { maxConnectionDuration: DEFAULT_MAX_CONNECTION_DURATION }
   return written === 0 || UNBOUNDED.includes(written) ? {} : { maxConnectionDuration: written }
 }
+
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 const int = (v: unknown, fallback: number): number | undefined => v === undefined ? fallback : Number.isInteger(v) ? v as number : undefined
 

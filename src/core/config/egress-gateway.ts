@@ -2,6 +2,7 @@
 // block of the configuration and a target's `origination`, their schema, defaults and the
 // rules a schema cannot say. Pure; config.ts puts it together with the rest.
 
+import { isRecord } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 
 export type Origination = 'sidecar' | 'egressGateway'
@@ -75,7 +76,6 @@ export function egressGatewayDefaults (raw: RawEgressGateway | undefined): Egres
 }
 
 interface Issue { path: string[], message: string }
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /**
  * The rules of gateway mode a schema cannot say: the Service in the gateway's namespace, and
@@ -85,7 +85,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function egressGatewayIssues (raw: Record<string, unknown>): Issue[] {
   const out: Issue[] = []
   const block = raw['egressGateway']
-  if (isObject(block) && typeof block['service'] === 'string') {
+  if (isRecord(block) && typeof block['service'] === 'string') {
     const m = SERVICE_FQDN.exec(block['service'])
     const namespace = typeof block['namespace'] === 'string' ? block['namespace'] : DEFAULT_NAMESPACE
     if (m === null) {
@@ -96,13 +96,13 @@ export function egressGatewayIssues (raw: Record<string, unknown>): Issue[] {
   }
   const targets = Array.isArray(raw['targets']) ? raw['targets'] as unknown[] : []
   targets.forEach((t, i) => {
-    if (!isObject(t) || t['origination'] !== 'egressGateway') return
+    if (!isRecord(t) || t['origination'] !== 'egressGateway') return
     const at = (field: string): string[] => ['targets', String(i), field]
     const name = t['name']
     if (typeof name === 'string' && name.length > MAX_GATEWAY_TARGET_NAME) {
       out.push({ path: at('name'), message: `must be at most ${MAX_GATEWAY_TARGET_NAME} characters with origination egressGateway (its Istio Gateway egress-mtls-<name>-gateway is a DNS label: 63 characters at most)` })
     }
-    if (isObject(t['secretKeys'])) {
+    if (isRecord(t['secretKeys'])) {
       const keys = t['secretKeys']
       const chosen = [keys['cert'] ?? 'cert', keys['key'] ?? 'key', keys['cacert'] ?? 'cacert']
       if (!GATEWAY_SECRET_KEYS.some((set) => set.every((k, n) => chosen[n] === k))) {
