@@ -91,7 +91,8 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const { targets } = decision
   let { warnings } = decision
   if (decision.denied !== undefined) {
-    return frozen ? answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_REFUSED', request.kind.kind, said(decision.denied))]) : deny(request, decision.denied, warnings)
+    if (!frozen) return deny(request, decision.denied, warnings)
+    return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_REFUSED', request.kind.kind, said(decision.denied))])
   }
 
   const template = podTemplateAt(object, templatePath)
@@ -116,8 +117,13 @@ function review (request: AdmissionRequest, config: Config): Admission {
     return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_DIFFERS', request.kind.kind, had, now)])
   }
   if (!mutation.ok) return deny(request, mutation.error, warnings)
-  const result = mutation.value.patch.length > 0 ? targets.length > 0 ? 'injected' : 'removed' : targets.length > 0 ? 'unchanged' : 'skipped'
-  return answer(request, result, mutation.value, warnings)
+  return answer(request, allowedOutcome(mutation.value.patch.length > 0, targets.length > 0), mutation.value, warnings)
+}
+
+/** What an allowed answer did: patched or not, with targets to inject or none. */
+function allowedOutcome (patched: boolean, injecting: boolean): Outcome {
+  if (!patched) return injecting ? 'unchanged' : 'skipped'
+  return injecting ? 'injected' : 'removed'
 }
 
 /** The one place where egress-mtls's messages get the prefix users read them with (a denial quoted in a warning too). */
