@@ -131,7 +131,7 @@ test('all is well: a line per check, all ok, exit 0', async (t) => {
     `ok deployment/web: presents to api.bank.example.com the client certificate of target bank-api (Secret ${s.ns}/bank-api-mtls)`,
     `ok deployment/web: presents to mesh.example.com the client certificate of target mesh (Secret ${s.ns}/mesh-client)`,
     `ok Namespace ${s.ns}: Istio sidecar injection enabled (istio-injection=enabled)`,
-    'doctor: 18 ok, 0 warn, 0 fail',
+    'doctor: 19 ok, 0 warn, 0 fail',
   ])
   // A bare name is a Deployment.
   assert.equal((await doctor(s, 'web')).code, 0)
@@ -265,7 +265,7 @@ test('without a workload: the namespace scan reports the workloads label mode hi
     summary: Record<string, number>,
   }
   assert.equal(report.namespace, s.ns)
-  assert.deepEqual(report.summary, { ok: 19, warn: 0, fail: 4 })
+  assert.deepEqual(report.summary, { ok: 20, warn: 0, fail: 4 })
   assert.deepEqual(report.findings.filter((f) => f.level === 'fail').map((f) => f.subject), ['deployment/templated', 'deployment/templated', 'deployment/yes', 'deployment/yes'])
   const yaml = await doctor(s, '-o', 'yaml')
   assert.deepEqual(parseYaml(yaml.stdout), report)
