@@ -13,12 +13,13 @@ import type { Message } from '../core/admission/messages.ts'
 import { isKubeObject, type KubeObject, removedApiVersion, syntheticRequest } from '../core/admission/workloads.ts'
 import { isRecord, pointerTokens } from '../core/base/json.ts'
 import type { Config } from '../core/config/config.ts'
+import type { DocumentFormat } from '../core/text/document.ts'
 import { usageError } from '../errors.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
 import { editDocument, type EditOperation } from '../io/yaml-edit.ts'
 import { loadConfiguration } from './configuration.ts'
 import type { InjectOptions, Io } from './options.ts'
-import { formatObjects, type OutputFormat } from './output.ts'
+import { formatObjects } from './output.ts'
 
 export async function run (options: InjectOptions, io: Io): Promise<number> {
   const paths = options.filename ?? []
@@ -30,7 +31,7 @@ export async function run (options: InjectOptions, io: Io): Promise<number> {
   const denials: string[] = []
   const warn = (line: string): void => { io.stderr.write(line) }
 
-  const format: OutputFormat = options.output ?? (manifests.length > 0 && manifests.every((m) => m.json) ? 'json' : 'yaml')
+  const format: DocumentFormat = options.output ?? (manifests.length > 0 && manifests.every((m) => m.json) ? 'json' : 'yaml')
   // Values are kept only where the output re-prints them: the edited text is the output otherwise.
   const results = manifests.map((manifest) => injectManifest(manifest, config, options.namespace, warn, denials, format === 'json' || manifest.json))
   if (denials.length > 0) {
@@ -105,7 +106,7 @@ function reserialized (doc: Document.Parsed | undefined): string {
 }
 
 /** Each input as edited when its format is the output's, else re-printed; YAML inputs joined with `---`. */
-function output (manifests: readonly Manifest[], results: readonly Injected[], format: OutputFormat): string {
+function output (manifests: readonly Manifest[], results: readonly Injected[], format: DocumentFormat): string {
   if (format === 'json') {
     const only = manifests[0]
     if (manifests.length === 1 && only?.json === true && results[0]?.values.length === 1) return results[0].text

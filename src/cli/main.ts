@@ -4,10 +4,11 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 
 import { MILLISECOND, parseGoDuration } from '../core/base/duration.ts'
+import { DOCUMENT_FORMATS, type DocumentFormat, writeDocument } from '../core/text/document.ts'
 import { EgressMtlsError } from '../errors.ts'
 import { VERSION } from '../version.ts'
 import type { DoctorOptions, Io, ProbeOptions } from './options.ts'
-import { outputOption } from './output.ts'
+import { OUTPUT_FORMATS, outputOption } from './output.ts'
 
 // ---- option values: a bad one is one line, exit 2 ------------------------------------
 
@@ -96,7 +97,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('-f, --filename <path>', 'manifests (YAML or JSON): a file, a directory, - for stdin; repeatable', collect)
     .option('-R, --recursive', 'read the directories given with -f recursively', false)
     .option('-n, --namespace <ns>', 'namespace of manifests that name none (default: "default")')
-    .addOption(outputOption())
+    .addOption(outputOption(DOCUMENT_FORMATS))
     .addHelpText('after', examples(
       'egress-mtls inject --config config.yaml -f deployment.yaml -n payments',
       'egress-mtls inject --config config.yaml -R -f k8s/ > injected.yaml',
@@ -107,7 +108,7 @@ function program (io: Io, done: (code: number) => void): Command {
 
   p.command('render').description('offline: the Istio resources for the configuration, as YAML')
     .option('-n, --namespace <ns>', 'only the resources of this namespace')
-    .addOption(outputOption('yaml'))
+    .addOption(outputOption(DOCUMENT_FORMATS, 'yaml'))
     .addHelpText('after', examples(
       'egress-mtls render --config config.yaml',
       'egress-mtls render --config config.yaml -n payments -o json',
@@ -120,7 +121,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--prune-all', 'delete every resource egress-mtls owns (uninstall)', false)
     .option('--instance <name>', 'whose objects: the egress-mtls.io/instance label (the chart passes the release name; default: --release, else egress-mtls)')
     .option('--adopt', 'take over objects at our names that are not ours (otherwise conflicts, left alone)', false)
-    .addOption(new Option('-o, --output <format>', 'output format of the --dry-run plan').choices(['text', 'yaml', 'json']).default('text'))
+    .addOption(outputOption(OUTPUT_FORMATS, 'text', 'output format of the --dry-run plan'))
     .option('--timeout <seconds>', 'give up retrying transient errors after this long', positiveSeconds, 120)
     .addHelpText('after', examples(
       'egress-mtls provision --config config.yaml --dry-run -o yaml',
@@ -155,7 +156,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--key <file>', 'offline: the client key (PEM)')
     .option('--cacert <file>', 'offline: the CAs that verify the server (PEM)')
     .argument('[workload]', 'kind/name or name of a Deployment to check for injection (default: every workload asking for egress-mtls)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
+    .addOption(outputOption(OUTPUT_FORMATS, 'text'))
     .addHelpText('after', examples(
       'egress-mtls doctor --config config.yaml -n payments',
       'egress-mtls doctor --config config.yaml -n payments deployment/checkout -o json',
@@ -176,7 +177,7 @@ function program (io: Io, done: (code: number) => void): Command {
     .option('--cacert <file>', 'CAs that verify the server (PEM) instead of the Secret')
     .option('--connect-to <host:port>', 'connect there instead of the target\'s host and port (SNI and name checks stay the target\'s)')
     .option('--timeout <seconds>', 'give up after this long', positiveSeconds, 10)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'yaml', 'json']).default('text'))
+    .addOption(outputOption(OUTPUT_FORMATS, 'text'))
     .addHelpText('after', examples(
       'egress-mtls probe --config config.yaml -n payments bank-api',
       'egress-mtls probe --config config.yaml bank-api --cert client.crt --key client.key --cacert bank-ca.crt',
@@ -188,13 +189,11 @@ function program (io: Io, done: (code: number) => void): Command {
     })
 
   p.command('version').description('print the version')
-    .addOption(outputOption())
+    .addOption(outputOption(DOCUMENT_FORMATS))
     .addHelpText('after', examples('egress-mtls version', 'egress-mtls version -o json'))
-    .action((opts: { output?: 'yaml' | 'json' }) => {
-      const info = { version: VERSION, node: process.version }
-      if (opts.output === 'json') io.stdout.write(`${JSON.stringify(info, null, 2)}\n`)
-      else if (opts.output === 'yaml') io.stdout.write(`version: ${info.version}\nnode: ${info.node}\n`)
-      else io.stdout.write(`egress-mtls ${VERSION} (node ${process.version})\n`)
+    .action((opts: { output?: DocumentFormat }) => {
+      if (opts.output === undefined) io.stdout.write(`egress-mtls ${VERSION} (node ${process.version})\n`)
+      else io.stdout.write(writeDocument(opts.output, { version: VERSION, node: process.version }))
       done(0)
     })
 

@@ -6,7 +6,7 @@ import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
 import { gate, watchSecrets } from '../kube/secret-watch.ts'
 import { listen, parseListenAddress } from '../server/address.ts'
-import { createLogger, parseLogFormat } from '../server/log.ts'
+import { createLogger } from '../server/log.ts'
 import { createMetricsPortServer } from '../server/metrics-port.ts'
 import { createMonitorMetrics } from '../server/monitor-metrics.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
@@ -20,7 +20,7 @@ const iso = (seconds: number | undefined): string | undefined => seconds === und
 
 export async function run (options: MonitorOptions, io: Io): Promise<number> {
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
-  const log = createLogger(options.logLevel, parseLogFormat(options.logFormat, 'monitor'), io.stdout)
+  const log = createLogger(options.logLevel, options.logFormat, io.stdout)
   const config = await loadConfigFile(configPath(options.config, io.env))
   const kc = loadKubeConfig(options.kubeconfig, options.context)
   log.info({ version: VERSION, node: process.version }, 'egress-mtls monitor starting')

@@ -2,6 +2,8 @@
 // Each command lives in its own module with `run(options, io): Promise<number>` (the exit code).
 import type { Readable, Writable } from 'node:stream'
 
+import type { DocumentFormat } from '../core/text/document.ts'
+import type { LogFormat } from '../server/log.ts'
 import type { OutputFormat } from './output.ts'
 
 export interface Io {
@@ -29,7 +31,7 @@ export interface ServeOptions extends GlobalOptions {
   readonly tlsKey?: string
   readonly selfSigned: boolean
   readonly logLevel: string
-  readonly logFormat: string
+  readonly logFormat: LogFormat
   readonly maxConnections: number
   readonly maxConnectionsPerSource: number
   /** Milliseconds (--shutdown-delay, read as a Go duration). */
@@ -39,7 +41,7 @@ export interface ServeOptions extends GlobalOptions {
 export interface MonitorOptions extends GlobalOptions {
   readonly metricsListen: string
   readonly logLevel: string
-  readonly logFormat: string
+  readonly logFormat: LogFormat
 }
 
 export interface InjectOptions extends GlobalOptions {
@@ -48,12 +50,12 @@ export interface InjectOptions extends GlobalOptions {
   readonly recursive?: boolean
   readonly namespace?: string
   /** Default: JSON when every input is JSON, else YAML. */
-  readonly output?: OutputFormat
+  readonly output?: DocumentFormat
 }
 
 export interface RenderOptions extends GlobalOptions {
   readonly namespace?: string
-  readonly output: OutputFormat
+  readonly output: DocumentFormat
 }
 
 export interface ProvisionOptions extends GlobalOptions {
@@ -63,7 +65,7 @@ export interface ProvisionOptions extends GlobalOptions {
   /** Default: the --release name, else egress-mtls. */
   readonly instance?: string
   readonly adopt: boolean
-  readonly output: 'text' | 'yaml' | 'json'
+  readonly output: OutputFormat
   readonly timeout: number
 }
 
@@ -90,7 +92,7 @@ export interface DoctorOptions extends GlobalOptions {
   readonly workload?: string
   /** Seconds; default 30. */
   readonly timeout?: number
-  readonly output: 'text' | 'yaml' | 'json'
+  readonly output: OutputFormat
   /** Offline: manifests (-f, repeatable) and client material files instead of the cluster. */
   readonly filename?: readonly string[]
   readonly recursive?: boolean
@@ -107,5 +109,5 @@ export interface ProbeOptions extends GlobalOptions {
   readonly cacert?: string
   readonly connectTo?: string
   readonly timeout: number
-  readonly output: 'text' | 'yaml' | 'json'
+  readonly output: OutputFormat
 }

@@ -1,30 +1,25 @@
-// `-o yaml|json`, as kubectl prints objects: YAML documents separated by `---`, or JSON
-// (one object as it is, several wrapped in a `v1 List`), two-space indented. Shared by every
-// command that prints objects (inject, render, doctor, provision --dry-run).
+// `-o text|yaml|json`: the findings and plans as lines (`text`), or objects as kubectl prints
+// them: YAML documents separated by `---`, or JSON (one object as it is, several wrapped in a
+// `v1 List`), two-space indented. Shared by every command that prints (inject, render, doctor,
+// probe, provision --dry-run, version).
 import { Option } from 'commander'
-import { Document } from 'yaml'
 
-import { stringifyJson } from '../core/base/json.ts'
+import { DOCUMENT_FORMATS, type DocumentFormat, writeDocument } from '../core/text/document.ts'
 
-export const OUTPUT_FORMATS = ['yaml', 'json'] as const
+export const OUTPUT_FORMATS = ['text', ...DOCUMENT_FORMATS] as const
 export type OutputFormat = typeof OUTPUT_FORMATS[number]
 
-/** The `-o, --output <format>` option; without a default unless one is given. */
-export function outputOption (defaultFormat?: OutputFormat): Option {
-  const option = new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS)
+/** The `-o, --output <format>` option offering `formats`; without a default unless one is given. */
+export function outputOption (formats: readonly OutputFormat[], defaultFormat?: OutputFormat, description = 'output format'): Option {
+  const option = new Option('-o, --output <format>', description).choices(formats)
   return defaultFormat === undefined ? option : option.default(defaultFormat)
 }
 
-/**
- * The text of `values` in `format`, ending in a newline (empty for no values). YAML is
- * written as kubectl reads it (YAML 1.1: a string "yes" is quoted), long strings on one line.
- * BigInt values (int64 fields read exactly) are written as plain integers in both formats.
- */
-export function formatObjects (values: readonly unknown[], format: OutputFormat): string {
+/** The text of `values` in `format`, ending in a newline (empty for no values). */
+export function formatObjects (values: readonly unknown[], format: DocumentFormat): string {
   if (values.length === 0) return ''
   if (format === 'json') {
-    const value = values.length === 1 ? values[0] : { apiVersion: 'v1', kind: 'List', items: values, metadata: { resourceVersion: '' } }
-    return `${stringifyJson(value, '  ')}\n`
+    return writeDocument('json', values.length === 1 ? values[0] : { apiVersion: 'v1', kind: 'List', items: values, metadata: { resourceVersion: '' } })
   }
-  return values.map((v) => new Document(v, { version: '1.1' }).toString({ lineWidth: 0 })).join('---\n')
+  return values.map((v) => writeDocument('yaml', v)).join('---\n')
 }

@@ -18,7 +18,6 @@ import { writeReport } from './report.ts'
 export async function run (options: ProbeOptions, io: Io): Promise<number> {
   const files = [options.cert, options.key, options.cacert]
   if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw usageError('--cert, --key and --cacert go together: give all three, or none to read the target\'s Secret')
-  if (!Number.isFinite(options.timeout) || options.timeout <= 0) throw usageError(`--timeout ${String(options.timeout)}: must be a number of seconds above 0`)
   const connectTo = options.connectTo === undefined ? undefined : parseConnectTo(options.connectTo)
   const config = await loadConfiguration(options, io)
   const target = findTarget(config, options.target)

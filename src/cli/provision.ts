@@ -2,12 +2,11 @@
 // [--adopt] [--timeout S]`: server-side apply of what `render` prints, pruning what this
 // instance created earlier and no longer wants; objects at our names that are not ours are
 // conflicts (left alone, exit 1) unless --adopt.
-import { stringify } from 'yaml'
-
 import { LABEL_VALUE } from '../core/base/name-patterns.ts'
 import { entryDiff } from '../core/istio/diff.ts'
 import { type Action, formatEntry, type PlanEntry } from '../core/istio/plan.ts'
 import { renderWarnings } from '../core/istio/render.ts'
+import { writeDocument } from '../core/text/document.ts'
 import { usageError } from '../errors.ts'
 import { loadKubeConfig } from '../kube/client.ts'
 import { provision } from '../kube/provision.ts'
@@ -22,7 +21,6 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   if (!LABEL_VALUE.test(instance)) {
     throw usageError(`--instance ${JSON.stringify(instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
   }
-  if (!(options.timeout > 0)) throw usageError(`--timeout must be a positive number of seconds, not ${options.timeout}`)
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
   const config = options.pruneAll ? undefined : await loadConfiguration(options, io)
   for (const w of config === undefined ? [] : renderWarnings(config)) io.stderr.write(`warning: ${w}\n`)
@@ -39,7 +37,7 @@ export async function run (options: ProvisionOptions, io: Io): Promise<number> {
   const c = result.counts
   if (options.output !== 'text') {
     const doc = { kind: 'ProvisionPlan', instance, items: result.entries.map(item), summary: c }
-    io.stdout.write(options.output === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }))
+    io.stdout.write(writeDocument(options.output, doc))
   } else if (options.dryRun) {
     for (const e of result.entries) io.stdout.write(`${formatEntry(e)}\n${entryDiff(e)}`)
     io.stdout.write(`plan: ${c.create} to create, ${c.update} to update, ${c.unchanged} unchanged, ${c.delete} to delete${extra(c, 'to adopt')} (dry run: nothing changed)\n`)

@@ -3,7 +3,7 @@
 import { usageError } from '../errors.ts'
 import { configPath } from '../io/config-file.ts'
 import { parseListenAddress } from '../server/address.ts'
-import { createLogger, parseLogFormat } from '../server/log.ts'
+import { createLogger } from '../server/log.ts'
 import { stopOnSignal } from '../server/shutdown.ts'
 import { type CertificateFiles, startWebhook } from '../server/webhook.ts'
 import { VERSION } from '../version.ts'
@@ -20,22 +20,14 @@ function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
   return { certFile: o.tlsCert, keyFile: o.tlsKey }
 }
 
-function atLeastOne (flag: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) throw usageError(`serve: ${flag} ${String(value)}: must be a whole number of at least 1`)
-  return value
-}
-
 export async function run (options: ServeOptions, io: Io): Promise<number> {
   const tls = certificateSource(options)
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
-  const limits = {
-    maxConnections: atLeastOne('--max-connections', options.maxConnections),
-    maxConnectionsPerSource: atLeastOne('--max-connections-per-source', options.maxConnectionsPerSource),
-  }
+  const limits = { maxConnections: options.maxConnections, maxConnectionsPerSource: options.maxConnectionsPerSource }
   if (options.release !== undefined) throw usageError('serve: --release: serve watches a file, pass --config FILE (the chart mounts its ConfigMap)')
   const configFile = configPath(options.config, io.env)
-  const log = createLogger(options.logLevel, parseLogFormat(options.logFormat, 'serve'), io.stdout)
+  const log = createLogger(options.logLevel, options.logFormat, io.stdout)
   log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')
   const webhook = await startWebhook({ listen, metricsListen, configFile, tls, log, limits, shutdownDelayMs: options.shutdownDelay })
   await stopOnSignal(() => webhook.close(), () => { webhook.abort() }, log)

@@ -14,6 +14,7 @@ import {
 } from 'yaml'
 
 import { stringifyJson } from '../core/base/json.ts'
+import { writeDocument } from '../core/text/document.ts'
 
 export interface EditOperation {
   readonly op: 'add' | 'replace' | 'remove'
@@ -82,7 +83,7 @@ function rewrite (
     // an alias or an odd shape on the way: printed from the value below
   }
   notice()
-  return whole(new Document(expected, { version: '1.1' }).toString({ lineWidth: 0 }))
+  return whole(writeDocument('yaml', expected))
 }
 
 /** The indentation of a JSON text: that of its first indented line (2 when it has none). */

@@ -4,17 +4,8 @@ import type { Writable } from 'node:stream'
 
 import { type Logger, pino, stdTimeFunctions } from 'pino'
 
-import { usageError } from '../errors.ts'
-
 export const LOG_FORMATS = ['json', 'text'] as const
 export type LogFormat = typeof LOG_FORMATS[number]
-
-/** --log-format of `command`: json or text, else bad usage. */
-export function parseLogFormat (value: string, command: string): LogFormat {
-  const format = LOG_FORMATS.find((f) => f === value)
-  if (format === undefined) throw usageError(`${command}: --log-format ${JSON.stringify(value)}: must be ${LOG_FORMATS.join(' or ')}`)
-  return format
-}
 
 const plain = /^[^\s"=\\]+$/
 
