@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util'
 
 import { type AdmissionRequest, parseReview } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
+import { parsedConfig } from '../../test/support/config.ts'
 import { BENCH_CONFIG, hostileCreate, type JsonObject, labelledUpdate, unlabelledCreate } from '../../test/support/reviews.ts'
 
 function request (review: JsonObject): AdmissionRequest {
@@ -19,7 +19,7 @@ function request (review: JsonObject): AdmissionRequest {
 
 /** CPU microseconds per admit() over about `ms` milliseconds of CPU, cycling through `requests`. */
 function measure (requests: readonly AdmissionRequest[], ms: number, batch = 500): number {
-  const config = parseConfig(BENCH_CONFIG, 'bench-config.yaml')
+  const config = parsedConfig(BENCH_CONFIG, 'bench-config.yaml')
   for (let i = 0; i < Math.min(2000, batch * 4); i++) admit(requests[i % requests.length]!, config)
   // CPU time of this process, not wall time: on a shared machine, other processes' load
   // stretches the wall clock, much less the CPU time a loop uses.

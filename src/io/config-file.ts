@@ -1,7 +1,7 @@
 // Reads the configuration file named by --config or EGRESS_MTLS_CONFIG.
 import { open } from 'node:fs/promises'
 
-import { type Config, MAX_CONFIG_BYTES, parseConfig } from '../core/config/config.ts'
+import { type Config, type ConfigResult, MAX_CONFIG_BYTES, parseConfig } from '../core/config/config.ts'
 import { ConfigError, usageError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 
@@ -34,5 +34,11 @@ export async function loadConfigFile (path: string): Promise<Config> {
     if (err instanceof ConfigError) throw err
     throw new ConfigError(path, [{ path: '', message: `cannot be read: ${describeFileError(err)}` }])
   }
-  return parseConfig(text, path)
+  return configOrError(parseConfig(text), path)
+}
+
+/** The configuration, or the exit-2 ConfigError naming `source` (the file) and each issue. */
+export function configOrError (result: ConfigResult, source: string): Config {
+  if (!result.ok) throw new ConfigError(source, result.error)
+  return result.value
 }

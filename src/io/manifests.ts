@@ -18,7 +18,7 @@ import type { Readable } from 'node:stream'
 import { Composer, type Document, isScalar, LineCounter, Parser, type Tags, visit } from 'yaml'
 
 import { yamlTooDeep } from '../core/text/yaml-nesting.ts'
-import { inputError, usageError } from '../errors.ts'
+import { EgressMtlsError, inputError, usageError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 import type { EditContext } from './yaml-edit.ts'
 
@@ -120,7 +120,7 @@ async function readFileBounded (path: string, limit: number): Promise<Input> {
     }
     return { source: path, text: Buffer.concat(read.chunks).toString('utf8') }
   } catch (err) {
-    if (err instanceof Error && err.name === 'EgressMtlsError') throw err
+    if (err instanceof EgressMtlsError) throw err
     throw inputError(path, `cannot read: ${describeFileError(err)}`)
   } finally {
     await handle.close()

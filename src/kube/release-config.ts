@@ -5,6 +5,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
 import { type Config, parseConfig } from '../core/config/config.ts'
 import { ConfigError, usageError } from '../errors.ts'
+import { configOrError } from '../io/config-file.ts'
 import { deadlineOptions, withRetry } from './retry.ts'
 
 /** The labels of the chart's ConfigMap (templates/configmap.yaml, _helpers.tpl "egress-mtls.labels"). */
@@ -26,5 +27,5 @@ export async function loadReleaseConfig (kc: KubeConfig, release: string, namesp
   const source = `configmap ${namespace}/${cm?.metadata?.name ?? ''} (release ${release}) config.yaml`
   const text = cm?.data?.['config.yaml']
   if (text === undefined) throw new ConfigError(source, [{ path: '', message: 'is missing' }])
-  return parseConfig(text, source)
+  return configOrError(parseConfig(text), source)
 }

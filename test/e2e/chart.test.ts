@@ -13,10 +13,10 @@ import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
-import { parseConfig } from '../../src/core/config/config.ts'
 import { istioPath, render } from '../../src/core/istio/render.ts'
 import { VERSION } from '../../src/version.ts'
 import { HELM_ENV } from '../support/binaries.ts'
+import { parsedConfig } from '../support/config.ts'
 import { installIstioCrds } from '../support/crds.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
@@ -221,7 +221,7 @@ describe('chart', () => {
   test('the example values render the write-up: one target bank-api for namespace payments', async () => {
     const objs = await template('-f', join(chartDir, 'examples', 'values-bank.yaml'))
     const cm = one(objs, 'ConfigMap', `${full}-config`)
-    const cfg = parseConfig((cm['data'] as Record<string, string>)['config.yaml']!, 'ConfigMap')
+    const cfg = parsedConfig((cm['data'] as Record<string, string>)['config.yaml']!, 'ConfigMap')
     assert.deepEqual(cfg.targets.map((t) => [t.name, t.host, t.namespaces]), [['bank-api', 'api.bank.example.com', ['payments']]])
     const role = one(objs, 'Role', `${full}-provision`)
     assert.equal(role.metadata.namespace, 'payments')
@@ -275,7 +275,7 @@ describe('chart', () => {
         assert.equal(Object.keys(HOOKS).filter((k) => !objs.some((o) => `${o.kind}/${o.metadata.name}` === k)).length, 0)
 
         // The ConfigMap is a configuration the program accepts.
-        const cfg = parseConfig((one(objs, 'ConfigMap', `${full}-config`)['data'] as Record<string, string>)['config.yaml']!, 'ConfigMap')
+        const cfg = parsedConfig((one(objs, 'ConfigMap', `${full}-config`)['data'] as Record<string, string>)['config.yaml']!, 'ConfigMap')
         assert.equal(cfg.injection, injection)
         assert.equal(cfg.routing, routing)
         assert.equal(cfg.targets.length, 3)
@@ -567,7 +567,7 @@ describe('chart', () => {
       assert.doesNotMatch(plan.stderr, /forbidden|cannot check/i)
       assert.match(plan.stderr, new RegExp(`Secret ${payments}/bank-api-mtls of target bank-api is missing`))
       const provisionKc = loadKubeConfig(provisionKubeconfig)
-      const rendered = render(parseConfig(stringify(values.config)))
+      const rendered = render(parsedConfig(stringify(values.config)))
       assert.ok(rendered.length > 0)
       for (const o of rendered) {
         const path = `${istioPath(o.kind, o.metadata.namespace, o.metadata.name)}?dryRun=All&fieldManager=egress-mtls&force=true`

@@ -12,7 +12,7 @@ import { parse as parseYaml } from 'yaml'
 
 import { admit } from '../../src/core/admission/admit.ts'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
-import { resolveConfig } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { type ClientMaterial, clientMaterial } from '../support/pki.ts'
@@ -47,7 +47,7 @@ async function setup (t: TestContext, options: SetupOptions = {}): Promise<Setup
       { name: 'mesh', host: 'mesh.example.com', namespaces: ['*'], secretName: 'mesh-client', secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } },
     ],
   }
-  resolveConfig(raw)
+  resolvedConfig(raw)
   const config = join(dir, `${ns}.json`)
   await writeFile(config, JSON.stringify(raw))
   const provisioned = await runCli(['provision', '--no-prune', '--config', config, '--kubeconfig', kubeconfig])
@@ -90,7 +90,7 @@ async function deployment (s: Setup, name: string, injected: boolean, labels: Re
       template: { metadata: { labels: { app: name, ...podLabels } }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1' }] } },
     },
   }
-  const config = resolveConfig(JSON.parse(await readFile(s.config, 'utf8')) as unknown)
+  const config = resolvedConfig(JSON.parse(await readFile(s.config, 'utf8')) as unknown)
   const { patch } = admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, namespace: s.ns, operation: 'CREATE', object }, config)
   const body = injected ? applyPatch(object, patch) : object
   await kubeJson(kc, { method: 'POST', path: `/apis/apps/v1/namespaces/${s.ns}/deployments`, body })

@@ -16,9 +16,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { ISTIO_KINDS, istioPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { clientMaterial } from '../support/pki.ts'
@@ -129,7 +129,7 @@ test('gateway mode with the provisioner\'s token: the gateway side and the route
   const first = await provision(file)
   assert.equal(first.code, 0, first.stderr)
   assert.doesNotMatch(first.stderr, /Secret|forbidden/i, 'the gateway\'s Secret is neither read nor reported')
-  const want = render(resolveConfig(rawConfig('egressGateway')), release)
+  const want = render(resolvedConfig(rawConfig('egressGateway')), release)
   assert.deepEqual(await live(), want.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`).sort())
   assert.deepEqual(await live(), [
     `AuthorizationPolicy ${gatewayNs}/egress-mtls-bank-api-gateway`,
@@ -200,7 +200,7 @@ test('doctor checks the gateway side in one line each; probe reads the Secret fr
   assert.ok(first.includes(`fail Secret ${gatewayNs}/bank-api-mtls (target bank-api): cert is not a PEM certificate`), first.join('\n'))
   assert.ok(first.includes(`fail Service ${gatewayNs}/istio-egressgateway: not found: the sidecars send egressGateway targets to istio-egressgateway.${gatewayNs}.svc.cluster.local; install Istio's gateway chart there (or set egressGateway.service)`), first.join('\n'))
   assert.ok(first.includes(`fail egress gateway ${gatewayNs}/istio=egressgateway: no pod labelled istio=egressgateway in namespace ${gatewayNs}: nothing originates the mutual TLS of egressGateway targets`), first.join('\n'))
-  const rendered = render(resolveConfig(rawConfig('egressGateway')), release).map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+  const rendered = render(resolvedConfig(rawConfig('egressGateway')), release).map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
   // doctor expects instance egress-mtls by default: with --instance it finds ours as rendered.
   const r = await runCli(['doctor', '--config', file, '--kubeconfig', admin, '--namespace', payments, '--instance', release])
   for (const o of rendered) assert.match(r.stdout, new RegExp(`^ok ${o}: as rendered$`, 'm'))

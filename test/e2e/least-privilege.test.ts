@@ -17,9 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { repoRoot } from '../support/repo.ts'
@@ -81,7 +81,7 @@ before(async () => {
   ;[releaseNs, payments] = made.map((n) => n.name) as [string, string]
   raw.targets[0]!.namespaces = [payments]
   raw.targets[1]!.namespaces = [payments]
-  resolveConfig(raw)
+  resolvedConfig(raw)
   config = join(work, 'config.json')
   await writeFile(config, JSON.stringify(raw))
   const helm = process.env[HELM_ENV]
@@ -138,7 +138,7 @@ test('forged writes by the provisioner\'s token to objects that are not the rele
     assert.match(message, /ValidatingAdmissionPolicy .*egress-mtls provisioner: may not/, what)
     return message
   }
-  const want = render(resolveConfig(raw), release)[0]!
+  const want = render(resolvedConfig(raw), release)[0]!
   // What provision would do without its conflict check: force-apply over the user's object.
   const apply = await refused('server-side apply over a foreign object', 'PATCH', `${sePath(payments, theirs.metadata.name)}?fieldManager=egress-mtls&force=true`, want, 'application/apply-patch+yaml')
   assert.match(apply, new RegExp(`may not UPDATE serviceentries ${payments}/egress-mtls-bank-api: the existing object does not carry app\\.kubernetes\\.io/managed-by=egress-mtls and egress-mtls\\.io/instance=${release}`))

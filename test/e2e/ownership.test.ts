@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { ISTIO_KINDS, type IstioKind, istioPath, render } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { type CliResult, runCli } from '../support/run-cli.ts'
@@ -34,7 +34,7 @@ const instanceName = (prefix: string): string => `${prefix}-${randomBytes(3).toS
 let configs = 0
 
 async function configFile (raw: Record<string, unknown>): Promise<string> {
-  resolveConfig(raw)
+  resolvedConfig(raw)
   const file = join(dir, `config-${++configs}.json`)
   await writeFile(file, JSON.stringify(raw))
   return file
@@ -174,7 +174,7 @@ test('--adopt takes a conflicting object over: our labels and spec, the user\'s 
   assert.equal(adopted.code, 0, adopted.stderr)
   assert.equal(lines(adopted.stdout).at(-1), 'provisioned: 1 created, 0 updated, 0 unchanged, 0 deleted, 1 adopted')
   const now = await get('ServiceEntry', a, se.metadata.name)
-  const want = render(resolveConfig(raw), instance)[0]!
+  const want = render(resolvedConfig(raw), instance)[0]!
   assert.equal(now?.metadata.uid, se.metadata.uid, 'the same object, taken over')
   assert.deepEqual(now.metadata.labels, { team: 'payments', ...want.metadata.labels })
   assert.deepEqual(now.spec, want.spec)

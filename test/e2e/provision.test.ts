@@ -16,10 +16,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, istioPath, OWNED_SELECTOR, render } from '../../src/core/istio/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
 import { ensureBinaries } from '../support/binaries.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { type ControlPlane, startE2E } from '../support/control-plane.ts'
 import { kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
@@ -52,7 +52,7 @@ interface Live {
 let configs = 0
 
 async function configFile (raw: Record<string, unknown>): Promise<string> {
-  resolveConfig(raw) // a test's own mistake shows here, not as a CLI exit 2
+  resolvedConfig(raw) // a test's own mistake shows here, not as a CLI exit 2
   const file = join(dir, `config-${++configs}.json`)
   await writeFile(file, JSON.stringify(raw))
   return file
@@ -124,7 +124,7 @@ test('provision creates every object, the API server accepts them as rendered, a
   ])
 
   const live = await owned([a, b, root])
-  const rendered = render(resolveConfig(raw))
+  const rendered = render(resolvedConfig(raw))
   assert.equal(live.size, rendered.length)
   for (const o of rendered) {
     const l = live.get(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
@@ -192,7 +192,7 @@ test('targets sharing a host: one ServiceEntry and VirtualService for the host, 
     'provisioned: 8 created, 0 updated, 0 unchanged, 0 deleted',
   ])
   const live = await owned([a, b])
-  for (const o of render(resolveConfig({ routing: 'virtualService', targets: [merchant('m-a'), merchant('m-b', [a, b]), merchant('m-c')] }))) {
+  for (const o of render(resolvedConfig({ routing: 'virtualService', targets: [merchant('m-a'), merchant('m-b', [a, b]), merchant('m-c')] }))) {
     const l = live.get(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
     assert.ok(l, `${o.kind} ${o.metadata.namespace}/${o.metadata.name} missing`)
     assert.deepEqual([l.spec, l.metadata.labels], [o.spec, o.metadata.labels])
@@ -358,7 +358,7 @@ test('drift: fields another manager changed or added are put back as rendered', 
   const fixed = await provision(config)
   assert.equal(fixed.code, 0, fixed.stderr)
   const dr = (await owned([a])).get(`DestinationRule ${a}/egress-mtls-bank-api`)
-  const want = render(resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: [a] }] })).find((o) => o.kind === 'DestinationRule')
+  const want = render(resolvedConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: [a] }] })).find((o) => o.kind === 'DestinationRule')
   assert.deepEqual(dr?.spec, want?.spec)
   assert.equal(lines((await provision(config)).stdout).at(-1), 'provisioned: 0 created, 0 updated, 2 unchanged, 0 deleted')
 })

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { KUBECONFIG_ENV, kubeJson, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { runCli } from '../support/run-cli.ts'
@@ -23,7 +23,7 @@ async function provisioned (t: TestContext, target: Record<string, unknown>): Pr
   const ns = await freshNamespace(kc, 'server-name')
   t.after(() => ns.cleanup())
   const raw = { targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: [ns.name], ...target }] }
-  resolveConfig(raw)
+  resolvedConfig(raw)
   const config = join(dir, `${ns.name}.json`)
   await writeFile(config, JSON.stringify(raw))
   const r = await runCli(['provision', '--no-prune', '--config', config, '--kubeconfig', kubeconfig, '--timeout', '30'])

@@ -7,9 +7,9 @@ import { test } from 'node:test'
 
 import { parseAllDocuments } from 'yaml'
 
-import { parseConfig } from '../../src/core/config/config.ts'
 import { render } from '../../src/core/istio/render.ts'
 import { cliProcess, type CliRun } from '../support/cli-process.ts'
+import { parsedConfig } from '../support/config.ts'
 
 const cli = (args: readonly string[], env?: NodeJS.ProcessEnv): Promise<CliRun> => cliProcess(args, { env })
 
@@ -42,7 +42,7 @@ test('prints every rendered object as multi-document YAML, byte-identical across
   const first = await cli(['render', '--config', configFile])
   assert.equal(first.code, 0, first.stderr)
   assert.equal(first.stderr, '')
-  const expected = render(parseConfig(CONFIG))
+  const expected = render(parsedConfig(CONFIG))
   assert.deepEqual(docs(first.stdout), JSON.parse(JSON.stringify(expected)))
   assert.equal(expected.length, 12)
   const second = await cli(['render', '--config', configFile])
@@ -54,7 +54,7 @@ test('-o json: the same objects as one v1 List; -o anything else is bad usage', 
   assert.equal(r.code, 0, r.stderr)
   const list = JSON.parse(r.stdout) as { kind: string, items: unknown[] }
   assert.equal(list.kind, 'List')
-  assert.deepEqual(list.items, JSON.parse(JSON.stringify(render(parseConfig(CONFIG)))))
+  assert.deepEqual(list.items, JSON.parse(JSON.stringify(render(parsedConfig(CONFIG)))))
   const yaml = await cli(['render', '--output', 'yaml', '--config', configFile])
   assert.deepEqual(docs(yaml.stdout), list.items)
   const bad = await cli(['render', '-o', 'xml', '--config', configFile])

@@ -7,8 +7,8 @@ import { after, before, test } from 'node:test'
 
 import { type AdmissionRequest, reviewResponse } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
 import { startWebhook, type Webhook } from '../../src/server/webhook.ts'
+import { parsedConfig } from '../support/config.ts'
 import { projectVolume, tempDir } from '../support/kubelet-volume.ts'
 import { httpGet, sample, scrape } from '../support/metrics-port.ts'
 import { loopbackServer, testAuthority } from '../support/pki.ts'
@@ -35,7 +35,7 @@ async function answersWith (configText: string): Promise<void> {
   const review = deploymentReview()
   const res = await post(t.webhook.port, JSON.stringify(review), { ca: t.ca.cert })
   assert.equal(res.status, 200)
-  const expected = reviewResponse(review.apiVersion, admit(review.request as unknown as AdmissionRequest, parseConfig(configText)).response)
+  const expected = reviewResponse(review.apiVersion, admit(review.request as unknown as AdmissionRequest, parsedConfig(configText)).response)
   assert.deepEqual(JSON.parse(res.body), JSON.parse(JSON.stringify(expected)))
 }
 
@@ -50,7 +50,7 @@ test('both reload results are counted from zero', async () => {
 
 test('a new configuration in the volume is taken without restart', async () => {
   const request = deploymentReview().request as unknown as AdmissionRequest
-  assert.notDeepEqual(admit(request, parseConfig(NEXT_CONFIG)).patch, admit(request, parseConfig(EXAMPLE_CONFIG)).patch, 'the two configurations answer differently')
+  assert.notDeepEqual(admit(request, parsedConfig(NEXT_CONFIG)).patch, admit(request, parsedConfig(EXAMPLE_CONFIG)).patch, 'the two configurations answer differently')
   await answersWith(EXAMPLE_CONFIG)
   const from = t.logs.entries.length
   projectVolume(t.configDir, { 'config.yaml': NEXT_CONFIG })

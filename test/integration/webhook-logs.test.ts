@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { main } from '../../src/cli/main.ts'
 import type { AdmissionRequest } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
 import { VERSION } from '../../src/version.ts'
+import { parsedConfig } from '../support/config.ts'
 import { type PodFiles, serveFiles } from '../support/serve-files.ts'
 import { deploymentReview, EXAMPLE_CONFIG, post } from '../support/webhook.ts'
 
@@ -59,7 +59,7 @@ function deniedReview (uid: string): ReturnType<typeof deploymentReview> {
   return review
 }
 
-const decided = (review: ReturnType<typeof deploymentReview>) => admit(review.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).response
+const decided = (review: ReturnType<typeof deploymentReview>) => admit(review.request as unknown as AdmissionRequest, parsedConfig(EXAMPLE_CONFIG)).response
 
 describe('serve logs', () => {
   test('JSON lines with level names and ISO times; the first names the version; denials and warnings at info', async () => {

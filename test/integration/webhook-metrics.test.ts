@@ -8,8 +8,8 @@ import { connect } from 'node:tls'
 
 import type { AdmissionRequest } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
 import { VERSION } from '../../src/version.ts'
+import { parsedConfig } from '../support/config.ts'
 import { httpGet, sample, scrape } from '../support/metrics-port.ts'
 import { notAfterSeconds } from '../support/pki.ts'
 import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
@@ -36,7 +36,7 @@ test('/metrics has the process metrics and the serving certificate expiry', asyn
 
 test('reviews are counted by kind, operation and result; requests that are no review as HTTP rejections, apart', async () => {
   const request = deploymentReview().request as unknown as AdmissionRequest
-  const result = admit(request, parseConfig(EXAMPLE_CONFIG)).result
+  const result = admit(request, parsedConfig(EXAMPLE_CONFIG)).result
   const labels = { kind: 'Deployment', operation: 'CREATE', result, dry_run: 'false' }
   const unknown = { kind: 'unknown', operation: 'unknown', result: 'error', dry_run: 'false' }
   const rejected = (text: string, reason: string): number => sample(text, REJECTIONS, { reason }) ?? 0
@@ -56,7 +56,7 @@ test('reviews are counted by kind, operation and result; requests that are no re
   const after = await scrape(t.webhook.metricsPort)
   assert.equal(count(after, labels) - count(before, labels), 3)
   // Label values from the body are bounded: an unexpected kind or operation is "other".
-  const other = { kind: 'other', operation: 'other', result: admit(widget.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).result, dry_run: 'false' }
+  const other = { kind: 'other', operation: 'other', result: admit(widget.request as unknown as AdmissionRequest, parsedConfig(EXAMPLE_CONFIG)).result, dry_run: 'false' }
   assert.equal(count(after, other) - count(before, other), 1)
   assert.doesNotMatch(after, /Widget|PATCH/)
   // What was not a review is no admission error: it is counted by reason, apart.

@@ -12,8 +12,8 @@ import { connect, type TLSSocket } from 'node:tls'
 import { main } from '../../src/cli/main.ts'
 import { type AdmissionRequest, reviewResponse } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
 import { BODY_LIMIT } from '../../src/server/app.ts'
+import { parsedConfig } from '../support/config.ts'
 import { tempDir } from '../support/kubelet-volume.ts'
 import { deploymentReview, EXAMPLE_CONFIG, post, startTestWebhook, type TestWebhook } from '../support/webhook.ts'
 
@@ -38,7 +38,7 @@ describe('POST /mutate', () => {
     assert.equal(answer.kind, 'AdmissionReview')
     assert.equal(answer.response.uid, '3f1c9e4a-0001')
     // The server relays the shared decision unchanged (the same code path as `inject`).
-    const expected = reviewResponse('admission.k8s.io/v1', admit(review.request as unknown as AdmissionRequest, parseConfig(EXAMPLE_CONFIG)).response)
+    const expected = reviewResponse('admission.k8s.io/v1', admit(review.request as unknown as AdmissionRequest, parsedConfig(EXAMPLE_CONFIG)).response)
     assert.deepEqual(answer, JSON.parse(JSON.stringify(expected)))
   })
 

@@ -10,8 +10,9 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { certFiles } from '../../src/core/base/names.ts'
-import { resolveConfig, type Routing } from '../../src/core/config/config.ts'
+import { type Routing } from '../../src/core/config/config.ts'
 import { render } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { BUILD_TIMEOUT_MS, envoy, type EnvoyCluster, istioCheckBinary, type ProxyConfig, type UpstreamTlsContext, validate, yamlDocuments } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
@@ -22,7 +23,7 @@ const HOST = 'api.bank.example.com'
 const MESH_HOST = 'all.example.net'
 const TLS_CONTEXT = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext'
 
-const configFor = (routing: Routing, extra: Record<string, unknown> = {}): ReturnType<typeof resolveConfig> => resolveConfig({
+const configFor = (routing: Routing, extra: Record<string, unknown> = {}): ReturnType<typeof resolvedConfig> => resolvedConfig({
   routing,
   targets: [
     { name: 'bank-api', host: HOST, port: 8443, plainPort: 8080, namespaces: ['payments'], ...extra },
@@ -112,7 +113,7 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
   })
 
   test(`${routing}: where the target is not available, the host is unknown: plain calls leave unchanged through PassthroughCluster`, async () => {
-    const config = resolveConfig({ routing, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }, { name: 'everywhere', host: MESH_HOST, namespaces: ['*'] }] })
+    const config = resolvedConfig({ routing, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }, { name: 'everywhere', host: MESH_HOST, namespaces: ['*'] }] })
     const [elsewhere] = await envoy(render(config), PROXIES.slice(2))
     assert.ok(elsewhere)
     assert.deepEqual(elsewhere.clusters.filter((x) => x.name.endsWith(`||${HOST}`)).map((x) => x.name), [])
@@ -147,7 +148,7 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
   })
 
   test(`${routing}: workloadSelector: false gives every sidecar of the namespace the TLS context, labelled or not`, async () => {
-    const all = await envoy(render(resolveConfig({ routing, workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] })), PROXIES)
+    const all = await envoy(render(resolvedConfig({ routing, workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] })), PROXIES)
     for (const name of ['injected', 'not-injected']) assertOurTls(tlsOf(routedCluster(proxy(all, name), HOST, 80)!), 'bank-api', HOST, [HOST])
     assert.equal(routedCluster(proxy(all, 'elsewhere'), HOST, 80), undefined)
   })
@@ -187,7 +188,7 @@ const SHOPS = [
 
 for (const routing of ['targetPort', 'virtualService'] as const) {
   test(`${routing}: targets sharing a host: each workload's cluster for the host takes its own target's files, SNI and server name; an unlabelled one gets none`, async () => {
-    const objects = render(resolveConfig({ routing, targets: MERCHANTS }))
+    const objects = render(resolvedConfig({ routing, targets: MERCHANTS }))
     assert.deepEqual(objects.filter((o) => o.kind !== 'DestinationRule').map((o) => `${o.kind} ${o.metadata.name}`),
       routing === 'targetPort' ? [`ServiceEntry egress-mtls.${HOST}`] : [`ServiceEntry egress-mtls.${HOST}`, `VirtualService egress-mtls.${HOST}`])
     const all = await envoy(objects, SHOPS)
@@ -214,7 +215,7 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
   })
 
   test(`${routing}: targets sharing a host: istiod accepts every object with no error and no warning`, async () => {
-    const objects = render(resolveConfig({ routing, targets: MERCHANTS }))
+    const objects = render(resolvedConfig({ routing, targets: MERCHANTS }))
     const verdicts = await validate(yamlDocuments(objects))
     assert.equal(verdicts.length, objects.length)
     for (const [i, v] of verdicts.entries()) {
@@ -226,7 +227,7 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
 }
 
 test('istiod\'s push status does report what it meets: two DestinationRules of one host merged with a subset of one name', async () => {
-  const [se, dr] = render(resolveConfig({ workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
+  const [se, dr] = render(resolvedConfig({ workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
   assert.ok(se && dr)
   const withSubset = (name: string): typeof dr => ({ ...dr, metadata: { ...dr.metadata, name }, spec: { ...dr.spec, subsets: [{ name: 'v1' }] } })
   const [p] = await envoy([se, withSubset('one'), withSubset('two')], PROXIES.slice(1, 2))

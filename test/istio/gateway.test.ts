@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { plan } from '../../src/core/istio/plan.ts'
 import { render } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { matchingPolicies, rbacAction, type Request } from './envoy-rbac.ts'
 import {
   BUILD_TIMEOUT_MS, envoy, type EnvoyCluster, type GatewayService, istioCheckBinary, type ProxyConfig, type ProxyRequest, type UpstreamTlsContext,
@@ -44,7 +44,7 @@ const PROXIES: ProxyRequest[] = [
 ]
 const TLS_CONTEXT = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext'
 
-const configWith = (extra: Record<string, unknown> = {}): ReturnType<typeof resolveConfig> => resolveConfig({
+const configWith = (extra: Record<string, unknown> = {}): ReturnType<typeof resolvedConfig> => resolvedConfig({
   targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'], origination: 'egressGateway', ...extra }],
 })
 
@@ -91,7 +91,7 @@ const routeOf = (p: ProxyConfig, routeName: string, host: string): NonNullable<P
 
 test('istiod accepts every object of gateway mode with no error and no warning, beside sidecar mode and another team\'s gateway', async () => {
   const objects = [
-    ...render(resolveConfig({
+    ...render(resolvedConfig({
       egressGateway: { namespace: 'istio-egress' },
       targets: [
         { name: 'bank-api', host: HOST, namespaces: ['payments', 'billing'], origination: 'egressGateway', maxConnectionDuration: '1h', subjectAltNames: ['bank.example.com'] },
@@ -100,7 +100,7 @@ test('istiod accepts every object of gateway mode with no error and no warning, 
         { name: 'sidecar', host: 'sidecar.example.com', namespaces: ['payments'] },
       ],
     })),
-    ...render(resolveConfig({ routing: 'virtualService', targets: [{ name: 'vs', host: 'vs.example.com', namespaces: ['vs-ns', 'istio-system'], origination: 'egressGateway' }] })),
+    ...render(resolvedConfig({ routing: 'virtualService', targets: [{ name: 'vs', host: 'vs.example.com', namespaces: ['vs-ns', 'istio-system'], origination: 'egressGateway' }] })),
   ]
   const verdicts = await validate(yamlDocuments(objects))
   assert.equal(verdicts.length, objects.length)
@@ -194,7 +194,7 @@ test('the gateway\'s authorization refuses the host\'s server, whatever Host a r
 })
 
 test('moving a live target from sidecar to egressGateway: after each object provision applies, in its order, the labelled sidecar\'s call still reaches a full path', async () => {
-  const sidecarMode = render(resolveConfig({ targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
+  const sidecarMode = render(resolvedConfig({ targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
   const entries = plan(render(configWith()), sidecarMode, { instance: 'egress-mtls' })
   assert.deepEqual(entries.map((e) => e.action), ['create', 'create', 'create', 'create', 'create', 'create', 'unchanged', 'create', 'delete'])
   const key = (o: { kind: string, metadata: { namespace: string, name: string } }): string => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`

@@ -7,8 +7,8 @@ import { test } from 'node:test'
 
 import fc from 'fast-check'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { type IstioObject, render } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheckBinary, validate, yamlDocuments } from './istio-check.ts'
 
@@ -30,7 +30,7 @@ function allRendered (): IstioObject[] {
             // A namespace per case, so that every object reaches istiod under its own name.
             const suffix = String(i++)
             const ns = namespaces.map((n) => n === '*' ? n : `${n}-${suffix}`)
-            out.push(...render(resolveConfig({
+            out.push(...render(resolvedConfig({
               routing,
               workloadSelector,
               meshRootNamespace: `mesh-root-${suffix}`,
@@ -93,7 +93,7 @@ test('what `egress-mtls render` prints passes istiod too', async () => {
 })
 
 test('the checker does reject and warn: istiod\'s errors and warnings reach the test', async () => {
-  const [se, dr] = render(resolveConfig({ targets: [bank] }))
+  const [se, dr] = render(resolvedConfig({ targets: [bank] }))
   assert.ok(se && dr)
   const drSpec = dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }
   const tls = drSpec.trafficPolicy.portLevelSettings[0]!.tls

@@ -6,7 +6,6 @@ import fc from 'fast-check'
 
 import { RESERVED_TARGET_NAMES } from '../../src/core/base/names.ts'
 import { type Config, resolveConfig } from '../../src/core/config/config.ts'
-import { ConfigError } from '../../src/errors.ts'
 
 const alnum = 'abcdefghijklmnopqrstuvwxyz0123456789'
 const letters = fc.constantFrom(...alnum.split(''))
@@ -83,10 +82,6 @@ export function configArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
 
 /** A generated configuration resolved (defaults applied), or undefined where it does not validate. */
 export function validConfig (raw: unknown): Config | undefined {
-  try {
-    return resolveConfig(raw)
-  } catch (err) {
-    if (err instanceof ConfigError) return undefined
-    throw err
-  }
+  const result = resolveConfig(raw)
+  return result.ok ? result.value : undefined
 }

@@ -12,9 +12,9 @@ import fc from 'fast-check'
 import { mutatePodTemplate } from '../../src/core/admission/mutate.ts'
 import { decide } from '../../src/core/admission/policy.ts'
 import { editUserVolumes, parseUserVolumes, type UserVolumes } from '../../src/core/admission/user-volumes.ts'
-import { resolveConfig } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 
-const config = resolveConfig({
+const config = resolvedConfig({
   annotationFormat: 'map',
   targets: [
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
@@ -65,7 +65,7 @@ function perByteGrowth (small: string, big: string, f: (text: string) => unknown
 }
 
 /** A namespace offering 20 targets: a warning about the targets annotation lists them all. */
-const manyTargets = resolveConfig({
+const manyTargets = resolvedConfig({
   targets: Array.from({ length: 20 }, (_, i) => ({ name: i < 2 ? ['bank-api', 'tax-gw01'][i] : `target-${i}`, host: `t${i}.example.com`, namespaces: ['payments'] })),
 })
 

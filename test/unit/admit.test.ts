@@ -4,10 +4,10 @@ import { test } from 'node:test'
 import type { AdmissionRequest } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
-import { resolveConfig } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { type Kind, KINDS } from './kinds.ts'
 
-const config = resolveConfig({
+const config = resolvedConfig({
   targets: [
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
     { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['payments', 'billing'] },
@@ -60,7 +60,7 @@ test('a Job is injected on CREATE only: an UPDATE never patches its pod template
   // up to date: nothing to say
   assert.deepEqual(update(job), { response: { uid: 'a1b2', allowed: true }, result: 'unchanged', patch: [], warnings: [] })
   // the configuration changed since creation (tax-gw gone, bank-api moved): left alone, with a warning
-  const changed = resolveConfig({ mountRoot: '/certs', targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
+  const changed = resolvedConfig({ mountRoot: '/certs', targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
   const stale = update(job, changed)
   assert.deepEqual(stale.patch, [])
   assert.equal(stale.result, 'skipped')
@@ -211,7 +211,7 @@ test('denial: allowed false, 400 BadRequest, the message; dry-run gets the same 
 })
 
 test('two targets of one host named by a workload: denied on CREATE; a Job\'s UPDATE is allowed with the denial as a warning', () => {
-  const shared = resolveConfig({
+  const shared = resolvedConfig({
     targets: [
       { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['payments'] },
       { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['payments'] },

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { exitCode, type Finding, formatFinding } from '../../src/core/base/findings.ts'
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { checkMaterial, checkSecret } from '../../src/core/tls/client-material.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { type ClientMaterial, clientMaterial, testAuthority } from '../support/pki.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
-const config = resolveConfig({
+const config = resolvedConfig({
   targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } }],
 })
 const target = config.targets[0]!

@@ -2,12 +2,13 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
-import { parseConfig, targetsForNamespace } from '../../src/core/config/config.ts'
+import { parseConfig, resolveConfig, targetsForNamespace } from '../../src/core/config/config.ts'
 import { ConfigError } from '../../src/errors.ts'
+import { parsedConfig } from '../support/config.ts'
 
 const issuesOf = (text: string): string[] => {
   try {
-    parseConfig(text, 'c.yaml')
+    parsedConfig(text, 'c.yaml')
   } catch (err) {
     assert.ok(err instanceof ConfigError, String(err))
     assert.equal(err.exitCode, 2)
@@ -16,8 +17,18 @@ const issuesOf = (text: string): string[] => {
   assert.fail('expected a ConfigError')
 }
 
+test('core says what is wrong as a Result, every issue at once; the shell makes it the ConfigError', () => {
+  const result = parseConfig('targets:\n  - { name: a, host: 10.0.0.1 }\n')
+  assert.deepEqual(result.ok ? [] : result.error, [
+    { path: 'targets[0].namespaces', message: 'is required', line: 2 },
+    { path: 'targets[0].host', message: 'must be a DNS name, not an IP address', line: 2 },
+  ])
+  assert.deepEqual(resolveConfig([]), { ok: false, error: [{ path: '', message: 'must be a mapping of configuration fields' }] })
+  assert.equal(parseConfig('targets: []\n').ok, true)
+})
+
 test('defaults fill every field but name, host and namespaces', () => {
-  const c = parseConfig('targets:\n  - { name: bank-api, host: api.bank.example.com, namespaces: [payments] }\n')
+  const c = parsedConfig('targets:\n  - { name: bank-api, host: api.bank.example.com, namespaces: [payments] }\n')
   assert.deepEqual(c, {
     injection: 'label',
     mountRoot: '/etc/egress-mtls',
@@ -49,11 +60,11 @@ test('an empty file, or one that is null, is an error; `targets: []` injects not
   for (const text of ['', '\n', '# only a comment\n', 'null\n', '~\n', '---\n']) {
     assert.deepEqual(issuesOf(text), ['? : is empty: a configuration needs at least `targets` (write `targets: []` to inject nothing on purpose)'], JSON.stringify(text))
   }
-  assert.deepEqual(parseConfig('targets: []\n').targets, [])
+  assert.deepEqual(parsedConfig('targets: []\n').targets, [])
 })
 
 test('partial secretKeys keep the other defaults; mountRoot loses a trailing slash', () => {
-  const c = parseConfig('mountRoot: /certs/\ntargets:\n  - { name: a, host: a.example.com, namespaces: [x], secretKeys: { cert: tls.crt } }\n')
+  const c = parsedConfig('mountRoot: /certs/\ntargets:\n  - { name: a, host: a.example.com, namespaces: [x], secretKeys: { cert: tls.crt } }\n')
   assert.equal(c.mountRoot, '/certs')
   assert.deepEqual(c.targets[0]?.secretKeys, { cert: 'tls.crt', key: 'key', cacert: 'cacert' })
 })
@@ -136,7 +147,7 @@ test('rules across fields: duplicates, reserved names, port clash, "*" alone, IP
 
 test('targets may share a host: each its own certificate, for its own workloads (docs/design.md "Istio resources": targets sharing a host)', async (t) => {
   await t.test('namespaced targets with workloadSelector share a host, wherever their namespaces meet', () => {
-    const c = parseConfig(`targets:
+    const c = parsedConfig(`targets:
   - { name: merchant-a, host: api.bank.example.com, namespaces: [payments] }
   - { name: merchant-b, host: api.bank.example.com, namespaces: [payments, billing], secretName: b, sni: b.bank.example.com }
   - { name: merchant-c, host: api.bank.example.com, namespaces: [shop], port: 443, plainPort: 80 }
@@ -201,12 +212,12 @@ test('targets may share a host: each its own certificate, for its own workloads 
       '3 targets[1].host: is shared with targets[0] (a) and longer than 241 characters: the shared ServiceEntry\'s name egress-mtls.<host> would exceed 253',
     ])
     const fits = long.slice(1)
-    assert.equal(parseConfig(`targets:\n  - { name: a, host: ${fits}, namespaces: [x] }\n  - { name: b, host: ${fits}, namespaces: [x] }\n`).targets.length, 2)
+    assert.equal(parsedConfig(`targets:\n  - { name: a, host: ${fits}, namespaces: [x] }\n  - { name: b, host: ${fits}, namespaces: [x] }\n`).targets.length, 2)
   })
 })
 
 test('verifyServerName: a boolean, and false cannot come with subjectAltNames', () => {
-  assert.equal(parseConfig('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: false }\n').targets[0]?.verifyServerName, false)
+  assert.equal(parsedConfig('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: false }\n').targets[0]?.verifyServerName, false)
   assert.deepEqual(issuesOf('targets:\n  - { name: a, host: a.example.com, namespaces: [x], verifyServerName: "no" }\n'), ['2 targets[0].verifyServerName: must be boolean'])
   assert.deepEqual(issuesOf('targets:\n  - name: a\n    host: a.example.com\n    namespaces: [x]\n    subjectAltNames: [a.example.com]\n    verifyServerName: false\n'), [
     '6 targets[0].verifyServerName: false contradicts subjectAltNames (names to verify); remove one of them',
@@ -215,7 +226,7 @@ test('verifyServerName: a boolean, and false cannot come with subjectAltNames', 
 
 test('target names are limited to 51 characters so resource names fit in 63', () => {
   const ok = 'a'.repeat(51)
-  assert.equal(parseConfig(`targets: [{ name: ${ok}, host: h.example.com, namespaces: [x] }]`).targets[0]?.name, ok)
+  assert.equal(parsedConfig(`targets: [{ name: ${ok}, host: h.example.com, namespaces: [x] }]`).targets[0]?.name, ok)
   assert.deepEqual(issuesOf(`targets: [{ name: ${ok}b, host: h.example.com, namespaces: [x] }]`), [
     '1 targets[0].name: must NOT have more than 51 characters',
   ])
@@ -228,16 +239,16 @@ test('YAML syntax errors and non-mappings are configuration errors with a line',
 })
 
 test('maxConnectionDuration takes Go-style durations only', () => {
-  assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1h30m }]').targets[0]?.maxConnectionDuration, '1h30m')
+  assert.equal(parsedConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1h30m }]').targets[0]?.maxConnectionDuration, '1h30m')
   assert.deepEqual(issuesOf('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1 hour }]'), [
     '1 targets[0].maxConnectionDuration: must be a duration such as 1h, 30m or 1h30m, or off',
   ])
-  assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1ms }]').targets[0]?.maxConnectionDuration, '1ms')
+  assert.equal(parsedConfig('targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: 1ms }]').targets[0]?.maxConnectionDuration, '1ms')
   for (const off of ['0', 'off', '"0"', '\'off\'']) {
-    const target = parseConfig(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${off} }]`).targets[0]
+    const target = parsedConfig(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${off} }]`).targets[0]
     assert.ok(target !== undefined && !('maxConnectionDuration' in target), `${off} turns the bound off`)
   }
-  assert.equal(parseConfig('targets: [{ name: a, host: a.io, namespaces: [x] }]').targets[0]?.maxConnectionDuration, '1h', 'one hour by default')
+  assert.equal(parsedConfig('targets: [{ name: a, host: a.io, namespaces: [x] }]').targets[0]?.maxConnectionDuration, '1h', 'one hour by default')
   for (const short of ['0s', '999us', '0.5ms', '999999ns']) {
     assert.deepEqual(issuesOf(`targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${short} }]`), [
       '1 targets[0].maxConnectionDuration: must be at least 1ms (Istio rejects shorter durations)',
@@ -248,7 +259,7 @@ test('maxConnectionDuration takes Go-style durations only', () => {
 test('maxConnectionDuration: what kube-apiserver (CEL, Go) and istiod accept, and nothing else', () => {
   const duration = (d: string): string => `targets: [{ name: a, host: a.io, namespaces: [x], maxConnectionDuration: ${d} }]`
   for (const ok of ['2562047h', '2562046h59m59.999s', '1.5s', '0.001s', '1000000us', '720h']) {
-    assert.equal(parseConfig(duration(ok)).targets[0]?.maxConnectionDuration, ok)
+    assert.equal(parsedConfig(duration(ok)).targets[0]?.maxConnectionDuration, ok)
   }
   const tooLong = '1 targets[0].maxConnectionDuration: must be at most 2562047h (the largest duration Go, hence Kubernetes and Istio, can hold)'
   for (const long of ['2562048h', '2562047h1ms', '9223372036854775807ns', '99999999999999999999h', '2562047h47m16.854775808s']) {
@@ -278,7 +289,7 @@ test('hostile files are refused quickly with one line each, before the parser sp
 })
 
 test('targetsForNamespace: listed namespaces and the whole mesh, in configuration order', () => {
-  const c = parseConfig(`targets:
+  const c = parsedConfig(`targets:
   - { name: a, host: a.io, namespaces: [x, y] }
   - { name: b, host: b.io, namespaces: ["*"] }
   - { name: c, host: c.io, namespaces: [y] }
@@ -290,15 +301,15 @@ test('targetsForNamespace: listed namespaces and the whole mesh, in configuratio
 
 test('the example configuration in the repository is valid', () => {
   const path = new URL('../../examples/config.yaml', import.meta.url)
-  const c = parseConfig(readFileSync(path, 'utf8'), 'examples/config.yaml')
+  const c = parsedConfig(readFileSync(path, 'utf8'), 'examples/config.yaml')
   assert.deepEqual(c.targets.map((t) => t.name), ['bank-api', 'tax-gw'])
 })
 
 test('egressGateway: Istio\'s gateway chart by default; the Service follows the namespace', () => {
-  const c = parseConfig('egressGateway: { namespace: istio-egress }\ntargets:\n  - { name: a, host: a.example.com, namespaces: [x], origination: egressGateway }\n')
+  const c = parsedConfig('egressGateway: { namespace: istio-egress }\ntargets:\n  - { name: a, host: a.example.com, namespaces: [x], origination: egressGateway }\n')
   assert.deepEqual(c.egressGateway, { namespace: 'istio-egress', selector: { istio: 'egressgateway' }, service: 'istio-egressgateway.istio-egress.svc.cluster.local', port: 443 })
   assert.equal(c.targets[0]?.origination, 'egressGateway')
-  const custom = parseConfig('egressGateway: { namespace: gw, selector: { app.example.com/role: egress }, service: egress.gw.svc.corp.local, port: 8443 }\ntargets: []\n')
+  const custom = parsedConfig('egressGateway: { namespace: gw, selector: { app.example.com/role: egress }, service: egress.gw.svc.corp.local, port: 8443 }\ntargets: []\n')
   assert.deepEqual(custom.egressGateway, { namespace: 'gw', selector: { 'app.example.com/role': 'egress' }, service: 'egress.gw.svc.corp.local', port: 8443 })
 })
 
@@ -334,16 +345,16 @@ test('egressGateway: a missing, malformed or contradictory field is named with i
 
 test('origination egressGateway: the Secret keys Istio\'s gateway reads, and a name its Gateway can carry', () => {
   const target = (extra: string): string => `targets:\n  - { name: a, host: a.example.com, namespaces: [x], origination: egressGateway${extra} }\n`
-  assert.deepEqual(parseConfig(target(', secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }')).targets[0]?.secretKeys, { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' })
+  assert.deepEqual(parsedConfig(target(', secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }')).targets[0]?.secretKeys, { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' })
   assert.deepEqual(issuesOf(target(', secretKeys: { cert: tls.crt }')), [
     '2 targets[0].secretKeys: must be {cert: cert, key: key, cacert: cacert} or {cert: tls.crt, key: tls.key, cacert: ca.crt} with origination egressGateway: the keys Istio\'s gateway reads from credentialName',
   ])
   // sidecar mode reads any keys (they become files)
-  assert.equal(parseConfig(target(', secretKeys: { cert: tls.crt }').replace('egressGateway', 'sidecar')).targets[0]?.origination, 'sidecar')
+  assert.equal(parsedConfig(target(', secretKeys: { cert: tls.crt }').replace('egressGateway', 'sidecar')).targets[0]?.origination, 'sidecar')
   const long = 'n'.repeat(44)
   assert.deepEqual(issuesOf(`targets:\n  - { name: ${long}, host: a.example.com, namespaces: [x], origination: egressGateway }\n`), [
     '2 targets[0].name: must be at most 43 characters with origination egressGateway (its Istio Gateway egress-mtls-<name>-gateway is a DNS label: 63 characters at most)',
   ])
-  assert.equal(parseConfig(`targets:\n  - { name: ${'n'.repeat(43)}, host: a.example.com, namespaces: [x], origination: egressGateway }\n`).targets.length, 1)
-  assert.equal(parseConfig(`targets:\n  - { name: ${long}, host: a.example.com, namespaces: [x] }\n`).targets.length, 1)
+  assert.equal(parsedConfig(`targets:\n  - { name: ${'n'.repeat(43)}, host: a.example.com, namespaces: [x], origination: egressGateway }\n`).targets.length, 1)
+  assert.equal(parsedConfig(`targets:\n  - { name: ${long}, host: a.example.com, namespaces: [x] }\n`).targets.length, 1)
 })

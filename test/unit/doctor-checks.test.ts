@@ -6,12 +6,13 @@ import { test } from 'node:test'
 import { admit } from '../../src/core/admission/admit.ts'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
 import { type Finding, formatFinding } from '../../src/core/base/findings.ts'
-import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { type Config } from '../../src/core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor/doctor.ts'
 import { checkGatewayWorkload } from '../../src/core/doctor/gateway.ts'
 import { render } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 
-const config = resolveConfig({
+const config = resolvedConfig({
   targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } }],
 })
 const lines = (findings: readonly Finding[]): string[] => findings.map(formatFinding)
@@ -59,7 +60,7 @@ const injectedWith = (w: Workload, c: Config): Workload => {
 }
 
 test('workload: injected as the webhook makes it, not injected, stale, not opted in', () => {
-  const two = resolveConfig({ targets: [
+  const two = resolvedConfig({ targets: [
     { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] },
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['billing'] },
   ] })
@@ -83,7 +84,7 @@ test('workload: injected as the webhook makes it, not injected, stale, not opted
 })
 
 test('targets sharing a host: each workload presents the certificate of the target it names; one naming none is told; a gateway target\'s is the gateway\'s', () => {
-  const shared = resolveConfig({ targets: [
+  const shared = resolvedConfig({ targets: [
     { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['billing'] },
     { name: 'merchant-b', host: 'api.bank.example.com', namespaces: ['billing'], secretName: 'b-client' },
     { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], origination: 'egressGateway' },
@@ -107,7 +108,7 @@ test('targets sharing a host: each workload presents the certificate of the targ
 })
 
 test('workload in namespace mode: the namespace must carry egress-mtls.io/injection=enabled', () => {
-  const c = resolveConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
+  const c = resolvedConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
   const w: Workload = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { template: { metadata: {} } } }
   const findings = checkWorkload(c, 'billing', {}, w)
   assert.match(lines(findings)[0]!, /^fail statefulset\/db: namespace billing is not labelled egress-mtls\.io\/injection=enabled/)
@@ -126,7 +127,7 @@ test('label mode: a workload labelled inject=yes, or labelled on its pod templat
     'fail deployment/web: the webhook never sees it: in label mode its objectSelector matches egress-mtls.io/inject: "true" on the Deployment itself only, so kubectl shows no warning; label the Deployment egress-mtls.io/inject=true',
   ])
   // In namespace mode the webhook sees a "yes" (its objectSelector only excludes "false"): its warning reaches kubectl.
-  const ns = resolveConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
+  const ns = resolvedConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
   assert.ok(!lines(checkWorkload(ns, 'billing', { 'egress-mtls.io/injection': 'enabled' }, deployment({ 'egress-mtls.io/inject': 'yes' }))).some((l) => l.includes('never sees it')))
 })
 
@@ -171,7 +172,7 @@ test('namespace scan: every workload asking for egress-mtls is checked, the othe
 })
 
 test('namespace scan in namespace mode: an unlabelled namespace is one finding, not one per workload', () => {
-  const ns = resolveConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
+  const ns = resolvedConfig({ injection: 'namespace', targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'] }] })
   const workloads = [deployment({}, 'a'), deployment({}, 'b'), deployment({ 'egress-mtls.io/inject': 'false' }, 'c')]
   assert.deepEqual(lines(scanNamespace(ns, 'billing', {}, workloads)), [
     'fail Namespace billing: not labelled egress-mtls.io/injection=enabled (injection: namespace): the webhook sees none of its 2 workloads',
@@ -187,14 +188,14 @@ test('namespace scan in namespace mode: an unlabelled namespace is one finding, 
 
 test('a target with verifyServerName: false warns (the sidecar accepts any name cacert verifies)', () => {
   assert.equal(checkServerNameVerification(config.targets[0]!), undefined)
-  const unverified = resolveConfig({ targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], verifyServerName: false }] })
+  const unverified = resolvedConfig({ targets: [{ name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], verifyServerName: false }] })
   const off = checkServerNameVerification(unverified.targets[0]!)
   assert.equal(off === undefined ? '' : formatFinding(off),
     'warn target tax-gw: verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only gw.tax.example.org)')
 })
 
 test('the egress gateway: its Service and a ready pod, one line each', () => {
-  const gateway = resolveConfig({ targets: [] }).egressGateway
+  const gateway = resolvedConfig({ targets: [] }).egressGateway
   const lines = (service: boolean, pods: { name: string, ready: boolean }[]): string[] => checkGatewayWorkload(gateway, service, pods).map(formatFinding)
   assert.deepEqual(lines(true, [{ name: 'a', ready: true }, { name: 'b', ready: false }]), [
     'ok Service istio-system/istio-egressgateway: the egress gateway\'s Service (istio-egressgateway.istio-system.svc.cluster.local) exists',

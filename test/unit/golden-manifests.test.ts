@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url'
 
 import { parseReview } from '../../src/core/admission/admission-review.ts'
 import { admit, type Outcome } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
+import { parsedConfig } from '../support/config.ts'
 import { type Answer, expectGolden, goldenFolder, goldenWarnings, inject, manifestObjects, throughWebhook } from '../support/golden.ts'
 
 const dir = fileURLToPath(new URL('../fixtures/golden/manifests/', import.meta.url))
 const configFile = fileURLToPath(new URL('../fixtures/golden/config.yaml', import.meta.url))
-const config = parseConfig(readFileSync(configFile, 'utf8'), 'config.yaml')
+const config = parsedConfig(readFileSync(configFile, 'utf8'), 'config.yaml')
 const { cases, stale } = goldenFolder(dir, '.yaml', ['.injected.yaml'], ['.warnings'])
 
 /** The webhook's decision in-process, the review's JSON read as the server reads it; the results kept. */

@@ -13,11 +13,11 @@ import { fileURLToPath } from 'node:url'
 import { parseReview } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
+import { parsedConfig } from '../support/config.ts'
 import { expectGolden, goldenFolder } from '../support/golden.ts'
 
 const dir = fileURLToPath(new URL('../fixtures/golden/', import.meta.url))
-const config = parseConfig(readFileSync(join(dir, 'config.yaml'), 'utf8'), 'config.yaml')
+const config = parsedConfig(readFileSync(join(dir, 'config.yaml'), 'utf8'), 'config.yaml')
 const { cases, stale } = goldenFolder(dir, '.request.json', ['.expected.json'], [], /^(config\.yaml|manifests|render)$/)
 
 test('golden AdmissionReviews: no stale file; an UPDATE with oldObject, a denial, a Job\'s UPDATE; managedFields in each', () => {

@@ -17,7 +17,7 @@ import { parseAllDocuments } from 'yaml'
 
 import { parseReview } from '../../src/core/admission/admission-review.ts'
 import { admit } from '../../src/core/admission/admit.ts'
-import { parseConfig } from '../../src/core/config/config.ts'
+import { parsedConfig } from '../support/config.ts'
 import { type Answer, expectGolden, goldenFolder, inject, manifestObjects, throughWebhook } from '../support/golden.ts'
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url))
@@ -30,7 +30,7 @@ const INJECT_ALL = write('all.yaml', 'injection: cluster\ntargets:\n  - name: ba
 const INJECT_NONE = write('none.yaml', 'targets:\n  - name: bank-api\n    host: api.bank.example.com\n    namespaces: ["*"]\n')
 
 /** The webhook's answer with INJECT_ALL, in-process, the review's JSON read as the server reads it. */
-const injectAll = parseConfig(readFileSync(INJECT_ALL, 'utf8'), INJECT_ALL)
+const injectAll = parsedConfig(readFileSync(INJECT_ALL, 'utf8'), INJECT_ALL)
 const answer: Answer = (review) => {
   const parsed = parseReview(JSON.parse(review))
   assert.ok(parsed.ok)

@@ -8,7 +8,7 @@ import fc from 'fast-check'
 
 import { mutatePodTemplate, mutationKey, type TemplateMetadata } from '../../src/core/admission/mutate.ts'
 import { memo } from '../../src/core/base/memo.ts'
-import { resolveConfig } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 
 test('memo: computes once per key and configuration, and shares the result frozen', () => {
   const kept = memo<{ n: number[] }>(10, 100)
@@ -39,7 +39,7 @@ test('memo: keeps at most `entries` results, dropping the oldest, and never keep
   assert.equal(calls, 7, 'a key over the length limit is computed every time')
 })
 
-const config = resolveConfig({
+const config = resolvedConfig({
   targets: [
     { name: 'alpha', host: 'alpha.example.com', namespaces: ['*'] },
     { name: 'beta', host: 'beta.example.com', namespaces: ['*'], secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } },

@@ -3,9 +3,10 @@ import { test } from 'node:test'
 
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
 import { mutatePodTemplate, type PatchOperation, type TemplateMetadata } from '../../src/core/admission/mutate.ts'
-import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { type Config } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 
-const config: Config = resolveConfig({
+const config: Config = resolvedConfig({
   mountRoot: '/etc/egress-mtls',
   targets: [
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },

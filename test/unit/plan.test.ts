@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { entryDiff } from '../../src/core/istio/diff.ts'
 import { conflictMessage, countActions, formatEntry, type LiveObject, plan as planWith, type PlanOptions } from '../../src/core/istio/plan.ts'
 import { type IstioObject, render } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 
-const desired = render(resolveConfig({
+const desired = render(resolvedConfig({
   routing: 'virtualService',
   targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'], subjectAltNames: ['bank'] }],
 }))
@@ -73,7 +73,7 @@ test('a changed, added or removed spec field, or a changed ownership label: upda
 })
 
 test('live objects not desired are deleted, sorted; unless prune is off', () => {
-  const other = render(resolveConfig({ targets: [{ name: 'gone', host: 'gone.example.com', namespaces: ['zeta', 'alpha'] }] }))
+  const other = render(resolvedConfig({ targets: [{ name: 'gone', host: 'gone.example.com', namespaces: ['zeta', 'alpha'] }] }))
   const all = [...desired, ...other].map((o) => live(o))
   assert.deepEqual(lines(plan(desired, all)), [
     'unchanged ServiceEntry payments/egress-mtls-bank-api',
@@ -90,7 +90,7 @@ test('live objects not desired are deleted, sorted; unless prune is off', () => 
 
 test('a host shared by targets: removing one keeps what the others need; the last but one leaving hands the host back to the remaining target', () => {
   const merchant = (name: string): Record<string, unknown> => ({ name, host: 'api.bank.example.com', namespaces: ['payments'] })
-  const rendered = (...names: string[]): IstioObject[] => render(resolveConfig({ routing: 'virtualService', targets: names.map(merchant) }))
+  const rendered = (...names: string[]): IstioObject[] => render(resolvedConfig({ routing: 'virtualService', targets: names.map(merchant) }))
   const three = rendered('a', 'b', 'c').map((o) => live(o))
   assert.deepEqual(lines(plan(rendered('a', 'b'), three)), [
     'unchanged DestinationRule payments/egress-mtls-a',
@@ -172,8 +172,8 @@ test("an object at our name that is not our instance's is a conflict, saying who
 })
 
 test("the instance decides: another instance's objects are conflicts, and not pruned", () => {
-  const mine = render(resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] }), 'blue')
-  const theirs = render(resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments', 'billing'] }] }), 'green')
+  const mine = render(resolvedConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] }), 'blue')
+  const theirs = render(resolvedConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments', 'billing'] }] }), 'green')
   assert.equal(mine[0]?.metadata.labels['egress-mtls.io/instance'], 'blue')
   const entries = planWith(mine, theirs.map((o) => live(o)), { instance: 'blue' })
   assert.deepEqual(lines(entries), [

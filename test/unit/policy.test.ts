@@ -3,10 +3,11 @@ import { test } from 'node:test'
 
 import type { Message } from '../../src/core/admission/messages.ts'
 import { decide, misplacedOptIn } from '../../src/core/admission/policy.ts'
-import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { type Config } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 
 function config (injection: Config['injection'], extra: Record<string, unknown> = {}): Config {
-  return resolveConfig({
+  return resolvedConfig({
     injection,
     excludeNamespaces: ['legacy'],
     targets: [
@@ -135,7 +136,7 @@ test('egress-mtls.io/targets: bounded: over 256 KiB refused unread, at most 10 w
 })
 
 test('targets sharing a host: none is a default; the workload names its own; naming two of one host is denied', async (t) => {
-  const c = (injection: Config['injection']): Config => resolveConfig({
+  const c = (injection: Config['injection']): Config => resolvedConfig({
     injection,
     targets: [
       { name: 'merchant-a', host: 'api.bank.example.com', namespaces: ['payments'] },

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { about, exitCode, formatFinding } from '../../src/core/base/findings.ts'
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/tls/probe.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
 
-const config = resolveConfig({
+const config = resolvedConfig({
   targets: [
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] },
     { name: 'tax-gw', host: 'gw.tax.example.org', port: 8443, sni: 'mtls.tax.example.org', namespaces: ['billing'] },
@@ -30,7 +30,7 @@ test('the names the sidecar checks: subjectAltNames, else sni (the host by defau
   assert.deepEqual(probePlan(bank).serverNames, ['api.bank.example.com'])
   assert.deepEqual(probePlan(tax).serverNames, ['mtls.tax.example.org'])
   assert.deepEqual(probePlan(pay).serverNames, ['spiffe://pay.example.com/gw', 'edge.pay.example.com'])
-  const off = resolveConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'], verifyServerName: false }] }).targets[0]!
+  const off = resolvedConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'], verifyServerName: false }] }).targets[0]!
   assert.deepEqual(probePlan(off).serverNames, [])
   assert.equal(probeRequest(probePlan(tax), 'ua/1'), 'HEAD / HTTP/1.1\r\nHost: gw.tax.example.org:8443\r\nUser-Agent: ua/1\r\nConnection: close\r\n\r\n')
   assert.match(probeRequest(plan, 'ua/1'), /^HEAD \/ HTTP\/1\.1\r\nHost: api\.bank\.example\.com\r\n/)

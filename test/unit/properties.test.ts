@@ -9,7 +9,8 @@ import type { AdmissionRequest } from '../../src/core/admission/admission-review
 import { admit, type Outcome } from '../../src/core/admission/admit.ts'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
 import { parseUserVolumes } from '../../src/core/admission/user-volumes.ts'
-import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { type Config } from '../../src/core/config/config.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { KINDS as WORKLOAD_KINDS } from './kinds.ts'
 
 const TARGETS = ['alpha', 'beta', 'gamma', 'delta']
@@ -28,7 +29,7 @@ const configArb = fc.record({
     secretKeys: fc.constantFrom({}, { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' }),
     origination: fc.constantFrom('sidecar', 'sidecar', 'egressGateway'),
   })))),
-}).map((raw) => resolveConfig(raw))
+}).map((raw) => resolvedConfig(raw))
 
 interface UserValue { form: 'map' | 'array', entries: [string, Record<string, unknown>][], pretty: boolean }
 

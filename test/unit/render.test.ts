@@ -9,8 +9,9 @@ import fc from 'fast-check'
 import { parseAllDocuments } from 'yaml'
 
 import { certFiles } from '../../src/core/base/names.ts'
-import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import { type Config } from '../../src/core/config/config.ts'
 import { ISTIO_GROUPS, ISTIO_KINDS, type IstioKind, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
+import { resolvedConfig } from '../support/config.ts'
 
 const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 
@@ -92,7 +93,7 @@ function assertValid (objects: readonly IstioObject[]): void {
   for (const o of objects) assert.deepEqual(schemaErrors(o), [], `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
 }
 
-const config = (raw: Record<string, unknown>): Config => resolveConfig(raw)
+const config = (raw: Record<string, unknown>): Config => resolvedConfig(raw)
 const bank = { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }
 const find = (objects: readonly IstioObject[], kind: IstioKind, namespace: string, name = 'egress-mtls-bank-api'): IstioObject => {
   const o = objects.find((x) => x.kind === kind && x.metadata.namespace === namespace && x.metadata.name === name)

@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import { resolveConfig } from '../../src/core/config/config.ts'
 import { expectedSecrets, problemsAt, readSecret, targetsOfSecret, watchScopes } from '../../src/core/tls/secret-reading.ts'
 import { parseCertificate } from '../../src/core/tls/x509.ts'
+import { resolvedConfig } from '../support/config.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
 
-const config = resolveConfig({
+const config = resolvedConfig({
   targets: [
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments', 'billing'] },
     { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: ['billing'], secretKeys: { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' } },
@@ -76,7 +76,7 @@ test('watches: one per namespace and Secret name; one across namespaces for a me
     { namespace: 'billing', secretName: 'bank-api-mtls' },
     { namespace: 'billing', secretName: 'tax-gw-mtls' },
   ])
-  const shared = resolveConfig({
+  const shared = resolvedConfig({
     targets: [
       { name: 'a', host: 'a.example.com', namespaces: ['x'], secretName: 'shared' },
       { name: 'b', host: 'b.example.com', namespaces: ['*'], secretName: 'shared' },
@@ -94,7 +94,7 @@ test('expected Secrets: each namespace a target lists; none for a mesh-wide targ
 })
 
 test('an egressGateway target: its Secret is watched and expected in the gateway\'s namespace only, whatever its namespaces', () => {
-  const gateway = resolveConfig({
+  const gateway = resolvedConfig({
     egressGateway: { namespace: 'egress' },
     targets: [
       { name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments', 'billing'], origination: 'egressGateway' },

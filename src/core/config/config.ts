@@ -1,13 +1,15 @@
 // The configuration file of docs/design.md: schema, defaults and validation. Pure: text in,
-// a frozen Config out, or a ConfigError naming the field, the file and the line.
+// a frozen Config out, or the issues found, each naming the field and the line (the shells
+// name the file and make it the exit-2 ConfigError: io/config-file.ts).
 import { Ajv, type ErrorObject } from 'ajv'
 import { isMap, isNode, isScalar, LineCounter, parseDocument } from 'yaml'
 
-import { ConfigError, type ConfigIssue } from '../../errors.ts'
+import type { ConfigIssue } from '../../errors.ts'
 import { HOUR, MILLISECOND, parseGoDuration } from '../base/duration.ts'
 import { deepFreeze, isRecord, pointerTokens } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 import { hostResourceName, MAX_SHARED_HOST_LENGTH, RESERVED_TARGET_NAMES } from '../base/names.ts'
+import { fail, ok, type Result } from '../base/result.ts'
 import { yamlTooDeep } from '../text/yaml-nesting.ts'
 import {
   type EgressGateway, egressGatewayDefaults, egressGatewayIssues, egressGatewaySchema, GATEWAY_PATTERN_MESSAGES, type Origination,
@@ -213,29 +215,32 @@ const MAX_ALIASES = 100
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/
 
+/** A configuration, or every issue found in it. */
+export type ConfigResult = Result<Config, readonly ConfigIssue[]>
+
+/** One issue of the whole text (no field). */
+const whole = (message: string, line?: number): ConfigResult => fail([line === undefined ? { path: '', message } : { path: '', message, line }])
+
 /**
  * Parses and validates a configuration file's text (YAML or JSON). Every problem found is
  * reported at once; hostile text (huge, binary, deeply nested, alias bombs) is refused
  * before the parser spends memory on it.
  */
-export function parseConfig (text: string, source = 'config'): Config {
-  const fail = (message: string, line?: number): never => {
-    throw new ConfigError(source, [line === undefined ? { path: '', message } : { path: '', message, line }])
-  }
+export function parseConfig (text: string): ConfigResult {
   const bytes = Buffer.byteLength(text)
-  if (bytes > MAX_CONFIG_BYTES) fail(`is ${bytes} bytes; a configuration is at most ${MAX_CONFIG_BYTES} bytes (1 MiB, what a ConfigMap holds)`)
+  if (bytes > MAX_CONFIG_BYTES) return whole(`is ${bytes} bytes; a configuration is at most ${MAX_CONFIG_BYTES} bytes (1 MiB, what a ConfigMap holds)`)
   const control = CONTROL.exec(text)
   if (control !== null) {
     const code = text.charCodeAt(control.index).toString(16).padStart(4, '0').toUpperCase()
-    fail(`contains the control character U+${code}: not a YAML or JSON text`, lineAt(text, control.index))
+    return whole(`contains the control character U+${code}: not a YAML or JSON text`, lineAt(text, control.index))
   }
   const deep = yamlTooDeep(text, MAX_CONFIG_DEPTH)
-  if (deep !== undefined) fail(`nests deeper than ${MAX_CONFIG_DEPTH} levels`, deep.line)
+  if (deep !== undefined) return whole(`nests deeper than ${MAX_CONFIG_DEPTH} levels`, deep.line)
 
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => ({
+    return fail(doc.errors.map((e) => ({
       path: '', message: e.message.split('\n')[0] ?? e.message, line: lineCounter.linePos(e.pos[0]).line,
     })))
   }
@@ -244,10 +249,10 @@ export function parseConfig (text: string, source = 'config'): Config {
     raw = doc.toJS({ maxAliasCount: MAX_ALIASES })
   } catch (err) {
     // The yaml library refuses excessive aliases (a "billion laughs") with a ReferenceError.
-    fail(`cannot be read: ${err instanceof Error ? err.message : String(err)}`)
+    return whole(`cannot be read: ${err instanceof Error ? err.message : String(err)}`)
   }
   if (raw === null || raw === undefined) {
-    fail('is empty: a configuration needs at least `targets` (write `targets: []` to inject nothing on purpose)')
+    return whole('is empty: a configuration needs at least `targets` (write `targets: []` to inject nothing on purpose)')
   }
   const lineOf = (path: readonly string[]): number | undefined => {
     // The key of the field, else the deepest node that exists along the path (a missing field
@@ -261,7 +266,7 @@ export function parseConfig (text: string, source = 'config'): Config {
     }
     return undefined
   }
-  return resolveConfig(raw, source, lineOf)
+  return resolveConfig(raw, lineOf)
 }
 
 function lineAt (text: string, index: number): number {
@@ -279,14 +284,12 @@ function rangeStart (node: unknown): number | undefined {
  * and the rules across fields are reported together, in one pass.
  * `lineOf` maps a field path to its line in the source, when the source has lines.
  */
-export function resolveConfig (raw: unknown, source = 'config', lineOf: (path: readonly string[]) => number | undefined = () => undefined): Config {
+export function resolveConfig (raw: unknown, lineOf: (path: readonly string[]) => number | undefined = () => undefined): ConfigResult {
   const issue = (path: readonly string[], msg: string): ConfigIssue => {
     const line = lineOf(path)
     return line === undefined ? { path: formatPath(path), message: msg } : { path: formatPath(path), message: msg, line }
   }
-  if (!isRecord(raw)) {
-    throw new ConfigError(source, [issue([], 'must be a mapping of configuration fields')])
-  }
+  if (!isRecord(raw)) return fail([issue([], 'must be a mapping of configuration fields')])
   const seen = new Set<string>()
   const issues: ConfigIssue[] = []
   const add = (path: readonly string[], msg: string): void => {
@@ -302,8 +305,8 @@ export function resolveConfig (raw: unknown, source = 'config', lineOf: (path: r
   }
   for (const { path, message: msg } of [...crossCheck(raw), ...egressGatewayIssues(raw)]) add(path, msg)
   issues.sort((x, y) => (x.line ?? 0) - (y.line ?? 0))
-  if (issues.length > 0) throw new ConfigError(source, issues)
-  return deepFreeze(withDefaults(raw as RawConfig))
+  if (issues.length > 0) return fail(issues)
+  return ok(deepFreeze(withDefaults(raw as RawConfig)))
 }
 
 interface RawTarget {

@@ -1,0 +1,10 @@
+// Configurations for tests: core's parseConfig/resolveConfig (a Result) through the shell's
+// configOrError, so that a bad test configuration fails as the CLI would (a ConfigError).
+import { type Config, parseConfig, resolveConfig } from '../../src/core/config/config.ts'
+import { configOrError } from '../../src/io/config-file.ts'
+
+/** The configuration of a YAML or JSON text; throws the ConfigError naming `source`. */
+export const parsedConfig = (text: string, source = 'config'): Config => configOrError(parseConfig(text), source)
+
+/** The configuration of a parsed object, defaults applied; throws the ConfigError naming `source`. */
+export const resolvedConfig = (raw: unknown, source = 'config'): Config => configOrError(resolveConfig(raw), source)
