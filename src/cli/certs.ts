@@ -2,31 +2,25 @@
 // in the Secret and set caBundle on the MutatingWebhookConfiguration (kube/certs.ts); each line
 // of what was done is printed as `certs: ...`.
 import { DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../core/base/name-patterns.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { certs } from '../kube/certs.ts'
 import { checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import type { CertsOptions, Io } from './options.ts'
 
 function validate (o: CertsOptions & { readonly namespace: string }): void {
   for (const [flag, value] of [['--namespace', o.namespace], ['--service', o.service]] as const) {
-    if (!DNS1123_LABEL.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 label`)
+    if (!DNS1123_LABEL.test(value)) throw cliError('EMTLS_CLI_CERTS_NAME_INVALID', flag, value, 'label')
   }
   for (const [flag, value] of [['--secret', o.secret], ['--webhook', o.webhook]] as const) {
-    if (!DNS1123_SUBDOMAIN.test(value)) throw usageError(`certs: ${flag} ${value}: not a DNS-1123 subdomain`)
+    if (!DNS1123_SUBDOMAIN.test(value)) throw cliError('EMTLS_CLI_CERTS_NAME_INVALID', flag, value, 'subdomain')
   }
-  for (const [flag, value] of [['--ca-validity-days', o.caValidityDays], ['--leaf-validity-days', o.leafValidityDays]] as const) {
-    if (!(value > 0)) throw usageError(`certs: ${flag} ${String(value)}: must be more than 0`)
-  }
-  if (!(o.caValidityDays > o.leafValidityDays)) {
-    throw usageError(`certs: --ca-validity-days ${String(o.caValidityDays)} must be more than --leaf-validity-days ${String(o.leafValidityDays)}: a CA must outlive the leaves it signs`)
-  }
-  if (!(o.renewFraction > 0 && o.renewFraction < 1)) throw usageError(`certs: --renew-fraction ${String(o.renewFraction)}: must be between 0 and 1`)
+  if (!(o.caValidityDays > o.leafValidityDays)) throw cliError('EMTLS_CLI_CERTS_VALIDITY', o.caValidityDays, o.leafValidityDays)
 }
 
 export async function run (cliOptions: CertsOptions, io: Io): Promise<number> {
   const kc = loadKubeConfig(cliOptions.kubeconfig, cliOptions.context)
   const namespace = cliOptions.namespace ?? contextNamespace(kc)
-  if (namespace === undefined) throw usageError('certs: no namespace: pass -n NAMESPACE (the kubeconfig context names none)')
+  if (namespace === undefined) throw cliError('EMTLS_CLI_CERTS_NO_NAMESPACE')
   const options = { ...cliOptions, namespace }
   validate(options)
   await checkReachable(kc, Date.now() + (options.timeout ?? 30) * 1000)

@@ -2,7 +2,7 @@
 // --release NAME: the installed release's ConfigMap in --release-namespace (default: the
 // kubeconfig context's namespace, as helm's -n).
 import type { Config } from '../core/config/config.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import type { GlobalOptions, Io } from './options.ts'
 
@@ -11,10 +11,10 @@ const RELEASE_TIMEOUT_SECONDS = 30
 
 export async function loadConfiguration (options: GlobalOptions & { readonly timeout?: number }, io: Io): Promise<Config> {
   if (options.release === undefined) {
-    if (options.releaseNamespace !== undefined) throw usageError('--release-namespace needs --release NAME')
+    if (options.releaseNamespace !== undefined) throw cliError('EMTLS_CLI_RELEASE_NAMESPACE_ALONE')
     return loadConfigFile(configPath(options.config, io.env))
   }
-  if (options.config !== undefined) throw usageError('--config and --release exclude each other: the configuration is a file or the release\'s')
+  if (options.config !== undefined) throw cliError('EMTLS_CLI_CONFIG_RELEASE_EXCLUSIVE')
   const [{ checkReachable, contextNamespace, loadKubeConfig }, { loadReleaseConfig }] = await Promise.all([import('../kube/client.ts'), import('../kube/release-config.ts')])
   const kc = loadKubeConfig(options.kubeconfig, options.context)
   const deadline = Date.now() + (options.timeout ?? RELEASE_TIMEOUT_SECONDS) * 1000

@@ -2,7 +2,7 @@
 // (ok, warn, fail) and exit 1 when anything fails. With -f (manifests) or --cert/--key/--cacert
 // it reads no cluster: what those files show (core/doctor/offline.ts).
 import { isRecord } from '../core/base/json.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { checkReachable, contextNamespace, loadKubeConfig } from '../kube/client.ts'
 import { doctor, parseWorkloadRef } from '../kube/doctor.ts'
 import { instanceOf, loadConfiguration } from './configuration.ts'
@@ -14,7 +14,7 @@ const TIMEOUT_SECONDS = 30
 
 export async function run (options: DoctorOptions, io: Io): Promise<number> {
   const files = [options.cert, options.key, options.cacert]
-  if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw usageError('--cert, --key and --cacert go together: give all three')
+  if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw cliError('EMTLS_CLI_DOCTOR_FILES_TOGETHER')
   if (options.filename !== undefined || options.cert !== undefined) return offline(options, io)
   if (options.workload !== undefined) parseWorkloadRef(options.workload) // bad usage before any I/O
   const config = await loadConfiguration(options, io)
@@ -34,7 +34,7 @@ export async function run (options: DoctorOptions, io: Io): Promise<number> {
 
 /** Offline: the manifests and material files given, no cluster. */
 async function offline (options: DoctorOptions, io: Io): Promise<number> {
-  if (options.workload !== undefined) throw usageError('doctor WORKLOAD reads the cluster; offline (-f, --cert) every workload of the manifests is checked')
+  if (options.workload !== undefined) throw cliError('EMTLS_CLI_DOCTOR_WORKLOAD_OFFLINE')
   const config = await loadConfiguration(options, io)
   const [{ parseManifests, readInputs }, { readMaterialFiles }, { doctorOffline }] = await Promise.all([
     import('../io/manifests.ts'), import('../io/material-files.ts'), import('../core/doctor/offline.ts'),

@@ -14,7 +14,7 @@ import { isKubeObject, type KubeObject, removedApiVersion, syntheticRequest } fr
 import { isRecord, pointerTokens } from '../core/base/json.ts'
 import type { Config } from '../core/config/config.ts'
 import type { DocumentFormat } from '../core/text/document.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { type Manifest, parseManifests, readInputs, YAML_CONTEXT } from '../io/manifests.ts'
 import { editDocument, type EditOperation } from '../io/yaml-edit.ts'
 import { loadConfiguration } from './configuration.ts'
@@ -24,7 +24,7 @@ import { formatObjects } from './output.ts'
 export async function run (options: InjectOptions, io: Io): Promise<number> {
   const paths = options.filename ?? []
   if (paths.length === 0 && (io.stdin as { isTTY?: boolean }).isTTY === true) {
-    throw usageError('inject: no manifests given: pass -f FILE, -f DIRECTORY or -f - (stdin), e.g. egress-mtls inject -f deployment.yaml')
+    throw cliError('EMTLS_CLI_NO_MANIFESTS')
   }
   const config = await loadConfiguration(options, io)
   const manifests = parseManifests(await readInputs(paths.length === 0 ? ['-'] : paths, options.recursive === true, io.stdin))

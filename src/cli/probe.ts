@@ -6,7 +6,7 @@ import type { Config, Target } from '../core/config/config.ts'
 import { checkMaterial, checkSecret, type Material } from '../core/tls/client-material.ts'
 import { judgeProbe, probeDetails, probePlan, probeRequest, withMaterial } from '../core/tls/probe.ts'
 import { keyMatches, parseBundle, parseKey } from '../core/tls/x509.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { readMaterialFiles } from '../io/material-files.ts'
 import { probeConnection } from '../io/tls-probe.ts'
 import { parseListenAddress } from '../server/address.ts'
@@ -17,7 +17,7 @@ import { writeReport } from './report.ts'
 
 export async function run (options: ProbeOptions, io: Io): Promise<number> {
   const files = [options.cert, options.key, options.cacert]
-  if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw usageError('--cert, --key and --cacert go together: give all three, or none to read the target\'s Secret')
+  if (files.some((f) => f !== undefined) && files.some((f) => f === undefined)) throw cliError('EMTLS_CLI_PROBE_FILES_TOGETHER')
   const connectTo = options.connectTo === undefined ? undefined : parseConnectTo(options.connectTo)
   const config = await loadConfiguration(options, io)
   const target = findTarget(config, options.target)
@@ -73,7 +73,7 @@ function usable (m: Material): boolean {
 
 function findTarget (config: Config, name: string): Target {
   const target = config.targets.find((t) => t.name === name)
-  if (target === undefined) throw usageError(`unknown target ${JSON.stringify(name)} (targets: ${config.targets.map((t) => t.name).join(', ') || 'none'})`)
+  if (target === undefined) throw cliError('EMTLS_CLI_TARGET_UNKNOWN', name, config.targets.map((t) => t.name))
   return target
 }
 
@@ -81,7 +81,7 @@ function findTarget (config: Config, name: string): Target {
 function gatewayNamespace (config: Config, target: Target, namespace: string | undefined): string {
   const home = config.egressGateway.namespace
   if (namespace !== undefined && namespace !== home) {
-    throw usageError(`target ${target.name} originates at the egress gateway: its Secret is in namespace ${home} only (drop -n ${namespace})`)
+    throw cliError('EMTLS_CLI_TARGET_GATEWAY_NAMESPACE', target.name, home, namespace)
   }
   return home
 }
@@ -89,14 +89,12 @@ function gatewayNamespace (config: Config, target: Target, namespace: string | u
 /** Where the target's Secret is when -n is not given: its one namespace. */
 function onlyNamespace (target: Target): string {
   const [only, ...more] = target.namespaces
-  if (only === undefined || only === '*' || more.length > 0) {
-    throw usageError(`target ${target.name} is available in ${only === '*' ? 'every namespace' : target.namespaces.join(', ')}: say whose Secret to use with -n NAMESPACE (or give --cert, --key and --cacert)`)
-  }
+  if (only === undefined || only === '*' || more.length > 0) throw cliError('EMTLS_CLI_TARGET_NAMESPACE_NEEDED', target.name, target.namespaces)
   return only
 }
 
 function parseConnectTo (value: string): { host: string, port: number } {
   const address = parseListenAddress(value, '--connect-to')
-  if (address.host === undefined || address.port === 0) throw usageError(`--connect-to ${JSON.stringify(value)}: must be HOST:PORT, e.g. 127.0.0.1:8443`)
+  if (address.host === undefined || address.port === 0) throw cliError('EMTLS_CLI_CONNECT_TO_INVALID', value)
   return { host: address.host, port: address.port }
 }

@@ -7,20 +7,18 @@ import { entryDiff } from '../core/istio/diff.ts'
 import { type Action, formatEntry, type PlanEntry } from '../core/istio/plan.ts'
 import { renderWarnings } from '../core/istio/render.ts'
 import { writeDocument } from '../core/text/document.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { loadKubeConfig } from '../kube/client.ts'
 import { provision } from '../kube/provision.ts'
 import { instanceOf, loadConfiguration } from './configuration.ts'
 import type { Io, ProvisionOptions } from './options.ts'
 
 export async function run (options: ProvisionOptions, io: Io): Promise<number> {
-  if (options.pruneAll && !options.prune) throw usageError('--prune-all and --no-prune contradict each other')
-  if (options.pruneAll && options.adopt) throw usageError('--prune-all and --adopt contradict each other')
-  if (options.output !== 'text' && !options.dryRun) throw usageError(`-o ${options.output} prints the plan: it needs --dry-run`)
+  if (options.pruneAll && !options.prune) throw cliError('EMTLS_CLI_PRUNE_CONTRADICTION', '--no-prune')
+  if (options.pruneAll && options.adopt) throw cliError('EMTLS_CLI_PRUNE_CONTRADICTION', '--adopt')
+  if (options.output !== 'text' && !options.dryRun) throw cliError('EMTLS_CLI_OUTPUT_NEEDS_DRY_RUN', options.output)
   const instance = instanceOf(options)
-  if (!LABEL_VALUE.test(instance)) {
-    throw usageError(`--instance ${JSON.stringify(instance)}: must be a label value (at most 63 letters, digits, '-', '_', '.', starting and ending with a letter or digit)`)
-  }
+  if (!LABEL_VALUE.test(instance)) throw cliError('EMTLS_CLI_INSTANCE_INVALID', instance)
   // Uninstall does not need (nor trust) a configuration: it deletes everything labelled ours.
   const config = options.pruneAll ? undefined : await loadConfiguration(options, io)
   for (const w of config === undefined ? [] : renderWarnings(config)) io.stderr.write(`warning: ${w}\n`)

@@ -1,6 +1,6 @@
 // egress-mtls serve: the admission webhook (HTTPS) and its metrics/health port, until
 // SIGTERM or SIGINT.
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { configPath } from '../io/config-file.ts'
 import { parseListenAddress } from '../server/address.ts'
 import { createLogger } from '../server/log.ts'
@@ -11,12 +11,10 @@ import type { Io, ServeOptions } from './options.ts'
 
 function certificateSource (o: ServeOptions): CertificateFiles | 'self-signed' {
   if (o.selfSigned) {
-    if (o.tlsCert !== undefined || o.tlsKey !== undefined) throw usageError('serve: --self-signed and --tls-cert/--tls-key exclude each other')
+    if (o.tlsCert !== undefined || o.tlsKey !== undefined) throw cliError('EMTLS_CLI_SELF_SIGNED_EXCLUSIVE')
     return 'self-signed'
   }
-  if (o.tlsCert === undefined || o.tlsKey === undefined) {
-    throw usageError('serve: pass --tls-cert FILE and --tls-key FILE, or --self-signed for local use')
-  }
+  if (o.tlsCert === undefined || o.tlsKey === undefined) throw cliError('EMTLS_CLI_SERVING_CERT_MISSING')
   return { certFile: o.tlsCert, keyFile: o.tlsKey }
 }
 
@@ -25,7 +23,7 @@ export async function run (options: ServeOptions, io: Io): Promise<number> {
   const listen = parseListenAddress(options.listen, '--listen')
   const metricsListen = parseListenAddress(options.metricsListen, '--metrics-listen')
   const limits = { maxConnections: options.maxConnections, maxConnectionsPerSource: options.maxConnectionsPerSource }
-  if (options.release !== undefined) throw usageError('serve: --release: serve watches a file, pass --config FILE (the chart mounts its ConfigMap)')
+  if (options.release !== undefined) throw cliError('EMTLS_CLI_SERVE_RELEASE')
   const configFile = configPath(options.config, io.env)
   const log = createLogger(options.logLevel, options.logFormat, io.stdout)
   log.info({ version: VERSION, node: process.version }, 'egress-mtls serve starting')

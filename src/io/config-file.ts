@@ -2,14 +2,14 @@
 import { open } from 'node:fs/promises'
 
 import { type Config, type ConfigResult, MAX_CONFIG_BYTES, parseConfig } from '../core/config/config.ts'
-import { ConfigError, usageError } from '../errors.ts'
+import { cliError, ConfigError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 
 export const CONFIG_ENV = 'EGRESS_MTLS_CONFIG'
 
 export function configPath (flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const path = flag ?? env[CONFIG_ENV]
-  if (path === undefined || path === '') throw usageError(`no configuration: pass --config FILE or set ${CONFIG_ENV}`)
+  if (path === undefined || path === '') throw cliError('EMTLS_CLI_NO_CONFIG', CONFIG_ENV)
   return path
 }
 

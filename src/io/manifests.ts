@@ -18,7 +18,7 @@ import type { Readable } from 'node:stream'
 import { Composer, type Document, isScalar, LineCounter, Parser, type Tags, visit } from 'yaml'
 
 import { yamlTooDeep } from '../core/text/yaml-nesting.ts'
-import { EgressMtlsError, inputError, usageError } from '../errors.ts'
+import { cliError, EgressMtlsError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 import type { EditContext } from './yaml-edit.ts'
 
@@ -50,7 +50,7 @@ const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json'])
  */
 export async function readInputs (paths: readonly string[], recursive: boolean, stdin: Readable, limit = MAX_STREAM_BYTES): Promise<Input[]> {
   const inputs: Input[] = []
-  if (paths.filter((p) => p === '-').length > 1) throw usageError('-f - (stdin) can be given only once')
+  if (paths.filter((p) => p === '-').length > 1) throw cliError('EMTLS_CLI_STDIN_TWICE')
   for (const path of paths) {
     if (path === '-') { inputs.push(await readStdin(stdin, limit)); continue }
     for (const file of await expand(path, recursive, true)) inputs.push(await readFileBounded(file, limit))
@@ -63,7 +63,7 @@ async function expand (path: string, recursive: boolean, top: boolean): Promise<
   try {
     info = await stat(path)
   } catch (err) {
-    throw inputError(path, `cannot read: ${describeFileError(err)}`)
+    throw cliError('EMTLS_CLI_INPUT_UNREADABLE', path, describeFileError(err))
   }
   if (!info.isDirectory()) return [path]
   if (!top && !recursive) return []
@@ -71,13 +71,13 @@ async function expand (path: string, recursive: boolean, top: boolean): Promise<
   try {
     names = (await readdir(path)).sort()
   } catch (err) {
-    throw inputError(path, `cannot read the directory: ${describeFileError(err)}`)
+    throw cliError('EMTLS_CLI_DIRECTORY_UNREADABLE', path, describeFileError(err))
   }
   const files: string[] = []
   for (const name of names) {
     const child = join(path, name)
     let childInfo
-    try { childInfo = await stat(child) } catch (err) { throw inputError(child, `cannot read: ${describeFileError(err)}`) }
+    try { childInfo = await stat(child) } catch (err) { throw cliError('EMTLS_CLI_INPUT_UNREADABLE', child, describeFileError(err)) }
     if (childInfo.isDirectory()) {
       if (recursive) files.push(...await expand(child, recursive, false))
     } else if (MANIFEST_EXTENSIONS.has(extname(name).toLowerCase())) {
@@ -88,7 +88,7 @@ async function expand (path: string, recursive: boolean, top: boolean): Promise<
 }
 
 const tooLarge = (source: string, limit: number): Error =>
-  inputError(source, `too large: a file or stdin may be at most ${limit / MIB} MiB (split it; there is no limit on how many)`)
+  cliError('EMTLS_CLI_INPUT_TOO_LARGE', source, limit / MIB)
 
 /** Bytes read so far, and the lines they end (for where a NUL byte is). */
 interface Read { chunks: Buffer[], total: number, lines: number }
@@ -96,7 +96,7 @@ interface Read { chunks: Buffer[], total: number, lines: number }
 /** Takes a chunk: refused when it holds a NUL byte or makes the input too large, so nothing beyond is read. */
 function take (source: string, read: Read, chunk: Buffer, limit: number): void {
   const nul = chunk.indexOf(0)
-  if (nul !== -1) throw inputError(source, 'binary data, not YAML or JSON (a NUL byte)', read.lines + chunk.subarray(0, nul).toString('latin1').split('\n').length)
+  if (nul !== -1) throw cliError('EMTLS_CLI_INPUT_BINARY', source, read.lines + chunk.subarray(0, nul).toString('latin1').split('\n').length)
   read.total += chunk.length
   if (read.total > limit) throw tooLarge(source, limit)
   for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) read.lines++
@@ -108,7 +108,7 @@ async function readFileBounded (path: string, limit: number): Promise<Input> {
   try {
     handle = await open(path, 'r')
   } catch (err) {
-    throw inputError(path, `cannot read: ${describeFileError(err)}`)
+    throw cliError('EMTLS_CLI_INPUT_UNREADABLE', path, describeFileError(err))
   }
   try {
     const read: Read = { chunks: [], total: 0, lines: 0 }
@@ -121,7 +121,7 @@ async function readFileBounded (path: string, limit: number): Promise<Input> {
     return { source: path, text: Buffer.concat(read.chunks).toString('utf8') }
   } catch (err) {
     if (err instanceof EgressMtlsError) throw err
-    throw inputError(path, `cannot read: ${describeFileError(err)}`)
+    throw cliError('EMTLS_CLI_INPUT_UNREADABLE', path, describeFileError(err))
   } finally {
     await handle.close()
   }
@@ -203,18 +203,18 @@ function * documents ({ source, text }: Input, json: boolean): Generator<Manifes
       // written back as JSON when changed
       if (json) { yield { start: 0, end: text.length, value: JSON.parse(text) as unknown }; return }
       const line = lineCounter.linePos(error.pos[0]).line
-      if (error.message.includes('call stack')) throw inputError(source, 'nested too deeply', line)
-      throw inputError(source, error.message.split('\n')[0] ?? error.message, line)
+      if (error.message.includes('call stack')) throw cliError('EMTLS_CLI_INPUT_TOO_DEEP', source, line)
+      throw cliError('EMTLS_CLI_INPUT_SYNTAX', source, line, error.message.split('\n')[0] ?? error.message)
     }
     const duplicate = duplicateKey(doc)
-    if (duplicate !== undefined) throw inputError(source, `Map keys must be unique: ${duplicate.key}`, lineCounter.linePos(duplicate.at).line)
+    if (duplicate !== undefined) throw cliError('EMTLS_CLI_INPUT_DUPLICATE_KEY', source, lineCounter.linePos(duplicate.at).line, duplicate.key)
     let value: unknown
     try {
       value = doc.toJS(YAML_CONTEXT.toJS)
     } catch (err) {
       const line = lineCounter.linePos(doc.range[0]).line
-      if (err instanceof ReferenceError) throw inputError(source, `more than ${MAX_ALIAS_COUNT} alias expansions (an alias bomb?)`, line)
-      throw inputError(source, err instanceof Error ? err.message : String(err), line)
+      if (err instanceof ReferenceError) throw cliError('EMTLS_CLI_INPUT_ALIASES', source, line, MAX_ALIAS_COUNT)
+      throw cliError('EMTLS_CLI_INPUT_SYNTAX', source, line, err instanceof Error ? err.message : String(err))
     }
     if (previous !== undefined) {
       yield { start: previous.start, end: doc.range[0], doc: previous.doc, value: previous.value ?? null }
@@ -245,7 +245,7 @@ function documentStart (text: string, i: number): boolean {
  */
 function scan (source: string, text: string): void {
   const deep = yamlTooDeep(text, MAX_DEPTH)
-  if (deep !== undefined) throw inputError(source, `nested more than ${MAX_DEPTH} levels deep`, deep.line)
+  if (deep !== undefined) throw cliError('EMTLS_CLI_INPUT_TOO_DEEP', source, deep.line, MAX_DEPTH)
   let flow = 0
   let line = 1
   let lineStart = true
@@ -253,13 +253,13 @@ function scan (source: string, text: string): void {
   let nodes = 0
   let docStart = 0
   let docLine = 1
-  const tooMany = (): Error => inputError(source, `the document starting here has more than ${MAX_NODES} YAML nodes (lines, items, collections): split it`, docLine)
+  const tooMany = (): Error => cliError('EMTLS_CLI_INPUT_TOO_MANY_NODES', source, docLine, MAX_NODES)
   /** The document that ends at `end` within MAX_DOCUMENT_BYTES (a UTF-16 unit is at least a byte, at most three). */
   const checkSize = (end: number): void => {
     const units = end - docStart
     if (units * 3 <= MAX_DOCUMENT_BYTES) return
     if (units > MAX_DOCUMENT_BYTES || Buffer.byteLength(text.slice(docStart, end)) > MAX_DOCUMENT_BYTES) {
-      throw inputError(source, `the document starting here is over ${MAX_DOCUMENT_BYTES / MIB} MiB: a document may be at most that (the API server takes 3 MiB)`, docLine)
+      throw cliError('EMTLS_CLI_DOCUMENT_TOO_LARGE', source, docLine, MAX_DOCUMENT_BYTES / MIB)
     }
   }
   for (let i = 0; i < text.length; i++) {

@@ -2,14 +2,14 @@
 import { readFile } from 'node:fs/promises'
 
 import type { Material } from '../core/tls/client-material.ts'
-import { inputError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 
 async function read (path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (err) {
-    throw inputError(path, `cannot be read: ${describeFileError(err)}`)
+    throw cliError('EMTLS_CLI_MATERIAL_UNREADABLE', path, describeFileError(err))
   }
 }
 

@@ -5,7 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 
 import { decide, type KeyPair, type Policy, renewalDue, serviceDnsNames, writes } from '../core/tls/certs.ts'
 import { date, describe, parseBundle, parseCertificate } from '../core/tls/x509.ts'
-import { operationError } from '../errors.ts'
+import { cliErrorFrom } from '../errors.ts'
 import { generateCa, generateLeaf } from '../pki/generate.ts'
 import { apiFailure } from './api-failure.ts'
 import { type CertsClient, certsClient, type CertsTarget, isConflict, TLS_SECRET_TYPE } from './certs-client.ts'
@@ -39,7 +39,7 @@ export async function certs (kc: KubeConfig, target: CertsTarget, options: Certs
       onRetry: (f) => { log(`another writer changed the Secret or the webhook configuration meanwhile (${f.message}); starting over`) },
     })
   } catch (err) {
-    throw operationError(`certs: ${apiFailure(err).message}`, err)
+    throw cliErrorFrom(err, 'EMTLS_CLI_CERTS_FAILED', apiFailure(err).message)
   }
 }
 

@@ -1,7 +1,7 @@
 // The Kubernetes API shell: one place that loads a kubeconfig and explains API errors.
 import { ApiException, KubeConfig, VersionApi } from '@kubernetes/client-node'
 
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { describeFileError } from '../io/file-errors.ts'
 import { apiFailure } from './api-failure.ts'
 import { deadlineOptions } from './retry.ts'
@@ -20,21 +20,21 @@ export function loadKubeConfig (path?: string, context?: string, env: NodeJS.Pro
     else kc.loadFromFile(path)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    if (typeof e.code === 'string' && typeof e.syscall === 'string') throw usageError(`kubeconfig ${source}: cannot read: ${describeFileError(err)}`)
-    throw usageError(`kubeconfig ${source}: not a valid kubeconfig: ${(e.message || String(err)).split('\n')[0] ?? ''}`)
+    if (typeof e.code === 'string' && typeof e.syscall === 'string') throw cliError('EMTLS_CLI_KUBECONFIG_UNREADABLE', source, describeFileError(err))
+    throw cliError('EMTLS_CLI_KUBECONFIG_INVALID', source, (e.message || String(err)).split('\n')[0] ?? '')
   }
   const found = kc.getContexts()
   if (path === undefined && kc.getCurrentContext() === 'loaded-context' && kc.getCurrentCluster()?.server === 'http://localhost:8080') {
-    throw usageError('no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or create ~/.kube/config (in a pod, the service account is used)')
+    throw cliError('EMTLS_CLI_NO_KUBECONFIG')
   }
   if (context !== undefined) {
-    if (kc.getContextObject(context) === null) throw usageError(`kubeconfig ${source}: no context "${context}" (contexts: ${found.map((c) => c.name).join(', ') || 'none'})`)
+    if (kc.getContextObject(context) === null) throw cliError('EMTLS_CLI_CONTEXT_UNKNOWN', source, context, found.map((c) => c.name))
     kc.setCurrentContext(context)
   }
   const current = kc.getCurrentContext()
-  if (current === '' || kc.getContextObject(current) === null) throw usageError(`kubeconfig ${source}: no current context: pass --context NAME (contexts: ${found.map((c) => c.name).join(', ') || 'none'})`)
+  if (current === '' || kc.getContextObject(current) === null) throw cliError('EMTLS_CLI_NO_CURRENT_CONTEXT', source, found.map((c) => c.name))
   const cluster = kc.getCurrentCluster()
-  if (cluster === null || cluster.server === '') throw usageError(`kubeconfig ${source}: context "${current}" names no cluster with a server`)
+  if (cluster === null || cluster.server === '') throw cliError('EMTLS_CLI_CONTEXT_NO_SERVER', source, current)
   return kc
 }
 
@@ -59,6 +59,6 @@ export async function checkReachable (kc: KubeConfig, deadline: number): Promise
     await kc.makeApiClient(VersionApi).getCode({}, deadlineOptions(deadline))
   } catch (err) {
     if (err instanceof ApiException) return
-    throw usageError(`cannot reach the API server ${serverName(kc)}: ${apiFailure(err).message}`)
+    throw cliError('EMTLS_CLI_API_UNREACHABLE', serverName(kc), apiFailure(err).message)
   }
 }

@@ -12,7 +12,7 @@ import { checkGatewayWorkload } from '../core/doctor/gateway.ts'
 import { checkIstioVersion, type Istiod } from '../core/doctor/istio-version.ts'
 import { targetNamespaces, targetObjects } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
-import { usageError } from '../errors.ts'
+import { cliError } from '../errors.ts'
 import { apiFailure } from './api-failure.ts'
 import { getObject, istioApi } from './istio.ts'
 import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
@@ -76,7 +76,7 @@ export function parseWorkloadRef (ref: string): { kind: WorkloadKind, name: stri
   const name = second ?? first ?? ''
   const kind = Object.hasOwn(KINDS, kindName) ? KINDS[kindName] : undefined
   if (kind === undefined || rest.length > 0 || !DNS1123_SUBDOMAIN_CHARACTERS.test(name)) {
-    throw usageError(`workload ${JSON.stringify(ref)}: expected NAME (a Deployment) or KIND/NAME with KIND one of deployment, statefulset, daemonset, replicaset, job, cronjob`)
+    throw cliError('EMTLS_CLI_WORKLOAD_INVALID', ref)
   }
   return { kind, name }
 }

@@ -6,7 +6,7 @@ import { CoreV1Api, type CustomObjectsApi, type KubeConfig } from '@kubernetes/c
 import type { Config } from '../core/config/config.ts'
 import { type Action, conflictMessage, countActions, formatEntry, matches, owner, plan, type PlanEntry } from '../core/istio/plan.ts'
 import { type IstioObject, ownedBy, render } from '../core/istio/render.ts'
-import { operationError } from '../errors.ts'
+import { cliErrorFrom } from '../errors.ts'
 import type { ApiFailure } from './api-failure.ts'
 import { apiFailure } from './api-failure.ts'
 import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject, replaceSpec } from './istio.ts'
@@ -71,14 +71,14 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
     try {
       owned = await withRetry(() => listOwned(api, instance, options.deadline), retry('list Istio objects'))
     } catch (err) {
-      throw operationError(`cannot list the Istio objects egress-mtls owns: ${reason(err)}`, err)
+      throw cliErrorFrom(err, 'EMTLS_CLI_OWNED_UNLISTED', reason(err))
     }
     const known = new Set(owned.map(keyOf))
     const others = await Promise.all(desired.filter((d) => !known.has(keyOf(d))).map(async (d) => {
       try {
         return await withRetry(() => getObject(api, d.kind, d.metadata.namespace, d.metadata.name, options.deadline), retry(`get ${keyOf(d)}`))
       } catch (err) {
-        throw operationError(`cannot read ${keyOf(d)}: ${reason(err)}`, err)
+        throw cliErrorFrom(err, 'EMTLS_CLI_OBJECT_UNREADABLE', keyOf(d), reason(err))
       }
     }))
     return plan(desired, [...owned, ...others.filter((o) => o !== undefined)], planOptions)

@@ -4,7 +4,7 @@
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
 import { type Config, parseConfig } from '../core/config/config.ts'
-import { ConfigError, usageError } from '../errors.ts'
+import { cliError, ConfigError } from '../errors.ts'
 import { configOrError } from '../io/config-file.ts'
 import { deadlineOptions, withRetry } from './retry.ts'
 
@@ -18,10 +18,8 @@ export async function loadReleaseConfig (kc: KubeConfig, release: string, namesp
   const list = await withRetry(() => core.listNamespacedConfigMap({ namespace, labelSelector }, deadlineOptions(deadline)), { deadline })
   const found = list.items
   if (found.length !== 1) {
-    const names = found.map((c) => c.metadata?.name ?? '').join(', ')
-    throw usageError(found.length === 0
-      ? `no egress-mtls release "${release}" in namespace ${namespace}: no ConfigMap labelled ${labelSelector} (helm list -n ${namespace}; --release-namespace NS names the release's namespace)`
-      : `release "${release}" in namespace ${namespace}: ${found.length} ConfigMaps labelled ${labelSelector} (${names}); pass --config FILE instead`)
+    if (found.length === 0) throw cliError('EMTLS_CLI_RELEASE_NOT_FOUND', release, namespace, labelSelector)
+    throw cliError('EMTLS_CLI_RELEASE_AMBIGUOUS', release, namespace, labelSelector, found.map((c) => c.metadata?.name ?? ''))
   }
   const cm = found[0]
   const source = `configmap ${namespace}/${cm?.metadata?.name ?? ''} (release ${release}) config.yaml`

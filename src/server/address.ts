@@ -3,7 +3,7 @@
 import { once } from 'node:events'
 import type { AddressInfo, Server } from 'node:net'
 
-import { operationError, usageError } from '../errors.ts'
+import { cliError, cliErrorFrom } from '../errors.ts'
 
 export interface ListenAddress {
   /** Absent: every interface (IPv6 and IPv4 where available). */
@@ -15,7 +15,7 @@ export function parseListenAddress (value: string, flag: string): ListenAddress 
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(value)
   const port = Number(m?.[3])
   if (m === null || port > 65535) {
-    throw usageError(`${flag} ${JSON.stringify(value)}: must be [HOST]:PORT, e.g. :8443, 127.0.0.1:8443 or [::1]:8443 (port 0 picks a free port)`)
+    throw cliError('EMTLS_CLI_LISTEN_ADDRESS', flag, value)
   }
   const host = m[1] ?? m[2]
   return host === undefined || host === '' ? { port } : { host, port }
@@ -30,7 +30,7 @@ export async function listen (server: Server, address: ListenAddress, flag: stri
     await once(server, 'listening')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err)
-    throw operationError(`${flag} ${address.host ?? ''}:${address.port}: cannot listen: ${code}`, err)
+    throw cliErrorFrom(err, 'EMTLS_CLI_LISTEN_FAILED', flag, `${address.host ?? ''}:${address.port}`, code)
   }
   return (server.address() as AddressInfo).port
 }

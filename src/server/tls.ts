@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 
 import { parseCertificate } from '../core/tls/x509.ts'
-import { tlsError } from '../errors.ts'
+import { cliErrorFrom } from '../errors.ts'
 
 /** TLS 1.2+ (docs/design.md); what kube-apiserver's Go client negotiates. */
 export const MIN_TLS_VERSION = 'TLSv1.2'
@@ -39,13 +39,13 @@ export function servingCertificate (cert: string, key: string, source: string): 
   try {
     x509 = parseCertificate(cert)
   } catch (err) {
-    throw tlsError(`${source}: not a PEM certificate (${(err as Error).message})`, err)
+    throw cliErrorFrom(err, 'EMTLS_CLI_TLS_NOT_PEM', source, (err as Error).message)
   }
   try {
     // OpenSSL checks here that the key parses and belongs to the certificate.
     createSecureContext({ cert, key })
   } catch (err) {
-    throw tlsError(`${source}: unusable certificate/key pair (${(err as Error).message})`, err)
+    throw cliErrorFrom(err, 'EMTLS_CLI_TLS_UNUSABLE_PAIR', source, (err as Error).message)
   }
   return { cert, key, notAfter: x509.validToDate, fingerprint256: x509.fingerprint256 }
 }
@@ -55,7 +55,7 @@ export async function readServingCertificate (certFile: string, keyFile: string)
     try {
       return await readFile(file, 'utf8')
     } catch (err) {
-      throw tlsError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, err)
+      throw cliErrorFrom(err, 'EMTLS_CLI_TLS_UNREADABLE', file, (err as NodeJS.ErrnoException).code ?? String(err))
     }
   }
   const [cert, key] = await Promise.all([read(certFile), read(keyFile)])
