@@ -1,6 +1,6 @@
 // The webhook's protocol (docs/design.md "Protocol (webhook)"): AdmissionReview in and out over
-// real TLS, every bad-input answer, the body limit, keep-alive, and the usage errors of
-// `egress-mtls serve` (the TLS policy: webhook-tls.test.ts).
+// real TLS, the body limit, keep-alive, and the usage errors of
+// `egress-mtls serve` (the TLS policy: webhook-tls.test.ts; 400, 415 and 404 in process: test/unit/webhook-protocol.test.ts).
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { Agent } from 'node:https'
@@ -51,39 +51,6 @@ describe('POST /mutate', () => {
     assert.equal(answer.response.uid, 'v1beta1-uid')
   })
 
-  const noUid = deploymentReview()
-  delete noUid.request['uid']
-  const badBodies: [string, string, RegExp][] = [
-    ['not JSON', '{"apiVersion": "admission.k8s.io/v1", ', /not valid JSON/],
-    ['an empty body', '', /not valid JSON/],
-    ['a JSON array', '[]', /not a JSON object/],
-    ['a JSON string', '"AdmissionReview"', /not a JSON object/],
-    ['another kind', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: {} }), /kind is not AdmissionReview/],
-    ['another apiVersion', JSON.stringify({ ...deploymentReview(), apiVersion: 'admission.k8s.io/v2' }), /apiVersion/],
-    ['a review without request', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), /request is missing/],
-    ['a request without uid', JSON.stringify(noUid), /request\.uid is missing/],
-    ['a request without kind', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'x', operation: 'CREATE' } }), /request\.kind/],
-  ]
-  for (const [what, body, reason] of badBodies) {
-    test(`400 for ${what}, with a short reason`, async () => {
-      const res = await post(t.webhook.port, body, { ca })
-      assert.equal(res.status, 400)
-      assert.match(errorOf(res.body), reason)
-      assert.ok(res.body.length < 200, res.body)
-    })
-  }
-
-  test('415 for a wrong or missing content type', async () => {
-    const body = JSON.stringify(deploymentReview())
-    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/yaml', 'application/json-patch+json', '']) {
-      const res = await post(t.webhook.port, body, { ca, contentType })
-      assert.equal(res.status, 415, contentType)
-      assert.match(errorOf(res.body), /application\/json/)
-    }
-    assert.equal((await post(t.webhook.port, body, { ca, contentType: null })).status, 415)
-    assert.equal((await post(t.webhook.port, undefined, { ca, contentType: null })).status, 415)
-  })
-
   test(`a body of exactly ${BODY_LIMIT} bytes (2 x 3 MiB + 64 KiB: an UPDATE of the largest object) is answered; one byte more is 413`, async () => {
     const review = deploymentReview('big-uid')
     const pad = (size: number): string => {
@@ -105,11 +72,6 @@ describe('POST /mutate', () => {
     })
     assert.equal(res.status, 413)
     assert.match(errorOf(res.body), /larger than 6356992 bytes/)
-  })
-
-  test('other paths and methods are 404', async () => {
-    assert.equal((await post(t.webhook.port, undefined, { ca, method: 'GET' })).status, 404)
-    assert.equal((await post(t.webhook.port, '{}', { ca, path: '/validate' })).status, 404)
   })
 
   test('keeps HTTP/1.1 connections alive across reviews, even after bad input', async () => {
