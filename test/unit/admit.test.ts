@@ -27,23 +27,25 @@ function request (object: unknown, over: Partial<AdmissionRequest> = {}): Admiss
 
 const decoded = (patch: string | undefined): unknown => JSON.parse(Buffer.from(patch ?? '', 'base64').toString('utf8'))
 
-test('every kind with a pod template is injected at its own template path: on CREATE, and on UPDATE except Jobs', () => {
+test('every kind with a pod template is injected at its own template path: on CREATE, and on UPDATE except Jobs', async (t) => {
   for (const kind of Object.keys(KINDS) as Kind[]) {
     for (const operation of ['CREATE', 'UPDATE']) {
-      const object = workload(kind)
-      const a = admit(request(object, { operation, oldObject: object }), config)
-      if (kind === 'Job' && operation === 'UPDATE') {
-        assert.equal(a.result, 'skipped', `${kind} ${operation}`)
-        assert.deepEqual(a.patch, [])
-        continue
-      }
-      assert.equal(a.result, 'injected', `${kind} ${operation}`)
-      const prefix = `/${KINDS[kind].path.join('/')}/metadata/`
-      assert.ok(a.patch.every((o) => o.path.startsWith(prefix)), `${kind}: ${JSON.stringify(a.patch)}`)
-      assert.deepEqual(a.response, { uid: 'a1b2', allowed: true, patchType: 'JSONPatch', patch: a.response.patch })
-      assert.deepEqual(decoded(a.response.patch), a.patch)
-      const out = applyPatch(object, a.patch) as Record<string, unknown>
-      assert.equal(admit(request(out), config).result, 'unchanged')
+      await t.test(`${kind} ${operation}`, () => {
+        const object = workload(kind)
+        const a = admit(request(object, { operation, oldObject: object }), config)
+        if (kind === 'Job' && operation === 'UPDATE') {
+          assert.equal(a.result, 'skipped', `${kind} ${operation}`)
+          assert.deepEqual(a.patch, [])
+          return
+        }
+        assert.equal(a.result, 'injected', `${kind} ${operation}`)
+        const prefix = `/${KINDS[kind].path.join('/')}/metadata/`
+        assert.ok(a.patch.every((o) => o.path.startsWith(prefix)), `${kind}: ${JSON.stringify(a.patch)}`)
+        assert.deepEqual(a.response, { uid: 'a1b2', allowed: true, patchType: 'JSONPatch', patch: a.response.patch })
+        assert.deepEqual(decoded(a.response.patch), a.patch)
+        const out = applyPatch(object, a.patch) as Record<string, unknown>
+        assert.equal(admit(request(out), config).result, 'unchanged')
+      })
     }
   }
 })
@@ -54,41 +56,46 @@ function applied (object: Record<string, unknown>, over: Partial<AdmissionReques
   return applyPatch(object, a.patch) as Record<string, unknown>
 }
 
-test('a Job is injected on CREATE only: an UPDATE never patches its pod template, and warns when it is stale', () => {
+test('a Job is injected on CREATE only: an UPDATE never patches its pod template, and warns when it is stale', async (t) => {
   const job = applied(workload('Job'))
   const update = (object: unknown, c = config): ReturnType<typeof admit> => admit(request(object, { operation: 'UPDATE', oldObject: object }), c)
-  // up to date: nothing to say
-  assert.deepEqual(update(job), { response: { uid: 'a1b2', allowed: true }, result: 'unchanged', patch: [], warnings: [] })
-  // the configuration changed since creation (tax-gw gone, bank-api moved): left alone, with a warning
   const changed = resolvedConfig({ mountRoot: '/certs', targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
-  const stale = update(job, changed)
-  assert.deepEqual(stale.patch, [])
-  assert.equal(stale.result, 'skipped')
-  assert.deepEqual(stale.response, {
-    uid: 'a1b2',
-    allowed: true,
-    warnings: ['egress-mtls: the pod template of this Job is left as it is: it differs from what egress-mtls would inject now (injected: bank-api,tax-gw; now: bank-api); ' +
-      'it cannot change after creation, recreate the Job to inject it anew'],
+  await t.test('up to date: nothing to say', () => {
+    assert.deepEqual(update(job), { response: { uid: 'a1b2', allowed: true }, result: 'unchanged', patch: [], warnings: [] })
   })
-  // opted out, or never injected (labelled after creation): the same
-  const optedOut = structuredClone(job)
-  ;(optedOut['metadata'] as { labels: Record<string, string> }).labels['egress-mtls.io/inject'] = 'false'
-  assert.match(update(optedOut).response.warnings?.[0] ?? '', /injected: bank-api,tax-gw; now: none/)
-  assert.match(update(workload('Job')).response.warnings?.[0] ?? '', /injected: none; now: bank-api,tax-gw/)
-  // what would be denied on CREATE is a warning on UPDATE: the UPDATE must go through
-  const conflicting = workload('Job', undefined, { metadata: { annotations: { 'sidecar.istio.io/userVolume': '{"a":' } } })
-  assert.equal(admit(request(conflicting), config).result, 'denied')
-  const a = update(conflicting)
-  assert.equal(a.response.allowed, true)
-  assert.deepEqual(a.patch, [])
-  assert.deepEqual(a.warnings.map((m) => m.code), ['EMTLS_JOB_TEMPLATE_REFUSED'])
-  assert.match(a.response.warnings?.[0] ?? '', /^egress-mtls: the pod template of this Job is left as it is: injecting it would be refused: egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON/)
-  // a CronJob's template may change: it is still patched on UPDATE
-  const cron = applied(workload('CronJob'))
-  assert.equal(update(cron, changed).result, 'injected')
+  await t.test('the configuration changed since creation (tax-gw gone, bank-api moved): left alone, with a warning', () => {
+    const stale = update(job, changed)
+    assert.deepEqual(stale.patch, [])
+    assert.equal(stale.result, 'skipped')
+    assert.deepEqual(stale.response, {
+      uid: 'a1b2',
+      allowed: true,
+      warnings: ['egress-mtls: the pod template of this Job is left as it is: it differs from what egress-mtls would inject now (injected: bank-api,tax-gw; now: bank-api); ' +
+        'it cannot change after creation, recreate the Job to inject it anew'],
+    })
+  })
+  await t.test('opted out, or never injected (labelled after creation): the same', () => {
+    const optedOut = structuredClone(job)
+    ;(optedOut['metadata'] as { labels: Record<string, string> }).labels['egress-mtls.io/inject'] = 'false'
+    assert.match(update(optedOut).response.warnings?.[0] ?? '', /injected: bank-api,tax-gw; now: none/)
+    assert.match(update(workload('Job')).response.warnings?.[0] ?? '', /injected: none; now: bank-api,tax-gw/)
+  })
+  await t.test('what would be denied on CREATE is a warning on UPDATE: the UPDATE must go through', () => {
+    const conflicting = workload('Job', undefined, { metadata: { annotations: { 'sidecar.istio.io/userVolume': '{"a":' } } })
+    assert.equal(admit(request(conflicting), config).result, 'denied')
+    const a = update(conflicting)
+    assert.equal(a.response.allowed, true)
+    assert.deepEqual(a.patch, [])
+    assert.deepEqual(a.warnings.map((m) => m.code), ['EMTLS_JOB_TEMPLATE_REFUSED'])
+    assert.match(a.response.warnings?.[0] ?? '', /^egress-mtls: the pod template of this Job is left as it is: injecting it would be refused: egress-mtls: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON/)
+  })
+  await t.test('a CronJob\'s template may change: it is still patched on UPDATE', () => {
+    const cron = applied(workload('CronJob'))
+    assert.equal(update(cron, changed).result, 'injected')
+  })
 })
 
-test('bounded: annotation values over 256 KiB are refused unread, whatever they hold', () => {
+test('bounded: annotation values over 256 KiB are refused unread, whatever they hold', async (t) => {
   const hostile = (annotations: Record<string, string>, own: Record<string, string> = {}): Record<string, unknown> => {
     const object = workload('Deployment', undefined, { metadata: { annotations } })
     ;(object['metadata'] as Record<string, unknown>)['annotations'] = own
@@ -103,31 +110,39 @@ test('bounded: annotation values over 256 KiB are refused unread, whatever they 
     [hostile({}, { 'egress-mtls.io/targets': 'a,'.repeat(1_450_000) }), 'annotation egress-mtls.io/targets is over 262144 bytes'],
   ]
   for (const [object, message] of cases) {
-    const a = admit(request(object), config)
-    assert.equal(a.result, 'denied', message)
-    assert.ok(a.response.status?.message.startsWith(`egress-mtls: ${message}`), a.response.status?.message)
-    assert.ok((a.response.status?.message.length ?? 0) < 300)
-    // on a Job's UPDATE, the same is a warning and the UPDATE goes through
-    const job = { ...object, kind: 'Job', apiVersion: 'batch/v1' }
-    const u = admit(request(job, { kind: { group: 'batch', version: 'v1', kind: 'Job' }, operation: 'UPDATE' }), config)
-    assert.equal(u.response.allowed, true, message)
-    assert.ok(u.response.warnings?.some((w) => w.includes(message)), message)
+    await t.test(message, () => {
+      const a = admit(request(object), config)
+      assert.equal(a.result, 'denied', message)
+      assert.ok(a.response.status?.message.startsWith(`egress-mtls: ${message}`), a.response.status?.message)
+      assert.ok((a.response.status?.message.length ?? 0) < 300)
+      // on a Job's UPDATE, the same is a warning and the UPDATE goes through
+      const job = { ...object, kind: 'Job', apiVersion: 'batch/v1' }
+      const u = admit(request(job, { kind: { group: 'batch', version: 'v1', kind: 'Job' }, operation: 'UPDATE' }), config)
+      assert.equal(u.response.allowed, true, message)
+      assert.ok(u.response.warnings?.some((w) => w.includes(message)), message)
+    })
   }
-  // a workload not opted in, with nothing of ours: its annotations are not read at all
-  const unlabelled = hostile({ 'sidecar.istio.io/userVolume': deep })
-  ;(unlabelled['metadata'] as Record<string, unknown>)['labels'] = {}
-  assert.equal(admit(request(unlabelled), config).result, 'skipped')
+  await t.test('a workload not opted in, with nothing of ours: its annotations are not read at all', () => {
+    const unlabelled = hostile({ 'sidecar.istio.io/userVolume': deep })
+    ;(unlabelled['metadata'] as Record<string, unknown>)['labels'] = {}
+    assert.equal(admit(request(unlabelled), config).result, 'skipped')
+  })
 })
 
-test('other operations and kinds are allowed unchanged', () => {
+test('other operations and kinds are allowed unchanged', async (t) => {
   for (const operation of ['DELETE', 'CONNECT']) {
-    assert.deepEqual(admit(request(workload('Deployment'), { operation }), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [], warnings: [] })
+    await t.test(operation, () => {
+      assert.deepEqual(admit(request(workload('Deployment'), { operation }), config), { response: { uid: 'a1b2', allowed: true }, result: 'skipped', patch: [], warnings: [] })
+    })
   }
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: {} }
-  assert.equal(admit({ uid: 'p', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: pod }, config).result, 'skipped')
-  assert.equal(admit(request(workload('Deployment'), { kind: { group: 'extensions', version: 'v1beta1', kind: 'Deployment' } }), config).result, 'skipped')
-  // another version of a handled group/kind is handled
-  assert.equal(admit(request(workload('CronJob'), { kind: { group: 'batch', version: 'v1beta1', kind: 'CronJob' } }), config).result, 'injected')
+  await t.test('a Pod, and a group/kind egress-mtls does not handle', () => {
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { labels: { 'egress-mtls.io/inject': 'true' } }, spec: {} }
+    assert.equal(admit({ uid: 'p', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', object: pod }, config).result, 'skipped')
+    assert.equal(admit(request(workload('Deployment'), { kind: { group: 'extensions', version: 'v1beta1', kind: 'Deployment' } }), config).result, 'skipped')
+  })
+  await t.test('another version of a handled group/kind is handled', () => {
+    assert.equal(admit(request(workload('CronJob'), { kind: { group: 'batch', version: 'v1beta1', kind: 'CronJob' } }), config).result, 'injected')
+  })
 })
 
 test('a ReplicaSet a Deployment controls is left to its Deployment', () => {
