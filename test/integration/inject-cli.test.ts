@@ -9,20 +9,11 @@ import { test } from 'node:test'
 import { parseAllDocuments } from 'yaml'
 
 import { cliProcess, type CliRun } from '../support/cli-process.ts'
+import { TWO_TARGETS_CONFIG } from '../support/config.ts'
 
 const cli = (args: readonly string[], stdin?: string): Promise<CliRun> => cliProcess(args, { stdin })
 
-const CONFIG = `
-targets:
-  - name: bank-api
-    host: api.bank.example.com
-    namespaces: [payments]
-  - name: tax-gw
-    host: gw.tax.example.org
-    secretName: tax-gw-client
-    secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }
-    namespaces: ["*"]
-`
+const CONFIG = TWO_TARGETS_CONFIG
 
 const MANIFESTS = `# checkout: no namespace, --namespace says payments
 apiVersion: apps/v1

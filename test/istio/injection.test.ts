@@ -14,24 +14,14 @@ import { test } from 'node:test'
 
 import { parseAllDocuments } from 'yaml'
 
+import { TWO_TARGETS_CONFIG } from '../support/config.ts'
 import { BUILD_TIMEOUT_MS, egressMtls, istioCheck, istioCheckBinary, yamlDocuments } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
   await istioCheckBinary()
 })
 
-const CONFIG = `
-mountRoot: /var/run/egress
-targets:
-  - name: bank-api
-    host: api.bank.example.com
-    namespaces: [payments]
-  - name: tax-gw
-    host: gw.tax.example.org
-    secretName: tax-gw-client
-    secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }
-    namespaces: ["*"]
-`
+const CONFIG = `\nmountRoot: /var/run/egress${TWO_TARGETS_CONFIG}`
 
 // The user's own volumes: map form on the Deployment, array form on the StatefulSet and
 // the CronJob (egress-mtls keeps the form it finds).

@@ -8,3 +8,19 @@ export const parsedConfig = (text: string, source = 'config'): Config => configO
 
 /** The configuration of a parsed object, defaults applied; throws the ConfigError naming `source`. */
 export const resolvedConfig = (raw: unknown, source = 'config'): Config => configOrError(resolveConfig(raw), source)
+
+/**
+ * Two targets: bank-api in one namespace, tax-gw mesh-wide with its own Secret and keys (the
+ * configuration the inject CLI and Istio injection tests share; a leading newline, as written).
+ */
+export const TWO_TARGETS_CONFIG = `
+targets:
+  - name: bank-api
+    host: api.bank.example.com
+    namespaces: [payments]
+  - name: tax-gw
+    host: gw.tax.example.org
+    secretName: tax-gw-client
+    secretKeys: { cert: tls.crt, key: tls.key, cacert: ca.crt }
+    namespaces: ["*"]
+`
