@@ -3,6 +3,7 @@
 import type { Readable, Writable } from 'node:stream'
 
 import type { DocumentFormat } from '../core/text/document.ts'
+import type { CertsOptions as CertsRun } from '../kube/certs.ts'
 import type { LogFormat } from '../server/log.ts'
 import type { OutputFormat } from './output.ts'
 
@@ -69,17 +70,12 @@ export interface ProvisionOptions extends GlobalOptions {
   readonly timeout: number
 }
 
-export interface CertsOptions extends GlobalOptions {
+/** What `certs` does (kube/certs.ts), and where: the Secret, the webhook, the namespace. */
+export interface CertsOptions extends GlobalOptions, Omit<CertsRun, 'log'> {
   /** Default: the kubeconfig context's namespace. */
   readonly namespace?: string
-  readonly service: string
   readonly secret: string
   readonly webhook: string
-  readonly caValidityDays: number
-  readonly leafValidityDays: number
-  readonly renewFraction: number
-  /** Delete the Secret instead (uninstall). */
-  readonly uninstall: boolean
   /** Seconds the API server has to answer the reachability check. */
   readonly timeout?: number
 }
