@@ -63,6 +63,8 @@ let provisionerKubeconfig = ''
 let certsKubeconfig = ''
 const raw = {
   meshRootNamespace: '',
+  // A VirtualService per target too: the policy's every kind is exercised.
+  routing: 'virtualService',
   targets: [
     { name: 'bank-api', host: 'api.bank.example.com', namespaces: [] as string[] },
     { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: [] as string[] },
@@ -196,7 +198,7 @@ test('forged writes by the provisioner\'s token to objects that are not the rele
   // What it could apply (bank-api's DestinationRule, tax-gw) it did; its uninstall removes that, nothing else.
   const pruned = await runCli(['provision', '--prune-all', '--kubeconfig', provisionerKubeconfig, '--instance', release, '--timeout', '10'])
   assert.equal(pruned.code, 0, pruned.stderr)
-  assert.equal(pruned.stdout.split('\n').at(-2), 'provisioned: 0 created, 0 updated, 0 unchanged, 5 deleted')
+  assert.equal(pruned.stdout.split('\n').at(-2), 'provisioned: 0 created, 0 updated, 0 unchanged, 8 deleted')
   await kubeJson(kc, { method: 'DELETE', path: sePath(payments, other.metadata.name) })
   await kubeJson(kc, { method: 'DELETE', path: sePath(payments, theirs.metadata.name) })
 })
@@ -222,10 +224,11 @@ test('the provisioner\'s token may write only what the configuration produces: i
     apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'egress-mtls-payroll', labels: ours('payroll') },
     spec: { hosts: ['payroll.internal.example.com'], exportTo: ['*'], http: [{ route: [{ destination: { host: 'evil.example.net' } }] }] },
   }, elsewhere)
-  await refused('a VirtualService at a target\'s name (routing: targetPort makes none)', vsPath(meshRoot), {
-    apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'egress-mtls-mesh-gw', labels: ours('mesh-gw') },
-    spec: { hosts: ['payroll.internal.example.com'], exportTo: ['*'], http: [{ route: [{ destination: { host: 'evil.example.net' } }] }] },
-  }, elsewhere)
+  const wideVs = rendered('VirtualService', meshRoot, 'mesh-gw')
+  const routes = (wideVs['spec'] as { http: { match: unknown, route: { destination: { host: string } }[] }[] }).http
+  await refused('the mesh-wide target\'s VirtualService for another host', vsPath(meshRoot), redirect(wideVs, { hosts: ['payroll.internal.example.com'] }), /the configuration makes it for target mesh-gw/)
+  await refused('the mesh-wide target\'s VirtualService routing its host elsewhere', vsPath(meshRoot), redirect(wideVs, { http: [{ ...routes[0], route: [{ destination: { host: 'evil.example.net' } }] }] }), /the configuration makes it for target mesh-gw/)
+  await refused('the mesh-wide target\'s VirtualService mirroring its traffic', vsPath(meshRoot), redirect(wideVs, { http: [{ ...routes[0], mirror: { host: 'evil.example.net' } }] }), /the configuration makes it for target mesh-gw/)
   await refused('a DestinationRule of another name in the mesh root', drPath(meshRoot), { ...redirect(wideDr, { host: 'payroll.internal.example.com' }, ours('payroll')), metadata: { name: 'egress-mtls-payroll', labels: ours('payroll') } }, elsewhere)
   const reach = new RegExp('the configuration makes it for target mesh-gw \\(label egress-mtls.io/target\\), host gw\\.mesh\\.example\\.net exported to \\* only')
   await refused('the mesh-wide target\'s DestinationRule for another host', drPath(meshRoot), redirect(wideDr, { host: 'payroll.internal.example.com' }), reach)
