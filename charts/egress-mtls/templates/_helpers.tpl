@@ -337,3 +337,18 @@ subjects:
     name: {{ $name }}
     namespace: {{ $.Release.Namespace }}
 {{- end -}}
+
+{{- /*
+A value (map, list, string, number, bool, null) as a CEL literal in which every map value and
+list element is wrapped in dyn(): the API server's CEL requires homogeneous aggregate
+literals, and the provision policy's "allowed" entries mix strings, lists and maps.
+*/ -}}
+{{- define "egress-mtls.celLiteral" -}}
+{{- if kindIs "map" . -}}
+{ {{- range $i, $k := keys . | sortAlpha }}{{ if $i }}, {{ end }}{{ toJson $k }}: dyn({{ include "egress-mtls.celLiteral" (get $ $k) }}){{ end -}} }
+{{- else if kindIs "slice" . -}}
+[ {{- range $i, $v := . }}{{ if $i }}, {{ end }}dyn({{ include "egress-mtls.celLiteral" $v }}){{ end -}} ]
+{{- else -}}
+{{ toJson . }}
+{{- end -}}
+{{- end -}}
