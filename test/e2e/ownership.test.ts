@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 
 import { resolveConfig } from '../../src/core/config/config.ts'
-import { ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, render } from '../../src/core/istio/render.ts'
+import { ISTIO_KINDS, type IstioKind, istioPath, render } from '../../src/core/istio/render.ts'
 import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
 import { type CliResult, runCli } from '../support/run-cli.ts'
@@ -52,8 +52,7 @@ async function namespaces (t: TestContext, count: number): Promise<string[]> {
   return made.map((n) => n.name)
 }
 
-const path = (kind: IstioKind, namespace: string, name = ''): string =>
-  `/apis/networking.istio.io/v1/namespaces/${namespace}/${ISTIO_PLURALS[kind]}${name === '' ? '' : `/${name}`}`
+const path = (kind: IstioKind, namespace: string, name = ''): string => istioPath(kind, namespace, name)
 
 /** An object made by someone else, at `name`. */
 async function foreign (namespace: string, kind: IstioKind, name: string, labels: Record<string, string>): Promise<Live> {
