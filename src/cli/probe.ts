@@ -30,7 +30,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     material = await readMaterialFiles({ cert: options.cert, key: options.key, cacert: options.cacert })
     checks = checkMaterial('files', { cert: options.cert, key: options.key, cacert: options.cacert }, material, now)
   } else {
-    const namespace = options.namespace ?? onlyNamespace(target)
+    const namespace = target.origination === 'egressGateway' ? gatewayNamespace(config, target, options.namespace) : options.namespace ?? onlyNamespace(target)
     const [{ loadKubeConfig }, { apiFailure }] = await Promise.all([import('../kube/client.ts'), import('../kube/api-failure.ts')])
     const { readSecretData } = await import('../kube/secrets.ts')
     const kc = loadKubeConfig(options.kubeconfig, options.context) // a bad kubeconfig is bad usage, not a finding
@@ -77,6 +77,15 @@ function findTarget (config: Config, name: string): Target {
   const target = config.targets.find((t) => t.name === name)
   if (target === undefined) throw usageError(`unknown target ${JSON.stringify(name)} (targets: ${config.targets.map((t) => t.name).join(', ') || 'none'})`)
   return target
+}
+
+/** A target at the egress gateway: its Secret is in the gateway's namespace only. */
+function gatewayNamespace (config: Config, target: Target, namespace: string | undefined): string {
+  const home = config.egressGateway.namespace
+  if (namespace !== undefined && namespace !== home) {
+    throw usageError(`target ${target.name} originates at the egress gateway: its Secret is in namespace ${home} only (drop -n ${namespace})`)
+  }
+  return home
 }
 
 /** Where the target's Secret is when -n is not given: its one namespace. */

@@ -8,7 +8,8 @@ import { DNS1123_SUBDOMAIN_CHARACTERS } from '../core/base/name-patterns.ts'
 import { fail, ok, type Result } from '../core/base/result.ts'
 import { type Config, targetsForNamespace } from '../core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor/doctor.ts'
-import { type IstioObject, render, serves, targetNamespaces } from '../core/istio/render.ts'
+import { checkGatewayWorkload } from '../core/doctor/gateway.ts'
+import { targetNamespaces, targetObjects } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
 import { usageError } from '../errors.ts'
 import { apiFailure } from './api-failure.ts'
@@ -111,23 +112,27 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   if (targets.length === 0) findings.push(about(`Namespace ${namespace}`).warn('no target is available here (see targets[].namespaces)'))
 
   const istio = istioApi(kc)
-  const rendered = render(config, options.instance)
-  const checked = new Set<IstioObject>()
+  const checked = new Set<string>()
   for (const t of targets) {
-    const secret = await read(`Secret ${namespace}/${t.secretName}`, () => readSecretData(kc, namespace, t.secretName, options.deadline), false)
+    // At the egress gateway, the Secret is in the gateway's namespace only.
+    const secretNs = t.origination === 'egressGateway' ? config.egressGateway.namespace : namespace
+    const secret = await read(`Secret ${secretNs}/${t.secretName}`, () => readSecretData(kc, secretNs, t.secretName, options.deadline), false)
     if (!secret.ok) findings.push(secret.error)
-    else findings.push(...checkSecret(t, namespace, secret.value, options.now))
+    else findings.push(...checkSecret(t, secretNs, secret.value, options.now))
 
     const unchecked = checkServerNameVerification(t)
     if (unchecked !== undefined) findings.push(unchecked)
     const home = targetNamespaces(config, t).includes(namespace) ? namespace : config.meshRootNamespace
-    // The target's objects, and its host's shared ones (checked once, with the first target they serve).
-    for (const desired of rendered.filter((o) => o.metadata.namespace === home && serves(o, t) && !checked.has(o))) {
-      checked.add(desired)
-      const live = await read(`${desired.kind} ${home}/${desired.metadata.name}`, () => getObject(istio, desired.kind, home, desired.metadata.name, options.deadline))
+    for (const desired of targetObjects(config, t, home, options.instance)) {
+      const { kind, metadata: { namespace: at, name } } = desired
+      // A host's shared objects are checked once, with the first target they serve.
+      if (checked.has(`${kind} ${at}/${name}`)) continue
+      checked.add(`${kind} ${at}/${name}`)
+      const live = await read(`${kind} ${at}/${name}`, () => getObject(istio, kind, at, name, options.deadline))
       findings.push(live.ok ? checkResource(desired, live.value) : live.error)
     }
   }
+  if (targets.some((t) => t.origination === 'egressGateway')) findings.push(...await gatewayWorkload(kc, config, read, bound))
 
   let podLabels: Readonly<Record<string, string>> = {}
   if (ref !== undefined) {
@@ -151,6 +156,22 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   }
   findings.push(checkSidecarInjection(namespace, namespaceLabels, podLabels))
   return findings
+}
+
+type Reader = <T>(what: string, fn: () => Promise<T>, retried?: boolean) => Promise<Result<T | undefined, Finding>>
+
+/** The egress gateway: its Service, and its pods (by the configured selector) ready. */
+async function gatewayWorkload (kc: KubeConfig, config: Config, read: Reader, bound: ConfigurationOptions): Promise<Finding[]> {
+  const core = kc.makeApiClient(CoreV1Api)
+  const { namespace, selector, service } = config.egressGateway
+  const name = service.split('.')[0] ?? service
+  const svc = await read(`Service ${namespace}/${name}`, () => core.readNamespacedService({ name, namespace }, bound))
+  const labelSelector = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',')
+  const pods = await read(`Pods ${labelSelector} in namespace ${namespace}`, () => core.listNamespacedPod({ namespace, labelSelector }, bound))
+  if (!svc.ok || !pods.ok) return [...(svc.ok ? [] : [svc.error]), ...(pods.ok ? [] : [pods.error])]
+  const ready = (p: { status?: { conditions?: { type: string, status: string }[] } }): boolean =>
+    p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true
+  return checkGatewayWorkload(config.egressGateway, svc.value !== undefined, (pods.value?.items ?? []).map((p) => ({ name: p.metadata?.name ?? '', ready: ready(p) })))
 }
 
 /** Typed client objects carry Date instances and no kind; the checks read plain JSON, as the webhook does. */

@@ -19,8 +19,9 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { resolveConfig } from '../../src/core/config/config.ts'
 import { ISTIO_KINDS, istioPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
-import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { clientMaterial } from '../support/pki.ts'
 import { repoRoot } from '../support/repo.ts'
 import { run } from '../support/run.ts'
 import { runCli } from '../support/run-cli.ts'
@@ -201,6 +202,42 @@ test('gateway kinds: forged writes by the provisioner\'s token are refused; a fo
   const healed = await provision(file)
   assert.equal(healed.code, 0, healed.stderr)
   assert.match(healed.stdout, new RegExp(`create Gateway ${gatewayNs}/egress-mtls-bank-api-gateway`))
+})
+
+test('doctor checks the gateway side in one line each; probe reads the Secret from the gateway\'s namespace', async () => {
+  const file = await configFile('egressGateway')
+  const admin = process.env[KUBECONFIG_ENV] ?? ''
+  const doctor = async (): Promise<string[]> => {
+    const r = await runCli(['doctor', '--config', file, '--kubeconfig', admin, '--namespace', payments])
+    assert.ok(r.code === 0 || r.code === 1, r.stderr)
+    return r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('doctor:') && !l.includes(`Namespace ${payments}`))
+  }
+  const first = await doctor()
+  assert.ok(first.includes(`fail Secret ${gatewayNs}/bank-api-mtls (target bank-api): cert is not a PEM certificate`), first.join('\n'))
+  assert.ok(first.includes(`fail Service ${gatewayNs}/istio-egressgateway: not found: the sidecars send egressGateway targets to istio-egressgateway.${gatewayNs}.svc.cluster.local; install Istio's gateway chart there (or set egressGateway.service)`), first.join('\n'))
+  assert.ok(first.includes(`fail egress gateway ${gatewayNs}/istio=egressgateway: no pod labelled istio=egressgateway in namespace ${gatewayNs}: nothing originates the mutual TLS of egressGateway targets`), first.join('\n'))
+  const rendered = render(resolveConfig(rawConfig('egressGateway')), release).map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+  // doctor expects instance egress-mtls by default: with --instance it finds ours as rendered.
+  const r = await runCli(['doctor', '--config', file, '--kubeconfig', admin, '--namespace', payments, '--instance', release])
+  for (const o of rendered) assert.match(r.stdout, new RegExp(`^ok ${o}: as rendered$`, 'm'))
+  assert.equal(first.some((l) => l.includes(`Secret ${payments}/`)), false, 'no Secret is looked for in the workload\'s namespace')
+
+  // A real key pair and CA in the gateway's namespace, and the gateway's Service.
+  const m = await clientMaterial()
+  await kubeJson(kc, { method: 'PUT', path: `/api/v1/namespaces/${gatewayNs}/secrets/bank-api-mtls`, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bank-api-mtls' }, stringData: { cert: m.cert, key: m.key, cacert: m.cacert } } })
+  await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${gatewayNs}/services`, body: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'istio-egressgateway' }, spec: { selector: { istio: 'egressgateway' }, ports: [{ name: 'https', port: 443 }] } } })
+  const second = await doctor()
+  assert.ok(second.includes(`ok Secret ${gatewayNs}/bank-api-mtls (target bank-api): key matches the certificate`), second.join('\n'))
+  assert.ok(second.includes(`ok Service ${gatewayNs}/istio-egressgateway: the egress gateway's Service (istio-egressgateway.${gatewayNs}.svc.cluster.local) exists`), second.join('\n'))
+
+  // probe: the gateway's Secret, whatever -n says (but another namespace is bad usage).
+  const probe = await runCli(['probe', 'bank-api', '--config', file, '--kubeconfig', admin, '--connect-to', '127.0.0.1:1', '--timeout', '5'])
+  assert.equal(probe.code, 1)
+  assert.match(probe.stdout, /127\.0\.0\.1:1/)
+  assert.doesNotMatch(probe.stdout, /Secret .*: (not found|cannot read)/)
+  const wrong = await runCli(['probe', 'bank-api', '-n', payments, '--config', file, '--kubeconfig', admin, '--timeout', '5'])
+  assert.equal(wrong.code, 2)
+  assert.match(wrong.stderr, new RegExp(`target bank-api originates at the egress gateway: its Secret is in namespace ${gatewayNs} only \\(drop -n ${payments}\\)`))
 })
 
 test('back to sidecar mode: every gateway object and the hop are pruned, the ServiceEntry stays as it was; uninstall leaves nothing', async () => {

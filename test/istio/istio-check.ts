@@ -75,12 +75,24 @@ export interface Verdict {
 
 export const validate = async (yaml: string): Promise<Verdict[]> => await istioCheck('validate', yaml) as Verdict[]
 
-/** What one sidecar proxy gets (Envoy JSON, proto field names). */
+/** What one proxy gets (Envoy JSON, proto field names); a gateway's listeners too. */
 export interface ProxyConfig {
   readonly name: string
   readonly namespace: string
   readonly clusters: readonly EnvoyCluster[]
   readonly routes: readonly RouteConfiguration[]
+  readonly listeners?: readonly EnvoyListener[]
+}
+
+export interface EnvoyFilter { readonly name: string, readonly typed_config?: Record<string, unknown> }
+export interface EnvoyListener {
+  readonly name: string
+  readonly address?: { readonly socket_address?: { readonly port_value?: number } }
+  readonly filter_chains?: readonly {
+    readonly filter_chain_match?: { readonly server_names?: readonly string[] }
+    readonly transport_socket?: { readonly typed_config?: Record<string, unknown> }
+    readonly filters: readonly EnvoyFilter[]
+  }[]
 }
 
 export interface EnvoyEndpoint {
@@ -113,11 +125,35 @@ export interface RouteConfiguration {
   readonly virtual_hosts: readonly {
     readonly name: string,
     readonly domains: readonly string[],
-    readonly routes: readonly { readonly route?: { readonly cluster?: string } }[],
+    readonly routes: readonly {
+      readonly name?: string,
+      readonly route?: { readonly cluster?: string },
+      readonly direct_response?: { readonly status: number, readonly body?: { readonly inline_string?: string } },
+    }[],
   }[]
 }
 
-export interface ProxyRequest { readonly name: string, readonly namespace: string, readonly labels: Record<string, string> }
+export interface ProxyRequest {
+  readonly name: string
+  readonly namespace: string
+  readonly labels: Record<string, string>
+  /** sidecar (default) or router: a gateway. */
+  readonly type?: 'sidecar' | 'router'
+  readonly ip?: string
+}
 
-export const envoy = async (objects: readonly IstioObject[], proxies: readonly ProxyRequest[], rootNamespace = 'istio-system'): Promise<ProxyConfig[]> =>
-  await istioCheck('envoy', JSON.stringify({ configs: yamlDocuments(objects), rootNamespace, proxies })) as ProxyConfig[]
+/** A gateway's Kubernetes Service, with one endpoint: its pod. */
+export interface GatewayService {
+  readonly name: string
+  readonly namespace: string
+  readonly selector: Record<string, string>
+  readonly serviceAccount: string
+  readonly podIP: string
+  readonly podLabels: Record<string, string>
+  readonly ports: readonly { readonly name: string, readonly port: number, readonly targetPort: number }[]
+}
+
+export const envoy = async (
+  objects: readonly unknown[], proxies: readonly ProxyRequest[], rootNamespace = 'istio-system', gatewayServices: readonly GatewayService[] = [],
+): Promise<ProxyConfig[]> =>
+  await istioCheck('envoy', JSON.stringify({ configs: yamlDocuments(objects), rootNamespace, proxies, gatewayServices })) as ProxyConfig[]

@@ -260,6 +260,45 @@ describe('the chart on a real node', { skip }, () => {
     assert.deepEqual(updated.spec.template, job.spec.template)
   })
 
+  test('helm upgrade with an egressGateway target: its objects at the gateway; a labelled Deployment\'s Pods carry its label and no egress-mtls volume', { timeout: 600_000 }, async () => {
+    const gateway = { ...target('gw-api', 'api.gw.example.com'), origination: 'egressGateway' }
+    const upgraded = {
+      ...baseValues,
+      config: { ...baseValues.config, targets: [...baseValues.config.targets, target('tax-gw', 'api.tax.example.com'), gateway] },
+    }
+    const t0 = Date.now()
+    await helm('upgrade', release, chartDir, '-n', releaseNs, '-f', await valuesFile('upgrade-gateway', upgraded), '--wait', '--timeout', '5m')
+    process.stderr.write(`[node] helm upgrade (egressGateway target) --wait: ${Date.now() - t0} ms\n`)
+    // The provision Job, with the chart's RBAC and policy, wrote the gateway side in istio-system.
+    for (const [group, plural] of [['networking.istio.io', 'gateways'], ['security.istio.io', 'authorizationpolicies'], ['networking.istio.io', 'destinationrules']]) {
+      const names = (await list(`/apis/${group}/v1/namespaces/istio-system/${plural}`)).map((o) => o.metadata.name)
+      assert.deepEqual(names, ['egress-mtls-gw-api-gateway'], plural)
+    }
+    assert.ok((await list(`/apis/networking.istio.io/v1/namespaces/${appNs}/destinationrules`)).some((o) => o.metadata.name === 'egress-mtls-gw-api-hop'))
+    const only = (name: string): Record<string, unknown> => {
+      const a = app(name) as { metadata: Record<string, unknown> }
+      return { ...a, metadata: { ...a.metadata, annotations: { 'egress-mtls.io/targets': 'gw-api' } } }
+    }
+    await waitFor('the webhook serves the egressGateway target', 180_000, async () => {
+      const r = await kubeJson(kc(), { method: 'POST', path: `/apis/apps/v1/namespaces/${appNs}/deployments?dryRun=All`, body: only('probe') }) as { spec: { template: PodTemplate } }
+      return r.spec.template.metadata?.annotations?.['egress-mtls.io/injected'] === 'gw-api' ? true : undefined
+    })
+    await create(`/apis/apps/v1/namespaces/${appNs}/deployments`, only('gateway-client'))
+    const pods = await waitFor('Deployment gateway-client available', 180_000, async () => {
+      const d = await get(`/apis/apps/v1/namespaces/${appNs}/deployments/gateway-client`)
+      if (!conditionTrue(d, 'Available')) return undefined
+      return await list(`/api/v1/namespaces/${appNs}/pods?labelSelector=app=gateway-client`)
+    })
+    assert.equal(pods.length, 1)
+    const pod = pods[0]!
+    assert.equal(pod.metadata.labels?.['egress-mtls.io/gw-api'], 'true')
+    assert.equal(pod.metadata.annotations?.['egress-mtls.io/injected'], 'gw-api')
+    const annotations = Object.keys(pod.metadata.annotations ?? {})
+    assert.deepEqual(annotations.filter((k) => k.startsWith('sidecar.istio.io/')), [], 'no userVolume or userVolumeMount')
+    const volumes = ((pod.spec?.['volumes'] ?? []) as { name: string }[]).map((v) => v.name)
+    assert.deepEqual(volumes.filter((v) => v.startsWith('egress-mtls')), [], `volumes: ${volumes.join(', ')}`)
+  })
+
   test('the CronJobs (certs renewal, provision), run once on demand, complete and change nothing', { timeout: 600_000 }, async () => {
     const cronJobs = await list(`/apis/batch/v1/namespaces/${releaseNs}/cronjobs?labelSelector=app.kubernetes.io/instance=${release}`)
     assert.deepEqual(cronJobs.map((c) => c.metadata.labels?.['app.kubernetes.io/component']).sort(), ['certs', 'provision'])
@@ -370,6 +409,7 @@ const snapshotResources = [
   '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
   '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
   '/apis/networking.istio.io/v1/serviceentries', '/apis/networking.istio.io/v1/destinationrules', '/apis/networking.istio.io/v1/virtualservices',
+  '/apis/networking.istio.io/v1/gateways', '/apis/security.istio.io/v1/authorizationpolicies',
 ]
 let initial = new Map<string, Obj>()
 

@@ -8,6 +8,7 @@ import { applyPatch } from '../../src/core/admission/apply-patch.ts'
 import { type Finding, formatFinding } from '../../src/core/base/findings.ts'
 import { type Config, resolveConfig } from '../../src/core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, differences, scanNamespace, type Workload } from '../../src/core/doctor/doctor.ts'
+import { checkGatewayWorkload } from '../../src/core/doctor/gateway.ts'
 import { render } from '../../src/core/istio/render.ts'
 
 const config = resolveConfig({
@@ -190,4 +191,18 @@ test('a target with verifyServerName: false warns (the sidecar accepts any name 
   const off = checkServerNameVerification(unverified.targets[0]!)
   assert.equal(off === undefined ? '' : formatFinding(off),
     'warn target tax-gw: verifyServerName is false: the sidecar accepts any server certificate cacert verifies, whatever name it carries (not only gw.tax.example.org)')
+})
+
+test('the egress gateway: its Service and a ready pod, one line each', () => {
+  const gateway = resolveConfig({ targets: [] }).egressGateway
+  const lines = (service: boolean, pods: { name: string, ready: boolean }[]): string[] => checkGatewayWorkload(gateway, service, pods).map(formatFinding)
+  assert.deepEqual(lines(true, [{ name: 'a', ready: true }, { name: 'b', ready: false }]), [
+    'ok Service istio-system/istio-egressgateway: the egress gateway\'s Service (istio-egressgateway.istio-system.svc.cluster.local) exists',
+    'ok egress gateway istio-system/istio=egressgateway: 1 of 2 pods ready',
+  ])
+  assert.deepEqual(lines(false, [{ name: 'a', ready: false }]), [
+    'fail Service istio-system/istio-egressgateway: not found: the sidecars send egressGateway targets to istio-egressgateway.istio-system.svc.cluster.local; install Istio\'s gateway chart there (or set egressGateway.service)',
+    'fail egress gateway istio-system/istio=egressgateway: 1 pod labelled istio=egressgateway, none ready',
+  ])
+  assert.deepEqual(lines(true, []).at(-1), 'fail egress gateway istio-system/istio=egressgateway: no pod labelled istio=egressgateway in namespace istio-system: nothing originates the mutual TLS of egressGateway targets')
 })

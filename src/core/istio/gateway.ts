@@ -67,8 +67,8 @@ export function renderGatewayClient (config: Config, target: Target, namespace: 
  * port (ISTIO_MUTUAL: only sidecars of the mesh), the VirtualService from that Gateway to
  * `host:port`, the DestinationRule that originates the mutual TLS with the Secret
  * (`credentialName`), and, unless the target is mesh-wide, an AuthorizationPolicy that
- * denies the host to every other source namespace (DENY: the shared gateway keeps serving
- * everything else as before).
+ * denies the host's server (its SNI) to every other source namespace (DENY: the shared
+ * gateway keeps serving everything else as before).
  */
 export function renderGatewaySide (config: Config, target: Target, instance: string): IstioObject[] {
   const gateway = config.egressGateway
@@ -117,22 +117,15 @@ export function renderGatewaySide (config: Config, target: Target, instance: str
     },
   }))
   if (!target.namespaces.includes('*')) {
-    const from = (): unknown[] => [{ source: { notNamespaces: [...target.namespaces] } }]
+    // Keyed on the connection's SNI (the host's server, whatever Host header the requests on
+    // it carry), never on HTTP attributes: Istio turns a DENY rule's HTTP-only conditions
+    // into "deny all" on the gateway's TCP filter chains, which would refuse every other
+    // team's TLS passthrough.
     out.push(object('AuthorizationPolicy', {
       selector: { matchLabels: { ...gateway.selector } },
       action: 'DENY',
-      rules: [
-        // Whatever the Host header says (any case, a port, a trailing dot)...
-        { from: from(), to: [{ operation: { hosts: hostForms(target.host) } }] },
-        // ...and whatever it says on a connection for the host's server (its SNI).
-        { from: from(), when: [{ key: 'connection.sni', values: [target.host] }] },
-      ],
+      rules: [{ from: [{ source: { notNamespaces: [...target.namespaces] } }], when: [{ key: 'connection.sni', values: [target.host] }] }],
     }))
   }
   return out
-}
-
-/** The forms of a host a client can put in a Host header (Istio matches them without case). */
-export function hostForms (host: string): string[] {
-  return [host, `${host}:*`, `${host}.`, `${host}.:*`]
 }

@@ -5,7 +5,7 @@
 // `render`, `provision` and `doctor` all use this one function.
 import { certFiles, DEFAULT_INSTANCE, hostResourceName, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
 import { byHost, type Config, type Target } from '../config/config.ts'
-import { renderGatewayClient, renderGatewaySide } from './gateway.ts'
+import { gatewaySideName, renderGatewayClient, renderGatewaySide } from './gateway.ts'
 import { ISTIO_KINDS, type IstioKind, type IstioObject, istioObject, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
 
 export {
@@ -49,6 +49,23 @@ export function render (config: Config, instance: string = DEFAULT_INSTANCE): Is
   }
   return [...sorted(atGateway), ...sorted(hops), ...sorted(rest)]
 }
+
+/**
+ * What a workload of `namespace` needs for `target` (`namespace` being one of the target's,
+ * or the mesh root for a mesh-wide one): its objects there and, for an egressGateway target,
+ * those at the gateway. What `doctor` expects to find.
+ */
+export function targetObjects (config: Config, target: Target, namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
+  if (target.origination === 'sidecar') {
+    // Its own objects, and those of its host that it shares with the sidecar targets meeting it there.
+    const meeting = config.targets.filter((t) => t.origination === 'sidecar' && t.host === target.host && targetNamespaces(config, t).includes(namespace))
+    return renderHost(config, meeting, namespace, instance).filter((o) => serves(o, target))
+  }
+  const client = renderGatewayClient(config, target, namespace, instance)
+  return [...renderGatewaySide(config, target, instance), client.hop, ...client.route]
+}
+
+export { gatewaySideName }
 
 const kindOrder = (k: IstioKind): number => ISTIO_KINDS.indexOf(k)
 const sorted = (objects: IstioObject[]): IstioObject[] => objects.sort((a, b) =>
