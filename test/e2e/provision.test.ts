@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 
 import { resolveConfig } from '../../src/core/config/config.ts'
-import { ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, OWNED_SELECTOR, render } from '../../src/core/istio/render.ts'
+import { ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, type IstioKind, istioPath, OWNED_SELECTOR, render } from '../../src/core/istio/render.ts'
 import { apply, istioApi } from '../../src/kube/istio.ts'
 import { ensureBinaries } from '../support/binaries.ts'
 import { type ControlPlane, startE2E } from '../support/control-plane.ts'
@@ -90,13 +90,13 @@ async function userObject (namespace: string, kind: IstioKind, name: string, lab
     : { host: `${name}.example.com` }
   await kubeJson(kc, {
     method: 'POST',
-    path: `/apis/networking.istio.io/v1/namespaces/${namespace}/${ISTIO_PLURALS[kind]}`,
+    path: istioPath(kind, namespace),
     body: { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, labels }, spec },
   })
 }
 
 const exists = async (namespace: string, kind: IstioKind, name: string): Promise<boolean> =>
-  (await kubeRequest(kc, { path: `/apis/networking.istio.io/v1/namespaces/${namespace}/${ISTIO_PLURALS[kind]}/${name}` })).status === 200
+  (await kubeRequest(kc, { path: istioPath(kind, namespace, name) })).status === 200
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '')
 /** The plan's own lines, without the diffs under updates. */
