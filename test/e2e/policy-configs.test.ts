@@ -340,8 +340,10 @@ describe('egressGateway: namespaced, mesh-wide, one in the gateway\'s own namesp
     await forgeriesRefused(s, ap, [
       ['an ALLOW', (o) => { at(o, 'spec')['action'] = 'ALLOW' }, /its spec exactly as rendered/],
       ['a CUSTOM action', (o) => { at(o, 'spec')['action'] = 'CUSTOM'; at(o, 'spec')['provider'] = { name: 'evil' } }, reach],
-      ['a DENY for another host', (o) => { at(o, 'spec.rules.0.to.0.operation')['hosts'] = ['payroll.internal.example.com']; at(o, 'spec.rules.1.when.0')['values'] = ['payroll.internal.example.com'] }, reach],
-      ['a DENY of every host (no "to")', (o) => { delete at(o, 'spec.rules.0')['to'] }, reach],
+      ['a DENY for another host', (o) => { at(o, 'spec.rules.0.when.0')['values'] = ['payroll.internal.example.com'] }, reach],
+      ['a DENY for the host and another', (o) => { at(o, 'spec.rules.0.when.0')['values'] = ['api.bank.example.com', 'payroll.internal.example.com'] }, reach],
+      ['a DENY of every host (no condition)', (o) => { delete at(o, 'spec.rules.0')['when'] }, reach],
+      ['a DENY by Host header (HTTP-only: every other TCP chain denied)', (o) => { delete at(o, 'spec.rules.0')['when']; at(o, 'spec.rules.0')['to'] = [{ operation: { hosts: ['api.bank.example.com'] } }] }, reach],
       ['a DENY from every namespace, ours too', (o) => { at(o, 'spec.rules.0')['from'] = [{ source: { notNamespaces: [] } }] }, reach],
       ['a DENY on every workload of the namespace', (o) => { delete at(o, 'spec')['selector'] }, reach],
       ['a DENY on other pods', (o) => { at(o, 'spec')['selector'] = { matchLabels: { istio: 'ingressgateway' } } }, reach],

@@ -202,8 +202,8 @@ test('targets sharing a host: one ServiceEntry and VirtualService for the host, 
   // doctor checks the shared objects once, with the first target they serve.
   const doctor = await runCli(['doctor', '-n', a, '--config', await configOf(merchant('m-a'), merchant('m-b', [a, b]), merchant('m-c')), '--kubeconfig', cp.kubeconfigPath])
   assert.deepEqual(lines(doctor.stdout).filter((l) => / (ServiceEntry|DestinationRule|VirtualService) /.test(l)), [
-    `ok DestinationRule ${a}/egress-mtls-m-a: as rendered`,
     `ok ServiceEntry ${a}/${shared}: as rendered`,
+    `ok DestinationRule ${a}/egress-mtls-m-a: as rendered`,
     `ok VirtualService ${a}/${shared}: as rendered`,
     `ok DestinationRule ${a}/egress-mtls-m-b: as rendered`,
     `ok DestinationRule ${a}/egress-mtls-m-c: as rendered`,
