@@ -5,7 +5,9 @@ package main
 // TestOptions): the Istio objects go into istiod's in-memory config store and
 // ServiceEntry registry, and for each proxy described in the request the clusters
 // and HTTP routes a sidecar would receive are returned as Envoy JSON (proto field
-// names, as in an Envoy config dump). The mesh config is the default profile's.
+// names, as in an Envoy config dump), with istiod's push status (what its
+// /debug/push_status shows: the conflicts and duplicates it met, by metric). The mesh
+// config is the default profile's.
 //
 // A proxy of type "router" is a gateway (as Istio's gateway chart deploys one): it gets
 // its listeners too, and the request's gatewayServices put its Kubernetes Service in the
@@ -107,6 +109,8 @@ type ProxyConfig struct {
 	Routes    []json.RawMessage `json:"routes"`
 	// Gateways only.
 	Listeners []json.RawMessage `json:"listeners,omitempty"`
+	// The push status after this proxy's clusters and routes: {} when istiod met nothing to report.
+	PushStatus json.RawMessage `json:"pushStatus"`
 }
 
 var envoyJSON = protojson.MarshalOptions{UseProtoNames: true}
@@ -193,6 +197,12 @@ func runEnvoy(in []byte) (any, error) {
 				}
 				pc.Routes = append(pc.Routes, j)
 			}
+			status, err := cg.PushContext().StatusJSON()
+			if err != nil {
+				result = fmt.Errorf("push status: %v", err)
+				return
+			}
+			pc.PushStatus = status
 			out = append(out, pc)
 		}
 	})

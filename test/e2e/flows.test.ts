@@ -228,6 +228,27 @@ describe('user flows against a real kube-apiserver', () => {
     assert.match(status.message, /sidecar\.istio\.io\/userVolume/)
   })
 
+  test('targets sharing a host: a workload naming one gets it, one naming none the others and a warning, one naming two is denied', async () => {
+    const IN = { 'egress-mtls.io/inject': 'true' }
+    await configure(`${configFor('label')}\n  - { name: bank-b, host: api.bank.example.com, namespaces: [${payments.name}] }`)
+    try {
+      const one = await create(payments.name, workload('Deployment', 'merchant-b', IN, { 'egress-mtls.io/targets': 'bank-b' }))
+      assert.equal(one.status, 201, one.body)
+      assert.deepEqual(injectedVolumes('Deployment', JSON.parse(one.body) as Obj), ['egress-mtls-bank-b'])
+
+      const none = await create(payments.name, workload('Deployment', 'no-choice', IN))
+      assert.equal(none.status, 201, none.body)
+      assert.match(String(none.headers['warning']), /targets bank-api, bank-b share host api\.bank\.example\.com/)
+      assert.deepEqual(injectedVolumes('Deployment', JSON.parse(none.body) as Obj), ['egress-mtls-tax-gw'])
+
+      const both = await create(payments.name, workload('Deployment', 'both', IN, { 'egress-mtls.io/targets': 'bank-api,bank-b' }))
+      assert.equal(both.status, 400, both.body)
+      assert.match((JSON.parse(both.body) as { message: string }).message, /names bank-api and bank-b, targets of one host api\.bank\.example\.com/)
+    } finally {
+      await configure(configFor('label'))
+    }
+  })
+
   test('namespace mode (the chart\'s selectors): labelled namespaces are injected, opt-out honoured', async () => {
     await configure(configFor('namespace'))
     await register('namespace')

@@ -189,6 +189,8 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
     assertOurTls(tlsOf(cluster('shop-a')), 'merchant-a', HOST, [HOST])
     assertOurTls(tlsOf(cluster('shop-b')), 'merchant-b', 'b.bank.example.com', ['b.bank.example.com'])
     assert.equal(tlsOf(cluster('plain')), undefined, 'no TLS context without a label')
+    // istiod met no conflict or duplicate while generating any of them (its /debug/push_status).
+    for (const p of all) assert.deepEqual(p.pushStatus, {}, p.name)
 
     // Both labels: Istio keeps the two DestinationRules apart (their selectors differ) and
     // applies one of them, whole: one certificate per host, which is why the webhook denies it.
@@ -209,3 +211,12 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
     }
   })
 }
+
+test('istiod\'s push status does report what it meets: two DestinationRules of one host merged with a subset of one name', async () => {
+  const [se, dr] = render(resolveConfig({ workloadSelector: false, targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'] }] }))
+  assert.ok(se && dr)
+  const withSubset = (name: string): typeof dr => ({ ...dr, metadata: { ...dr.metadata, name }, spec: { ...dr.spec, subsets: [{ name: 'v1' }] } })
+  const [p] = await envoy([se, withSubset('one'), withSubset('two')], PROXIES.slice(1, 2))
+  assert.ok(p)
+  assert.deepEqual(Object.keys(p.pushStatus), ['pilot_destrule_subsets'])
+})

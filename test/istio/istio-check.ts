@@ -82,6 +82,8 @@ export interface ProxyConfig {
   readonly clusters: readonly EnvoyCluster[]
   readonly routes: readonly RouteConfiguration[]
   readonly listeners?: readonly EnvoyListener[]
+  /** istiod's push status after this proxy's configuration (its /debug/push_status): metric → key → what it met. */
+  readonly pushStatus: Readonly<Record<string, Readonly<Record<string, { readonly proxy?: string, readonly message?: string }>>>>
 }
 
 export interface EnvoyFilter { readonly name: string, readonly typed_config?: Record<string, unknown> }

@@ -53,9 +53,12 @@ export function targetArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     subjectAltNames: fc.array(fc.oneof(dnsName, fc.constant('spiffe://bank.example/ns/x/sa/y'), fc.string({ minLength: 1, maxLength: 20 })), { maxLength: 3 }),
     maxConnectionDuration: duration,
     verifyServerName: fc.boolean(),
+    origination: fc.constantFrom('sidecar', 'sidecar', 'egressGateway'),
   }, { requiredKeys: ['name', 'host', 'namespaces'] })
     // Names to verify and no verification contradict each other (a configuration error).
     .map((t) => t.verifyServerName === false ? { ...t, subjectAltNames: undefined } : t)
+    // At the egress gateway: the Secret keys Istio reads, and a name its Gateway can carry.
+    .map((t) => t.origination === 'egressGateway' ? { ...t, name: t.name.slice(0, 43).replace(/-+$/, ''), secretKeys: undefined } : t)
     .map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)))
 }
 
@@ -68,8 +71,14 @@ export function configArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     workloadSelector: fc.boolean(),
     meshRootNamespace: fc.constantFrom(...namespaces),
     excludeNamespaces: fc.uniqueArray(dnsLabel(), { maxLength: 2 }),
+    egressGateway: fc.record({
+      namespace: fc.constantFrom(...namespaces),
+      selector: fc.constantFrom({ istio: 'egressgateway' }, { app: 'egress', 'topology.example.com/zone': 'a.b_c-1' }),
+      port: fc.constantFrom(443, 8443, 1, 65535),
+    }, { requiredKeys: ['namespace'] }),
     targets: fc.uniqueArray(targetArbitrary(namespaces), { minLength: 1, maxLength: 4, selector: (t) => t['name'] }),
-  }, { requiredKeys: ['targets', 'meshRootNamespace'] })
+  // The gateway's namespace is always one of `namespaces` (they must exist where the objects are applied).
+  }, { requiredKeys: ['targets', 'meshRootNamespace', 'egressGateway'] })
 }
 
 /** A generated configuration resolved (defaults applied), or undefined where it does not validate. */

@@ -26,6 +26,7 @@ const configArb = fc.record({
     host: fc.constant(`${name}.example.com`),
     namespaces: fc.oneof(fc.constant(['*']), fc.subarray(['ns-a', 'ns-b'], { minLength: 1 })),
     secretKeys: fc.constantFrom({}, { cert: 'tls.crt', key: 'tls.key', cacert: 'ca.crt' }),
+    origination: fc.constantFrom('sidecar', 'sidecar', 'egressGateway'),
   })))),
 }).map((raw) => resolveConfig(raw))
 
@@ -180,6 +181,33 @@ test('removing targets from the configuration and mutating again is the same as 
     // With no target left: exactly what the user wrote.
     const none = mutate(w, first, { ...config, targets: [] }).object
     assert.deepEqual(normalized(templateOf(none, w.kind)), normalized(w.template()))
+  }), runs)
+})
+
+test('moving targets between sidecar and egressGateway and mutating again is the same as mutating with the new modes directly', () => {
+  fc.assert(fc.property(configArb, workloadArb, fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), (config, w, flip) => {
+    const first = mutate(w, w.object, config).object
+    const moved: Config = {
+      ...config,
+      targets: config.targets.map((t, i) => flip[i] === true ? { ...t, origination: t.origination === 'sidecar' ? 'egressGateway' : 'sidecar' } : t),
+    }
+    const second = mutate(w, first, moved).object
+    // A target back in sidecar mode gets its entries after the others (as a new target does).
+    const unordered = (template: Record<string, unknown>): unknown => {
+      const n = normalized(template) as { annotations: Record<string, unknown> }
+      for (const key of VOLUME_KEYS) {
+        const v = n.annotations[key] as { entries: { name: string }[] } | undefined
+        if (v !== undefined) n.annotations[key] = { ...v, entries: [...v.entries].sort((a, b) => a.name < b.name ? -1 : 1) }
+      }
+      return n
+    }
+    assert.deepEqual(unordered(templateOf(second, w.kind)), unordered(templateOf(mutate(w, w.object, moved).object, w.kind)))
+    // No egress-mtls volume or mount for a target at the gateway, ever.
+    const annotations = ((templateOf(second, w.kind)['metadata'] ?? {}) as { annotations?: Record<string, string> }).annotations ?? {}
+    for (const key of VOLUME_KEYS) {
+      const names = new Set((entriesOf(annotations[key])?.entries ?? []).map((e) => e.name))
+      for (const t of moved.targets) if (t.origination === 'egressGateway') assert.ok(!names.has(`egress-mtls-${t.name}`), `${key}: ${t.name}`)
+    }
   }), runs)
 })
 

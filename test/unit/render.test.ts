@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
 import { Ajv, type ValidateFunction } from 'ajv'
+import fc from 'fast-check'
 import { parseAllDocuments } from 'yaml'
 
 import { certFiles } from '../../src/core/base/names.ts'
@@ -322,6 +323,33 @@ test('targets sharing a host in a namespace share its ServiceEntry (and VirtualS
     const objects = render(config({ targets: [merchants[0], merchants[2]] }))
     assert.deepEqual(objects.map((o) => o.metadata.name), ['egress-mtls-merchant-a', 'egress-mtls-merchant-a', 'egress-mtls-tax-gw', 'egress-mtls-tax-gw'])
   })
+})
+
+test('property: any targets on two hosts over three namespaces: one ServiceEntry per host and namespace, shared exactly where targets meet; a DestinationRule per target and namespace; names unique', () => {
+  const NAMESPACES = ['n1', 'n2', 'n3']
+  const HOSTS = ['a.example.com', 'b.example.com']
+  const target = fc.record({ host: fc.constantFrom(...HOSTS), namespaces: fc.subarray(NAMESPACES, { minLength: 1 }) })
+  fc.assert(fc.property(fc.array(target, { minLength: 1, maxLength: 6 }), fc.constantFrom('targetPort', 'virtualService'), (drawn, routing) => {
+    const targets = drawn.map((t, i) => ({ name: `t${i}`, ...t }))
+    const objects = render(config({ routing, targets }))
+    assertValid(objects)
+    const keys = objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`)
+    assert.equal(new Set(keys).size, keys.length, 'names are unique')
+    for (const ns of NAMESPACES) {
+      for (const host of HOSTS) {
+        const meeting = targets.filter((t) => t.host === host && t.namespaces.includes(ns))
+        const entries = objects.filter((o) => o.kind === 'ServiceEntry' && o.metadata.namespace === ns && (o.spec['hosts'] as string[])[0] === host)
+        const routes = objects.filter((o) => o.kind === 'VirtualService' && o.metadata.namespace === ns && (o.spec['hosts'] as string[])[0] === host)
+        const expected = meeting.length === 0 ? [] : [meeting.length > 1 ? `egress-mtls.${host}` : `egress-mtls-${meeting[0]?.name ?? ''}`]
+        assert.deepEqual(entries.map((o) => o.metadata.name), expected)
+        assert.deepEqual(routes.map((o) => o.metadata.name), routing === 'virtualService' ? expected : [])
+        for (const t of meeting) {
+          const rules = objects.filter((o) => o.kind === 'DestinationRule' && o.metadata.namespace === ns && o.metadata.labels['egress-mtls.io/target'] === t.name)
+          assert.deepEqual(rules.map((o) => [o.metadata.name, o.spec['workloadSelector']]), [[`egress-mtls-${t.name}`, { matchLabels: { [`egress-mtls.io/${t.name}`]: 'true' } }]])
+        }
+      }
+    }
+  }), { numRuns: 200 })
 })
 
 test('no targets, no objects', () => {
