@@ -16,11 +16,13 @@ import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { KubeConfig } from '@kubernetes/client-node'
+import fc from 'fast-check'
 import { parseAllDocuments, stringify } from 'yaml'
 
 import { resolveConfig } from '../../src/core/config/config.ts'
 import { ISTIO_KINDS, type IstioKind, type IstioObject, istioPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
+import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { repoRoot } from '../support/repo.ts'
@@ -67,8 +69,6 @@ interface Setup {
 }
 
 async function setUp (label: string, build: (ns: Spaces) => Record<string, unknown>): Promise<Setup> {
-  const release = `pc-${randomBytes(3).toString('hex')}`
-  const full = `${release}-egress-mtls`
   const spaces: string[] = []
   for (const prefix of ['p1', 'p2', 'root', 'gw', 'release']) {
     const n = await freshNamespace(kc, `pc-${label}-${prefix}`)
@@ -78,11 +78,24 @@ async function setUp (label: string, build: (ns: Spaces) => Record<string, unkno
   const [p1, p2, root, gw, releaseNs] = spaces as [string, string, string, string, string]
   const ns: Spaces = { p1, p2, root, gw, release: releaseNs }
   const raw = build(ns)
-  const rendered = render(resolveConfig(raw), release)
-  const file = join(work, `${release}.json`)
+  const installed = await install(raw, releaseNs, p1)
+  const rendered = render(resolveConfig(raw), installed.release)
+  const file = join(work, `${installed.release}-config.json`)
   await writeFile(file, JSON.stringify(raw))
-  const values = join(work, `${release}.yaml`)
-  await writeFile(values, stringify({ config: raw }))
+  return { ...installed, raw, ns, file, rendered }
+}
+
+/**
+ * A new release of the chart with configuration `raw`, as helm installs it: the provisioner's
+ * RBAC and policy rendered by the real helm and applied, then its token once the API server
+ * enforces the policy (it loads policies asynchronously: a forged write in `probeNs` refused).
+ */
+async function install (raw: Record<string, unknown>, releaseNs: string, probeNs: string): Promise<{ release: string, token: KubeConfig, kubeconfig: string }> {
+  const release = `pc-${randomBytes(3).toString('hex')}`
+  const full = `${release}-egress-mtls`
+  // JSON, not YAML: helm reads YAML 1.1, where a target named y or no would be a boolean.
+  const values = join(work, `${release}.json`)
+  await writeFile(values, JSON.stringify({ config: raw }))
   const helm = process.env[HELM_ENV]
   assert.ok(helm !== undefined && helm !== '', `${HELM_ENV} is not set: run under --test-global-setup=test/e2e/global-setup.ts`)
   const r = await run(helm, ['template', release, join(repoRoot, 'charts', 'egress-mtls'), '--namespace', releaseNs, '-f', values], { cwd: repoRoot })
@@ -97,15 +110,14 @@ async function setUp (label: string, build: (ns: Spaces) => Record<string, unkno
   }
   const kubeconfig = await serviceAccountKubeconfig(kc, releaseNs, `${full}-provision`, work)
   const token = loadKubeConfig(kubeconfig)
-  // The API server loads a policy asynchronously: wait until a forged (dry-run) write is refused.
   const deadline = Date.now() + 30_000
   for (;;) {
-    const probe = await kubeRequest(token, { method: 'POST', path: `${istioPath('ServiceEntry', p1)}?dryRun=All`, body: { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'probe' }, spec: { hosts: ['probe.example.com'], resolution: 'DNS', ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }] } } })
+    const probe = await kubeRequest(token, { method: 'POST', path: `${istioPath('ServiceEntry', probeNs)}?dryRun=All`, body: { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', metadata: { name: 'probe' }, spec: { hosts: ['probe.example.com'], resolution: 'DNS', ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }] } } })
     if (probe.status === 403 && probe.body.includes('egress-mtls provisioner')) break
     assert.ok(Date.now() < deadline, `the provisioner policy is not in force after 30 s: HTTP ${probe.status} ${probe.body}`)
     await sleep(250)
   }
-  return { release, raw, ns, file, token, kubeconfig, rendered }
+  return { release, token, kubeconfig }
 }
 
 const provision = async (s: Setup, ...flags: string[]): Promise<{ code: number, stdout: string, stderr: string }> =>
@@ -152,7 +164,7 @@ function find (s: Setup, kind: IstioKind, namespace: string, name: string): Obj 
 }
 
 /** Sent as provision sends (server-side apply, field manager egress-mtls), as a dry run. */
-const apply = (s: Setup, o: Obj) => kubeRequest(s.token, {
+const apply = (s: { token: KubeConfig }, o: Obj) => kubeRequest(s.token, {
   method: 'PATCH',
   path: `${istioPath(o.kind as IstioKind, o.metadata.namespace ?? '', o.metadata.name)}?fieldManager=egress-mtls&force=true&dryRun=All`,
   body: o,
@@ -461,4 +473,44 @@ test('a configuration whose policy the API server could not parse fails helm tem
   const r = await run(helm, ['template', 'big', join(repoRoot, 'charts', 'egress-mtls'), '-f', values], { cwd: repoRoot })
   assert.equal(r.code, 1)
   assert.match(r.stderr, /config: the provisioner's admission policy lists every object the configuration produces as a CEL expression of \d+ characters, over the API server's 100,000 \(900 objects\)/)
+})
+
+test('generated configurations (every field at the edges of the schema, a third of targets at the egress gateway, hosts shared): all that render produces is accepted', async () => {
+  const spaces: string[] = []
+  for (const prefix of ['gen-0', 'gen-1', 'gen-2', 'gen-release']) {
+    const n = await freshNamespace(kc, `pc-${prefix}`)
+    made.push(n)
+    spaces.push(n.name)
+  }
+  const namespaces = spaces.slice(0, 3)
+  const releaseNs = spaces[3] ?? ''
+  // Half the draws give every other target the first one's host (and ports, in sidecar mode): a host shared where the configuration allows it.
+  const sharing = fc.tuple(configArbitrary(namespaces), fc.boolean()).map(([raw, share]) => {
+    if (!share) return raw
+    const targets = raw['targets'] as Record<string, unknown>[]
+    const first = targets[0] ?? {}
+    // Sidecar targets of one namespace at least (never mesh-wide), with the first one's host and ports.
+    const meet = (t: Record<string, unknown>): Record<string, unknown> =>
+      ({ ...t, host: first['host'], port: first['port'], plainPort: first['plainPort'], origination: 'sidecar', namespaces: [...new Set([namespaces[0], ...(t['namespaces'] as string[]).filter((n) => n !== '*')])] })
+    return { ...raw, workloadSelector: true, targets: targets.map((t, i) => i === 0 || i % 2 === 1 ? meet(t) : t) }
+  })
+  let configs = 0
+  let objects = 0
+  let shared = 0
+  await fc.assert(fc.asyncProperty(sharing, async (raw) => {
+    const config = validConfig(raw)
+    if (config === undefined) return
+    configs++
+    // The policy is probed where the provisioner has a Role: a namespace of the configuration's objects.
+    const installed = await install(raw, releaseNs, render(config)[0]?.metadata.namespace ?? '')
+    const wanted = render(config, installed.release)
+    if (wanted.some((o) => o.metadata.name.startsWith('egress-mtls.'))) shared++
+    for (const o of wanted) {
+      const r = await apply(installed, o as unknown as Obj)
+      assert.ok(r.status === 200 || r.status === 201, `${o.kind} ${o.metadata.namespace}/${o.metadata.name} of ${JSON.stringify(raw)}: HTTP ${r.status} ${r.body}`)
+      objects++
+    }
+  }), { numRuns: 12 })
+  assert.ok(configs >= 6, `only ${configs} of 12 generated configurations validated`)
+  process.stderr.write(`[policy-configs] ${configs} generated configurations (${shared} with a shared host), ${objects} objects accepted with the provisioner's token\n`)
 })
