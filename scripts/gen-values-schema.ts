@@ -221,6 +221,13 @@ export function valuesSchema (): Json {
           },
         },
       },
+      keyBoundary: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          enabled: { type: 'boolean', description: 'Refuse pods in which a container other than istio-proxy mounts a volume of a target Secret.' },
+        },
+      },
       certManager: {
         type: 'object',
         additionalProperties: false,

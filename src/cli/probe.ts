@@ -58,6 +58,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     cert: material.cert,
     key: material.key,
     ca: material.cacert,
+    serverNames: plan.serverNames,
     request: probeRequest(plan, `egress-mtls-probe/${VERSION}`),
     timeoutMs: options.timeout * 1000,
   })

@@ -1,9 +1,17 @@
 // One mutual-TLS connection for `egress-mtls probe`: connect, handshake with the sidecar's
 // TLS parameters and the target's material, send one HEAD request, read the first line of
 // the answer. Every outcome is an Observation (core/tls/probe.ts judges it); nothing throws.
+//
+// A server the sidecar would not trust never sees the client certificate: Node verifies the
+// server only once the handshake is over (after the client has sent its Certificate and
+// signed the transcript), so the probe judges the server's chain and name earlier, in the
+// one synchronous callback Node runs between the server's Certificate and the client's:
+// the OCSP status callback ('OCSPResponse', asked for with requestOCSP, called with or
+// without a stapled response), and destroys the socket there, as Node's documentation
+// of that event allows. Envoy aborts the same way.
 import { connect, type DetailedPeerCertificate, type TLSSocket } from 'node:tls'
 
-import { type Observation, SIDECAR_TLS } from '../core/tls/probe.ts'
+import { type Observation, SIDECAR_TLS, UNTRUSTED_SERVER, untrustedServer } from '../core/tls/probe.ts'
 import { parseCertificate } from '../core/tls/x509.ts'
 
 export interface ProbeConnection {
@@ -16,6 +24,8 @@ export interface ProbeConnection {
   readonly cert: string
   readonly key: string
   readonly ca: string
+  /** The names the server certificate must carry (none: not checked, verifyServerName: false). */
+  readonly serverNames: readonly string[]
   /** The bytes to send once the handshake is done. */
   readonly request: string
   readonly timeoutMs: number
@@ -49,10 +59,12 @@ export function probeConnection (c: ProbeConnection): Promise<Observation> {
         key: c.key,
         ca: c.ca,
         ...SIDECAR_TLS,
-        // The chain and the name are judged from what the server sent (core/tls/probe.ts), as
-        // the sidecar judges them; refusing here would hide the rest of the report.
+        // The chain and the name are judged in the status callback below (untrustedServer),
+        // from what the server sent, and the facts kept for the report; Node's own check
+        // would come after the client certificate was sent, and hide those facts.
         rejectUnauthorized: false,
         checkServerIdentity: () => undefined,
+        requestOCSP: true,
       })
     } catch (err) {
       // Material that OpenSSL refuses (a key that does not match the certificate, ...).
@@ -62,6 +74,14 @@ export function probeConnection (c: ProbeConnection): Promise<Observation> {
       return
     }
     socket.once('connect', () => { stage = 'handshake' })
+    socket.once('OCSPResponse', () => {
+      const chain = peerChain(socket)
+      const verifyError = chainVerifyError(socket)
+      const why = untrustedServer(c.serverNames, chain, verifyError)
+      if (why === undefined) return
+      tlsFacts = { protocol: socket.getProtocol() ?? '?', verifyError, serverChain: chain }
+      finish({ failure: { stage: 'handshake', code: UNTRUSTED_SERVER, message: why } })
+    })
     socket.once('secureConnect', () => {
       stage = 'answer'
       tlsFacts = {
@@ -87,6 +107,18 @@ export function probeConnection (c: ProbeConnection): Promise<Observation> {
       else finish({ failure: { stage, code: 'closed', message: 'the server closed the connection' } })
     })
   })
+}
+
+/**
+ * OpenSSL's verdict on the server's chain against `ca`, as Node's authorizationError gives
+ * it after the handshake (the code, e.g. UNABLE_TO_GET_ISSUER_CERT_LOCALLY), but read during
+ * it from the socket's handle (TLSSocket.ssl, where Node reads it itself); null: verified.
+ */
+function chainVerifyError (socket: TLSSocket): string | null {
+  const handle = (socket as unknown as { ssl?: { verifyError?: () => (Error & { code?: string }) | null } }).ssl
+  const err = handle?.verifyError?.()
+  if (err === undefined) return 'UNVERIFIED' // no handle: never trust what could not be checked
+  return err === null ? null : err.code ?? err.message
 }
 
 /** The server's chain, leaf first, as OpenSSL built it (each certificate once). */

@@ -92,32 +92,48 @@ before(async () => {
   ;[releaseNs, payments, gatewayNs] = made.map((n) => n.name) as [string, string, string]
   // The gateway's Secret (the key itself): the provisioner may not read it.
   await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${gatewayNs}/secrets`, body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bank-api-mtls' }, stringData: { cert: 'x', key: 'y', cacert: 'z' } } })
+  await upgradeChart('egressGateway')
+  assert.deepEqual(created.filter((o) => o.kind === 'Role').map((o) => o.metadata.namespace).sort(), [gatewayNs, payments].sort(), 'a Role where the objects go, the gateway\'s namespace included')
+})
+
+/**
+ * What helm install or upgrade with that configuration does to the provisioner: its RBAC and
+ * its policy (which carries what the configuration produces) applied, then a wait until the
+ * API server enforces this version (it loads policies asynchronously): a forged object
+ * refused, every object of the configuration accepted (dry run).
+ */
+async function upgradeChart (origination: 'egressGateway' | 'sidecar'): Promise<void> {
   const helm = process.env[HELM_ENV]
   assert.ok(helm !== undefined && helm !== '', `${HELM_ENV} is not set: run under --test-global-setup=test/e2e/global-setup.ts`)
-  const values = join(work, 'values.yaml')
-  await writeFile(values, stringify({ config: rawConfig('egressGateway') }))
+  const values = join(work, `values-${origination}.yaml`)
+  await writeFile(values, stringify({ config: rawConfig(origination) }))
   const r = await run(helm, ['template', release, join(repoRoot, 'charts', 'egress-mtls'), '--namespace', releaseNs, '-f', values], { cwd: repoRoot })
   assert.equal(r.code, 0, r.stderr)
   const objs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null)
-    .filter((o): o is Obj => o !== null && o.kind in PLURALS && (o.kind.startsWith('Validating') || o.metadata.name === `${full}-provision`))
+    .filter((o): o is Obj => o !== null && o.kind in PLURALS && o.metadata.name === `${full}-provision`)
   objs.sort((a, b) => Number(b.kind.startsWith('Validating')) - Number(a.kind.startsWith('Validating')))
   for (const o of objs) {
-    if (o.kind.startsWith('Validating') && o.metadata.name !== `${full}-provision`) continue
     await kubeJson(kc, { method: 'PATCH', path: `${pathOf(o)}?fieldManager=egress-mtls-e2e&force=true`, body: o, contentType: 'application/apply-patch+yaml' })
-    created.push(o)
+    if (!created.some((c) => pathOf(c) === pathOf(o))) created.push(o)
   }
-  assert.deepEqual(created.filter((o) => o.kind === 'Role').map((o) => o.metadata.namespace).sort(), [gatewayNs, payments].sort(), 'a Role where the objects go, the gateway\'s namespace included')
-  provisionerKubeconfig = await serviceAccountKubeconfig(kc, releaseNs, `${full}-provision`, work)
-  provisioner = loadKubeConfig(provisionerKubeconfig)
-  // Wait until the policy is in force (the API server loads it asynchronously).
+  if (provisionerKubeconfig === '') {
+    provisionerKubeconfig = await serviceAccountKubeconfig(kc, releaseNs, `${full}-provision`, work)
+    provisioner = loadKubeConfig(provisionerKubeconfig)
+  }
   const deadline = Date.now() + 30_000
+  const wanted = render(resolvedConfig(rawConfig(origination)), release)
   for (;;) {
     const probe = await kubeRequest(provisioner, { method: 'POST', path: `${istioPath('AuthorizationPolicy', gatewayNs)}?dryRun=All`, body: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'probe' }, spec: {} } })
-    if (probe.status === 403 && probe.body.includes('egress-mtls provisioner')) break
-    assert.ok(Date.now() < deadline, `the provisioner policy is not in force after 30 s: HTTP ${probe.status} ${probe.body}`)
+    const refused: string[] = []
+    for (const o of wanted) {
+      const w = await kubeRequest(provisioner, { method: 'PATCH', path: `${istioPath(o.kind, o.metadata.namespace, o.metadata.name)}?fieldManager=egress-mtls-e2e-probe&dryRun=All`, body: o, contentType: 'application/apply-patch+yaml' })
+      if (w.status === 403) refused.push(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}: ${w.body}`)
+    }
+    if (probe.status === 403 && probe.body.includes('egress-mtls provisioner') && refused.length === 0) break
+    assert.ok(Date.now() < deadline, `the provisioner policy for ${origination} is not in force after 30 s: HTTP ${probe.status} ${probe.body}; ${refused.join('; ')}`)
     await sleep(250)
   }
-})
+}
 
 after(async () => {
   for (const o of created.filter((x) => x.metadata.namespace === undefined)) await kubeRequest(kc, { method: 'DELETE', path: pathOf(o) })
@@ -226,6 +242,8 @@ test('doctor checks the gateway side in one line each; probe reads the Secret fr
 
 test('back to sidecar mode: every gateway object and the hop are pruned, the ServiceEntry stays as it was; uninstall leaves nothing', async () => {
   const before = await kubeJson(kc, { path: istioPath('ServiceEntry', payments, 'egress-mtls-bank-api') }) as Obj
+  // helm upgrade with the target back in sidecar mode: the policy then allows the sidecar form.
+  await upgradeChart('sidecar')
   const plan = await provision(await configFile('sidecar'), '--dry-run')
   assert.equal(plan.code, 0, plan.stderr)
   assert.match(plan.stdout, new RegExp(`unchanged ServiceEntry ${payments}/egress-mtls-bank-api`))
@@ -237,6 +255,7 @@ test('back to sidecar mode: every gateway object and the hop are pruned, the Ser
   const after = await kubeJson(kc, { path: istioPath('ServiceEntry', payments, 'egress-mtls-bank-api') }) as Obj
   assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion, 'the ServiceEntry is the same in both modes')
   // and to the gateway again, then uninstall
+  await upgradeChart('egressGateway')
   assert.equal((await provision(await configFile('egressGateway'))).code, 0)
   const pruned = await provision('', '--prune-all')
   assert.equal(pruned.code, 0, pruned.stderr)

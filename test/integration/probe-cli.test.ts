@@ -3,6 +3,7 @@
 // (selfsigned, EC P-256): the client's from the bank's client CA, the server's from the
 // bank's server CA, which is what cacert holds.
 import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { createServer, type Server, type ServerOptions } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -47,6 +48,7 @@ async function server (cert: { cert: string, key: string }, options: ServerOptio
 const probe = (address: string, ...args: string[]): ReturnType<typeof runCli> =>
   runCli(['probe', 'bank-api', '--config', config, ...files, '--connect-to', address, ...args])
 const lines = (stdout: string): string[] => stdout.split('\n').filter((l) => l !== '')
+const ENDED = 'the probe ended the TLS handshake before presenting the client certificate: the sidecar would not trust this server'
 const dated = (l: string): string => l.replace(/\d+ days \(\d{4}-\d\d-\d\d\)/, 'N days (DATE)').replace(/on \d{4}-\d\d-\d\d/, 'on DATE')
 
 test('a server that requires a client certificate from the bank\'s client CA: every check ok, exit 0', async () => {
@@ -96,6 +98,7 @@ test('a server certificate for another name: fail naming what it names, exit 1',
   const failures = lines(r.stdout).filter((l) => l.startsWith('fail '))
   assert.deepEqual(failures.map((l) => l.replace(/^fail [^:]+:\d+ via [^:]+:\d+: /, '')), [
     `the server certificate does not name ${HOST}: it names DNS:www.other.example.net`,
+    ENDED,
   ])
 })
 
@@ -106,7 +109,40 @@ test('an expired server certificate: the chain does not verify, exit 1', async (
   assert.deepEqual(failures, [
     `the server's certificate chain does not verify against cacert: 'CN=${HOST}' expired on DATE (CERT_HAS_EXPIRED)`,
     'the server certificate expired on DATE',
+    ENDED,
   ])
+})
+
+test('an untrusted server never receives the client certificate: the probe ends the handshake first, and says why (TLS 1.3 and 1.2)', async () => {
+  /** A server that asks for a client certificate without requiring one, and records what each connection presented. */
+  const recording = async (cert: { cert: string, key: string }, maxVersion: 'TLSv1.3' | 'TLSv1.2'): Promise<{ address: string, presented: Promise<string> }> => {
+    const s = createServer({ cert: cert.cert, key: cert.key, requestCert: true, rejectUnauthorized: false, maxVersion }, (_req, res) => { res.end('ok') })
+    servers.push(s)
+    const presented = new Promise<string>((resolve) => {
+      // Whichever comes first: a finished handshake (with or without a peer certificate) or a handshake cut short.
+      s.once('secureConnection', (socket: TLSSocket) => { resolve(String(socket.getPeerCertificate().subject.CN ?? '(none)')) })
+      s.once('tlsClientError', (err: Error) => { resolve(`(handshake failed: ${err.message})`) })
+    })
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+    return { address: `127.0.0.1:${String((s.address() as AddressInfo).port)}`, presented }
+  }
+  const clientName = new X509Certificate(client.cert).subject.replace(/^.*CN=/s, '')
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    // The same server with a trusted certificate does receive it: the recording can tell.
+    const trusted = await recording(goodServer, maxVersion)
+    assert.equal((await probe(trusted.address)).code, 0)
+    assert.equal(await trusted.presented, clientName, maxVersion)
+    for (const [what, cert, why] of [
+      ['another name', wrongName, `the server certificate does not name ${HOST}: it names DNS:www.other.example.net`],
+      ['an unknown CA', await clientMaterial({ ca: otherClientCa, extKeyUsage: 'serverAuth', commonName: HOST, names: [HOST] }), "the server's certificate chain does not verify against cacert: cacert does not hold the CA that issued the server's certificate (issuer 'CN=another client CA') (UNABLE_TO_VERIFY_LEAF_SIGNATURE)"],
+    ] as const) {
+      const untrusted = await recording(cert, maxVersion)
+      const r = await probe(untrusted.address)
+      assert.equal(r.code, 1, r.stdout)
+      assert.match(await untrusted.presented, /^\(handshake failed: /, `${maxVersion}, ${what}: the server saw no certificate`)
+      assert.deepEqual(lines(r.stdout).filter((l) => l.startsWith('fail ')).map((l) => l.replace(/^fail [^:]+:\d+ via [^:]+:\d+: /, '')), [why, ENDED], `${maxVersion}, ${what}`)
+    }
+  }
 })
 
 test('a server that trusts another client CA refuses the client: exit 1, in TLS 1.3 and 1.2', async () => {

@@ -175,3 +175,59 @@ test('istioctl kube-inject on a CronJob reads spec.jobTemplate.metadata, not the
   assert.ok(podSpec(cronJob).containers.some((c) => c.name === 'istio-proxy'), 'the sidecar is injected')
   assert.deepEqual((podSpec(cronJob).volumes ?? []).filter((v) => v.name === 'scratch' || v.name.startsWith('egress-mtls-')), [])
 })
+
+test('a map-form userVolume(Mount) entry whose inner "name" differs from its key: Istio\'s injector names it after "name"; egress-mtls denies it where it touches a target\'s name (EMTLS_USER_VOLUME_NAME_MISMATCH)', async () => {
+  const bankMount = { mountPath: '/var/run/egress/bank-api', readOnly: true }
+  const bankSecret = { secretName: 'bank-api-mtls', items: [{ key: 'cert', path: 'cert' }, { key: 'key', path: 'key' }, { key: 'cacert', path: 'cacert' }] }
+  /** A Deployment opted in to bank-api, with these annotations on its pod template. */
+  const deployment = (name: string, annotations: Record<string, unknown>): Workload => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'payments', labels: { 'egress-mtls.io/inject': 'true' } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, annotations: Object.fromEntries(Object.entries(annotations).map(([k, v]) => [`sidecar.istio.io/${k}`, JSON.stringify(v)])) },
+        spec: { containers: [{ name: 'app', image: `${name}:1` }] },
+      },
+    },
+  } as unknown as Workload)
+  const cases = [
+    // Ours (as egress-mtls would write them) but the volume's inner name is another.
+    deployment('ours-renamed', { userVolume: { 'egress-mtls-bank-api': { name: 'elsewhere', secret: bankSecret } }, userVolumeMount: { 'egress-mtls-bank-api': bankMount } }),
+    // Ours, but the mount's inner name is the user's volume: istio-proxy mounts it at our path.
+    deployment('mount-renamed', { userVolume: { 'egress-mtls-bank-api': { secret: bankSecret }, scratch: { emptyDir: {} } }, userVolumeMount: { 'egress-mtls-bank-api': { name: 'scratch', ...bankMount } } }),
+    // Another key naming ours: a second volume egress-mtls-bank-api, from the user's Secret.
+    deployment('another-key', { userVolume: { 'egress-mtls-bank-api': { secret: bankSecret }, cache: { name: 'egress-mtls-bank-api', secret: { secretName: 'forged' } } }, userVolumeMount: { 'egress-mtls-bank-api': bankMount } }),
+  ]
+  // Istio's injector on these pods as they are (the pods a cluster would get if egress-mtls let them be).
+  const result = await istioCheck('inject', yamlDocuments(cases.map(podOf))) as Injected
+  const seen = Object.fromEntries(result.objects.map((o) => {
+    const spec = podSpec(o)
+    const proxy = spec.containers.find((c) => c.name === 'istio-proxy')
+    const ours = (proxy?.volumeMounts ?? []).filter((m) => m.mountPath === bankMount.mountPath)
+    return [o.metadata.name.replace(/-0$/, ''), {
+      volumes: (spec.volumes ?? []).filter((v) => ['egress-mtls-bank-api', 'elsewhere', 'scratch', 'cache'].includes(v.name)).map((v) => `${v.name}:${v.secret?.secretName ?? 'emptyDir'}`).sort(),
+      mountedAtOurPath: ours.map((m) => m.name),
+    }]
+  }))
+  assert.deepEqual(seen, {
+    // The mount names a volume that does not exist: the API server refuses the pod (volumeMounts[].name: Not found).
+    'ours-renamed': { volumes: ['elsewhere:bank-api-mtls'], mountedAtOurPath: ['egress-mtls-bank-api'] },
+    // istio-proxy reads the user's volume where it expects the client certificate.
+    'mount-renamed': { volumes: ['egress-mtls-bank-api:bank-api-mtls', 'scratch:emptyDir'], mountedAtOurPath: ['scratch'] },
+    // Two volumes of one name: the API server refuses the pod (volumes[].name: Duplicate value).
+    'another-key': { volumes: ['egress-mtls-bank-api:bank-api-mtls', 'egress-mtls-bank-api:forged'], mountedAtOurPath: ['egress-mtls-bank-api'] },
+  })
+
+  // egress-mtls denies each, saying which entry and why.
+  for (const w of cases) {
+    const r = await egressMtls(['inject', '--config', configFile], yamlDocuments([w]))
+    assert.equal(r.code, 1, `${w.metadata.name}: ${r.stdout}`)
+    assert.match(r.stderr, /Deployment\/[a-z-]+: denied: pod template annotation sidecar\.istio\.io\/userVolume(Mount)? has an entry "[a-z-]+" whose "name" is "[a-z-]+": Istio's injector names it after "name"/, w.metadata.name)
+  }
+  // The same entries with the inner name equal to the key pass.
+  const fine = deployment('fine', { userVolume: { 'egress-mtls-bank-api': { name: 'egress-mtls-bank-api', secret: bankSecret } }, userVolumeMount: { 'egress-mtls-bank-api': { name: 'egress-mtls-bank-api', ...bankMount } } })
+  const ok = await egressMtls(['inject', '--config', configFile], yamlDocuments([fine]))
+  assert.equal(ok.code, 0, ok.stderr)
+})

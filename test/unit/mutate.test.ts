@@ -171,6 +171,22 @@ test('denies a user entry under our name that differs from ours', () => {
     'the one egress-mtls writes for target bank-api ({"egress-mtls-bank-api":{"mountPath":"/etc/egress-mtls/bank-api","readOnly":true}}); rename or remove it')
 })
 
+test('a map-form entry whose inner "name" differs from its key, either way round, is denied where it touches ours (Istio\'s injector names it after "name": test/istio/injection.test.ts)', () => {
+  const mount = JSON.stringify({ mountPath: '/etc/egress-mtls/bank-api', readOnly: true })
+  // Ours under another inner name: istio-proxy would mount volume "elsewhere" at our path (sameEntry alone ignored the inner name).
+  assert.equal(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolumeMount': `{"egress-mtls-bank-api":{"name":"elsewhere",${mount.slice(1)}}` } } }, [bank]),
+    'EMTLS_USER_VOLUME_NAME_MISMATCH: pod template annotation sidecar.istio.io/userVolumeMount has an entry "egress-mtls-bank-api" whose "name" is "elsewhere": ' +
+    'Istio\'s injector names it after "name", not the key, so it would clash with or stand in for egress-mtls\'s "egress-mtls-bank-api"; give the entry a "name" equal to its key, or none')
+  // Another key naming ours: a second volume egress-mtls-bank-api, from the user's Secret.
+  assert.match(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolume': '{"cache":{"name":"egress-mtls-bank-api","secret":{"secretName":"mine"}}}' } } }, [bank]),
+    /^EMTLS_USER_VOLUME_NAME_MISMATCH: pod template annotation sidecar\.istio\.io\/userVolume has an entry "cache" whose "name" is "egress-mtls-bank-api": .* egress-mtls's "egress-mtls-bank-api";/)
+  // Not ours: the user's own business, kept as written; a "name" equal to the key is no mismatch.
+  const theirs = '{"cache":{"name":"scratch","emptyDir":{}}}'
+  assert.equal(annotation(run({ metadata: { annotations: { 'sidecar.istio.io/userVolume': theirs } } }, [bank]).template, 'sidecar.istio.io/userVolume')?.startsWith('{"cache":{"name":"scratch","emptyDir":{}},'), true)
+  const same = JSON.stringify({ 'egress-mtls-bank-api': { name: 'egress-mtls-bank-api', ...BANK_VOLUME } })
+  assert.equal(annotation(run({ metadata: { annotations: { 'sidecar.istio.io/userVolume': same } } }, [bank]).template, 'sidecar.istio.io/userVolume'), same)
+})
+
 test('denies a value that is not JSON or not one of the two forms, when it has to touch it', () => {
   assert.match(denied({ metadata: { annotations: { 'sidecar.istio.io/userVolume': '{cache: {}}' } } }),
     /^EMTLS_USER_VOLUME_UNREADABLE: pod template annotation sidecar\.istio\.io\/userVolume is not valid JSON \(/)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { about, exitCode, formatFinding } from '../../src/core/base/findings.ts'
-import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, withMaterial } from '../../src/core/tls/probe.ts'
+import { judgeProbe, type Observation, probeDetails, probePlan, probeRequest, UNTRUSTED_SERVER, untrustedServer, withMaterial } from '../../src/core/tls/probe.ts'
 import { resolvedConfig } from '../support/config.ts'
 import { clientMaterial, testAuthority } from '../support/pki.ts'
 
@@ -81,6 +81,21 @@ test('the chain and the name: an unknown issuer, a name not carried, the check t
   const off = judgeProbe({ ...plan, serverNames: [] }, { ...done, serverChain: [deep.cert] }, new Date())
   assert.equal(exitCode(off), 0)
   assert.ok(off.some((f) => f.level === 'warn' && f.message.startsWith('the server name is not verified (verifyServerName: false)')))
+})
+
+test('a server the sidecar would not trust is judged before the client certificate is sent (untrustedServer), and the report says why', async () => {
+  const other = await clientMaterial({ ca, extKeyUsage: 'serverAuth', names: ['www.other.example.net'] })
+  assert.equal(untrustedServer(['api.bank.example.com'], [server.cert, ca.cert], null), undefined)
+  assert.equal(untrustedServer(['api.bank.example.com'], [server.cert], 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'), "the server's chain does not verify against cacert: UNABLE_TO_VERIFY_LEAF_SIGNATURE")
+  assert.equal(untrustedServer(['api.bank.example.com', 'edge.example.com'], [other.cert], null), 'the server certificate does not name api.bank.example.com or edge.example.com')
+  assert.equal(untrustedServer([], [other.cert], null), undefined, 'verifyServerName: false: the chain alone')
+  assert.equal(untrustedServer(['api.bank.example.com'], [], null), 'the server sent no certificate')
+
+  const ended = judge({ protocol: 'TLSv1.3', verifyError: null, serverChain: [other.cert], failure: { stage: 'handshake', code: UNTRUSTED_SERVER, message: 'the server certificate does not name api.bank.example.com' } })
+  assert.deepEqual(ended.filter((l) => l.startsWith('fail ')), [
+    'fail api.bank.example.com:443: the server certificate does not name api.bank.example.com: it names DNS:www.other.example.net',
+    'fail api.bank.example.com:443: the probe ended the TLS handshake before presenting the client certificate: the sidecar would not trust this server',
+  ])
 })
 
 test('the facts for -o yaml|json', () => {

@@ -338,3 +338,24 @@ subjects:
     name: {{ $name }}
     namespace: {{ $.Release.Namespace }}
 {{- end -}}
+
+{{- /*
+A value (map, list, string, number, bool) as a CEL literal: the API server's CEL requires
+homogeneous aggregate literals, so the values of a map and the elements of a list are
+wrapped in dyn() unless they are all strings (JSON is then CEL already).
+*/ -}}
+{{- define "egress-mtls.celLiteral" -}}
+{{- $strings := true -}}
+{{- if or (kindIs "map" .) (kindIs "slice" .) -}}
+{{- $items := . -}}
+{{- if kindIs "map" . -}}{{- $items = values . -}}{{- end -}}
+{{- range $items -}}{{- if not (kindIs "string" .) -}}{{- $strings = false -}}{{- end -}}{{- end -}}
+{{- end -}}
+{{- if $strings -}}
+{{ toJson . }}
+{{- else if kindIs "map" . -}}
+{ {{- range $i, $k := keys . | sortAlpha }}{{ if $i }}, {{ end }}{{ toJson $k }}: dyn({{ include "egress-mtls.celLiteral" (get $ $k) }}){{ end -}} }
+{{- else -}}
+[ {{- range $i, $v := . }}{{ if $i }}, {{ end }}dyn({{ include "egress-mtls.celLiteral" $v }}){{ end -}} ]
+{{- end -}}
+{{- end -}}

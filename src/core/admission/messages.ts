@@ -99,6 +99,13 @@ export const MESSAGES = Object.freeze({
       `pod template annotation ${annotation} already has an entry ${JSON.stringify(name)} ` +
       `that is not the one egress-mtls writes for target ${target} (${ours}); rename or remove it`,
   },
+  EMTLS_USER_VOLUME_NAME_MISMATCH: {
+    as: 'denial',
+    text: (annotation: string, key: string, inner: unknown, ours: string) =>
+      `pod template annotation ${annotation} has an entry ${JSON.stringify(key)} whose "name" is ${JSON.stringify(inner)}: ` +
+      `Istio's injector names it after "name", not the key, so it would clash with or stand in for egress-mtls's ${JSON.stringify(ours)}; ` +
+      'give the entry a "name" equal to its key, or none',
+  },
   EMTLS_JOB_TEMPLATE_REFUSED: {
     as: 'warning',
     text: (kind: string, denial: string) => frozen(kind, `injecting it would be refused: ${denial}`),

@@ -9,7 +9,7 @@ import {
   USER_VOLUME, USER_VOLUME_MOUNT,
 } from '../base/names.ts'
 import { fail, ok, type Result } from '../base/result.ts'
-import type { Config, Target } from '../config/config.ts'
+import type { AnnotationFormat, Config, Target } from '../config/config.ts'
 import { overAnnotationLimit } from '../text/json-text.ts'
 import { type Message, message } from './messages.ts'
 import { editUserVolumes, type Entry, entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
@@ -150,6 +150,20 @@ function injectedBefore (annotations: StringMap): Result<Set<string>, Message> {
   return ok(names)
 }
 
+/**
+ * Which of our names a map-form entry misnames, if any: Istio's template writes `name: <key>`
+ * and then the value's own fields, so a `name` inside the value wins (test/istio). An entry
+ * keyed by one of ours under another inner name would leave our mount without its volume, or
+ * mount another volume at our path; another key naming ours adds a second volume of our name
+ * (the API server refuses the pod) or mounts it elsewhere. The user's other entries are theirs.
+ */
+function misnamed (form: AnnotationFormat, e: Entry, ours: ReadonlyMap<string, Target>): string | undefined {
+  const inner = e.value['name']
+  if (form !== 'map' || inner === undefined || inner === e.name) return undefined
+  if (ours.has(e.name)) return e.name
+  return typeof inner === 'string' && ours.has(inner) ? inner : undefined
+}
+
 /** What becomes of a userVolume/userVolumeMount annotation, or why it is denied. */
 function rewrite (
   annotation: string, current: string | undefined, targets: readonly Target[], ours: ReadonlySet<string>,
@@ -170,6 +184,8 @@ function rewrite (
   const edits: (Entry | undefined)[] = []
   let changed = false
   for (const e of parsed.entries) {
+    const mismatch = misnamed(form, e, byName)
+    if (mismatch !== undefined) return fail(message('EMTLS_USER_VOLUME_NAME_MISMATCH', annotation, e.name, e.value['name'], mismatch))
     const target = byName.get(e.name)
     if (target === undefined) {
       // Ours for a target that no longer applies: removed. Anything else is the user's.

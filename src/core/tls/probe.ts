@@ -77,6 +77,23 @@ export interface Observation {
   readonly answer?: string
 }
 
+/** Observation failure code: the probe ended the handshake itself, the server being untrusted. */
+export const UNTRUSTED_SERVER = 'untrusted-server'
+
+/**
+ * Why the sidecar would not trust the server, judged from its chain (leaf first, PEM) and
+ * OpenSSL's verdict on it, before the client certificate is sent: the chain does not verify
+ * against cacert, or the leaf names none of `serverNames` (when there are any). Undefined:
+ * trusted, go on.
+ */
+export function untrustedServer (serverNames: readonly string[], chain: readonly string[], verifyError: string | null): string | undefined {
+  if (verifyError !== null) return `the server's chain does not verify against cacert: ${verifyError}`
+  const leaf = chain[0] === undefined ? undefined : parseCertificate(chain[0])
+  if (leaf === undefined) return 'the server sent no certificate'
+  if (serverNames.length > 0 && !serverNames.some((n) => certificateNames(leaf, n))) return `the server certificate does not name ${serverNames.join(' or ')}`
+  return undefined
+}
+
 /** HOST:PORT, with an IPv6 address in brackets. */
 const hostPort = (host: string, port: number): string => `${host.includes(':') ? `[${host}]` : host}:${String(port)}`
 
@@ -127,6 +144,9 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
   const { ok, warn, fail } = about(probeSubject(plan))
   const failure = seen.failure
   if (failure?.stage === 'connect') return [fail(`cannot connect: ${failure.message}`)]
+  if (failure?.code === UNTRUSTED_SERVER) {
+    return [...serverFindings(plan, seen, now), fail('the probe ended the TLS handshake before presenting the client certificate: the sidecar would not trust this server')]
+  }
   if (failure?.stage === 'handshake') {
     const n = alert(failure.message)
     if (n !== undefined && Object.hasOwn(CLIENT_REFUSED, n)) return [fail(`the TLS handshake failed: the server refused the client certificate (alert ${CLIENT_REFUSED[n] ?? n})`)]
@@ -136,7 +156,36 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
     return [fail(`the TLS handshake failed: ${failure.message}`)]
   }
 
-  const findings: Finding[] = [ok(`TLS handshake done: ${seen.protocol ?? '?'}, ${seen.cipher ?? '?'}`)]
+  const findings: Finding[] = [ok(`TLS handshake done: ${seen.protocol ?? '?'}, ${seen.cipher ?? '?'}`), ...serverFindings(plan, seen, now)]
+  const asked = seen.clientCertificateRequested === true
+  if (failure === undefined) {
+    findings.push(asked
+      ? ok(`the server asked for the client certificate and accepted it: it answered ${seen.answer ?? '?'}`)
+      : warn(`the server did not ask for a client certificate: it answered ${seen.answer ?? '?'} without mutual TLS`))
+  } else {
+    const n = alert(failure.message)
+    const refused = n !== undefined && Object.hasOwn(CLIENT_REFUSED, n)
+    if (refused) findings.push(fail(`the server refused the client certificate after the handshake (alert ${CLIENT_REFUSED[n] ?? n})`))
+    else if (failure.code === 'timeout') {
+      // Handshake done, then silence: a server that does not speak HTTP, or does not answer
+      // HEAD. A refused client certificate gets an alert at once (TLS 1.3) or fails the
+      // handshake (TLS 1.2), so the sidecar's TLS is fine; what it sends is the application's.
+      findings.push(warn(`the server did not answer HEAD / (${failure.message}): it may not speak HTTP, or not answer HEAD; ` + (asked
+        ? `it sent no alert against the client certificate${seen.protocol === 'TLSv1.2' ? ' (TLS 1.2 accepted it in the handshake)' : ' (a TLS 1.3 server refuses one right after the handshake)'}`
+        : 'it did not ask for a client certificate (no mutual TLS)')))
+    } else if (failure.code === 'closed' || failure.code === 'ECONNRESET') {
+      findings.push(fail(asked
+        ? 'the server asked for the client certificate, then closed the connection without answering: it refused the certificate'
+        : 'the server closed the connection after the handshake without answering'))
+    } else findings.push(fail(`no HTTP answer after the handshake: ${failure.message}`))
+  }
+  return findings
+}
+
+/** What the sidecar checks of the server: its chain against cacert, its name, its validity. */
+function serverFindings (plan: ProbePlan, seen: Observation, now: Date): Finding[] {
+  const { ok, warn, fail } = about(probeSubject(plan))
+  const findings: Finding[] = []
   const chain = seen.serverChain.map((pem) => parseCertificate(pem))
   const leaf = chain[0]
   const top = chain.at(-1)
@@ -161,29 +210,6 @@ export function judgeProbe (plan: ProbePlan, seen: Observation, now: Date): Find
     if (now >= leaf.validToDate) findings.push(fail(`the server certificate expired on ${date(leaf.validToDate)}`))
     else if (days < EXPIRY_WARNING_DAYS) findings.push(warn(`the server certificate expires in ${days} days (${date(leaf.validToDate)})`))
     else findings.push(ok(`the server certificate expires in ${days} days (${date(leaf.validToDate)})`))
-  }
-
-  const asked = seen.clientCertificateRequested === true
-  if (failure === undefined) {
-    findings.push(asked
-      ? ok(`the server asked for the client certificate and accepted it: it answered ${seen.answer ?? '?'}`)
-      : warn(`the server did not ask for a client certificate: it answered ${seen.answer ?? '?'} without mutual TLS`))
-  } else {
-    const n = alert(failure.message)
-    const refused = n !== undefined && Object.hasOwn(CLIENT_REFUSED, n)
-    if (refused) findings.push(fail(`the server refused the client certificate after the handshake (alert ${CLIENT_REFUSED[n] ?? n})`))
-    else if (failure.code === 'timeout') {
-      // Handshake done, then silence: a server that does not speak HTTP, or does not answer
-      // HEAD. A refused client certificate gets an alert at once (TLS 1.3) or fails the
-      // handshake (TLS 1.2), so the sidecar's TLS is fine; what it sends is the application's.
-      findings.push(warn(`the server did not answer HEAD / (${failure.message}): it may not speak HTTP, or not answer HEAD; ` + (asked
-        ? `it sent no alert against the client certificate${seen.protocol === 'TLSv1.2' ? ' (TLS 1.2 accepted it in the handshake)' : ' (a TLS 1.3 server refuses one right after the handshake)'}`
-        : 'it did not ask for a client certificate (no mutual TLS)')))
-    } else if (failure.code === 'closed' || failure.code === 'ECONNRESET') {
-      findings.push(fail(asked
-        ? 'the server asked for the client certificate, then closed the connection without answering: it refused the certificate'
-        : 'the server closed the connection after the handshake without answering'))
-    } else findings.push(fail(`no HTTP answer after the handshake: ${failure.message}`))
   }
   return findings
 }
