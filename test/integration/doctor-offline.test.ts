@@ -57,6 +57,7 @@ test('manifests: workloads as the webhook will see them, the Namespace\'s labels
   assert.deepEqual(report.findings.map((f) => `${f.level} ${f.subject}: ${f.message}`), [
     'warn Namespace payments: not in the manifests: its labels (egress-mtls.io/injection, istio-injection) are not checked offline',
     'ok deployment/web: injected with bank-api (pod template as the webhook makes it)',
+    'ok deployment/web: presents to api.bank.example.com the client certificate of target bank-api (Secret payments/bank-api-mtls)',
     'ok Namespace payments: 1 workload scanned, 1 asking for egress-mtls, 1 to be injected or injected as the webhook makes it',
     'warn Namespace shop: not in the manifests: its labels (egress-mtls.io/injection, istio-injection) are not checked offline',
     'fail deployment/api: no target is available in namespace shop: nothing injected',

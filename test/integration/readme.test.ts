@@ -86,5 +86,5 @@ test('npm start serves the webhook; the review block gets the patch and the metr
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.stdout, /^true \[\{"op":"add","path":"\/spec\/template\/metadata\/annotations"/m)
   assert.match(r.stdout, /egress-mtls-bank-api/)
-  assert.match(r.stdout, /^egress_mtls_admission_requests_total\{kind="Deployment",operation="UPDATE",result="injected"\} 1$/m)
+  assert.match(r.stdout, /^egress_mtls_admission_requests_total\{kind="Deployment",operation="UPDATE",result="injected",dry_run="false"\} 1$/m)
 })
