@@ -103,7 +103,7 @@ const ERROR_MESSAGES: Readonly<Partial<Record<number, string>>> = {
 
 /** At most one warning a second about bodies shed, with how many were shed since the last. */
 function shedLogger (log: Logger): (err: BodyError) => void {
-  let last = 0
+  let last = Number.NEGATIVE_INFINITY
   let unlogged = 0
   return (err) => {
     unlogged++
