@@ -72,6 +72,24 @@ stop_pids() { # stop_pids NAME...: SIGTERM them all, SIGKILL what still runs 1 s
   kill -9 "${pids[@]}" 2>/dev/null || true
 }
 
+sweep() { # whatever still names DIR in its command line (a shim that started while the node stopped, so no pid file named it yet): SIGKILL, until none is left
+  local i p args left=()
+  for i in $(seq 30); do
+    left=()
+    for p in /proc/[0-9]*; do
+      case "${p#/proc/}" in ("$$" | "$BASHPID" | "$PPID") continue ;; esac
+      # Builtins only: a subshell here would name DIR itself.
+      mapfile -d '' -t args 2>/dev/null <"$p/cmdline" || continue
+      case "${args[*]}" in (*"$dir"*) left+=("${p#/proc/}") ;; esac
+    done
+    [ "${#left[@]}" -gt 0 ] || return 0
+    [ "$i" = 1 ] && log "killing what still names $dir: ${left[*]}"
+    kill -9 "${left[@]}" 2>/dev/null || true
+    sleep 0.1
+  done
+  log "warning: processes naming $dir are left: ${left[*]}"
+}
+
 down() {
   log "stopping $name ($dir)"
   local c m f
@@ -86,6 +104,7 @@ down() {
     [ -f "$f" ] && { kill -9 "$(cat "$f")" 2>/dev/null || true; }
   done
   stop_pids containerd forward-host forward-ns kube-apiserver etcd
+  sweep
   log "$name: processes stopped at $(el)"
   # Mounts under DIR (secret tmpfs, overlay rootfs, shm, pod netns): deepest first.
   awk -v d="$dir/" 'index($5, d) == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
