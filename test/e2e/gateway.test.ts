@@ -19,7 +19,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { ISTIO_KINDS, istioPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { resolvedConfig } from '../support/config.ts'
-import { KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { ACCESS_PLURALS, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, restPath, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { clientMaterial } from '../support/pki.ts'
 import { repoRoot } from '../support/repo.ts'
@@ -33,17 +33,8 @@ interface Obj {
   [k: string]: unknown,
 }
 
-const PLURALS: Record<string, string> = {
-  ServiceAccount: 'serviceaccounts',
-  Role: 'roles',
-  RoleBinding: 'rolebindings',
-  ClusterRole: 'clusterroles',
-  ClusterRoleBinding: 'clusterrolebindings',
-  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
-  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
-}
-const pathOf = (o: Obj): string =>
-  `${o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`}${o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`}/${PLURALS[o.kind] ?? '?'}/${o.metadata.name}`
+const PLURALS = ACCESS_PLURALS
+const pathOf = (o: Obj): string => restPath(o, PLURALS)
 
 const kc = loadKubeConfig()
 const release = `gw-${randomBytes(3).toString('hex')}`

@@ -21,7 +21,7 @@ import { parseAllDocuments, stringify } from 'yaml'
 import { istioPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { resolvedConfig } from '../support/config.ts'
-import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { ACCESS_PLURALS, kubeJson, kubeRequest, loadKubeConfig, restPath, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { repoRoot } from '../support/repo.ts'
 import { run } from '../support/run.ts'
@@ -34,18 +34,8 @@ interface Obj {
   [k: string]: unknown,
 }
 
-const PLURALS: Record<string, string> = {
-  ServiceAccount: 'serviceaccounts',
-  Role: 'roles',
-  RoleBinding: 'rolebindings',
-  ClusterRole: 'clusterroles',
-  ClusterRoleBinding: 'clusterrolebindings',
-  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
-  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
-  MutatingWebhookConfiguration: 'mutatingwebhookconfigurations',
-}
-const pathOf = (o: Obj): string =>
-  `${o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`}${o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`}/${PLURALS[o.kind] ?? '?'}/${o.metadata.name}`
+const PLURALS: Readonly<Record<string, string>> = { ...ACCESS_PLURALS, MutatingWebhookConfiguration: 'mutatingwebhookconfigurations' }
+const pathOf = (o: Obj): string => restPath(o, PLURALS)
 const sePath = (ns: string, name = ''): string => `/apis/networking.istio.io/v1/namespaces/${ns}/serviceentries${name === '' ? '' : `/${name}`}`
 
 const kc = loadKubeConfig()

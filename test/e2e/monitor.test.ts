@@ -15,7 +15,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
 import { HELM_ENV } from '../support/binaries.ts'
-import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { ACCESS_PLURALS, kubeJson, kubeRequest, loadKubeConfig, restPath, serviceAccountKubeconfig } from '../support/kube.ts'
 import { sample, scrape } from '../support/metrics-port.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { clientMaterial, notAfterSeconds, testAuthority } from '../support/pki.ts'
@@ -23,9 +23,7 @@ import { cliMain, repoRoot } from '../support/repo.ts'
 import { run } from '../support/run.ts'
 
 interface Obj { apiVersion: string, kind: string, metadata: { name: string, namespace?: string }, [k: string]: unknown }
-const PLURALS: Record<string, string> = { ServiceAccount: 'serviceaccounts', Role: 'roles', RoleBinding: 'rolebindings', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings' }
-const pathOf = (o: Obj): string =>
-  `${o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`}${o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`}/${PLURALS[o.kind] ?? '?'}/${o.metadata.name}`
+const pathOf = (o: Obj): string => restPath(o, ACCESS_PLURALS)
 const secrets = (ns: string, name = ''): string => `/api/v1/namespaces/${ns}/secrets${name === '' ? '' : `/${name}`}`
 
 const kc = loadKubeConfig()

@@ -23,7 +23,7 @@ import { ISTIO_KINDS, type IstioKind, type IstioObject, istioPath, render } from
 import { HELM_ENV } from '../support/binaries.ts'
 import { resolvedConfig } from '../support/config.ts'
 import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
-import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { ACCESS_PLURALS, kubeJson, kubeRequest, loadKubeConfig, restPath, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
 import { repoRoot } from '../support/repo.ts'
 import { run } from '../support/run.ts'
@@ -37,17 +37,8 @@ interface Obj {
   [k: string]: unknown,
 }
 
-const PLURALS: Record<string, string> = {
-  ServiceAccount: 'serviceaccounts',
-  Role: 'roles',
-  RoleBinding: 'rolebindings',
-  ClusterRole: 'clusterroles',
-  ClusterRoleBinding: 'clusterrolebindings',
-  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
-  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
-}
-const pathOf = (o: Obj): string =>
-  `${o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`}${o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`}/${PLURALS[o.kind] ?? '?'}/${o.metadata.name}`
+const PLURALS = ACCESS_PLURALS
+const pathOf = (o: Obj): string => restPath(o, PLURALS)
 
 const kc = loadKubeConfig()
 const made: FreshNamespace[] = []

@@ -111,3 +111,24 @@ export function loadKubeConfig (path?: string): KubeConfig {
   kc.loadFromFile(file)
   return kc
 }
+
+/** The REST resources of what the end-to-end tests apply from the chart by path: its RBAC and admission policies. */
+export const ACCESS_PLURALS: Readonly<Record<string, string>> = {
+  ServiceAccount: 'serviceaccounts',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  ClusterRole: 'clusterroles',
+  ClusterRoleBinding: 'clusterrolebindings',
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
+}
+
+/** What names an object's REST path. */
+interface Addressed { apiVersion: string, kind: string, metadata: { name: string, namespace?: string } }
+
+/** The REST path of an object (namespaced when it names a namespace), its resource taken from `plurals`. */
+export function restPath (o: Addressed, plurals: Readonly<Record<string, string>>): string {
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`
+  const ns = o.metadata.namespace === undefined ? '' : `/namespaces/${o.metadata.namespace}`
+  return `${base}${ns}/${plurals[o.kind] ?? '?'}/${o.metadata.name}`
+}
