@@ -1,7 +1,8 @@
 // Reads the configuration file named by --config or EGRESS_MTLS_CONFIG.
 import { open } from 'node:fs/promises'
 
-import { type Config, type ConfigResult, MAX_CONFIG_BYTES, parseConfig } from '../core/config/config.ts'
+import type { Config } from '../core/config/config.ts'
+import { type ConfigResult, MAX_CONFIG_BYTES, parseConfig } from '../core/config/parse.ts'
 import { cliError, ConfigError } from '../errors.ts'
 import { describeFileError } from './file-errors.ts'
 

@@ -3,7 +3,8 @@
 // (`--release NAME`). Reads only (get/list ConfigMaps in the release's namespace).
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node'
 
-import { type Config, parseConfig } from '../core/config/config.ts'
+import type { Config } from '../core/config/config.ts'
+import { parseConfig } from '../core/config/parse.ts'
 import { cliError, ConfigError } from '../errors.ts'
 import { configOrError } from '../io/config-file.ts'
 import { deadlineOptions, withRetry } from './retry.ts'

@@ -5,7 +5,8 @@
 import fc from 'fast-check'
 
 import { RESERVED_TARGET_NAMES } from '../../src/core/base/names.ts'
-import { type Config, resolveConfig } from '../../src/core/config/config.ts'
+import type { Config } from '../../src/core/config/config.ts'
+import { resolveConfig } from '../../src/core/config/parse.ts'
 
 const alnum = 'abcdefghijklmnopqrstuvwxyz0123456789'
 const letters = fc.constantFrom(...alnum.split(''))

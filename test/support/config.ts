@@ -1,6 +1,7 @@
 // Configurations for tests: core's parseConfig/resolveConfig (a Result) through the shell's
 // configOrError, so that a bad test configuration fails as the CLI would (a ConfigError).
-import { type Config, parseConfig, resolveConfig } from '../../src/core/config/config.ts'
+import type { Config } from '../../src/core/config/config.ts'
+import { parseConfig, resolveConfig } from '../../src/core/config/parse.ts'
 import { configOrError } from '../../src/io/config-file.ts'
 
 /** The configuration of a YAML or JSON text; throws the ConfigError naming `source`. */

@@ -8,7 +8,7 @@ import { Ajv } from 'ajv'
 import { parse } from 'yaml'
 
 import { helmCompatible, SCHEMA_PATH, valuesSchema, valuesSchemaText } from '../../scripts/gen-values-schema.ts'
-import { configSchema } from '../../src/core/config/config.ts'
+import { configSchema } from '../../src/core/config/schema.ts'
 
 const chart = new URL('../../charts/egress-mtls/', import.meta.url)
 const read = (path: string): string => readFileSync(new URL(path, chart), 'utf8')
@@ -28,7 +28,7 @@ function patterns (schema: Json, out: string[] = []): string[] {
 
 const ajv = (): Ajv => new Ajv({ allErrors: true, strict: true })
 
-test('values.schema.json is what scripts/gen-values-schema.ts generates (run it after changing src/core/config/config.ts)', () => {
+test('values.schema.json is what scripts/gen-values-schema.ts generates (run it after changing src/core/config/schema.ts)', () => {
   assert.equal(readFileSync(SCHEMA_PATH, 'utf8'), valuesSchemaText())
 })
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
-import { parseConfig, resolveConfig, targetsForNamespace } from '../../src/core/config/config.ts'
+import { targetsForNamespace } from '../../src/core/config/config.ts'
+import { parseConfig, resolveConfig } from '../../src/core/config/parse.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { parsedConfig } from '../support/config.ts'
 

@@ -1,6 +1,6 @@
 // Origination at an Istio egress gateway (docs/design.md "Origination"): the `egressGateway`
 // block of the configuration and a target's `origination`, their schema, defaults and the
-// rules a schema cannot say. Pure; config.ts puts it together with the rest.
+// rules a schema cannot say. Pure; schema.ts, parse.ts and defaults.ts put it together with the rest.
 
 import { isRecord } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
