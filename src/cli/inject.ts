@@ -1,17 +1,15 @@
 // egress-mtls inject: the webhook's mutation on manifests, offline. Each document (and each
-// item of a List) goes through the same admit() as an AdmissionReview CREATE would, and
-// admit()'s JSON Patch is applied to the document's text (src/io/yaml-edit.ts): a document
-// with nothing to inject comes out byte for byte as it came in, an injected one differs
-// only by the keys we add, change or remove. YAML in gives YAML out, JSON in gives JSON out,
-// unless -o says otherwise. Warnings go to stderr; a denial prints its message, no
-// manifests, and exits 1.
+// item of a List) goes through the same admit() as an AdmissionReview CREATE would
+// (core/admission/inject.ts), and the document's JSON Patch is applied to its text
+// (src/io/yaml-edit.ts): a document with nothing to inject comes out byte for byte as it
+// came in, an injected one differs only by the keys we add, change or remove. YAML in gives
+// YAML out, JSON in gives JSON out, unless -o says otherwise. Warnings go to stderr; a
+// denial prints its message, no manifests, and exits 1.
 import { type Document, visit as visitYaml } from 'yaml'
 
-import { admit, type PatchOperation } from '../core/admission/admit.ts'
 import { applyPatch } from '../core/admission/apply-patch.ts'
-import type { Message } from '../core/admission/messages.ts'
-import { isKubeObject, type KubeObject, removedApiVersion, syntheticRequest } from '../core/admission/workloads.ts'
-import { isRecord, pointerTokens } from '../core/base/json.ts'
+import { admitDocument } from '../core/admission/inject.ts'
+import { pointerTokens } from '../core/base/json.ts'
 import type { Config } from '../core/config/config.ts'
 import type { DocumentFormat } from '../core/text/document.ts'
 import { cliError } from '../errors.ts'
@@ -59,24 +57,12 @@ function injectManifest (
   for (const d of manifest.documents()) {
     const segment = text.slice(d.start, d.end)
     if (d.value === null) { out += segment; continue }
-    const ops: PatchOperation[] = []
-    const names: string[] = []
-    const visit = (object: unknown, prefix: string): void => {
-      if (!isKubeObject(object)) return
-      const items = object['items']
-      if (object.kind.endsWith('List') && Array.isArray(items)) {
-        items.forEach((item, i) => { visit(item, `${prefix}/items/${i}`) })
-        return
-      }
-      const outcome = injectOne(object, config, namespace)
-      names.push(outcome.name)
-      const removed = removedApiVersion(object)
-      if (removed !== undefined) warn(`egress-mtls: warning: ${outcome.name}: ${removed}\n`)
-      for (const w of outcome.warnings) warn(`egress-mtls: warning: ${outcome.name}: ${w.text}\n`)
-      if (outcome.denial !== undefined) denials.push(`egress-mtls: ${outcome.name}: denied: ${outcome.denial.text}\n`)
-      for (const op of outcome.patch) ops.push({ ...op, path: `${prefix}${op.path}` })
+    const { objects, patch: ops } = admitDocument(d.value, config, namespace)
+    for (const o of objects) {
+      if (o.removed !== undefined) warn(`egress-mtls: warning: ${o.name}: ${o.removed}\n`)
+      for (const w of o.warnings) warn(`egress-mtls: warning: ${o.name}: ${w.text}\n`)
+      if (o.denial !== undefined) denials.push(`egress-mtls: ${o.name}: denied: ${o.denial.text}\n`)
     }
-    visit(d.value, '')
     if (ops.length === 0) { out += segment; values.push(d.value); continue }
     const expected = applyPatch(d.value, ops)
     values.push(expected)
@@ -85,7 +71,7 @@ function injectManifest (
       if (op.op === 'test') throw new Error('admit() returned a test operation')
       return op.value === undefined ? { op: op.op, path } : { op: op.op, path, value: op.value }
     })
-    const notice = (): void => { warn(`egress-mtls: warning: ${names.join(', ')}: ${reserialized(d.doc)}\n`) }
+    const notice = (): void => { warn(`egress-mtls: warning: ${objects.map((o) => o.name).join(', ')}: ${reserialized(d.doc)}\n`) }
     const edited = d.doc === undefined
       ? `${formatObjects([expected], 'json').replace(/\n$/, '')}${/\n*$/.exec(segment)?.[0] ?? ''}`
       : editDocument(segment, d.doc, d.start, edits, expected, manifest.json, YAML_CONTEXT, notice)
@@ -122,20 +108,4 @@ function output (manifests: readonly Manifest[], results: readonly Injected[], f
     out += text
   }
   return out
-}
-
-interface Outcome {
-  readonly name: string
-  readonly patch: readonly PatchOperation[]
-  readonly warnings: readonly Message[]
-  readonly denial?: Message | undefined
-}
-
-function injectOne (object: KubeObject, config: Config, namespace: string | undefined): Outcome {
-  const metadata = isRecord(object.metadata) ? object.metadata : {}
-  const objectNamespace = typeof metadata['namespace'] === 'string' && metadata['namespace'] !== '' ? metadata['namespace'] : undefined
-  const request = syntheticRequest(object, 'egress-mtls-inject', 'CREATE', objectNamespace ?? namespace ?? 'default')
-  const { patch, warnings, denial } = admit(request, config)
-  const name = `${object.kind}/${request.name === '' ? '(no name)' : request.name}`
-  return { name, patch, warnings, denial }
 }
