@@ -2,8 +2,9 @@
 // that parse.ts makes of a file's text (schema.ts, rules.ts, defaults.ts), and the questions
 // asked of it. Pure.
 import type { EgressGateway, Origination } from './egress-gateway.ts'
+import type { Waypoint } from './waypoint.ts'
 
-export type { EgressGateway, Origination }
+export type { EgressGateway, Origination, Waypoint }
 export type InjectionMode = 'label' | 'namespace' | 'cluster'
 export type AnnotationFormat = 'map' | 'array'
 export type Routing = 'targetPort' | 'virtualService'
@@ -33,7 +34,7 @@ export interface Target {
    * unless the user wrote one; undefined when turned off (`0` or `off`).
    */
   readonly maxConnectionDuration?: string
-  /** Where the mutual TLS starts: the workload's sidecar, or the egress gateway (the key stays in the gateway's namespace). */
+  /** Where the mutual TLS starts: the workload's sidecar, the egress gateway or the ambient waypoint (the key stays in their namespace). */
   readonly origination: Origination
 }
 
@@ -48,6 +49,8 @@ export interface Config {
   readonly excludeNamespaces: readonly string[]
   /** The egress gateway of targets with `origination: egressGateway`. */
   readonly egressGateway: EgressGateway
+  /** The ambient waypoint of targets with `origination: waypoint`. */
+  readonly waypoint: Waypoint
   readonly targets: readonly Target[]
 }
 

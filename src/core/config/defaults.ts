@@ -3,6 +3,7 @@
 import type { AnnotationFormat, Config, InjectionMode, Routing, SecretKeys } from './config.ts'
 import { egressGatewayDefaults, type Origination, type RawEgressGateway } from './egress-gateway.ts'
 import { UNBOUNDED } from './schema.ts'
+import { type RawWaypoint, waypointDefaults } from './waypoint.ts'
 
 /** The default bound on a connection's life (docs/design.md, "Rotation reaches the connection"). */
 export const DEFAULT_MAX_CONNECTION_DURATION = '1h'
@@ -32,6 +33,7 @@ export interface RawConfig {
   meshRootNamespace?: string
   excludeNamespaces?: string[]
   egressGateway?: RawEgressGateway
+  waypoint?: RawWaypoint
   targets?: RawTarget[]
 }
 
@@ -45,6 +47,7 @@ export function withDefaults (raw: RawConfig): Config {
     meshRootNamespace: raw.meshRootNamespace ?? 'istio-system',
     excludeNamespaces: raw.excludeNamespaces ?? [],
     egressGateway: egressGatewayDefaults(raw.egressGateway),
+    waypoint: waypointDefaults(raw.waypoint),
     targets: (raw.targets ?? []).map((t) => ({
       name: t.name,
       host: t.host,

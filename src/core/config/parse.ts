@@ -16,6 +16,7 @@ import { fieldLines, lineAt } from './locate.ts'
 import { formatPath, schemaMessage } from './messages.ts'
 import { crossCheck } from './rules.ts'
 import { validate } from './schema.ts'
+import { waypointIssues } from './waypoint.ts'
 
 /** The largest configuration accepted: what one ConfigMap can hold. */
 export const MAX_CONFIG_BYTES = 1024 * 1024
@@ -93,7 +94,7 @@ export function resolveConfig (raw: unknown, lineOf: (path: readonly string[]) =
     const m = schemaMessage(e)
     add(m.path, m.message)
   }
-  for (const { path, message: msg } of [...crossCheck(raw), ...egressGatewayIssues(raw)]) add(path, msg)
+  for (const { path, message: msg } of [...crossCheck(raw), ...egressGatewayIssues(raw), ...waypointIssues(raw)]) add(path, msg)
   issues.sort((x, y) => (x.line ?? 0) - (y.line ?? 0))
   if (issues.length > 0) return fail(issues)
   return ok(deepFreeze(withDefaults(raw as RawConfig)))

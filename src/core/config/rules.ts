@@ -4,6 +4,7 @@ import { HOUR, MILLISECOND, parseGoDuration } from '../base/duration.ts'
 import { isRecord } from '../base/json.ts'
 import { hostResourceName, MAX_SHARED_HOST_LENGTH, RESERVED_TARGET_NAMES } from '../base/names.ts'
 import { DURATION, UNBOUNDED } from './schema.ts'
+import { waypointSharedHost } from './waypoint.ts'
 
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 const int = (v: unknown, fallback: number): number | undefined => v === undefined ? fallback : Number.isInteger(v) ? v as number : undefined
@@ -75,6 +76,8 @@ function sharedHost (
   host: string,
 ): { path: string[], message: string }[] {
   const at = (field: string): string[] => ['targets', String(i), field]
+  const viaWaypoint = waypointSharedHost(a, first, b, i, host)
+  if (viaWaypoint !== undefined) return [viaWaypoint]
   const other = `targets[${first}] (${str(a['name']) ?? '?'})`
   const atGateway = (t: Record<string, unknown>): boolean => t['origination'] === 'egressGateway'
   if (atGateway(a) || atGateway(b)) {

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 import { egressGatewaySchema, originationSchema } from './egress-gateway.ts'
+import { waypointSchema } from './waypoint.ts'
 
 export const DNS_LABEL = DNS1123_LABEL_FORMAT
 export const DNS_NAME = DNS1123_HOSTNAME_FORMAT
@@ -32,6 +33,7 @@ export const configSchema = {
     meshRootNamespace: dnsLabel,
     excludeNamespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
     egressGateway: egressGatewaySchema,
+    waypoint: waypointSchema,
     targets: {
       type: 'array',
       items: {
