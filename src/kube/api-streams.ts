@@ -1,0 +1,203 @@
+// GET requests and watches to the API server as HTTP/2 streams, many over one connection
+// (node:http2): thousands of watches cost a few TLS connections, not one each.
+// @kubernetes/client-node makes a connection per request and per watch. The TLS material and
+// the credentials are client-node's own (KubeConfig.applyToHTTPSOptions: certificates, tokens,
+// token files, exec and auth-provider plugins, impersonation), asked again for each request
+// so that rotated tokens are used. A connection is opened when every open one carries as many
+// streams as the API server allows (its SETTINGS_MAX_CONCURRENT_STREAMS); one the server closes
+// or sends GOAWAY on takes no new stream. Proxies (proxy-url) and plain http:// servers are not
+// supported here: `supportsStreams` says so and the caller uses client-node instead.
+import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Settings } from 'node:http2'
+import type { RequestOptions } from 'node:https'
+import { isIP } from 'node:net'
+
+import type { KubeConfig } from '@kubernetes/client-node'
+
+/** An HTTP answer other than 200, with the API server's own message (metav1.Status). */
+export class StatusError extends Error {
+  readonly status: number
+  readonly reason: string | undefined
+  constructor (status: number, body: string) {
+    let parsed: { message?: unknown, reason?: unknown } = {}
+    try { parsed = JSON.parse(body) as typeof parsed } catch { parsed = {} }
+    super(`HTTP ${status}: ${typeof parsed.message === 'string' ? parsed.message : body.slice(0, 200)}`)
+    this.name = 'StatusError'
+    this.status = status
+    this.reason = typeof parsed.reason === 'string' ? parsed.reason : undefined
+  }
+}
+
+export interface WatchEvent {
+  readonly type: string
+  readonly object: Record<string, unknown> & { metadata?: { name?: string, namespace?: string, resourceVersion?: string }, code?: number }
+}
+
+export interface ApiStreams {
+  /** The JSON body of a 200 answer to GET `path` (with its query); StatusError for another. */
+  get: (path: string, signal?: AbortSignal) => Promise<unknown>
+  /**
+   * Watches `path` (with its query, watch=true included), each event to `onEvent`. Resolves
+   * when the server ends the watch (its timeoutSeconds); rejects with StatusError for an HTTP
+   * error, with another error when the stream or its connection fails or stays silent for
+   * `idleMs`, with the abort reason when `signal` aborts.
+   */
+  watch: (path: string, onEvent: (event: WatchEvent) => void, options: { signal: AbortSignal, idleMs: number }) => Promise<void>
+  /** The connections open now: streams open on each, and how many the server allows. */
+  connections: () => { streams: number, limit: number }[]
+  /** Closes every connection (their streams fail). */
+  close: () => void
+}
+
+/** Whether the current context's API server can be reached by `apiStreams`: https, no proxy. */
+export function supportsStreams (kc: KubeConfig): boolean {
+  const cluster = kc.getCurrentCluster()
+  return cluster !== null && cluster.server.startsWith('https:') && (cluster.proxyUrl ?? '') === ''
+}
+
+/** Until the server's SETTINGS say otherwise (RFC 9113 recommends no fewer than 100). */
+const DEFAULT_STREAMS = 100
+const CONNECT_MS = 15_000
+
+interface Connection {
+  readonly session: ClientHttp2Session
+  streams: number
+  limit: number
+  usable: boolean
+}
+
+async function clientOptions (kc: KubeConfig): Promise<RequestOptions> {
+  const options: RequestOptions = {}
+  await kc.applyToHTTPSOptions(options)
+  return options
+}
+
+function requestHeaders (options: RequestOptions, path: string): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ':method': 'GET', ':path': path, accept: 'application/json' }
+  for (const [k, v] of Object.entries(options.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v
+  if (typeof options.auth === 'string') headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`
+  return headers
+}
+
+export function apiStreams (kc: KubeConfig): ApiStreams {
+  const server = new URL(kc.getCurrentCluster()?.server ?? '')
+  const host = server.hostname.replace(/^\[|\]$/g, '')
+  const open: Connection[] = []
+  let connecting: Promise<void> | undefined
+
+  const dial = async (): Promise<void> => {
+    const o = await clientOptions(kc)
+    const servername = typeof o.servername === 'string' && o.servername !== '' ? o.servername : (isIP(host) === 0 ? host : undefined)
+    const session = connect(server.origin, {
+      ca: o.ca, cert: o.cert, key: o.key, pfx: o.pfx, passphrase: o.passphrase,
+      ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
+      ...(servername === undefined ? {} : { servername }),
+      settings: { enablePush: false },
+    })
+    const connection: Connection = { session, streams: 0, limit: DEFAULT_STREAMS, usable: true }
+    const retire = (): void => {
+      connection.usable = false
+      const i = open.indexOf(connection)
+      if (i >= 0) open.splice(i, 1)
+    }
+    session.on('goaway', retire)
+    session.on('close', retire)
+    session.on('error', retire)
+    session.on('remoteSettings', (s: Settings) => { connection.limit = Math.max(1, Math.min(s.maxConcurrentStreams ?? DEFAULT_STREAMS, 10_000)) })
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => { clearTimeout(timer); session.destroy(); reject(err) }
+      const timer = setTimeout(() => { fail(new Error(`no HTTP/2 connection to ${server.origin} within ${CONNECT_MS / 1000} s`)) }, CONNECT_MS)
+      session.once('remoteSettings', () => { clearTimeout(timer); session.off('error', fail); resolve() })
+      session.once('error', fail)
+    })
+    if (connection.usable) open.push(connection)
+  }
+
+  /** A stream reserved on a connection with room for it, opened if none has (one dial at a time). */
+  const reserve = async (): Promise<Connection> => {
+    for (;;) {
+      const free = open.find((c) => c.usable && c.streams < c.limit)
+      if (free !== undefined) {
+        free.streams++
+        return free
+      }
+      connecting ??= dial().finally(() => { connecting = undefined })
+      await connecting
+    }
+  }
+
+  /** Opens a stream for GET `path`; resolves with it and its status once the headers are in. */
+  const request = async (path: string, signal: AbortSignal | undefined): Promise<{ stream: ClientHttp2Stream, status: number }> => {
+    signal?.throwIfAborted()
+    const headers = requestHeaders(await clientOptions(kc), path)
+    const c = await reserve()
+    let stream: ClientHttp2Stream
+    try {
+      stream = c.session.request(headers, signal === undefined ? {} : { signal })
+    } catch (err) {
+      c.streams--
+      throw err
+    }
+    stream.once('close', () => { c.streams-- })
+    const response = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+      stream.once('response', resolve)
+      stream.once('error', reject)
+      stream.once('close', () => { reject(new Error(`stream closed before an answer (HTTP/2 code ${stream.rstCode})`)) })
+    })
+    return { stream, status: Number(response[':status']) }
+  }
+
+  const body = async (stream: ClientHttp2Stream): Promise<string> => {
+    stream.setEncoding('utf8')
+    let text = ''
+    for await (const chunk of stream) text += chunk as string
+    return text
+  }
+
+  return {
+    async get (path, signal) {
+      const { stream, status } = await request(path, signal)
+      const text = await body(stream)
+      if (status !== 200) throw new StatusError(status, text)
+      return JSON.parse(text) as unknown
+    },
+
+    async watch (path, onEvent, { signal, idleMs }) {
+      const { stream, status } = await request(path, signal)
+      if (status !== 200) throw new StatusError(status, await body(stream))
+      await new Promise<void>((resolve, reject) => {
+        let rest = ''
+        let ended = false
+        stream.setEncoding('utf8')
+        stream.setTimeout(idleMs, () => { stream.destroy(new Error(`no event for ${idleMs / 1000} s`)) })
+        stream.on('data', (chunk: string) => {
+          const lines = (rest + chunk).split('\n')
+          rest = lines.pop() ?? ''
+          for (const line of lines) {
+            if (line.trim() === '') continue
+            try {
+              onEvent(JSON.parse(line) as WatchEvent)
+            } catch (err) {
+              stream.destroy(err as Error)
+              return
+            }
+          }
+        })
+        stream.once('end', () => { ended = true })
+        stream.once('error', reject)
+        stream.once('close', () => {
+          if (ended && stream.rstCode === constants.NGHTTP2_NO_ERROR) resolve()
+          else reject(signal.aborted ? new Error('watch stopped') : new Error(`watch stream reset (HTTP/2 code ${stream.rstCode})`))
+        })
+      })
+    },
+
+    connections: () => open.map(({ streams, limit }) => ({ streams, limit })),
+
+    close () {
+      for (const c of open.splice(0)) {
+        c.usable = false
+        c.session.destroy()
+      }
+    },
+  }
+}

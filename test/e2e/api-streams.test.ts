@@ -1,0 +1,159 @@
+// The monitor's HTTP/2 client (src/kube/api-streams.ts) and its Secret watches
+// (src/kube/secret-watch.ts) on the real API server: hundreds of watches share a connection
+// or a few, a ServiceAccount's token is sent and RBAC's answer comes back in the API's words,
+// and watches cut with their connection resume from their last version (no new list) on a
+// new one.
+import assert from 'node:assert/strict'
+import { mkdtemp } from 'node:fs/promises'
+import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import { KubeConfig } from '@kubernetes/client-node'
+import { pino } from 'pino'
+
+import { apiStreams, StatusError, type WatchEvent } from '../../src/kube/api-streams.ts'
+import { secretSource, watchSecrets } from '../../src/kube/secret-watch.ts'
+import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
+import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+
+const kc = loadKubeConfig()
+let ns: FreshNamespace
+const secrets = (name = ''): string => `/api/v1/namespaces/${ns.name}/secrets${name === '' ? '' : `/${name}`}`
+const byName = (name: string): string => `fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`
+const silent = pino({ level: 'silent' })
+
+async function putSecret (name: string, data: Record<string, string>): Promise<void> {
+  const body = { apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: data }
+  const r = await kubeRequest(kc, { method: 'PUT', path: secrets(name), body })
+  if (r.status === 404) await kubeJson(kc, { method: 'POST', path: secrets(), body })
+  else assert.equal(r.status, 200, r.body)
+}
+
+async function until (what: string, check: () => boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `${what}: not within ${ms} ms`)
+    await sleep(20)
+  }
+}
+
+before(async () => {
+  ns = await freshNamespace(kc, 'api-streams')
+})
+
+after(async () => {
+  await ns.cleanup()
+})
+
+test('300 watches share the connections the API server\'s stream limit asks for, and each sees its Secret created', async () => {
+  const streams = apiStreams(kc)
+  const halt = new AbortController()
+  const N = 300
+  const seen = new Set<number>()
+  const watches = Array.from({ length: N }, (_, i) => streams.watch(`${secrets()}?watch=true&${byName(`w-${i % 3}`)}`, (e: WatchEvent) => {
+    if (e.type === 'ADDED' && e.object.metadata?.name === 'w-1') seen.add(i)
+  }, { signal: halt.signal, idleMs: 60_000 }).catch((err: unknown) => err))
+  try {
+    await until('every watch open', () => streams.connections().reduce((n, c) => n + c.streams, 0) === N)
+    const open = streams.connections()
+    const limit = open[0]?.limit ?? 0
+    assert.ok(limit >= 100, `the server allows ${limit} streams per connection`)
+    assert.equal(open.length, Math.ceil(N / limit), JSON.stringify(open))
+    assert.ok(open.every((c) => c.streams <= c.limit), JSON.stringify(open))
+    await putSecret('w-1', { x: 'y' })
+    await until('ADDED on every watch of w-1', () => seen.size === N / 3)
+    assert.deepEqual([...seen].every((i) => i % 3 === 1), true)
+  } finally {
+    halt.abort()
+    const ends = await Promise.all(watches)
+    streams.close()
+    assert.ok(ends.every((e) => e instanceof Error), 'each watch ends with the abort')
+  }
+  assert.equal(streams.connections().length, 0)
+})
+
+test('a ServiceAccount\'s token is sent; what RBAC refuses is a StatusError in the API\'s words', async () => {
+  const sa = 'reader'
+  await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${ns.name}/serviceaccounts`, body: { metadata: { name: sa } } })
+  await kubeJson(kc, { method: 'POST', path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns.name}/roles`, body: { metadata: { name: sa }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['granted'], verbs: ['get', 'list', 'watch'] }] } })
+  await kubeJson(kc, { method: 'POST', path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns.name}/rolebindings`, body: { metadata: { name: sa }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns.name }] } })
+  await putSecret('granted', { a: 'b' })
+  const file = await serviceAccountKubeconfig(kc, ns.name, sa, await mkdtemp(join(tmpdir(), 'egress-mtls-api-streams-')))
+  const streams = apiStreams(loadKubeConfig(file))
+  try {
+    const list = await streams.get(`${secrets()}?${byName('granted')}`) as { items: { metadata: { name: string } }[] }
+    assert.deepEqual(list.items.map((s) => s.metadata.name), ['granted'])
+    const refused = await streams.get(secrets()).then(() => undefined, (err: unknown) => err)
+    assert.ok(refused instanceof StatusError, String(refused))
+    assert.equal(refused.status, 403)
+    assert.equal(refused.reason, 'Forbidden')
+    assert.match(refused.message, new RegExp(`system:serviceaccount:${ns.name}:${sa}.*cannot list resource "secrets"`))
+    const watch = await streams.watch(`${secrets()}?watch=true`, () => undefined, { signal: AbortSignal.timeout(10_000), idleMs: 10_000 }).then(() => undefined, (err: unknown) => err)
+    assert.ok(watch instanceof StatusError && watch.status === 403, String(watch))
+  } finally {
+    streams.close()
+  }
+})
+
+/** A TCP forwarder to the API server whose connections can be cut. */
+function forwarder (): { server: Server, accepted: () => number, cut: () => void } {
+  const target = new URL(kc.getCurrentCluster()?.server ?? '')
+  const sockets = new Set<Socket>()
+  let accepted = 0
+  const server = createServer((client) => {
+    accepted++
+    const upstream = tcpConnect(Number(target.port), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => { sockets.delete(s) })
+      s.on('error', () => { client.destroy(); upstream.destroy() })
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  return { server, accepted: () => accepted, cut: () => { for (const s of sockets) s.destroy() } }
+}
+
+test('Secret watches cut with their connection resume from their last version on a new one, without a new list', async () => {
+  const proxy = forwarder()
+  await new Promise<void>((resolve) => { proxy.server.listen(0, '127.0.0.1', resolve) })
+  const address = proxy.server.address()
+  assert.ok(address !== null && typeof address === 'object')
+  const via = new KubeConfig()
+  via.loadFromOptions({
+    clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${address.port}` })),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.getCurrentContext(),
+  })
+  await putSecret('cut-me', { v: '1' })
+  const source = secretSource(via)
+  const seen: string[] = []
+  let lists = 0
+  const watches = ['cut-me', 'other'].map((secretName) => watchSecrets(source, { namespace: ns.name, secretName }, {
+    onSecret: (_ns, name, data) => { if (name === 'cut-me') seen.push(data?.['v'] ?? 'gone') },
+    onList: () => { lists++ },
+  }, silent))
+  try {
+    await Promise.all(watches.map((w) => w.synced))
+    assert.deepEqual(seen, ['1'])
+    assert.equal(lists, 2)
+    await putSecret('cut-me', { v: '2' })
+    await until('v=2 by the watch', () => seen.includes('2'))
+    assert.equal(proxy.accepted(), 1, 'two lists and two watches on one connection')
+    proxy.cut()
+    await putSecret('cut-me', { v: '3' })
+    await until('v=3 after the cut', () => seen.includes('3'))
+    await kubeJson(kc, { method: 'DELETE', path: secrets('cut-me') })
+    await until('deleted', () => seen.at(-1) === 'gone')
+    assert.deepEqual(seen, ['1', '2', '3', 'gone'])
+    assert.equal(lists, 2, 'no new list: the watches resumed from their versions')
+    assert.equal(proxy.accepted(), 2, 'one new connection')
+  } finally {
+    for (const w of watches) w.stop()
+    source.close()
+    await new Promise((resolve) => { proxy.server.close(resolve) })
+  }
+})
