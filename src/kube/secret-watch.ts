@@ -72,9 +72,10 @@ function clientNodeSource (kc: KubeConfig): SecretSource {
   return {
     async list (path, query) {
       const namespace = /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.exec(path)?.[1]
+      const params = { fieldSelector: query['fieldSelector'] ?? '', ...(query['resourceVersion'] === undefined ? {} : { resourceVersion: query['resourceVersion'] }) }
       const answer = namespace === undefined
-        ? await core.listSecretForAllNamespaces({ fieldSelector: query['fieldSelector'] ?? '' })
-        : await core.listNamespacedSecret({ namespace, fieldSelector: query['fieldSelector'] ?? '' })
+        ? await core.listSecretForAllNamespaces(params)
+        : await core.listNamespacedSecret({ namespace, ...params })
       return { items: answer.items, resourceVersion: answer.metadata?.resourceVersion ?? '' }
     },
     watch: (path, query, onEvent, { signal, idleMs }) => new Promise((resolve, reject) => {
@@ -128,8 +129,11 @@ export function watchSecrets (source: SecretSource, scope: WatchScope, handlers:
   let rv = ''
   let failures = 0
 
+  let listed = false
+  /** The first list may be the API server's cache (resourceVersion=0, as client-go's reflector does); later ones are current. */
   const list = async (): Promise<void> => {
-    const answer = await lists(() => source.list(path, { fieldSelector }, halt.signal))
+    const answer = await lists(() => source.list(path, listed ? { fieldSelector } : { fieldSelector, resourceVersion: '0' }, halt.signal))
+    listed = true
     const present = new Set<string>()
     for (const s of answer.items) {
       const ns = s.metadata?.namespace ?? ''

@@ -1,10 +1,11 @@
 // The monitor's HTTP/2 client (src/kube/api-streams.ts) and its Secret watches
 // (src/kube/secret-watch.ts) on the real API server: hundreds of watches share a connection
 // or a few, a ServiceAccount's token is sent and RBAC's answer comes back in the API's words,
-// and watches cut with their connection resume from their last version (no new list) on a
-// new one.
+// watches cut with their connection resume from their last version (no new list) on a new
+// one, and a kubeconfig with a proxy-url falls back to client-node through that proxy.
 import assert from 'node:assert/strict'
 import { mkdtemp } from 'node:fs/promises'
+import { createServer as createHttpServer } from 'node:http'
 import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -155,5 +156,46 @@ test('Secret watches cut with their connection resume from their last version on
     for (const w of watches) w.stop()
     source.close()
     await new Promise((resolve) => { proxy.server.close(resolve) })
+  }
+})
+
+test('a kubeconfig with a proxy-url: lists and watches go through client-node and the proxy', async () => {
+  const target = new URL(kc.getCurrentCluster()?.server ?? '')
+  const tunnels: string[] = []
+  const proxy = createHttpServer()
+  proxy.on('connect', (req, client: Socket) => {
+    tunnels.push(req.url ?? '')
+    const upstream = tcpConnect(Number(target.port), target.hostname, () => { client.write('HTTP/1.1 200 Connection Established\r\n\r\n'); upstream.pipe(client).pipe(upstream) })
+    for (const s of [client, upstream]) s.on('error', () => { client.destroy(); upstream.destroy() })
+  })
+  await new Promise<void>((resolve) => { proxy.listen(0, '127.0.0.1', resolve) })
+  const address = proxy.address()
+  assert.ok(address !== null && typeof address === 'object')
+  const via = new KubeConfig()
+  via.loadFromOptions({
+    clusters: kc.clusters.map((c) => ({ ...c, proxyUrl: `http://127.0.0.1:${address.port}` })),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.getCurrentContext(),
+  })
+  await putSecret('proxied', { v: '1' })
+  const source = secretSource(via)
+  const seen: string[] = []
+  const w = watchSecrets(source, { namespace: ns.name, secretName: 'proxied' }, {
+    onSecret: (_ns, _name, data) => { seen.push(data?.['v'] ?? 'gone') },
+    onList: () => undefined,
+  }, silent)
+  try {
+    await w.synced
+    await putSecret('proxied', { v: '2' })
+    await kubeJson(kc, { method: 'DELETE', path: secrets('proxied') })
+    await until('updated and deleted by the watch', () => seen.at(-1) === 'gone')
+    assert.deepEqual(seen, ['1', '2', 'gone'])
+    assert.ok(tunnels.length >= 2 && tunnels.every((t) => t === target.host), JSON.stringify(tunnels))
+  } finally {
+    w.stop()
+    source.close()
+    proxy.closeAllConnections()
+    await new Promise((resolve) => { proxy.close(resolve) })
   }
 })
