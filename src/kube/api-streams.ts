@@ -125,8 +125,15 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
     }
   }
 
-  /** Opens a stream for GET `path`; resolves with it and its status once the headers are in. */
-  const request = async (path: string, signal: AbortSignal | undefined): Promise<{ stream: ClientHttp2Stream, status: number }> => {
+  /**
+   * GET `path` on a stream: every chunk of the answer's body (text) to `onChunk` with the
+   * answer's status, from the first byte (the listeners are there before any await: a short
+   * answer can arrive and its stream close before the caller resumes). Resolves with the
+   * status once the headers are in, and `done`, which resolves when the body ended and
+   * rejects if the stream fails first (reset, connection lost, silent for `idleMs`, aborted).
+   */
+  const exchange = async (path: string, signal: AbortSignal | undefined, idleMs: number | undefined,
+    onChunk: (chunk: string, status: number, stream: ClientHttp2Stream) => void): Promise<{ status: number, done: Promise<void> }> => {
     signal?.throwIfAborted()
     const headers = requestHeaders(await clientOptions(kc), path)
     const c = await reserve()
@@ -137,58 +144,59 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
       c.streams--
       throw err
     }
-    stream.once('close', () => { c.streams-- })
-    const response = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
-      stream.once('response', resolve)
-      stream.once('error', reject)
-      stream.once('close', () => { reject(new Error(`stream closed before an answer (HTTP/2 code ${stream.rstCode})`)) })
-    })
-    return { stream, status: Number(response[':status']) }
-  }
-
-  const body = async (stream: ClientHttp2Stream): Promise<string> => {
+    let status = 0
+    let ended = false
     stream.setEncoding('utf8')
-    let text = ''
-    for await (const chunk of stream) text += chunk as string
-    return text
+    if (idleMs !== undefined) stream.setTimeout(idleMs, () => { stream.destroy(new Error(`nothing received for ${idleMs / 1000} s`)) })
+    const answered = new Promise<number>((resolve) => {
+      stream.once('response', (h: IncomingHttpHeaders) => { status = Number(h[':status']); resolve(status) })
+    })
+    stream.on('data', (chunk: string) => { onChunk(chunk, status, stream) })
+    stream.once('end', () => { ended = true })
+    const done = new Promise<void>((resolve, reject) => {
+      let failure: Error | undefined
+      stream.once('error', (err: Error) => { failure = err })
+      stream.once('close', () => {
+        c.streams--
+        if (ended && stream.rstCode === constants.NGHTTP2_NO_ERROR) resolve()
+        else if (signal?.aborted === true) reject(new Error('request stopped'))
+        else reject(failure ?? new Error(`stream reset (HTTP/2 code ${stream.rstCode})`))
+      })
+    })
+    return await Promise.race([answered.then((n) => ({ status: n, done })), done.then(() => ({ status, done }))])
   }
 
   return {
     async get (path, signal) {
-      const { stream, status } = await request(path, signal)
-      const text = await body(stream)
+      let text = ''
+      const { status, done } = await exchange(path, signal, undefined, (chunk) => { text += chunk })
+      await done
       if (status !== 200) throw new StatusError(status, text)
       return JSON.parse(text) as unknown
     },
 
     async watch (path, onEvent, { signal, idleMs }) {
-      const { stream, status } = await request(path, signal)
-      if (status !== 200) throw new StatusError(status, await body(stream))
-      await new Promise<void>((resolve, reject) => {
-        let rest = ''
-        let ended = false
-        stream.setEncoding('utf8')
-        stream.setTimeout(idleMs, () => { stream.destroy(new Error(`no event for ${idleMs / 1000} s`)) })
-        stream.on('data', (chunk: string) => {
-          const lines = (rest + chunk).split('\n')
-          rest = lines.pop() ?? ''
-          for (const line of lines) {
-            if (line.trim() === '') continue
-            try {
-              onEvent(JSON.parse(line) as WatchEvent)
-            } catch (err) {
-              stream.destroy(err as Error)
-              return
-            }
+      let rest = ''
+      const { status, done } = await exchange(path, signal, idleMs, (chunk, code, stream) => {
+        rest += chunk
+        if (code !== 200) return
+        const lines = rest.split('\n')
+        rest = lines.pop() ?? ''
+        for (const line of lines) {
+          if (line.trim() === '') continue
+          try {
+            onEvent(JSON.parse(line) as WatchEvent)
+          } catch (err) {
+            stream.destroy(err as Error)
+            return
           }
-        })
-        stream.once('end', () => { ended = true })
-        stream.once('error', reject)
-        stream.once('close', () => {
-          if (ended && stream.rstCode === constants.NGHTTP2_NO_ERROR) resolve()
-          else reject(signal.aborted ? new Error('watch stopped') : new Error(`watch stream reset (HTTP/2 code ${stream.rstCode})`))
-        })
+        }
       })
+      if (status !== 200) {
+        await done.catch(() => undefined)
+        throw new StatusError(status, rest)
+      }
+      await done
     },
 
     connections: () => open.map(({ streams, limit }) => ({ streams, limit })),

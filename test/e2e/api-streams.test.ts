@@ -76,6 +76,25 @@ test('300 watches share the connections the API server\'s stream limit asks for,
   assert.equal(streams.connections().length, 0)
 })
 
+test('1,000 short answers, 8 at a time: each read whole, however soon its stream closes, and no stream left counted', async () => {
+  const streams = apiStreams(kc)
+  let next = 0
+  const failures: unknown[] = []
+  try {
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < 1000) {
+        const i = next++
+        const answer = await streams.get(`${secrets()}?resourceVersion=0&${byName(`absent-${i}`)}`).catch((err: unknown) => { failures.push(err); return undefined })
+        if (answer !== undefined) assert.deepEqual((answer as { items: unknown[] }).items, [])
+      }
+    }))
+    assert.deepEqual(failures, [])
+    assert.deepEqual(streams.connections().map((c) => c.streams), [0])
+  } finally {
+    streams.close()
+  }
+})
+
 test('a ServiceAccount\'s token is sent; what RBAC refuses is a StatusError in the API\'s words', async () => {
   const sa = 'reader'
   await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${ns.name}/serviceaccounts`, body: { metadata: { name: sa } } })
