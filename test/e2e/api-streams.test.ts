@@ -4,7 +4,7 @@
 // watches cut with their connection resume from their last version (no new list) on a new
 // one, and a kubeconfig with a proxy-url falls back to client-node through that proxy.
 import assert from 'node:assert/strict'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer } from 'node:http'
 import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -95,26 +95,43 @@ test('1,000 short answers, 8 at a time: each read whole, however soon its stream
   }
 })
 
-test('a ServiceAccount\'s token is sent; what RBAC refuses is a StatusError in the API\'s words', async () => {
+test('a ServiceAccount\'s token is sent, from the kubeconfig or from a file as in a pod; what RBAC refuses is a StatusError in the API\'s words', async (t) => {
   const sa = 'reader'
   await kubeJson(kc, { method: 'POST', path: `/api/v1/namespaces/${ns.name}/serviceaccounts`, body: { metadata: { name: sa } } })
   await kubeJson(kc, { method: 'POST', path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns.name}/roles`, body: { metadata: { name: sa }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['granted'], verbs: ['get', 'list', 'watch'] }] } })
   await kubeJson(kc, { method: 'POST', path: `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns.name}/rolebindings`, body: { metadata: { name: sa }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns.name }] } })
   await putSecret('granted', { a: 'b' })
-  const file = await serviceAccountKubeconfig(kc, ns.name, sa, await mkdtemp(join(tmpdir(), 'egress-mtls-api-streams-')))
-  const streams = apiStreams(loadKubeConfig(file))
-  try {
-    const list = await streams.get(`${secrets()}?${byName('granted')}`) as { items: { metadata: { name: string } }[] }
-    assert.deepEqual(list.items.map((s) => s.metadata.name), ['granted'])
-    const refused = await streams.get(secrets()).then(() => undefined, (err: unknown) => err)
-    assert.ok(refused instanceof StatusError, String(refused))
-    assert.equal(refused.status, 403)
-    assert.equal(refused.reason, 'Forbidden')
-    assert.match(refused.message, new RegExp(`system:serviceaccount:${ns.name}:${sa}.*cannot list resource "secrets"`))
-    const watch = await streams.watch(`${secrets()}?watch=true`, () => undefined, { signal: AbortSignal.timeout(10_000), idleMs: 10_000 }).then(() => undefined, (err: unknown) => err)
-    assert.ok(watch instanceof StatusError && watch.status === 403, String(watch))
-  } finally {
-    streams.close()
+  const dir = await mkdtemp(join(tmpdir(), 'egress-mtls-api-streams-'))
+  const withToken = loadKubeConfig(await serviceAccountKubeconfig(kc, ns.name, sa, dir))
+  // What KubeConfig.loadFromCluster() sets up in a pod: the CA and the token as files, the
+  // token through client-node's tokenFile provider.
+  const token = withToken.getCurrentUser()?.token ?? ''
+  await writeFile(join(dir, 'token'), token)
+  await writeFile(join(dir, 'ca.crt'), Buffer.from(withToken.getCurrentCluster()?.caData ?? '', 'base64'))
+  const inPod = new KubeConfig()
+  inPod.loadFromOptions({
+    clusters: [{ name: 'pod', server: withToken.getCurrentCluster()?.server ?? '', caFile: join(dir, 'ca.crt'), skipTLSVerify: false }],
+    users: [{ name: 'pod', authProvider: { name: 'tokenFile', config: { tokenFile: join(dir, 'token') } } }],
+    contexts: [{ name: 'pod', cluster: 'pod', user: 'pod' }],
+    currentContext: 'pod',
+  })
+  for (const [name, config] of [['the token in the kubeconfig', withToken], ['the token and the CA from files, as in a pod', inPod]] as const) {
+    await t.test(name, async () => {
+      const streams = apiStreams(config)
+      try {
+        const list = await streams.get(`${secrets()}?${byName('granted')}`) as { items: { metadata: { name: string } }[] }
+        assert.deepEqual(list.items.map((s) => s.metadata.name), ['granted'])
+        const refused = await streams.get(secrets()).then(() => undefined, (err: unknown) => err)
+        assert.ok(refused instanceof StatusError, String(refused))
+        assert.equal(refused.status, 403)
+        assert.equal(refused.reason, 'Forbidden')
+        assert.match(refused.message, new RegExp(`system:serviceaccount:${ns.name}:${sa}.*cannot list resource "secrets"`))
+        const watch = await streams.watch(`${secrets()}?watch=true`, () => undefined, { signal: AbortSignal.timeout(10_000), idleMs: 10_000 }).then(() => undefined, (err: unknown) => err)
+        assert.ok(watch instanceof StatusError && watch.status === 403, String(watch))
+      } finally {
+        streams.close()
+      }
+    })
   }
 })
 
