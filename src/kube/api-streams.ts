@@ -54,6 +54,16 @@ export function supportsStreams (kc: KubeConfig): boolean {
   return cluster !== null && cluster.server.startsWith('https:') && (cluster.proxyUrl ?? '') === ''
 }
 
+/** A stream the server closed unprocessed: safe to send again. */
+class RefusedStream extends Error {
+  constructor () {
+    super('stream refused by the API server (REFUSED_STREAM)')
+    this.name = 'RefusedStream'
+  }
+}
+
+const REFUSALS = 3
+
 /** Until the server's SETTINGS say otherwise (RFC 9113 recommends no fewer than 100). */
 const DEFAULT_STREAMS = 100
 const CONNECT_MS = 15_000
@@ -132,7 +142,7 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
    * status once the headers are in, and `done`, which resolves when the body ended and
    * rejects if the stream fails first (reset, connection lost, silent for `idleMs`, aborted).
    */
-  const exchange = async (path: string, signal: AbortSignal | undefined, idleMs: number | undefined,
+  const attempt = async (path: string, signal: AbortSignal | undefined, idleMs: number | undefined,
     onChunk: (chunk: string, status: number, stream: ClientHttp2Stream) => void): Promise<{ status: number, done: Promise<void> }> => {
     signal?.throwIfAborted()
     const headers = requestHeaders(await clientOptions(kc), path)
@@ -160,10 +170,25 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
         c.streams--
         if (ended && stream.rstCode === constants.NGHTTP2_NO_ERROR) resolve()
         else if (signal?.aborted === true) reject(new Error('request stopped'))
+        else if (status === 0 && stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) reject(new RefusedStream())
         else reject(failure ?? new Error(`stream reset (HTTP/2 code ${stream.rstCode})`))
       })
     })
     return await Promise.race([answered.then((n) => ({ status: n, done })), done.then(() => ({ status, done }))])
+  }
+
+  /**
+   * `attempt`, again on another stream when the server refused this one unprocessed
+   * (REFUSED_STREAM: a request racing its GOAWAY, RFC 9113 8.7), up to REFUSALS times.
+   */
+  const exchange: typeof attempt = async (...args) => {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await attempt(...args)
+      } catch (err) {
+        if (!(err instanceof RefusedStream) || tries >= REFUSALS) throw err
+      }
+    }
   }
 
   return {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer } from 'node:http'
-import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net'
+import { connect as tcpConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -19,6 +19,7 @@ import { apiStreams, StatusError, type WatchEvent } from '../../src/kube/api-str
 import { secretSource, watchSecrets } from '../../src/kube/secret-watch.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { tcpForwarder } from '../support/tcp-forwarder.ts'
 
 const kc = loadKubeConfig()
 let ns: FreshNamespace
@@ -135,36 +136,9 @@ test('a ServiceAccount\'s token is sent, from the kubeconfig or from a file as i
   }
 })
 
-/** A TCP forwarder to the API server whose connections can be cut. */
-function forwarder (): { server: Server, accepted: () => number, cut: () => void } {
-  const target = new URL(kc.getCurrentCluster()?.server ?? '')
-  const sockets = new Set<Socket>()
-  let accepted = 0
-  const server = createServer((client) => {
-    accepted++
-    const upstream = tcpConnect(Number(target.port), target.hostname)
-    for (const s of [client, upstream]) {
-      sockets.add(s)
-      s.on('close', () => { sockets.delete(s) })
-      s.on('error', () => { client.destroy(); upstream.destroy() })
-    }
-    client.pipe(upstream).pipe(client)
-  })
-  return { server, accepted: () => accepted, cut: () => { for (const s of sockets) s.destroy() } }
-}
-
 test('Secret watches cut with their connection resume from their last version on a new one, without a new list', async () => {
-  const proxy = forwarder()
-  await new Promise<void>((resolve) => { proxy.server.listen(0, '127.0.0.1', resolve) })
-  const address = proxy.server.address()
-  assert.ok(address !== null && typeof address === 'object')
-  const via = new KubeConfig()
-  via.loadFromOptions({
-    clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${address.port}` })),
-    users: kc.users,
-    contexts: kc.contexts,
-    currentContext: kc.getCurrentContext(),
-  })
+  const proxy = await tcpForwarder(kc)
+  const via = proxy.kubeconfig
   await putSecret('cut-me', { v: '1' })
   const source = secretSource(via)
   const seen: string[] = []
@@ -191,7 +165,7 @@ test('Secret watches cut with their connection resume from their last version on
   } finally {
     for (const w of watches) w.stop()
     source.close()
-    await new Promise((resolve) => { proxy.server.close(resolve) })
+    await proxy.close()
   }
 })
 
