@@ -39,7 +39,7 @@ export async function run (options: MonitorOptions, io: Io): Promise<number> {
   const scopes = watchScopes(config)
   // Every list and watch is a stream on a few shared connections; a few lists at a time, so
   // that thousands of watches starting together leave the event loop free for /healthz.
-  const source = secretSource(kc)
+  const source = secretSource(kc, log)
   const lists = gate(LIST_CONCURRENCY)
   const watches = scopes.map((scope) => watchSecrets(source, scope, {
     onSecret: (namespace, name, data) => { apply(secretChanges(config, namespace, name, data)) },

@@ -6,7 +6,8 @@
 // so that rotated tokens are used. A connection is opened when every open one carries as many
 // streams as the API server allows (its SETTINGS_MAX_CONCURRENT_STREAMS); one the server closes
 // or sends GOAWAY on takes no new stream. Proxies (proxy-url) and plain http:// servers are not
-// supported here: `supportsStreams` says so and the caller uses client-node instead.
+// supported here: `supportsStreams` says so and the caller uses client-node instead, as it does
+// on NoHttp2 (a server, or something in front of it, that does not speak HTTP/2).
 import { type ClientHttp2Session, type ClientHttp2Stream, connect, constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Settings } from 'node:http2'
 import type { RequestOptions } from 'node:https'
 import { isIP } from 'node:net'
@@ -52,6 +53,14 @@ export interface ApiStreams {
 export function supportsStreams (kc: KubeConfig): boolean {
   const cluster = kc.getCurrentCluster()
   return cluster !== null && cluster.server.startsWith('https:') && (cluster.proxyUrl ?? '') === ''
+}
+
+/** The server, or a proxy in front of it, does not speak HTTP/2 (TLS ALPN). */
+export class NoHttp2 extends Error {
+  constructor (origin: string) {
+    super(`${origin} does not speak HTTP/2 (TLS ALPN)`)
+    this.name = 'NoHttp2'
+  }
 }
 
 /** A stream the server closed unprocessed: safe to send again. */
@@ -114,8 +123,14 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
     session.on('error', retire)
     session.on('remoteSettings', (s: Settings) => { connection.limit = Math.max(1, Math.min(s.maxConcurrentStreams ?? DEFAULT_STREAMS, 10_000)) })
     await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error): void => { clearTimeout(timer); session.destroy(); reject(err) }
+      const fail = (err: Error): void => {
+        clearTimeout(timer)
+        session.destroy()
+        reject((err as NodeJS.ErrnoException).code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL' ? new NoHttp2(server.origin) : err)
+      }
       const timer = setTimeout(() => { fail(new Error(`no HTTP/2 connection to ${server.origin} within ${CONNECT_MS / 1000} s`)) }, CONNECT_MS)
+      // A server that ignores ALPN (no protocol chosen) would leave the session waiting for SETTINGS.
+      session.once('connect', () => { if (session.alpnProtocol !== 'h2') fail(new NoHttp2(server.origin)) })
       session.once('remoteSettings', () => { clearTimeout(timer); session.off('error', fail); resolve() })
       session.once('error', fail)
     })

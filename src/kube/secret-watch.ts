@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 
 import type { WatchScope } from '../core/tls/secret-reading.ts'
 import { apiFailure } from './api-failure.ts'
-import { apiStreams, StatusError, supportsStreams, type WatchEvent } from './api-streams.ts'
+import { apiStreams, NoHttp2, StatusError, supportsStreams, type WatchEvent } from './api-streams.ts'
 import { backoffDelay } from './retry.ts'
 
 export interface SecretHandlers {
@@ -52,17 +52,39 @@ export interface SecretSource {
 
 const withQuery = (path: string, query: Readonly<Record<string, string>>): string => `${path}?${new URLSearchParams(query).toString()}`
 
-/** HTTP/2 streams over a few connections when the API server can be reached so, else client-node. */
-export function secretSource (kc: KubeConfig): SecretSource {
+/**
+ * HTTP/2 streams over a few connections when the API server can be reached so, else
+ * client-node: for a proxy-url or an http:// server, and from the first time the server (or
+ * something in front of it) turns out not to speak HTTP/2 (said once in the log).
+ */
+export function secretSource (kc: KubeConfig, log?: Logger): SecretSource {
   if (!supportsStreams(kc)) return clientNodeSource(kc)
   const streams = apiStreams(kc)
-  return {
+  const h2: SecretSource = {
     async list (path, query, signal) {
       const answer = await streams.get(withQuery(path, query), signal) as { items?: V1Secret[], metadata?: { resourceVersion?: string } }
       return { items: answer.items ?? [], resourceVersion: answer.metadata?.resourceVersion ?? '' }
     },
     watch: (path, query, onEvent, options) => streams.watch(withQuery(path, { ...query, watch: 'true' }), onEvent, options),
     close: streams.close,
+  }
+  let current = h2
+  const either = async <T>(call: (source: SecretSource) => Promise<T>): Promise<T> => {
+    try {
+      return await call(current)
+    } catch (err) {
+      if (!(err instanceof NoHttp2)) throw err
+      if (current === h2) {
+        current = clientNodeSource(kc)
+        log?.warn({ error: err.message }, 'HTTP/2 refused: one connection per list and per watch from now on')
+      }
+      return await call(current)
+    }
+  }
+  return {
+    list: (path, query, signal) => either((s) => s.list(path, query, signal)),
+    watch: (path, query, onEvent, options) => either((s) => s.watch(path, query, onEvent, options)),
+    close: () => { current.close(); streams.close() },
   }
 }
 

@@ -2,10 +2,12 @@
 // (src/kube/secret-watch.ts) on the real API server: hundreds of watches share a connection
 // or a few, a ServiceAccount's token is sent and RBAC's answer comes back in the API's words,
 // watches cut with their connection resume from their last version (no new list) on a new
-// one, and a kubeconfig with a proxy-url falls back to client-node through that proxy.
+// one, and a kubeconfig with a proxy-url, or a server behind a proxy that speaks HTTP/1.1
+// only, falls back to client-node through that proxy.
 import assert from 'node:assert/strict'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https'
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,10 +17,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { KubeConfig } from '@kubernetes/client-node'
 import { pino } from 'pino'
 
-import { apiStreams, StatusError, type WatchEvent } from '../../src/kube/api-streams.ts'
+import { apiStreams, NoHttp2, StatusError, type WatchEvent } from '../../src/kube/api-streams.ts'
 import { secretSource, watchSecrets } from '../../src/kube/secret-watch.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../support/kube.ts'
 import { type FreshNamespace, freshNamespace } from '../support/namespaces.ts'
+import { loopbackServer, testAuthority } from '../support/pki.ts'
 import { tcpForwarder } from '../support/tcp-forwarder.ts'
 
 const kc = loadKubeConfig()
@@ -204,6 +207,68 @@ test('a kubeconfig with a proxy-url: lists and watches go through client-node an
     assert.ok(tunnels.length >= 2 && tunnels.every((t) => t === target.host), JSON.stringify(tunnels))
   } finally {
     w.stop()
+    source.close()
+    proxy.closeAllConnections()
+    await new Promise((resolve) => { proxy.close(resolve) })
+  }
+})
+
+test('behind a proxy that speaks HTTP/1.1 only: NoHttp2, and Secret watches go on through client-node, said once in the log', async () => {
+  const target = new URL(kc.getCurrentCluster()?.server ?? '')
+  const admin: RequestOptions = {}
+  await kc.applyToHTTPSOptions(admin)
+  const ca = await testAuthority('HTTP/1.1 proxy CA')
+  const serving = await loopbackServer(ca)
+  const forwarded: string[] = []
+  // node:https offers http/1.1 only (ALPN): a client asking for h2 alone is refused.
+  const proxy = createHttpsServer({ key: serving.key, cert: serving.cert }, (req, res) => {
+    forwarded.push(req.url ?? '')
+    const upstream: RequestOptions = { hostname: target.hostname, port: target.port, path: req.url, method: req.method }
+    upstream.headers = { ...req.headers, host: target.host }
+    const up = httpsRequest({ ...upstream, ca: admin.ca, cert: admin.cert, key: admin.key }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(res)
+    })
+    up.on('error', () => { res.destroy() })
+    res.on('close', () => { up.destroy() })
+    req.pipe(up)
+  })
+  await new Promise<void>((resolve) => { proxy.listen(0, '127.0.0.1', resolve) })
+  const address = proxy.address()
+  assert.ok(address !== null && typeof address === 'object')
+  const via = new KubeConfig()
+  via.loadFromOptions({
+    clusters: [{ name: 'h1', server: `https://127.0.0.1:${address.port}`, caData: Buffer.from(ca.cert).toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'h1' }],
+    contexts: [{ name: 'h1', cluster: 'h1', user: 'h1' }],
+    currentContext: 'h1',
+  })
+  const streams = apiStreams(via)
+  const refused = await streams.get(secrets()).then(() => undefined, (err: unknown) => err)
+  assert.ok(refused instanceof NoHttp2, String(refused))
+  streams.close()
+
+  await putSecret('h1', { v: '1' })
+  const logged: string[] = []
+  const log = pino({ level: 'warn' }, { write: (line: string) => { logged.push(line) } })
+  const source = secretSource(via, log)
+  const seen: string[] = []
+  const watches = ['h1', 'h1-other'].map((secretName) => watchSecrets(source, { namespace: ns.name, secretName }, {
+    onSecret: (_ns, name, data) => { if (name === 'h1') seen.push(data?.['v'] ?? 'gone') },
+    onList: () => undefined,
+  }, log))
+  try {
+    const synced = await Promise.race([Promise.all(watches.map((w) => w.synced)).then(() => true), sleep(30_000).then(() => false)])
+    assert.ok(synced, `not listed within 30 s: ${logged.join('')}`)
+    await putSecret('h1', { v: '2' })
+    await kubeJson(kc, { method: 'DELETE', path: secrets('h1') })
+    await until('updated and deleted by the watch', () => seen.at(-1) === 'gone')
+    assert.deepEqual(seen, ['1', '2', 'gone'])
+    assert.equal(forwarded.filter((u) => u.includes('watch=true')).length >= 2, true, forwarded.join('\n'))
+    assert.equal(logged.length, 1, logged.join(''))
+    assert.match(logged[0] ?? '', /HTTP\/2 refused: one connection per list and per watch from now on/)
+  } finally {
+    for (const w of watches) w.stop()
     source.close()
     proxy.closeAllConnections()
     await new Promise((resolve) => { proxy.close(resolve) })
