@@ -34,7 +34,7 @@ export interface WatchEvent {
 }
 
 export interface ApiStreams {
-  /** The JSON body of a 200 answer to GET `path` (with its query); StatusError for another. */
+  /** The JSON body of a 200 answer to GET `path` (with its query); StatusError for another; an error after 60 s without a byte. */
   get: (path: string, signal?: AbortSignal) => Promise<unknown>
   /**
    * Watches `path` (with its query, watch=true included), each event to `onEvent`. Resolves
@@ -76,6 +76,14 @@ const REFUSALS = 3
 /** Until the server's SETTINGS say otherwise (RFC 9113 recommends no fewer than 100). */
 const DEFAULT_STREAMS = 100
 const CONNECT_MS = 15_000
+/** A list answer silent this long has failed. */
+const GET_IDLE_MS = 60_000
+
+export interface StreamsOptions {
+  /** Each connection is pinged this often; one with no answer within `pingTimeoutMs` is closed, failing its streams (client-go: 30 s and 15 s). */
+  readonly pingEveryMs?: number
+  readonly pingTimeoutMs?: number
+}
 
 interface Connection {
   readonly session: ClientHttp2Session
@@ -97,7 +105,7 @@ function requestHeaders (options: RequestOptions, path: string): OutgoingHttpHea
   return headers
 }
 
-export function apiStreams (kc: KubeConfig): ApiStreams {
+export function apiStreams (kc: KubeConfig, { pingEveryMs = 30_000, pingTimeoutMs = 15_000 }: StreamsOptions = {}): ApiStreams {
   const server = new URL(kc.getCurrentCluster()?.server ?? '')
   const host = server.hostname.replace(/^\[|\]$/g, '')
   const open: Connection[] = []
@@ -134,6 +142,17 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
       session.once('remoteSettings', () => { clearTimeout(timer); session.off('error', fail); resolve() })
       session.once('error', fail)
     })
+    // A connection that died without a word (no FIN, no RST) answers no ping: close it, so
+    // that its watches resume on another instead of waiting for their idle bound.
+    const kill = (err: Error): void => { retire(); session.destroy(err) }
+    const keepalive = setInterval(() => {
+      if (session.destroyed || session.closed) return
+      const timer = setTimeout(() => { kill(new Error(`no answer to a ping within ${pingTimeoutMs / 1000} s`)) }, pingTimeoutMs)
+      timer.unref()
+      if (!session.ping((err) => { clearTimeout(timer); if (err !== null && !session.destroyed) kill(err) })) clearTimeout(timer)
+    }, pingEveryMs)
+    keepalive.unref()
+    session.once('close', () => { clearInterval(keepalive) })
     if (connection.usable) open.push(connection)
   }
 
@@ -209,7 +228,7 @@ export function apiStreams (kc: KubeConfig): ApiStreams {
   return {
     async get (path, signal) {
       let text = ''
-      const { status, done } = await exchange(path, signal, undefined, (chunk) => { text += chunk })
+      const { status, done } = await exchange(path, signal, GET_IDLE_MS, (chunk) => { text += chunk })
       await done
       if (status !== 200) throw new StatusError(status, text)
       return JSON.parse(text) as unknown

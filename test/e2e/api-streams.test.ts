@@ -172,6 +172,30 @@ test('Secret watches cut with their connection resume from their last version on
   }
 })
 
+test('a connection gone silent (no FIN, no RST) is found by its ping and closed: its watch fails within seconds, the next request gets a new connection', async () => {
+  const proxy = await tcpForwarder(kc)
+  const streams = apiStreams(proxy.kubeconfig, { pingEveryMs: 500, pingTimeoutMs: 1000 })
+  try {
+    const watch = streams.watch(`${secrets()}?watch=true&${byName('silent')}`, () => undefined, { signal: AbortSignal.timeout(60_000), idleMs: 60_000 })
+      .then(() => 'ended', (err: unknown) => err)
+    await until('the watch open', () => streams.connections()[0]?.streams === 1)
+    await sleep(1500)
+    assert.equal(streams.connections().length, 1, 'pings answered: the connection stays')
+    const frozen = Date.now()
+    proxy.freeze()
+    const outcome = await watch
+    const ms = Date.now() - frozen
+    assert.ok(outcome instanceof Error, String(outcome))
+    assert.ok(ms < 5_000, `the watch failed ${ms} ms after the freeze`)
+    assert.deepEqual(streams.connections(), [])
+    await streams.get(`${secrets()}?${byName('silent')}`)
+    assert.equal(proxy.accepted(), 2)
+  } finally {
+    streams.close()
+    await proxy.close()
+  }
+})
+
 test('a kubeconfig with a proxy-url: lists and watches go through client-node and the proxy', async () => {
   const target = new URL(kc.getCurrentCluster()?.server ?? '')
   const tunnels: string[] = []

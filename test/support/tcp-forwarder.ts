@@ -12,12 +12,15 @@ export interface Forwarder {
   accepted: () => number
   /** Destroys every connection open now (both sides). */
   cut: () => void
+  /** Stops carrying bytes on every connection open now, without closing them: a silent network failure. */
+  freeze: () => void
   close: () => Promise<void>
 }
 
 export async function tcpForwarder (kc: KubeConfig): Promise<Forwarder> {
   const target = new URL(kc.getCurrentCluster()?.server ?? '')
   const sockets = new Set<Socket>()
+  const pairs = new Set<[Socket, Socket]>()
   let accepted = 0
   const server = createServer((client) => {
     accepted++
@@ -27,6 +30,9 @@ export async function tcpForwarder (kc: KubeConfig): Promise<Forwarder> {
       s.on('close', () => { sockets.delete(s) })
       s.on('error', () => { client.destroy(); upstream.destroy() })
     }
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.add(pair)
+    client.on('close', () => { pairs.delete(pair) })
     client.pipe(upstream).pipe(client)
   })
   await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
@@ -44,6 +50,14 @@ export async function tcpForwarder (kc: KubeConfig): Promise<Forwarder> {
     kubeconfig,
     accepted: () => accepted,
     cut,
+    freeze: () => {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
+    },
     close: async () => {
       cut()
       await new Promise((resolve) => { server.close(resolve) })
