@@ -4,7 +4,7 @@ import type { Change, Row } from '../core/tls/secret-reading.ts'
 import { absentAfterList, secretChanges, watchScopes } from '../core/tls/secret-reading.ts'
 import { configPath, loadConfigFile } from '../io/config-file.ts'
 import { loadKubeConfig } from '../kube/client.ts'
-import { gate, watchSecrets } from '../kube/secret-watch.ts'
+import { gate, secretSource, watchSecrets } from '../kube/secret-watch.ts'
 import { listen, parseListenAddress } from '../server/address.ts'
 import { createLogger } from '../server/log.ts'
 import { createMetricsPortServer } from '../server/metrics-port.ts'
@@ -37,10 +37,11 @@ export async function run (options: MonitorOptions, io: Io): Promise<number> {
     }
   }
   const scopes = watchScopes(config)
-  // Each list (and each watch) is a connection of its own: a few at a time, so that thousands
-  // of watches starting together leave the event loop free for /healthz.
+  // Every list and watch is a stream on a few shared connections; a few lists at a time, so
+  // that thousands of watches starting together leave the event loop free for /healthz.
+  const source = secretSource(kc, log)
   const lists = gate(LIST_CONCURRENCY)
-  const watches = scopes.map((scope) => watchSecrets(kc, scope, {
+  const watches = scopes.map((scope) => watchSecrets(source, scope, {
     onSecret: (namespace, name, data) => { apply(secretChanges(config, namespace, name, data)) },
     onList: (present) => {
       for (const namespace of absentAfterList(config, scope, present, rows.values())) apply(secretChanges(config, namespace, scope.secretName, undefined))
@@ -58,6 +59,7 @@ export async function run (options: MonitorOptions, io: Io): Promise<number> {
   log.info({ metricsPort: port, watches: scopes.length }, 'egress-mtls monitor listening')
   await stopOnSignal(async () => {
     for (const w of watches) w.stop()
+    source.close()
     await new Promise<void>((resolve) => { server.close(() => { resolve() }); server.closeIdleConnections() })
   }, () => { server.closeAllConnections() }, log)
   return 0

@@ -88,6 +88,8 @@ export interface ControlPlane {
   binaries: E2EBinaries
   /** SIGTERM kube-apiserver then etcd (SIGKILL after a grace period) and remove `dir`. Idempotent. */
   stop: () => Promise<void>
+  /** Stops kube-apiserver (SIGTERM), starts it again on the same port and waits for /readyz. */
+  restartApiserver: () => Promise<void>
 }
 
 export interface StartOptions {
@@ -200,7 +202,7 @@ export async function startControlPlane (opts: StartOptions = {}): Promise<Contr
     await waitEtcd(etcdUrl, etcd, 30_000)
 
     const server = `https://127.0.0.1:${apiPort}`
-    const apiserver = startProc('kube-apiserver', binaries.kubeApiserver, [
+    const apiserverArgs = [
       '--advertise-address=127.0.0.1',
       '--bind-address=127.0.0.1',
       `--secure-port=${apiPort}`,
@@ -216,13 +218,19 @@ export async function startControlPlane (opts: StartOptions = {}): Promise<Contr
       '--service-cluster-ip-range=10.0.0.0/24',
       '--allow-privileged=true',
       ...(opts.apiserverFlags ?? []),
-    ], dir)
-    procs.push(apiserver)
+    ]
+    procs.push(startProc('kube-apiserver', binaries.kubeApiserver, apiserverArgs, dir))
     await writeFile(files.kubeconfig, renderKubeconfig(server, pki), { mode: 0o600 })
     const kc = loadKubeConfig(files.kubeconfig)
     await waitReady(kc, procs, opts.readyTimeoutMs ?? 120_000)
     log(`kube-apiserver ready at ${server} in ${Date.now() - t0} ms (kubeconfig ${files.kubeconfig})`)
-    return { server, kubeconfigPath: files.kubeconfig, dir, etcdUrl, pki, binaries, stop }
+    const restartApiserver = async (): Promise<void> => {
+      const old = procs.pop()
+      if (old !== undefined) await stopProc(old, 10_000)
+      procs.push(startProc('kube-apiserver', binaries.kubeApiserver, apiserverArgs, dir))
+      await waitReady(kc, procs, opts.readyTimeoutMs ?? 120_000)
+    }
+    return { server, kubeconfigPath: files.kubeconfig, dir, etcdUrl, pki, binaries, stop, restartApiserver }
   } catch (err) {
     await stop().catch(() => undefined)
     throw err
