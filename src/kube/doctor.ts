@@ -14,7 +14,7 @@ import { targetNamespaces, targetObjects } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
 import { cliError } from '../errors.ts'
 import { apiFailure } from './api-failure.ts'
-import { getObject, istioApi } from './istio.ts'
+import { getObject, istioApi, resourceFor } from './istio.ts'
 import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 import { readSecretData } from './secrets.ts'
 
@@ -129,7 +129,7 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
       // A host's shared objects are checked once, with the first target they serve.
       if (checked.has(`${kind} ${at}/${name}`)) continue
       checked.add(`${kind} ${at}/${name}`)
-      const live = await read(`${kind} ${at}/${name}`, () => getObject(istio, kind, at, name, options.deadline))
+      const live = await read(`${kind} ${at}/${name}`, () => getObject(istio, resourceFor(desired.apiVersion, kind), at, name, options.deadline))
       findings.push(live.ok ? checkResource(desired, live.value) : live.error)
     }
   }

@@ -9,7 +9,7 @@ import { type IstioObject, ownedBy, render } from '../core/istio/render.ts'
 import { cliErrorFrom } from '../errors.ts'
 import type { ApiFailure } from './api-failure.ts'
 import { apiFailure } from './api-failure.ts'
-import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject, replaceSpec } from './istio.ts'
+import { apply, deleteOwned, getObject, istioApi, listOwned, type LiveObject, replaceSpec, resourceFor } from './istio.ts'
 import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 
 export interface ProvisionOptions {
@@ -73,10 +73,11 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
     } catch (err) {
       throw cliErrorFrom(err, 'EMTLS_CLI_OWNED_UNLISTED', reason(err))
     }
-    const known = new Set(owned.map(keyOf))
-    const others = await Promise.all(desired.filter((d) => !known.has(keyOf(d))).map(async (d) => {
+    // A Gateway API Gateway and Istio's may share a name: the apiVersion tells them apart.
+    const known = new Set(owned.map((o) => `${o.apiVersion ?? ''} ${keyOf(o)}`))
+    const others = await Promise.all(desired.filter((d) => !known.has(`${d.apiVersion} ${keyOf(d)}`)).map(async (d) => {
       try {
-        return await withRetry(() => getObject(api, d.kind, d.metadata.namespace, d.metadata.name, options.deadline), retry(`get ${keyOf(d)}`))
+        return await withRetry(() => getObject(api, resourceFor(d.apiVersion, d.kind), d.metadata.namespace, d.metadata.name, options.deadline), retry(`get ${keyOf(d)}`))
       } catch (err) {
         throw cliErrorFrom(err, 'EMTLS_CLI_OBJECT_UNREADABLE', keyOf(d), reason(err))
       }
@@ -99,7 +100,7 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
     }
     try {
       if (e.action === 'delete') {
-        const result = await withRetry(() => deleteOwned(api, e.kind, e.namespace, e.name, instance, options.deadline), retry(`delete ${where(e)}`))
+        const result = await withRetry(() => deleteOwned(api, resourceFor(e.apiVersion, e.kind), e.namespace, e.name, instance, options.deadline), retry(`delete ${where(e)}`))
         if (result === 'not ours') options.warn(`${where(e)}: no longer carries the labels of instance "${instance}"; left alone`)
       } else if (e.action !== 'unchanged' && e.desired !== undefined) {
         const d = e.desired
@@ -135,7 +136,7 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
  * would be taken over (the chart's admission policy refuses that write to its provisioner).
  */
 async function applyOwned (api: CustomObjectsApi, o: IstioObject, instance: string, adopt: boolean, deadline: number): Promise<LiveObject | undefined> {
-  const live = await getObject(api, o.kind, o.metadata.namespace, o.metadata.name, deadline)
+  const live = await getObject(api, resourceFor(o.apiVersion, o.kind), o.metadata.namespace, o.metadata.name, deadline)
   if (live !== undefined && !adopt && !ownedBy(live.metadata.labels, instance)) return live
   const applied = await apply(api, o, deadline, live?.metadata.resourceVersion)
   if (matches(o, applied)) return undefined

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
-import { istioPath, render } from '../../src/core/istio/render.ts'
+import { objectPath, render } from '../../src/core/istio/render.ts'
 import { VERSION } from '../../src/version.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { parsedConfig } from '../support/config.ts'
@@ -570,7 +570,7 @@ describe('chart', () => {
       const rendered = render(parsedConfig(stringify(values.config)))
       assert.ok(rendered.length > 0)
       for (const o of rendered) {
-        const path = `${istioPath(o.kind, o.metadata.namespace, o.metadata.name)}?dryRun=All&fieldManager=egress-mtls&force=true`
+        const path = `${objectPath(o)}?dryRun=All&fieldManager=egress-mtls&force=true`
         const w = await kubeRequest(provisionKc, { method: 'PATCH', path, body: o, contentType: 'application/apply-patch+yaml' })
         assert.ok(w.status === 200 || w.status === 201, `apply ${o.kind} ${o.metadata.namespace}/${o.metadata.name}: HTTP ${w.status} ${w.body}`)
       }

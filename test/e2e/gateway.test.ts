@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
-import { ISTIO_KINDS, istioPath, render } from '../../src/core/istio/render.ts'
+import { ISTIO_KINDS, istioPath, objectPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { resolvedConfig } from '../support/config.ts'
 import { ACCESS_PLURALS, KUBECONFIG_ENV, kubeJson, kubeRequest, loadKubeConfig, restPath, serviceAccountKubeconfig } from '../support/kube.ts'
@@ -117,7 +117,7 @@ async function upgradeChart (origination: 'egressGateway' | 'sidecar'): Promise<
     const probe = await kubeRequest(provisioner, { method: 'POST', path: `${istioPath('AuthorizationPolicy', gatewayNs)}?dryRun=All`, body: { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'probe' }, spec: {} } })
     const refused: string[] = []
     for (const o of wanted) {
-      const w = await kubeRequest(provisioner, { method: 'PATCH', path: `${istioPath(o.kind, o.metadata.namespace, o.metadata.name)}?fieldManager=egress-mtls-e2e-probe&dryRun=All`, body: o, contentType: 'application/apply-patch+yaml' })
+      const w = await kubeRequest(provisioner, { method: 'PATCH', path: `${objectPath(o)}?fieldManager=egress-mtls-e2e-probe&dryRun=All`, body: o, contentType: 'application/apply-patch+yaml' })
       if (w.status === 403) refused.push(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}: ${w.body}`)
     }
     if (probe.status === 403 && probe.body.includes('egress-mtls provisioner') && refused.length === 0) break

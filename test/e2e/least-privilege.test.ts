@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import { parseAllDocuments, stringify } from 'yaml'
 
-import { istioPath, render } from '../../src/core/istio/render.ts'
+import { objectPath, render } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { resolvedConfig } from '../support/config.ts'
 import { ACCESS_PLURALS, kubeJson, kubeRequest, loadKubeConfig, restPath, serviceAccountKubeconfig } from '../support/kube.ts'
@@ -230,7 +230,7 @@ test('the provisioner\'s token may write only what the configuration produces: i
 
   // What the configuration produces passes, every object (provision itself runs in the tests around).
   for (const o of render(resolvedConfig(raw), release)) {
-    const r = await send('POST', istioPath(o.kind, o.metadata.namespace), o)
+    const r = await send('POST', objectPath(o, ''), o)
     assert.equal(r.status, 201, `${o.kind} ${o.metadata.namespace}/${o.metadata.name}: HTTP ${r.status} ${r.body}`)
   }
 })

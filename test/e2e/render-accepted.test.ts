@@ -7,7 +7,7 @@ import { before, test } from 'node:test'
 
 import fc from 'fast-check'
 
-import { istioPath, render } from '../../src/core/istio/render.ts'
+import { objectPath, render } from '../../src/core/istio/render.ts'
 import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
 import { kubeRequest, loadKubeConfig } from '../support/kube.ts'
 import { freshNamespace } from '../support/namespaces.ts'
@@ -27,7 +27,7 @@ test('rendered objects of generated configurations pass the API server (schemas,
     if (config === undefined) return // not a valid configuration: nothing to render
     configs++
     for (const o of render(config)) {
-      const path = istioPath(o.kind, o.metadata.namespace, o.metadata.name) +
+      const path = objectPath(o) +
         '?dryRun=All&fieldManager=egress-mtls-test&force=true'
       const r = await kubeRequest(kc, { method: 'PATCH', path, body: o, contentType: 'application/apply-patch+yaml' })
       assert.ok(r.status >= 200 && r.status < 300, `${o.kind} ${o.metadata.namespace}/${o.metadata.name}: HTTP ${r.status}: ${r.body}\n${JSON.stringify(o.spec)}`)

@@ -10,7 +10,7 @@ import { promisify } from 'node:util'
 import type { KubeConfig } from '@kubernetes/client-node'
 
 import { type E2EBinaries, ensureBinaries } from './binaries.ts'
-import { installIstioCrds } from './crds.ts'
+import { gatewayApiCrdsPath, installIstioCrds } from './crds.ts'
 import { kubeRequest, loadKubeConfig } from './kube.ts'
 import { issue, testAuthority } from './pki.ts'
 import { distinctPorts } from './ports.ts'
@@ -234,14 +234,15 @@ export async function stopControlPlane (cp: ControlPlane): Promise<void> {
   await cp.stop()
 }
 
-/** Everything a test run needs: binaries, a ready control plane and Istio's CRDs. */
+/** Everything a test run needs: binaries, a ready control plane, Istio's CRDs and the Gateway API's. */
 export async function startE2E (opts: StartOptions = {}): Promise<ControlPlane> {
   const t0 = Date.now()
   const cp = await startControlPlane(opts)
   try {
-    const names = await installIstioCrds(loadKubeConfig(cp.kubeconfigPath))
+    const kc = loadKubeConfig(cp.kubeconfigPath)
+    const [istio, gatewayApi] = await Promise.all([installIstioCrds(kc), installIstioCrds(kc, gatewayApiCrdsPath())])
     ;(opts.log ?? ((m: string) => { process.stderr.write(`[e2e] ${m}\n`) }))(
-      `${names.length} Istio CRDs Established; control plane up in ${Date.now() - t0} ms`,
+      `${istio.length} Istio CRDs and ${gatewayApi.length} Gateway API CRDs Established; control plane up in ${Date.now() - t0} ms`,
     )
     return cp
   } catch (err) {

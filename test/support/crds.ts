@@ -1,5 +1,5 @@
-// Istio's CustomResourceDefinitions installed on the test control plane, and the wait until
-// they are Established and served.
+// Istio's CustomResourceDefinitions and the Gateway API's (which Istio's waypoints use)
+// installed on the test control plane, and the wait until they are Established and served.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -16,6 +16,11 @@ export function istioCrdsPath (): string {
   const fromEnv = process.env['ISTIO_CRDS']
   if (fromEnv !== undefined && fromEnv !== '') return resolve(fromEnv)
   return resolve(repoRoot, 'test', 'fixtures', 'istio', 'crds-1.30.3.yaml')
+}
+
+/** The Gateway API's standard-channel CRDs Istio watches: test/fixtures/gateway-api (the version istio.io/istio pins). */
+export function gatewayApiCrdsPath (): string {
+  return resolve(repoRoot, 'test', 'fixtures', 'gateway-api', 'crds-v1.6.0-standard.yaml')
 }
 
 interface CrdDoc {

@@ -38,6 +38,7 @@ test('defaults fill every field but name, host and namespaces', () => {
     meshRootNamespace: 'istio-system',
     excludeNamespaces: [],
     egressGateway: { namespace: 'istio-system', selector: { istio: 'egressgateway' }, service: 'istio-egressgateway.istio-system.svc.cluster.local', port: 443 },
+    waypoint: { name: 'waypoint', namespace: 'istio-egress', create: false },
     targets: [{
       name: 'bank-api',
       host: 'api.bank.example.com',
@@ -332,7 +333,7 @@ test('egressGateway: a missing, malformed or contradictory field is named with i
     '4 egressGateway.service: is in namespace istio-system, which contradicts egressGateway.namespace (istio-egress): the Secret, Gateway and policies go in the gateway\'s namespace',
     '5 egressGateway.port: must be >= 1',
     '6 egressGateway.prot: unknown field (did you mean "port"?)',
-    '11 targets[0].origination: must be one of "sidecar", "egressGateway"',
+    '11 targets[0].origination: must be one of "sidecar", "egressGateway", "waypoint"',
   ])
   assert.deepEqual(issuesOf('egressGateway: { service: istio-egressgateway }\ntargets: []\n'), [
     '1 egressGateway.service: must be the gateway Service\'s full name, <name>.<namespace>.svc.<cluster domain> (e.g. istio-egressgateway.istio-system.svc.cluster.local)',

@@ -13,9 +13,9 @@ import { runCli } from '../support/run-cli.ts'
 const dir = fileURLToPath(new URL('../fixtures/golden/render/', import.meta.url))
 const { cases, stale } = goldenFolder(dir, '.config.yaml', ['.rendered.yaml'], ['.warnings'])
 
-test('golden renders: no stale file, both modes', () => {
+test('golden renders: no stale file, every mode', () => {
   assert.deepEqual(stale, [])
-  assert.ok(cases.includes('sidecar') && cases.includes('gateway'), cases.join(', '))
+  assert.ok(['sidecar', 'gateway', 'waypoint'].every((c) => cases.includes(c)), cases.join(', '))
 })
 
 for (const c of cases) {

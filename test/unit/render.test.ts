@@ -1,92 +1,20 @@
 // render(): the Istio resources of docs/design.md, each validated against the openAPIV3Schema of
 // Istio 1.30.3's CRDs (test/fixtures/istio, with Istio's licence).
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 
-import { Ajv, type ValidateFunction } from 'ajv'
 import fc from 'fast-check'
-import { parseAllDocuments } from 'yaml'
 
 import { certFiles } from '../../src/core/base/names.ts'
 import { type Config } from '../../src/core/config/config.ts'
 import { ISTIO_GROUPS, ISTIO_KINDS, type IstioKind, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
 import { resolvedConfig } from '../support/config.ts'
+import { crdValidators, gvk, schemaErrorsWith } from '../support/crd-schemas.ts'
 
 const CRDS = new URL('../fixtures/istio/crds-1.30.3.yaml', import.meta.url)
 
-type Schema = Record<string, unknown>
-const isSchema = (v: unknown): v is Schema => typeof v === 'object' && v !== null && !Array.isArray(v)
-
-/**
- * Structural schemas prune unknown fields; a JSON Schema validator would let them through.
- * Close every node that lists properties and does not say otherwise, so an unknown field fails.
- */
-function closed (node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(closed)
-  if (!isSchema(node)) return node
-  const out: Schema = {}
-  for (const [k, v] of Object.entries(node)) {
-    // Property names and enum values are data, not schemas: copy them, closing their values only.
-    if (k === 'properties' && isSchema(v)) out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, closed(s)]))
-    else if (k === 'enum' || k === 'required' || k === 'description') out[k] = v
-    else out[k] = closed(v)
-  }
-  if (isSchema(node['properties']) && node['additionalProperties'] === undefined && node['x-kubernetes-preserve-unknown-fields'] !== true) {
-    out['additionalProperties'] = false
-  }
-  return out
-}
-
-function loadValidators (): Map<IstioKind, ValidateFunction> {
-  const ajv = new Ajv({ strict: false, allErrors: true })
-  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 })
-  ajv.addFormat('double', { type: 'number', validate: () => true })
-  ajv.addFormat('byte', /^[A-Za-z0-9+/]*={0,2}$/)
-  ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)))
-  const validators = new Map<IstioKind, ValidateFunction>()
-  for (const doc of parseAllDocuments(readFileSync(CRDS, 'utf8'))) {
-    const crd = doc.toJS() as {
-      kind?: string,
-      spec?: { group?: string, names?: { kind?: string }, versions?: { name: string, schema?: { openAPIV3Schema?: Schema } }[] },
-    } | null
-    const kind = crd?.spec?.names?.kind as IstioKind | undefined
-    if (crd?.kind !== 'CustomResourceDefinition' || kind === undefined || !ISTIO_KINDS.includes(kind) || crd.spec?.group !== ISTIO_GROUPS[kind]) continue
-    const schema = crd.spec.versions?.find((v) => v.name === 'v1')?.schema?.openAPIV3Schema
-    assert.ok(schema, `${kind}: no v1 openAPIV3Schema`)
-    // The CRD schema leaves apiVersion, kind and metadata to the API server; say them here.
-    const top = closed(schema) as Schema
-    top['properties'] = {
-      ...(top['properties'] as Schema),
-      apiVersion: { const: `${ISTIO_GROUPS[kind]}/v1` },
-      kind: { const: kind },
-      metadata: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'namespace', 'labels'],
-        properties: {
-          // What the API server requires of a custom resource's name: a DNS-1123 subdomain.
-          name: { type: 'string', maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' },
-          namespace: { type: 'string', maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
-          labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 63 } },
-        },
-      },
-    }
-    top['required'] = ['apiVersion', 'kind', 'metadata', 'spec']
-    validators.set(kind, ajv.compile(top))
-  }
-  assert.deepEqual([...validators.keys()].sort(), [...ISTIO_KINDS].sort())
-  return validators
-}
-
-const validators = loadValidators()
-
-function schemaErrors (o: unknown): string[] {
-  const kind = (o as { kind: IstioKind }).kind
-  const validate = validators.get(kind)
-  assert.ok(validate, `no schema for ${kind}`)
-  return validate(o) ? [] : (validate.errors ?? []).map((e) => `${kind} ${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`)
-}
+const validators = crdValidators([CRDS], ISTIO_KINDS.map((kind) => gvk(`${ISTIO_GROUPS[kind]}/v1`, kind)))
+const schemaErrors = (o: unknown): string[] => schemaErrorsWith(validators, o)
 
 function assertValid (objects: readonly IstioObject[]): void {
   assert.ok(objects.length > 0)
@@ -169,7 +97,7 @@ test('virtualService routing: the VirtualService routes plainPort to port, TLS o
   const objects = render(config({ routing: 'virtualService', targets: [{ ...bank, port: 8443, plainPort: 8080 }] }))
   assertValid(objects)
   assert.deepEqual(objects.map((o) => o.kind), ['ServiceEntry', 'DestinationRule', 'VirtualService'])
-  assert.deepEqual(find(objects, 'ServiceEntry', 'payments').spec['ports'], [
+  assert.deepEqual(find(objects, 'ServiceEntry', 'payments').spec?.['ports'], [
     { number: 8080, name: 'http', protocol: 'HTTP' },
     { number: 8443, name: 'https', protocol: 'HTTPS' },
   ])
@@ -188,8 +116,8 @@ test('a mesh-wide target gets one set in meshRootNamespace, exported everywhere,
     const objects = render(config({ routing, meshRootNamespace: 'mesh-root', targets: [{ ...bank, namespaces: ['*'] }] }))
     assertValid(objects)
     assert.deepEqual(new Set(objects.map((o) => o.metadata.namespace)), new Set(['mesh-root']))
-    for (const o of objects) assert.deepEqual(o.spec['exportTo'], ['*'])
-    assert.equal(find(objects, 'DestinationRule', 'mesh-root').spec['workloadSelector'], undefined)
+    for (const o of objects) assert.deepEqual(o.spec?.['exportTo'], ['*'])
+    assert.equal(find(objects, 'DestinationRule', 'mesh-root').spec?.['workloadSelector'], undefined)
   }
 })
 
@@ -199,7 +127,7 @@ test('a namespaced target gets one set per namespace; workloadSelector: false le
   assert.deepEqual(objects.map((o) => `${o.metadata.namespace}/${o.kind}`), [
     'billing/ServiceEntry', 'billing/DestinationRule', 'payments/ServiceEntry', 'payments/DestinationRule',
   ])
-  for (const o of objects) assert.equal(o.spec['workloadSelector'], undefined)
+  for (const o of objects) assert.equal(o.spec?.['workloadSelector'], undefined)
 })
 
 test('sni defaults to the host; the server must be named sni (subjectAltNames); custom sni and mountRoot; a connection lives 1h by default, unbounded with off', () => {
@@ -313,7 +241,7 @@ test('targets sharing a host in a namespace share its ServiceEntry (and VirtualS
       for (const [name, sni] of [['merchant-a', 'api.bank.example.com'], ['merchant-b', 'b.bank.example.com']] as const) {
         const dr = find(objects, 'DestinationRule', 'payments', `egress-mtls-${name}`)
         assert.equal(dr.metadata.labels['egress-mtls.io/target'], name)
-        assert.deepEqual(dr.spec['workloadSelector'], { matchLabels: { [`egress-mtls.io/${name}`]: 'true' } })
+        assert.deepEqual(dr.spec?.['workloadSelector'], { matchLabels: { [`egress-mtls.io/${name}`]: 'true' } })
         const tls = (dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }).trafficPolicy.portLevelSettings[0]?.tls
         assert.equal(tls?.['clientCertificate'], certFiles('/etc/egress-mtls', name).cert)
         assert.equal(tls['sni'], sni)
@@ -339,14 +267,14 @@ test('property: any targets on two hosts over three namespaces: one ServiceEntry
     for (const ns of NAMESPACES) {
       for (const host of HOSTS) {
         const meeting = targets.filter((t) => t.host === host && t.namespaces.includes(ns))
-        const entries = objects.filter((o) => o.kind === 'ServiceEntry' && o.metadata.namespace === ns && (o.spec['hosts'] as string[])[0] === host)
-        const routes = objects.filter((o) => o.kind === 'VirtualService' && o.metadata.namespace === ns && (o.spec['hosts'] as string[])[0] === host)
+        const entries = objects.filter((o) => o.kind === 'ServiceEntry' && o.metadata.namespace === ns && (o.spec?.['hosts'] as string[])[0] === host)
+        const routes = objects.filter((o) => o.kind === 'VirtualService' && o.metadata.namespace === ns && (o.spec?.['hosts'] as string[])[0] === host)
         const expected = meeting.length === 0 ? [] : [meeting.length > 1 ? `egress-mtls.${host}` : `egress-mtls-${meeting[0]?.name ?? ''}`]
         assert.deepEqual(entries.map((o) => o.metadata.name), expected)
         assert.deepEqual(routes.map((o) => o.metadata.name), routing === 'virtualService' ? expected : [])
         for (const t of meeting) {
           const rules = objects.filter((o) => o.kind === 'DestinationRule' && o.metadata.namespace === ns && o.metadata.labels['egress-mtls.io/target'] === t.name)
-          assert.deepEqual(rules.map((o) => [o.metadata.name, o.spec['workloadSelector']]), [[`egress-mtls-${t.name}`, { matchLabels: { [`egress-mtls.io/${t.name}`]: 'true' } }]])
+          assert.deepEqual(rules.map((o) => [o.metadata.name, o.spec?.['workloadSelector']]), [[`egress-mtls-${t.name}`, { matchLabels: { [`egress-mtls.io/${t.name}`]: 'true' } }]])
         }
       }
     }
@@ -396,7 +324,7 @@ test('egressGateway: the gateway originates MUTUAL with credentialName, sni and 
   })
   const sidecar = find(render(config({ targets: [{ ...bank, sni: 'front.bank.example.com' }] })), 'DestinationRule', 'payments')
   const tls = (o: IstioObject): Record<string, unknown> =>
-    ((o.spec['trafficPolicy'] as { portLevelSettings: { tls: Record<string, unknown> }[] }).portLevelSettings[0]?.tls ?? {})
+    ((o.spec?.['trafficPolicy'] as { portLevelSettings: { tls: Record<string, unknown> }[] }).portLevelSettings[0]?.tls ?? {})
   assert.deepEqual([tls(dr)['sni'], tls(dr)['subjectAltNames']], [tls(sidecar)['sni'], tls(sidecar)['subjectAltNames']])
   assert.equal(JSON.stringify(objects).includes('/etc/egress-mtls'), false, 'no file path: the key is in the gateway\'s Secret')
 })
@@ -427,7 +355,7 @@ test('egressGateway: labelled pods go to the gateway over ISTIO_MUTUAL (SNI the 
     subsets: [{ name: 'egress-mtls-bank-api', trafficPolicy: { portLevelSettings: [{ port: { number: 443 }, tls: { mode: 'ISTIO_MUTUAL', sni: 'api.bank.example.com' } }] } }],
   })
   const vs = find(objects, 'VirtualService', 'payments')
-  assert.deepEqual(vs.spec['http'], [
+  assert.deepEqual(vs.spec?.['http'], [
     {
       name: 'opted-in',
       match: [{ port: 80, sourceLabels: { 'egress-mtls.io/bank-api': 'true' } }],
@@ -467,7 +395,7 @@ test('egressGateway: a mesh-wide target has no policy and, its ServiceEntry bein
     'ServiceEntry istio-system/egress-mtls-bank-api',
     'VirtualService istio-system/egress-mtls-bank-api',
   ])
-  assert.deepEqual(find(objects, 'VirtualService', 'istio-system').spec['exportTo'], ['*'])
+  assert.deepEqual(find(objects, 'VirtualService', 'istio-system').spec?.['exportTo'], ['*'])
 })
 
 test('egressGateway: the gateway block (namespace, selector, service, port) reaches every object that names the gateway', () => {
@@ -476,10 +404,10 @@ test('egressGateway: the gateway block (namespace, selector, service, port) reac
   assertValid(objects)
   const service = 'istio-egressgateway.istio-egress.svc.cluster.local'
   assert.deepEqual(new Set(objects.filter((o) => o.metadata.name.endsWith('-gateway')).map((o) => o.metadata.namespace)), new Set(['istio-egress']))
-  assert.deepEqual(find(objects, 'Gateway', 'istio-egress', 'egress-mtls-bank-api-gateway').spec['selector'], egressGateway.selector)
-  assert.deepEqual((find(objects, 'AuthorizationPolicy', 'istio-egress', 'egress-mtls-bank-api-gateway').spec['selector']), { matchLabels: egressGateway.selector })
+  assert.deepEqual(find(objects, 'Gateway', 'istio-egress', 'egress-mtls-bank-api-gateway').spec?.['selector'], egressGateway.selector)
+  assert.deepEqual((find(objects, 'AuthorizationPolicy', 'istio-egress', 'egress-mtls-bank-api-gateway').spec?.['selector']), { matchLabels: egressGateway.selector })
   const hop = find(objects, 'DestinationRule', 'billing', 'egress-mtls-bank-api-hop')
-  assert.equal(hop.spec['host'], service)
+  assert.equal(hop.spec?.['host'], service)
   assert.match(JSON.stringify(hop.spec), /"number":8443/)
   assert.match(JSON.stringify(find(objects, 'VirtualService', 'billing').spec), new RegExp(`"host":"${service}","subset":"egress-mtls-bank-api","port":\\{"number":8443\\}`))
 })

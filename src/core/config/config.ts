@@ -15,8 +15,9 @@ import {
   type EgressGateway, egressGatewayDefaults, egressGatewayIssues, egressGatewaySchema, GATEWAY_PATTERN_MESSAGES, type Origination,
   originationSchema, type RawEgressGateway,
 } from './egress-gateway.ts'
+import { type RawWaypoint, type Waypoint, waypointDefaults, waypointIssues, waypointSchema, waypointSharedHost } from './waypoint.ts'
 
-export type { EgressGateway, Origination }
+export type { EgressGateway, Origination, Waypoint }
 
 export type InjectionMode = 'label' | 'namespace' | 'cluster'
 export type AnnotationFormat = 'map' | 'array'
@@ -47,7 +48,7 @@ export interface Target {
    * unless the user wrote one; undefined when turned off (`0` or `off`).
    */
   readonly maxConnectionDuration?: string
-  /** Where the mutual TLS starts: the workload's sidecar, or the egress gateway (the key stays in the gateway's namespace). */
+  /** Where the mutual TLS starts: the workload's sidecar, the egress gateway or the ambient waypoint (the key stays in their namespace). */
   readonly origination: Origination
 }
 
@@ -65,6 +66,8 @@ export interface Config {
   readonly excludeNamespaces: readonly string[]
   /** The egress gateway of targets with `origination: egressGateway`. */
   readonly egressGateway: EgressGateway
+  /** The ambient waypoint of targets with `origination: waypoint`. */
+  readonly waypoint: Waypoint
   readonly targets: readonly Target[]
 }
 
@@ -95,6 +98,7 @@ export const configSchema = {
     meshRootNamespace: dnsLabel,
     excludeNamespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
     egressGateway: egressGatewaySchema,
+    waypoint: waypointSchema,
     targets: {
       type: 'array',
       items: {
@@ -303,7 +307,7 @@ export function resolveConfig (raw: unknown, lineOf: (path: readonly string[]) =
     const m = message(e)
     add(m.path, m.message)
   }
-  for (const { path, message: msg } of [...crossCheck(raw), ...egressGatewayIssues(raw)]) add(path, msg)
+  for (const { path, message: msg } of [...crossCheck(raw), ...egressGatewayIssues(raw), ...waypointIssues(raw)]) add(path, msg)
   issues.sort((x, y) => (x.line ?? 0) - (y.line ?? 0))
   if (issues.length > 0) return fail(issues)
   return ok(deepFreeze(withDefaults(raw as RawConfig)))
@@ -333,6 +337,7 @@ interface RawConfig {
   meshRootNamespace?: string
   excludeNamespaces?: string[]
   egressGateway?: RawEgressGateway
+  waypoint?: RawWaypoint
   targets?: RawTarget[]
 }
 
@@ -346,6 +351,7 @@ function withDefaults (raw: RawConfig): Config {
     meshRootNamespace: raw.meshRootNamespace ?? 'istio-system',
     excludeNamespaces: raw.excludeNamespaces ?? [],
     egressGateway: egressGatewayDefaults(raw.egressGateway),
+    waypoint: waypointDefaults(raw.waypoint),
     targets: (raw.targets ?? []).map((t) => ({
       name: t.name,
       host: t.host,
@@ -438,6 +444,8 @@ function sharedHost (
   host: string,
 ): { path: string[], message: string }[] {
   const at = (field: string): string[] => ['targets', String(i), field]
+  const viaWaypoint = waypointSharedHost(a, first, b, i, host)
+  if (viaWaypoint !== undefined) return [viaWaypoint]
   const other = `targets[${first}] (${str(a['name']) ?? '?'})`
   const atGateway = (t: Record<string, unknown>): boolean => t['origination'] === 'egressGateway'
   if (atGateway(a) || atGateway(b)) {

@@ -5,7 +5,7 @@
 import { isRecord } from '../base/json.ts'
 import { DNS1123_HOSTNAME_FORMAT, DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 
-export type Origination = 'sidecar' | 'egressGateway'
+export type Origination = 'sidecar' | 'egressGateway' | 'waypoint'
 
 /** Where the egress gateway runs and how it is reached (the defaults are those of Istio's gateway chart). */
 export interface EgressGateway {
@@ -56,7 +56,7 @@ export const egressGatewaySchema = {
   },
 } as const
 
-export const originationSchema = { enum: ['sidecar', 'egressGateway'] } as const
+export const originationSchema = { enum: ['sidecar', 'egressGateway', 'waypoint'] } as const
 
 export interface RawEgressGateway {
   namespace?: string

@@ -29,20 +29,74 @@ export const ISTIO_PLURALS: Readonly<Record<IstioKind, string>> = {
   AuthorizationPolicy: 'authorizationpolicies',
 }
 
+/** The Kubernetes kinds of waypoint mode beside Istio's: the Secret reader's Role and RoleBinding (rbac.authorization.k8s.io). */
+export type RbacKind = 'Role' | 'RoleBinding'
+/** The kind of every provisioned object; a Gateway is Istio's (networking.istio.io) or, for a waypoint, the Gateway API's. */
+export type ObjectKind = IstioKind | RbacKind
+
+export const RBAC_API_VERSION = 'rbac.authorization.k8s.io/v1'
+export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1'
+
+/** One kind of object provision manages, where it lives in the API. */
+export interface Resource {
+  readonly apiVersion: string
+  readonly kind: ObjectKind
+  readonly plural: string
+}
+
+/**
+ * Every resource provision manages, in the order they are applied (a policy before what it
+ * guards; the waypoint's Secret reader before the waypoint): Istio's kinds, then those of
+ * waypoint mode.
+ */
+export const RESOURCES: readonly Resource[] = [
+  ...ISTIO_KINDS.map((kind) => ({ apiVersion: `${ISTIO_GROUPS[kind]}/${ISTIO_VERSION}`, kind, plural: ISTIO_PLURALS[kind] })),
+  { apiVersion: RBAC_API_VERSION, kind: 'Role', plural: 'roles' },
+  { apiVersion: RBAC_API_VERSION, kind: 'RoleBinding', plural: 'rolebindings' },
+  { apiVersion: GATEWAY_API_VERSION, kind: 'Gateway', plural: 'gateways' },
+]
+
+/**
+ * The resource of an object's apiVersion and kind. Without an apiVersion, a kind's first
+ * resource (a Gateway is then Istio's). Undefined: not one provision manages.
+ */
+export function resourceOf (apiVersion: string | undefined, kind: string): Resource | undefined {
+  return RESOURCES.find((r) => (apiVersion === undefined || r.apiVersion === apiVersion) && r.kind === kind)
+}
+
+/** Where `o` lives in the API: `resourcePath` of its resource. */
+export function objectPath (o: { apiVersion: string, kind: string, metadata: { namespace: string, name: string } }, name: string = o.metadata.name): string {
+  const resource = resourceOf(o.apiVersion, o.kind)
+  if (resource === undefined) throw new Error(`${o.apiVersion} ${o.kind} is not a kind egress-mtls provisions`)
+  return resourcePath(resource, o.metadata.namespace, name)
+}
+
+/** `/apis/<group>/<version>/namespaces/<namespace>/<plural>[/<name>]`: where an object of `resource` lives. */
+export function resourcePath (resource: Resource, namespace: string, name = ''): string {
+  return `/apis/${resource.apiVersion}/namespaces/${namespace}/${resource.plural}${name === '' ? '' : `/${name}`}`
+}
+
 /** `/apis/<group>/v1/namespaces/<namespace>/<plural>[/<name>]`: where an object of `kind` lives. */
 export function istioPath (kind: IstioKind, namespace: string, name = ''): string {
   return `/apis/${ISTIO_GROUPS[kind]}/${ISTIO_VERSION}/namespaces/${namespace}/${ISTIO_PLURALS[kind]}${name === '' ? '' : `/${name}`}`
 }
 
+/**
+ * A provisioned object: an Istio one, or (waypoint mode) a Role, RoleBinding or Gateway API
+ * Gateway. A Role carries `rules` and a RoleBinding `subjects` and `roleRef` instead of a spec.
+ */
 export interface IstioObject {
   readonly apiVersion: string
-  readonly kind: IstioKind
+  readonly kind: ObjectKind
   readonly metadata: {
     readonly name: string
     readonly namespace: string
     readonly labels: Readonly<Record<string, string>>
   }
-  readonly spec: Readonly<Record<string, unknown>>
+  readonly spec?: Readonly<Record<string, unknown>>
+  readonly rules?: readonly Readonly<Record<string, unknown>>[]
+  readonly subjects?: readonly Readonly<Record<string, unknown>>[]
+  readonly roleRef?: Readonly<Record<string, unknown>>
 }
 
 /**

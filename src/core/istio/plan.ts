@@ -10,14 +10,16 @@
 // target's own, created (desired entries come first) before the shared one is deleted.
 import { jsonEqual } from '../base/json.ts'
 import { INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, TARGET_LABEL } from '../base/names.ts'
-import { type IstioKind, type IstioObject, ownedBy } from './render.ts'
+import { type IstioObject, type ObjectKind, ownedBy, resourceOf } from './render.ts'
 
 export type Action = 'create' | 'update' | 'unchanged' | 'delete' | 'conflict' | 'adopt'
 export const ACTIONS: readonly Action[] = ['create', 'update', 'unchanged', 'delete', 'conflict', 'adopt']
 
 /** The fields of a live object that the plan reads (as the API returns them). */
 export interface LiveObject {
-  readonly kind: IstioKind
+  /** Tells a Gateway API Gateway from Istio's; without it, the kind's first resource (objects.ts resourceOf). */
+  readonly apiVersion?: string
+  readonly kind: ObjectKind
   readonly metadata: {
     readonly name: string
     readonly namespace: string
@@ -26,11 +28,16 @@ export interface LiveObject {
     readonly uid?: string
   }
   readonly spec?: unknown
+  readonly rules?: unknown
+  readonly subjects?: unknown
+  readonly roleRef?: unknown
 }
 
 export interface PlanEntry {
   readonly action: Action
-  readonly kind: IstioKind
+  readonly kind: ObjectKind
+  /** The object's apiVersion (a Gateway is Istio's or the Gateway API's). */
+  readonly apiVersion: string
   readonly namespace: string
   readonly name: string
   /** The object to apply (create, update, unchanged, adopt; conflict: what would be applied). */
@@ -52,7 +59,8 @@ export interface PlanOptions {
   readonly deleteReason?: string
 }
 
-const key = (kind: string, namespace: string, name: string): string => `${kind}\0${namespace}\0${name}`
+const key = (o: { apiVersion?: string, kind: ObjectKind, metadata: { namespace: string, name: string } }): string =>
+  `${resourceOf(o.apiVersion, o.kind)?.apiVersion ?? o.apiVersion ?? ''}\0${o.kind}\0${o.metadata.namespace}\0${o.metadata.name}`
 
 /**
  * One entry per desired object (create, update, unchanged, or conflict/adopt when an object
@@ -63,24 +71,25 @@ const key = (kind: string, namespace: string, name: string): string => `${kind}\
  */
 export function plan (desired: readonly IstioObject[], live: readonly LiveObject[], options: PlanOptions): PlanEntry[] {
   const { instance } = options
-  const liveByKey = new Map(live.map((o) => [key(o.kind, o.metadata.namespace, o.metadata.name), o]))
+  const liveByKey = new Map(live.map((o) => [key(o), o]))
   const wanted = new Set<string>()
   const entries: PlanEntry[] = []
   for (const d of desired) {
-    const k = key(d.kind, d.metadata.namespace, d.metadata.name)
+    const k = key(d)
     wanted.add(k)
     const l = liveByKey.get(k)
-    const at = { kind: d.kind, namespace: d.metadata.namespace, name: d.metadata.name, desired: d }
+    const at = { kind: d.kind, apiVersion: d.apiVersion, namespace: d.metadata.namespace, name: d.metadata.name, desired: d }
     if (l === undefined) entries.push({ action: 'create', ...at })
     else if (ownedBy(l.metadata.labels, instance)) entries.push({ action: matches(d, l) ? 'unchanged' : 'update', ...at, live: l })
     else entries.push({ action: options.adopt === true ? 'adopt' : 'conflict', ...at, live: l, reason: owner(l.metadata.labels) })
   }
   if (options.prune ?? true) {
     const where = renderedWhere(desired)
-    const stale = live.filter((l) => ownedBy(l.metadata.labels, instance) && !wanted.has(key(l.kind, l.metadata.namespace, l.metadata.name)))
-    stale.sort((a, b) => key(a.metadata.namespace, a.metadata.name, a.kind) < key(b.metadata.namespace, b.metadata.name, b.kind) ? -1 : 1)
+    const stale = live.filter((l) => ownedBy(l.metadata.labels, instance) && !wanted.has(key(l)))
+    const order = (o: LiveObject): string => `${o.metadata.namespace}\0${o.metadata.name}\0${o.kind}\0${o.apiVersion ?? ''}`
+    stale.sort((a, b) => order(a) < order(b) ? -1 : 1)
     for (const l of stale) {
-      entries.push({ action: 'delete', kind: l.kind, namespace: l.metadata.namespace, name: l.metadata.name, live: l, reason: options.deleteReason ?? whyDelete(l, where, desired) })
+      entries.push({ action: 'delete', kind: l.kind, apiVersion: resourceOf(l.apiVersion, l.kind)?.apiVersion ?? l.apiVersion ?? '', namespace: l.metadata.namespace, name: l.metadata.name, live: l, reason: options.deleteReason ?? whyDelete(l, where, desired) })
     }
   }
   return entries
@@ -105,7 +114,8 @@ function whyDelete (l: LiveObject, where: ReadonlyMap<string, ReadonlySet<string
   // replacing a target's own, or the other way round).
   const successor = host === undefined
     ? undefined
-    : desired.find((d) => d.kind === l.kind && d.metadata.namespace === l.metadata.namespace && hostOf(d.spec) === host)
+    : desired.find((d) => d.kind === l.kind && d.apiVersion === resourceOf(l.apiVersion, l.kind)?.apiVersion &&
+      d.metadata.namespace === l.metadata.namespace && hostOf(d.spec) === host)
   if (target === undefined) {
     const gone = `host ${host ?? '?'} is no longer shared by targets in namespace ${l.metadata.namespace}`
     return successor === undefined ? gone : `${gone}: its ${l.kind} is now ${successor.metadata.name}`
@@ -139,11 +149,19 @@ export function owner (labels: Readonly<Record<string, string>> | undefined): st
 
 /**
  * The live object is as we manage it: the same spec (all of it: egress-mtls owns the whole
- * spec), and our labels with our values (other labels are someone else's business).
+ * spec; a Role's rules, a RoleBinding's subjects and roleRef), and our labels with our values
+ * (other labels are someone else's business).
  */
 export function matches (desired: IstioObject, live: LiveObject): boolean {
   const labels = live.metadata.labels ?? {}
-  return Object.entries(desired.metadata.labels).every(([k, v]) => labels[k] === v) && jsonEqual(desired.spec, live.spec)
+  return Object.entries(desired.metadata.labels).every(([k, v]) => labels[k] === v) && jsonEqual(managedBody(desired), managedBody(live))
+}
+
+/** What egress-mtls owns of an object beside its labels: its spec, or a Role's rules, or a RoleBinding's subjects and roleRef. */
+export function managedBody (o: { kind: ObjectKind, spec?: unknown, rules?: unknown, subjects?: unknown, roleRef?: unknown }): unknown {
+  if (o.kind === 'Role') return { rules: o.rules }
+  if (o.kind === 'RoleBinding') return { subjects: o.subjects, roleRef: o.roleRef }
+  return o.spec
 }
 
 /** `create ServiceEntry payments/egress-mtls-bank-api`, with the reason of a delete, conflict or adoption. */

@@ -1,38 +1,47 @@
 // The Istio resources of docs/design.md "Istio resources": per target and namespace, a
 // ServiceEntry, a DestinationRule and (routing: virtualService) a VirtualService; sidecar
 // targets sharing a host in a namespace share its ServiceEntry and VirtualService; for an
-// egressGateway target, what gateway.ts renders. Pure.
+// egressGateway target, what gateway.ts renders; for a waypoint target, what waypoint.ts renders. Pure.
 // `render`, `provision` and `doctor` all use this one function.
 import { certFiles, DEFAULT_INSTANCE, hostResourceName, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
 import { byHost, type Config, type Target } from '../config/config.ts'
 import { gatewaySideName, renderGatewayClient, renderGatewaySide } from './gateway.ts'
-import { ISTIO_KINDS, type IstioKind, type IstioObject, istioObject, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
+import { type IstioObject, istioObject, RESOURCES, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
+import { renderWaypoint, renderWaypointTarget } from './waypoint.ts'
 
 export {
-  instanceSelector, ISTIO_API_VERSION, ISTIO_GROUP, ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind, type IstioObject,
-  istioPath, OWNED_SELECTOR, ownedBy, ownershipLabels, serverNames, targetNamespaces,
+  GATEWAY_API_VERSION, instanceSelector, ISTIO_API_VERSION, ISTIO_GROUP, ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind,
+  type IstioObject, istioPath, type ObjectKind, objectPath, OWNED_SELECTOR, ownedBy, ownershipLabels, RBAC_API_VERSION, type Resource, resourceOf,
+  resourcePath, RESOURCES, serverNames, targetNamespaces,
 } from './objects.ts'
 
 /** What `render` and `provision` (and `doctor`) say about a configuration that weakens TLS. */
 export function renderWarnings (config: Config): string[] {
   return config.targets.filter((t) => !t.verifyServerName).map((t) =>
-    `target ${t.name}: verifyServerName is false: the ${t.origination === 'egressGateway' ? 'egress gateway' : 'sidecar'} accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only ${t.sni})`)
+    `target ${t.name}: verifyServerName is false: the ${ORIGINATOR[t.origination]} accepts any server certificate signed by the CA in its cacert, whatever name it carries (not only ${t.sni})`)
 }
 
+const ORIGINATOR = { sidecar: 'sidecar', egressGateway: 'egress gateway', waypoint: 'waypoint' } as const
+
 /**
- * Every object of the configuration: first what egressGateway targets need at the gateway,
- * then their hop to it, then the rest (the order provision applies them in, so a target
- * moved to the gateway never routes to something not there yet); each part ordered by
- * namespace, name, then kind. Per namespace, sidecar targets of one host share one
+ * Every object of the configuration: first what waypoint targets need (the waypoint's Secret
+ * reader, the waypoint when created, then per target, by name, its AuthorizationPolicy and
+ * DestinationRule before the ServiceEntry that binds the host to the waypoint: the host is
+ * never served by the waypoint without its TLS origination and its policy), then what
+ * egressGateway targets need at the gateway, then their hop to it, then the rest (the order
+ * provision applies them in, so a target moved to the gateway never routes to something not
+ * there yet); each but the first ordered by namespace, name, then kind. Per namespace, sidecar targets of one host share one
  * ServiceEntry (and VirtualService) named after the host (renderHost); a target alone on its
  * host gets its own, as it always did.
  */
 export function render (config: Config, instance: string = DEFAULT_INSTANCE): IstioObject[] {
+  const atWaypoint: IstioObject[] = []
   const atGateway: IstioObject[] = []
   const hops: IstioObject[] = []
   const rest: IstioObject[] = []
   const sidecar = new Map<string, Target[]>() // namespace → its sidecar targets, in configuration order
   for (const target of config.targets) {
+    if (target.origination === 'waypoint') continue
     for (const namespace of targetNamespaces(config, target)) {
       if (target.origination === 'sidecar') {
         sidecar.set(namespace, [...sidecar.get(namespace) ?? [], target])
@@ -47,7 +56,11 @@ export function render (config: Config, instance: string = DEFAULT_INSTANCE): Is
   for (const [namespace, targets] of sidecar) {
     for (const group of byHost(targets)) rest.push(...renderHost(config, group, namespace, instance))
   }
-  return [...sorted(atGateway), ...sorted(hops), ...sorted(rest)]
+  const waypointTargets = config.targets.filter((t) => t.origination === 'waypoint').sort((a, b) => compare(a.name, b.name))
+  if (waypointTargets.length > 0) {
+    atWaypoint.push(...renderWaypoint(config, instance), ...waypointTargets.flatMap((t) => renderWaypointTarget(config, t, instance)))
+  }
+  return [...atWaypoint, ...sorted(atGateway), ...sorted(hops), ...sorted(rest)]
 }
 
 /**
@@ -61,17 +74,18 @@ export function targetObjects (config: Config, target: Target, namespace: string
     const meeting = config.targets.filter((t) => t.origination === 'sidecar' && t.host === target.host && targetNamespaces(config, t).includes(namespace))
     return renderHost(config, meeting, namespace, instance).filter((o) => serves(o, target))
   }
+  if (target.origination === 'waypoint') return [...renderWaypoint(config, instance), ...renderWaypointTarget(config, target, instance)]
   const client = renderGatewayClient(config, target, namespace, instance)
   return [...renderGatewaySide(config, target, instance), client.hop, ...client.route]
 }
 
 export { gatewaySideName }
 
-const kindOrder = (k: IstioKind): number => ISTIO_KINDS.indexOf(k)
+const kindOrder = (o: IstioObject): number => RESOURCES.findIndex((r) => r.apiVersion === o.apiVersion && r.kind === o.kind)
 const sorted = (objects: IstioObject[]): IstioObject[] => objects.sort((a, b) =>
   compare(a.metadata.namespace, b.metadata.namespace) ||
   compare(a.metadata.name, b.metadata.name) ||
-  kindOrder(a.kind) - kindOrder(b.kind))
+  kindOrder(a) - kindOrder(b))
 
 const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
 
@@ -103,7 +117,7 @@ export function renderTarget (config: Config, target: Target, namespace: string,
 export function serves (o: IstioObject, target: Target): boolean {
   const owner = o.metadata.labels[TARGET_LABEL]
   if (owner !== undefined) return owner === target.name
-  const hosts = o.spec['hosts']
+  const hosts = o.spec?.['hosts']
   return Array.isArray(hosts) && hosts.includes(target.host)
 }
 
