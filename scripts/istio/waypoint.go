@@ -128,7 +128,7 @@ func withStatus(doc []byte, gws []waypointGateway) ([]byte, error) {
 	}
 	meta, _ := o["metadata"].(map[string]any)
 	for _, w := range gws {
-		if o["kind"] == "Gateway" && meta["name"] == w.name && meta["namespace"] == w.namespace {
+		if o["kind"] == "Gateway" && strings.HasPrefix(fmt.Sprint(o["apiVersion"]), "gateway.networking.k8s.io/") && meta["name"] == w.name && meta["namespace"] == w.namespace {
 			o["status"] = map[string]any{"addresses": []any{map[string]any{"type": "Hostname", "value": w.name + "." + w.namespace + ".svc.cluster.local"}}}
 			return json.Marshal(o)
 		}

@@ -11,8 +11,8 @@ import { after, test } from 'node:test'
 
 import { matchingPolicies, rbacAction, type Request } from './envoy-rbac.ts'
 import {
-  BUILD_TIMEOUT_MS, egressMtls, type EnvoyCluster, type EnvoyListener, istioCheckBinary, type UpstreamTlsContext, validate, waypoint, type WaypointConfig,
-  yamlDocuments,
+  BUILD_TIMEOUT_MS, egressMtls, type EnvoyCluster, type EnvoyListener, istioCheck, istioCheckBinary, type UpstreamTlsContext, validate, waypoint,
+  type WaypointConfig, yamlDocuments,
 } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
@@ -178,4 +178,11 @@ test('the waypoint\'s authorization admits the target\'s namespaces only, and a 
   for (const ns of ['billing', 'payments-2', 'istio-system']) assert.equal(admitted(bank, from(ns)), false, ns)
   assert.equal(admitted(bank, { principal: '', authority: HOST, sni: '' }), false, 'no identity')
   for (const ns of ['billing', 'payments']) assert.equal(admitted(vipCluster('all.example.net'), from(ns)), true, `${ns} to the mesh-wide target`)
+})
+
+test('istio-check waypoint refuses what it cannot judge: no waypoint Gateway, or an istiod without ambient', async () => {
+  const objects = await rendered({ targets: [{ name: 'bank-api', host: HOST, namespaces: ['payments'], origination: 'waypoint' }] })
+  const request = JSON.stringify({ configs: yamlDocuments(objects) })
+  await assert.rejects(istioCheck('waypoint', request, { PILOT_ENABLE_AMBIENT: 'true' }), /exited 2: .*no Gateway of class istio-waypoint/)
+  await assert.rejects(istioCheck('waypoint', request), /exited 2: .*PILOT_ENABLE_AMBIENT=true/)
 })
