@@ -156,28 +156,36 @@ test('the waypoint proxy: a cluster for the host whose TLS takes certificate and
   }
 })
 
-test('the waypoint\'s authorization admits the target\'s namespaces only, and a caller with no identity nowhere; a mesh-wide target\'s host is open', async () => {
+test('the waypoint\'s authorization admits the target\'s namespaces only on its plain and TLS ports, a caller with no identity nowhere; a mesh-wide target\'s host is open', async () => {
   const w = theWaypoint(await waypoint(await renderedFile(`${GOLDEN}/waypoint-custom.config.yaml`)))
   const main = w.listeners.find((l: EnvoyListener) => l.name === 'main_internal')
   assert.ok(main, `main_internal among ${w.listeners.map((l) => l.name).join(', ')}`)
-  /** As Envoy runs the RBAC filters of the host's chain: refused by a DENY that matches or an ALLOW that does not. */
+  /**
+   * As Envoy runs the RBAC filters of a chain (the HTTP ones of a plain port's, the network
+   * ones of a TLS port's): refused by a DENY that matches or an ALLOW that does not.
+   */
   const admitted = (chainName: string, r: Request): boolean => {
     const chain = main.filter_chains?.find((f) => f.name === chainName)
     assert.ok(chain, `a filter chain ${chainName} among ${(main.filter_chains ?? []).map((f) => f.name ?? '').join(', ')}`)
     const hcm = chain.filters.find((f) => f.name === 'envoy.filters.network.http_connection_manager')
-    const filters = (hcm?.typed_config?.['http_filters'] ?? []) as { name: string, typed_config?: Record<string, unknown> }[]
-    const rbac = filters.filter((f) => f.name === 'envoy.filters.http.rbac').map((f) => f.typed_config ?? {}).filter((c) => c['rules'] !== undefined)
+    const filters = [...chain.filters, ...(hcm?.typed_config?.['http_filters'] ?? []) as { name: string, typed_config?: Record<string, unknown> }[]]
+    const rbac = filters.filter((f) => f.name === 'envoy.filters.http.rbac' || f.name === 'envoy.filters.network.rbac')
+      .map((f) => f.typed_config ?? {}).filter((c) => c['rules'] !== undefined)
     return rbac.every((config) => {
       const matched = matchingPolicies(config, r).length > 0
       return rbacAction(config) === 'DENY' ? !matched : matched
     })
   }
   const from = (ns: string): Request => ({ principal: `spiffe://cluster.local/ns/${ns}/sa/default`, authority: HOST, sni: '' })
-  const bank = vipCluster(HOST, 8080)
-  for (const ns of ['payments', 'egress']) assert.equal(admitted(bank, from(ns)), true, `${ns}, a namespace of the target`)
-  for (const ns of ['billing', 'payments-2', 'istio-system']) assert.equal(admitted(bank, from(ns)), false, ns)
-  assert.equal(admitted(bank, { principal: '', authority: HOST, sni: '' }), false, 'no identity')
-  for (const ns of ['billing', 'payments']) assert.equal(admitted(vipCluster('all.example.net'), from(ns)), true, `${ns} to the mesh-wide target`)
+  // The plain port, where the waypoint originates, and the TLS port, which it passes through.
+  for (const bank of [vipCluster(HOST, 8080), `inbound-vip|9443|tcp|${HOST}`]) {
+    for (const ns of ['payments', 'egress']) assert.equal(admitted(bank, from(ns)), true, `${bank}: ${ns}, a namespace of the target`)
+    for (const ns of ['billing', 'payments-2', 'istio-system']) assert.equal(admitted(bank, from(ns)), false, `${bank}: ${ns}`)
+    assert.equal(admitted(bank, { principal: '', authority: HOST, sni: '' }), false, `${bank}: no identity`)
+  }
+  for (const everywhere of [vipCluster('all.example.net'), 'inbound-vip|443|tcp|all.example.net']) {
+    for (const ns of ['billing', 'payments']) assert.equal(admitted(everywhere, from(ns)), true, `${everywhere}: ${ns}, the mesh-wide target`)
+  }
 })
 
 test('istio-check waypoint refuses what it cannot judge: no waypoint Gateway, or an istiod without ambient', async () => {
