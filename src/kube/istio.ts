@@ -36,7 +36,7 @@ const withKind = (r: Resource, o: unknown): LiveObject => ({ ...(o as LiveObject
  * `instance`. A cluster without the Gateway API (404 on its group) has none of its Gateways.
  */
 export async function listOwned (api: CustomObjectsApi, instance: string, deadline: number): Promise<LiveObject[]> {
-  const lists = await Promise.all(RESOURCES.filter((r) => r.apiVersion.includes('.istio.io/')).map(async (r) => {
+  const lists = await Promise.all(RESOURCES.map(async (r) => {
     const items: LiveObject[] = []
     let next: string | undefined
     do {

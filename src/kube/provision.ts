@@ -153,8 +153,8 @@ async function reportMissingSecrets (
 ): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api)
   for (const t of config.targets) {
-    // The gateway's Secret is the key itself: the provisioner never reads it (doctor does).
-    if (t.origination === 'egressGateway') continue
+    // The gateway's (or waypoint's) Secret is the key itself: the provisioner never reads it (doctor does).
+    if (t.origination !== 'sidecar') continue
     if (t.namespaces.includes('*')) {
       warn(`target ${t.name} is mesh-wide: Secret ${t.secretName} must exist in the namespace of each workload that uses it`)
       continue

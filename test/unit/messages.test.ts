@@ -48,6 +48,7 @@ const SAMPLES: { readonly [C in Code]: Parameters<(typeof MESSAGES)[C]['text']> 
   EMTLS_TARGET_UNKNOWN: ['nope', 'shop', ['bank-api']],
   EMTLS_TARGET_UNAVAILABLE: ['tax-gw', 'shop', ['bank-api']],
   EMTLS_TARGETS_MORE: [3],
+  EMTLS_TARGET_AT_WAYPOINT: ['bank-api', 'istio-egress/waypoint'],
   EMTLS_TARGETS_TOO_BIG: [],
   EMTLS_HOST_SHARED: ['api.bank.example.com', ['merchant-a', 'merchant-b']],
   EMTLS_TARGETS_SHARE_HOST: ['api.bank.example.com', ['merchant-a', 'merchant-b']],

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
+import { decide } from '../../src/core/admission/policy.ts'
 import { type Config } from '../../src/core/config/config.ts'
 import { GATEWAY_API_VERSION, ISTIO_GROUPS, ISTIO_KINDS, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
 import { ConfigError } from '../../src/errors.ts'
@@ -158,7 +159,7 @@ test('render: waypoint.create adds the waypoint, a Gateway API Gateway of class 
     namespace: 'istio-egress',
     labels: { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'team-a', 'istio.io/waypoint-for': 'service' },
   })
-  assert.deepEqual(gateway.spec, { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] })
+  assert.deepEqual(gateway.spec, { gatewayClassName: 'istio-waypoint', listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE', allowedRoutes: { namespaces: { from: 'Same' } } }] })
   assert.deepEqual(schemaErrorsWith(validators, gateway), [])
   assert.notDeepEqual(schemaErrorsWith(validators, { ...gateway, spec: { ...gateway.spec, listeners: [{ name: 'mesh', port: 15008 }] } }), [], 'the schema check can fail')
   assert.equal(render(config({ targets: [bank] })).some((o) => o.apiVersion === GATEWAY_API_VERSION), false)
@@ -181,4 +182,20 @@ test('render: every combination of scope, names and optional fields validates ag
       }
     }
   }
+})
+
+test('webhook: a waypoint target is never injected; a workload that asks for it hears why, by default or by name', () => {
+  const c = config({ targets: [bank, { name: 'tax', host: 'tax.example.org', namespaces: ['payments'] }] })
+  const why = 'target bank-api originates at the ambient waypoint istio-egress/waypoint: nothing is injected for it (ztunnel carries the workload\'s plain calls ' +
+    'to the waypoint, which presents the client certificate; the namespace needs label istio.io/dataplane-mode: ambient)'
+  const opted = decide(c, 'payments', { 'egress-mtls.io/inject': 'true' }, {})
+  assert.deepEqual(opted.targets.map((t) => t.name), ['tax'])
+  assert.deepEqual(opted.warnings, [{ code: 'EMTLS_TARGET_AT_WAYPOINT', text: why }])
+  const named = decide(c, 'payments', { 'egress-mtls.io/inject': 'true' }, { 'egress-mtls.io/targets': 'bank-api' })
+  assert.deepEqual(named.targets, [])
+  assert.deepEqual(named.warnings.map((w) => w.code), ['EMTLS_TARGET_AT_WAYPOINT'])
+  // Only a waypoint target in the namespace: the reason, not "no target is available".
+  assert.deepEqual(decide(c, 'billing', { 'egress-mtls.io/inject': 'true' }, {}), { targets: [], warnings: [{ code: 'EMTLS_TARGET_AT_WAYPOINT', text: why }] })
+  // Not opted in: nothing said.
+  assert.deepEqual(decide(c, 'billing', {}, {}), { targets: [], warnings: [] })
 })

@@ -70,6 +70,12 @@ export const MESSAGES = Object.freeze({
     as: 'warning',
     text: (count: number) => `annotation ${TARGETS_ANNOTATION}: ${count} more names that are not available`,
   },
+  EMTLS_TARGET_AT_WAYPOINT: {
+    as: 'warning',
+    text: (name: string, waypoint: string) =>
+      `target ${name} originates at the ambient waypoint ${waypoint}: nothing is injected for it (ztunnel carries the workload's plain calls ` +
+      'to the waypoint, which presents the client certificate; the namespace needs label istio.io/dataplane-mode: ambient)',
+  },
   EMTLS_TARGETS_TOO_BIG: {
     as: 'denial',
     text: () => `annotation ${TARGETS_ANNOTATION} ${OVER_ANNOTATION_LIMIT}`,

@@ -31,18 +31,24 @@ interface Offer {
   readonly defaults: readonly Target[]
   /** Hosts several available targets share, none of which is a default: each host's warning. */
   readonly shared: readonly Message[]
+  /** The targets of the namespace that originate at the waypoint: never injected, each with its warning. */
+  readonly atWaypoint: ReadonlyMap<string, Message>
 }
 
 // Kept per configuration: the offers of up to 1,000 namespaces.
 const namespaceOffers = memo<Offer>(1000, 253)
 
 function offer (config: Config, namespace: string): Offer {
-  const available = targetsForNamespace(config, namespace)
+  const all = targetsForNamespace(config, namespace)
+  // A waypoint target has nothing to inject: the waypoint presents its certificate.
+  const available = all.filter((t) => t.origination !== 'waypoint')
+  const waypoint = `${config.waypoint.namespace}/${config.waypoint.name}`
   const groups = byHost(available)
   return {
     available,
     defaults: groups.filter((g) => g.length === 1).flat(),
     shared: groups.filter((g) => g.length > 1).map((g) => message('EMTLS_HOST_SHARED', g[0]?.host ?? '', g.map((t) => t.name))),
+    atWaypoint: new Map(all.filter((t) => t.origination === 'waypoint').map((t) => [t.name, message('EMTLS_TARGET_AT_WAYPOINT', t.name, waypoint)])),
   }
 }
 
@@ -75,17 +81,17 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
   // In cluster mode every workload of the cluster lands here: only those that asked for
   // something explicitly hear that there is nothing for them.
   const explicit = labelled || requested !== undefined || config.injection === 'namespace'
-  const { available, defaults, shared } = namespaceOffers(config, namespace, () => offer(config, namespace))
+  const { available, defaults, shared, atWaypoint } = namespaceOffers(config, namespace, () => offer(config, namespace))
   if (requested === undefined) {
     // Never two targets of one host by default: the workload names the one it presents.
-    if (available.length === 0 && explicit) return nothing(message('EMTLS_NO_TARGET_AVAILABLE', namespace))
-    return { targets: defaults, warnings: explicit ? shared : [] }
+    if (available.length === 0 && atWaypoint.size === 0 && explicit) return nothing(message('EMTLS_NO_TARGET_AVAILABLE', namespace))
+    return { targets: defaults, warnings: explicit ? [...shared, ...atWaypoint.values()] : [] }
   }
-  return narrow(config, namespace, available, requested)
+  return narrow(config, namespace, available, atWaypoint, requested)
 }
 
 /** The targets named by `egress-mtls.io/targets`, among those available in the namespace. */
-function narrow (config: Config, namespace: string, available: readonly Target[], requested: string): Decision {
+function narrow (config: Config, namespace: string, available: readonly Target[], atWaypoint: ReadonlyMap<string, Message>, requested: string): Decision {
   // Bounded: the value is split only when it could be stored (the API server refuses more).
   if (overAnnotationLimit(requested)) {
     return {
@@ -109,7 +115,9 @@ function narrow (config: Config, namespace: string, available: readonly Target[]
   if (names.length === 0) warn(() => message('EMTLS_TARGETS_EMPTY', namespace, offered))
   const wanted = new Set(names)
   for (const name of wanted) {
-    if (!configured.has(name)) warn(() => message('EMTLS_TARGET_UNKNOWN', name, namespace, offered))
+    const waypoint = atWaypoint.get(name)
+    if (waypoint !== undefined) warn(() => waypoint)
+    else if (!configured.has(name)) warn(() => message('EMTLS_TARGET_UNKNOWN', name, namespace, offered))
     else if (!offeredSet.has(name)) warn(() => message('EMTLS_TARGET_UNAVAILABLE', name, namespace, offered))
   }
   // Beyond MAX_WARNINGS, the last one shown says how many more there are.

@@ -75,7 +75,8 @@ export function renderWaypointTarget (config: Config, target: Target, instance: 
  * Secrets of its own namespace (istiod serves a credentialName only to a proxy whose
  * ServiceAccount may list them there; Istio creates no such Role for a waypoint), and with
  * `waypoint.create` the waypoint: a Gateway API Gateway of class istio-waypoint for
- * services, with the HBONE listener of `istioctl waypoint generate`.
+ * services, with the HBONE listener of `istioctl waypoint generate` (and the default
+ * `allowedRoutes` the API server would add).
  */
 export function renderWaypoint (config: Config, instance: string): IstioObject[] {
   const { name, namespace } = config.waypoint
@@ -96,7 +97,8 @@ export function renderWaypoint (config: Config, instance: string): IstioObject[]
       apiVersion: GATEWAY_API_VERSION,
       kind: 'Gateway',
       metadata: { name, namespace, labels: { ...labels, [WAYPOINT_FOR_LABEL]: 'service' } },
-      spec: { gatewayClassName: WAYPOINT_CLASS, listeners: [{ name: 'mesh', port: HBONE_PORT, protocol: 'HBONE' }] },
+      // allowedRoutes: the default the Gateway API's schema gives a listener, written so that the stored object is the rendered one.
+      spec: { gatewayClassName: WAYPOINT_CLASS, listeners: [{ name: 'mesh', port: HBONE_PORT, protocol: 'HBONE', allowedRoutes: { namespaces: { from: 'Same' } } }] },
     })
   }
   return out
