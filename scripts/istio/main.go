@@ -12,10 +12,6 @@
 //	                       environment selects native sidecars, as it does for istiod
 //	istio-check envoy      a JSON request (configs + proxies) -> the Envoy clusters
 //	                       and routes Istio generates for each proxy (see envoy.go)
-//	istio-check waypoint   a JSON request (configs with a Gateway of class istio-waypoint)
-//	                       -> the services, clusters and listeners Istio generates for
-//	                       that ambient waypoint proxy (see waypoint.go); needs
-//	                       PILOT_ENABLE_AMBIENT=true in the environment, as istiod does
 //	istio-check version    the istio.io/istio module version this binary was built from
 package main
 
@@ -29,7 +25,7 @@ import (
 	"istio.io/istio/pkg/log"
 )
 
-const usage = "usage: istio-check validate|inject|envoy|waypoint|version < input"
+const usage = "usage: istio-check validate|inject|envoy|version < input"
 
 // inputError marks a problem with what the caller sent (exit 2).
 type inputError struct{ err error }

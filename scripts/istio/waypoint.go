@@ -1,5 +1,10 @@
 package main
 
+// istio-check waypoint   a JSON request {"configs": multi-document YAML with a Gateway of
+//                        class istio-waypoint} -> for each such waypoint, the services
+//                        istiod binds to it and the clusters and listeners it generates
+//                        for it (WaypointConfig); needs PILOT_ENABLE_AMBIENT=true.
+//
 // waypoint: Istio's configuration generation for an ambient WAYPOINT proxy. Istio's
 // pilot/pkg/simulation has no waypoint proxy type, so this uses the harness Istio's own
 // waypoint tests use (pilot/pkg/xds/waypoint_test.go, setupWaypointTest): the xDS fake
