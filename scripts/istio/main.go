@@ -56,12 +56,12 @@ func main() {
 	switch os.Args[1] {
 	case "validate":
 		run = runValidate
+	case "waypoint":
+		run = runWaypoint
 	case "inject":
 		run = runInject
 	case "envoy":
 		run = runEnvoy
-	case "waypoint":
-		run = runWaypoint
 	case "version":
 		run = func([]byte) (any, error) { return map[string]string{"istio": istioVersion()}, nil }
 	default:
