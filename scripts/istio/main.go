@@ -56,6 +56,8 @@ func main() {
 	switch os.Args[1] {
 	case "validate":
 		run = runValidate
+	case "waypoint":
+		run = runWaypoint
 	case "inject":
 		run = runInject
 	case "envoy":

@@ -68,6 +68,12 @@ export function principalMatches (p: Json, r: Request): boolean {
     const m = obj(p['authenticated'])['principal_name']
     return m === undefined ? true : stringMatches(obj(m), r.principal)
   }
+  if ('filter_state' in p) {
+    // A waypoint's: the peer's identity from the HBONE connection, in filter state.
+    const fs = obj(p['filter_state'])
+    if (fs['key'] !== 'io.istio.peer_principal' || !('string_match' in fs)) throw new Error(`filter state not modelled: ${JSON.stringify(fs)}`)
+    return r.principal !== '' && stringMatches(obj(fs['string_match']), r.principal)
+  }
   throw new Error(`unknown principal ${JSON.stringify(p)}`)
 }
 

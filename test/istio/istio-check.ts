@@ -45,7 +45,7 @@ function run (file: string, args: readonly string[], input: string, env: NodeJS.
 }
 
 /** Runs `istio-check <command>` on input; its JSON answer, or an error with its stderr. */
-export async function istioCheck (command: 'validate' | 'inject' | 'envoy' | 'version', input: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
+export async function istioCheck (command: 'validate' | 'inject' | 'envoy' | 'waypoint' | 'version', input: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
   const r = await run(await istioCheckBinary(), [command], input, env)
   if (r.code !== 0) throw new Error(`istio-check ${command} exited ${r.code}: ${r.stderr}`)
   return JSON.parse(r.stdout) as unknown
@@ -91,6 +91,7 @@ export interface EnvoyListener {
   readonly name: string
   readonly address?: { readonly socket_address?: { readonly port_value?: number } }
   readonly filter_chains?: readonly {
+    readonly name?: string
     readonly filter_chain_match?: { readonly server_names?: readonly string[] }
     readonly transport_socket?: { readonly typed_config?: Record<string, unknown> }
     readonly filters: readonly EnvoyFilter[]
@@ -159,3 +160,21 @@ export const envoy = async (
   objects: readonly unknown[], proxies: readonly ProxyRequest[], rootNamespace = 'istio-system', gatewayServices: readonly GatewayService[] = [],
 ): Promise<ProxyConfig[]> =>
   await istioCheck('envoy', JSON.stringify({ configs: yamlDocuments(objects), rootNamespace, proxies, gatewayServices })) as ProxyConfig[]
+
+/** What an ambient waypoint proxy gets: the services istiod binds to it (namespace/hostname), its clusters and listeners. */
+export interface WaypointConfig {
+  readonly name: string
+  readonly namespace: string
+  readonly services: readonly string[]
+  readonly clusters: readonly EnvoyCluster[]
+  readonly listeners: readonly EnvoyListener[]
+  readonly pushStatus: ProxyConfig['pushStatus']
+}
+
+/**
+ * Istio's configuration of the waypoint of every Gateway of class istio-waypoint among
+ * `objects`, each deployed as istiod and Kubernetes would (see scripts/istio/waypoint.go);
+ * istiod's ambient profile's PILOT_ENABLE_AMBIENT=true.
+ */
+export const waypoint = async (objects: readonly unknown[]): Promise<WaypointConfig[]> =>
+  await istioCheck('waypoint', JSON.stringify({ configs: yamlDocuments(objects) }), { PILOT_ENABLE_AMBIENT: 'true' }) as WaypointConfig[]
