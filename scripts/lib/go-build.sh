@@ -1,4 +1,4 @@
-# Sourced by scripts/build-e2e-binaries.sh and scripts/build-istio-check.sh: the cache root,
+# Sourced by scripts/build-e2e-binaries.sh, scripts/build-istio-check.sh and scripts/build-atomic-writer.sh: the cache root,
 # log lines, Go lookup, go.mod versions, source stamps, the build lock, and go build with a
 # progress line every 30 s. Set log_tag (and recipe) before sourcing.
 # shellcheck shell=bash disable=SC2154 # log_tag and recipe are the sourcing script's
