@@ -62,8 +62,8 @@ export interface Delivery {
 /** A running `istio-check sds`: what it delivered so far, and a way to wait for more. */
 export interface SdsSubscriber {
   readonly deliveries: readonly Delivery[]
-  /** Resolves with the first delivery from index `from` on that `match` accepts; rejects after `ms` or when the process ends. */
-  waitFor: (from: number, match: (d: Delivery) => boolean, ms: number, what: string) => Promise<Delivery>
+  /** Resolves with the first delivery `match` accepts; rejects after `ms` or when the process ends. */
+  waitFor: (match: (d: Delivery) => boolean, ms: number, what: string) => Promise<Delivery>
   /** Closes its stdin (it stops) and resolves with its exit code and stderr. */
   stop: () => Promise<{ code: number | null, stderr: string }>
 }
@@ -86,10 +86,10 @@ export async function subscribe (resources: readonly string[]): Promise<SdsSubsc
   })
   child.stdin.write(`${JSON.stringify({ resources })}\n`)
 
-  const waitFor = (from: number, match: (d: Delivery) => boolean, ms: number, what: string): Promise<Delivery> =>
+  const waitFor = (match: (d: Delivery) => boolean, ms: number, what: string): Promise<Delivery> =>
     new Promise((resolve, reject) => {
       const check = (): void => {
-        const found = deliveries.slice(from).find(match)
+        const found = deliveries.find(match)
         if (found !== undefined) { done(); resolve(found); return }
         if (ended !== undefined) { done(); reject(new Error(`${what}: istio-check sds exited ${String(ended.code)} first: ${stderr}`)) }
       }

@@ -135,7 +135,7 @@ test('kubelet publishes three versions of the Secret; pilot-agent delivers each 
         if (i > 0) await publishSecret(pod.mountPath, pod.volume, secretOf(pod.volume, v))
         const written = performance.now()
         const got = await Promise.all([names.cert, names.root].map((name) =>
-          sds.waitFor(0, (d) => d.resource === name && versionOf(d) === i, DELIVERY_MS, `version ${i + 1} of ${name}`)))
+          sds.waitFor((d) => d.resource === name && versionOf(d) === i, DELIVERY_MS, `version ${i + 1} of ${name}`)))
         const at = Math.max(...got.map((d) => d.at))
         if (i > 0) st.diagnostic(`rotation ${i}: both resources delivered ${(at - start).toFixed(0)} ms after atomic-writer started (the process took ${(written - start).toFixed(0)} ms)`)
       })
