@@ -56,7 +56,7 @@ need_go() { # need_go WHAT: sets go_bin once, or dies saying how to get Go (and 
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # go_build LABEL MODULE_DIR OUT LDFLAGS PKG... : go build -o OUT (a file, or a directory
-# ending in /) with a heartbeat. A change to its flags: bump recipe= in both build scripts.
+# ending in /) with a heartbeat. A change to its flags: bump recipe= in every build script that sources this file.
 go_build() {
   local label=$1 moddir=$2 out=$3 ldflags=$4
   shift 4
