@@ -12,7 +12,7 @@ const BUILD = fileURLToPath(new URL('../../scripts/build-atomic-writer.sh', impo
 
 let writer: Promise<string> | undefined
 
-/** The path of atomic-writer, built on first use (about 800 packages cold). */
+/** The path of atomic-writer, built on first use (about 790 packages cold). */
 export function atomicWriterBinary (): Promise<string> {
   writer ??= new Promise((resolve, reject) => {
     const child = spawn('bash', [BUILD], { stdio: ['ignore', 'pipe', 'inherit'] })
