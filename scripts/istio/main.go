@@ -62,6 +62,8 @@ func main() {
 		run = runInject
 	case "envoy":
 		run = runEnvoy
+	case "sds": // streams until stdin closes (see sds.go)
+		os.Exit(runSDS(os.Stdin, os.Stdout))
 	case "version":
 		run = func([]byte) (any, error) { return map[string]string{"istio": istioVersion()}, nil }
 	default:

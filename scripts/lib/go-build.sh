@@ -1,4 +1,4 @@
-# Sourced by scripts/build-e2e-binaries.sh and scripts/build-istio-check.sh: the cache root,
+# Sourced by scripts/build-e2e-binaries.sh, scripts/build-istio-check.sh and scripts/build-atomic-writer.sh: the cache root,
 # log lines, Go lookup, go.mod versions, source stamps, the build lock, and go build with a
 # progress line every 30 s. Set log_tag (and recipe) before sourcing.
 # shellcheck shell=bash disable=SC2154 # log_tag and recipe are the sourcing script's
@@ -56,7 +56,7 @@ need_go() { # need_go WHAT: sets go_bin once, or dies saying how to get Go (and 
 fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
 
 # go_build LABEL MODULE_DIR OUT LDFLAGS PKG... : go build -o OUT (a file, or a directory
-# ending in /) with a heartbeat. A change to its flags: bump recipe= in both build scripts.
+# ending in /) with a heartbeat. A change to its flags: bump recipe= in every build script that sources this file.
 go_build() {
   local label=$1 moddir=$2 out=$3 ldflags=$4
   shift 4
