@@ -12,6 +12,10 @@
 //	                       environment selects native sidecars, as it does for istiod
 //	istio-check envoy      a JSON request (configs + proxies) -> the Envoy clusters
 //	                       and routes Istio generates for each proxy (see envoy.go)
+//	istio-check waypoint   a JSON request (configs) -> what an ambient waypoint proxy
+//	                       gets: its bound services, clusters, listeners (see waypoint.go)
+//	istio-check sds        pilot-agent's secret cache and SDS server on mounted files,
+//	                       one JSON line per SDS response until stdin closes (see sds.go)
 //	istio-check version    the istio.io/istio module version this binary was built from
 package main
 
@@ -25,7 +29,7 @@ import (
 	"istio.io/istio/pkg/log"
 )
 
-const usage = "usage: istio-check validate|inject|envoy|version < input"
+const usage = "usage: istio-check validate|inject|envoy|waypoint|sds|version < input"
 
 // inputError marks a problem with what the caller sent (exit 2).
 type inputError struct{ err error }
