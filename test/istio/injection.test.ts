@@ -231,3 +231,42 @@ test('a map-form userVolume(Mount) entry whose inner "name" differs from its key
   const ok = await egressMtls(['inject', '--config', configFile], yamlDocuments([fine]))
   assert.equal(ok.code, 0, ok.stderr)
 })
+
+test('tlsStats: Istio\'s injector takes egress-mtls\'s proxy.istio.io/config into the sidecar\'s ProxyConfig (proxyStatsMatcher with one regexp per target host); a workload\'s own value is kept, with EMTLS_PROXY_CONFIG_KEPT', async () => {
+  const statsConfig = join(dir, 'tls-stats.yaml')
+  await writeFile(statsConfig, `${CONFIG}tlsStats: true\n`)
+  const deployment = (name: string, annotations: Record<string, string>): unknown => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'payments', labels: { 'egress-mtls.io/inject': 'true' } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: 'app', image: `${name}:1` }] } },
+    },
+  })
+  const ours = await egressMtls(['inject', '--config', statsConfig], yamlDocuments([deployment('checkout', {})]))
+  assert.equal(ours.code, 0, ours.stderr)
+  assert.equal(ours.stderr, '')
+  const own = await egressMtls(['inject', '--config', statsConfig], yamlDocuments([deployment('ledger', { 'proxy.istio.io/config': 'concurrency: 2' })]))
+  assert.equal(own.code, 0, own.stderr)
+  assert.match(own.stderr, /warning: .*pod template annotation proxy\.istio\.io\/config is the workload's own: left as it is/)
+  const workloads = [...parseAllDocuments(ours.stdout), ...parseAllDocuments(own.stdout)].map((d) => d.toJS() as Workload)
+  const result = await istioCheck('inject', yamlDocuments([...workloads, ...workloads.map(podOf)])) as Injected
+  assert.deepEqual(result.warnings, [])
+  const proxyConfig = (w: Workload): { proxyStatsMatcher?: { inclusionRegexps?: string[] }, concurrency?: number } => {
+    const proxy = podSpec(w).containers.find((c) => c.name === 'istio-proxy') as (Container & { env?: { name: string, value?: string }[] }) | undefined
+    const env = proxy?.env?.find((e) => e.name === 'PROXY_CONFIG')
+    assert.ok(env?.value !== undefined, `${w.kind}/${w.metadata.name}: istio-proxy has PROXY_CONFIG`)
+    return JSON.parse(env.value) as ReturnType<typeof proxyConfig>
+  }
+  const regexps = ['api.bank.example.com', 'gw.tax.example.org'].map((h) => `cluster\\.outbound\\|[0-9]+\\|\\|${h.replaceAll('.', '\\.')};\\.ssl\\..*`)
+  for (const w of result.objects) {
+    const pc = proxyConfig(w)
+    if (w.metadata.name.startsWith('checkout')) {
+      assert.deepEqual(pc.proxyStatsMatcher, { inclusionRegexps: regexps }, `${w.kind}/${w.metadata.name}`)
+    } else {
+      assert.equal(pc.proxyStatsMatcher, undefined, `${w.kind}/${w.metadata.name}`)
+      assert.equal(pc.concurrency, 2, `${w.kind}/${w.metadata.name}: the workload's own ProxyConfig`)
+    }
+  }
+})

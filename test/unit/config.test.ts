@@ -38,6 +38,7 @@ test('defaults fill every field but name, host and namespaces', () => {
     meshRootNamespace: 'istio-system',
     excludeNamespaces: [],
     egressGateway: { namespace: 'istio-system', selector: { istio: 'egressgateway' }, service: 'istio-egressgateway.istio-system.svc.cluster.local', port: 443 },
+    tlsStats: false,
     targets: [{
       name: 'bank-api',
       host: 'api.bank.example.com',

@@ -65,6 +65,8 @@ export interface Config {
   readonly excludeNamespaces: readonly string[]
   /** The egress gateway of targets with `origination: egressGateway`. */
   readonly egressGateway: EgressGateway
+  /** Injected pods get `proxy.istio.io/config` with a proxyStatsMatcher keeping Envoy's TLS statistics of their sidecar targets. */
+  readonly tlsStats: boolean
   readonly targets: readonly Target[]
 }
 
@@ -95,6 +97,7 @@ export const configSchema = {
     meshRootNamespace: dnsLabel,
     excludeNamespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
     egressGateway: egressGatewaySchema,
+    tlsStats: { type: 'boolean' },
     targets: {
       type: 'array',
       items: {
@@ -333,6 +336,7 @@ interface RawConfig {
   meshRootNamespace?: string
   excludeNamespaces?: string[]
   egressGateway?: RawEgressGateway
+  tlsStats?: boolean
   targets?: RawTarget[]
 }
 
@@ -346,6 +350,7 @@ function withDefaults (raw: RawConfig): Config {
     meshRootNamespace: raw.meshRootNamespace ?? 'istio-system',
     excludeNamespaces: raw.excludeNamespaces ?? [],
     egressGateway: egressGatewayDefaults(raw.egressGateway),
+    tlsStats: raw.tlsStats ?? false,
     targets: (raw.targets ?? []).map((t) => ({
       name: t.name,
       host: t.host,
