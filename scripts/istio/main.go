@@ -12,6 +12,8 @@
 //	                       environment selects native sidecars, as it does for istiod
 //	istio-check envoy      a JSON request (configs + proxies) -> the Envoy clusters
 //	                       and routes Istio generates for each proxy (see envoy.go)
+//	istio-check bootstrap  istio-proxy's PROXY_CONFIG -> the Envoy bootstrap
+//	                       pilot-agent writes from it (see bootstrap.go)
 //	istio-check version    the istio.io/istio module version this binary was built from
 package main
 
@@ -25,7 +27,7 @@ import (
 	"istio.io/istio/pkg/log"
 )
 
-const usage = "usage: istio-check validate|inject|envoy|version < input"
+const usage = "usage: istio-check validate|inject|envoy|bootstrap|version < input"
 
 // inputError marks a problem with what the caller sent (exit 2).
 type inputError struct{ err error }
@@ -60,6 +62,8 @@ func main() {
 		run = runInject
 	case "envoy":
 		run = runEnvoy
+	case "bootstrap":
+		run = runBootstrap
 	case "version":
 		run = func([]byte) (any, error) { return map[string]string{"istio": istioVersion()}, nil }
 	default:
