@@ -19,15 +19,24 @@ const SSL = ';\\.ssl\\..*'
  */
 export const tlsStatsRegexp = (host: string): string => `${CLUSTER}${host.replaceAll('.', '\\.')}${SSL}`
 
-/** The value egress-mtls wants on a pod template with these targets, or undefined. */
-export function wantedProxyConfig (targets: readonly Target[], config: Config): string | undefined {
+/** The regexps egress-mtls wants on a pod template with these targets (one per sidecar target's host, sorted), or undefined. */
+function wantedRegexps (targets: readonly Target[], config: Config): string[] | undefined {
   const hosts = [...new Set(targets.filter((t) => t.origination === 'sidecar').map((t) => t.host))].sort()
-  if (!config.tlsStats || hosts.length === 0) return undefined
-  return JSON.stringify({ proxyStatsMatcher: { inclusionRegexps: hosts.map(tlsStatsRegexp) } })
+  return config.tlsStats && hosts.length > 0 ? hosts.map(tlsStatsRegexp) : undefined
 }
 
-/** Whether a value is of exactly the form egress-mtls writes (compact JSON, only its regexps). */
+const valueOf = (regexps: readonly string[]): string => JSON.stringify({ proxyStatsMatcher: { inclusionRegexps: regexps } })
+const OWN_PREFIX = valueOf([]).slice(0, -3)
+
+/** The value egress-mtls wants on a pod template with these targets, or undefined. */
+export function wantedProxyConfig (targets: readonly Target[], config: Config): string | undefined {
+  const regexps = wantedRegexps(targets, config)
+  return regexps === undefined ? undefined : valueOf(regexps)
+}
+
+/** Whether a value is of exactly the form egress-mtls writes (compact JSON, only its regexps); any other value is never parsed. */
 export function isOwnProxyConfig (value: string): boolean {
+  if (!value.startsWith(OWN_PREFIX) || !value.endsWith(']}}')) return false
   let parsed: unknown
   try {
     parsed = JSON.parse(value)
@@ -37,7 +46,7 @@ export function isOwnProxyConfig (value: string): boolean {
   const regexps = (parsed as { proxyStatsMatcher?: { inclusionRegexps?: unknown } } | null)?.proxyStatsMatcher?.inclusionRegexps
   if (!Array.isArray(regexps) || regexps.length === 0) return false
   const own = regexps.every((r) => typeof r === 'string' && r.startsWith(CLUSTER) && r.endsWith(SSL))
-  return own && value === JSON.stringify({ proxyStatsMatcher: { inclusionRegexps: regexps } })
+  return own && value === valueOf(regexps as string[])
 }
 
 /** What becomes of the annotation on a pod template injected with these targets. */
@@ -51,8 +60,7 @@ export function proxyConfigEdit (current: string | undefined, targets: readonly 
 
 /** The user's own value, kept where egress-mtls wanted to write its own: what the warning names, or undefined. */
 export function proxyConfigKept (current: string | undefined, targets: readonly Target[], config: Config): readonly string[] | undefined {
-  if (current === undefined) return undefined
-  const wanted = wantedProxyConfig(targets, config)
-  if (wanted === undefined || current === wanted || isOwnProxyConfig(current)) return undefined
-  return (JSON.parse(wanted) as { proxyStatsMatcher: { inclusionRegexps: string[] } }).proxyStatsMatcher.inclusionRegexps
+  const regexps = wantedRegexps(targets, config)
+  if (current === undefined || regexps === undefined || isOwnProxyConfig(current)) return undefined
+  return regexps
 }
