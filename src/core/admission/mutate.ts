@@ -12,7 +12,7 @@ import { fail, ok, type Result } from '../base/result.ts'
 import type { AnnotationFormat, Config, Target } from '../config/config.ts'
 import { overAnnotationLimit } from '../text/json-text.ts'
 import { type Message, message } from './messages.ts'
-import { proxyConfigEdit } from './proxy-stats.ts'
+import { proxyConfigEdit, proxyConfigKey } from './proxy-stats.ts'
 import { editUserVolumes, type Entry, entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
 
 export interface PatchOperation {
@@ -109,8 +109,9 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
 
 /**
  * Everything of its inputs that mutatePodTemplate reads, as one string: equal keys (with one
- * configuration) give equal mutations. Pod-template metadata is reduced to the four
- * annotations and the egress-mtls.io/ labels it reads, so that templates differing only
+ * configuration) give equal mutations. Pod-template metadata is reduced to the three
+ * annotations and the egress-mtls.io/ labels it reads (and proxy.istio.io/config when it is
+ * egress-mtls's, else whether it is there: proxy-stats.ts), so that templates differing only
  * in other labels and annotations (the usual case) share one key. Each part is prefixed
  * with its length, so no two inputs make the same key.
  */
@@ -121,7 +122,8 @@ export function mutationKey (templatePath: readonly string[], meta: TemplateMeta
   for (const t of targets) key += part(t.name)
   key += '|'
   if (annotations !== undefined) {
-    key += part(annotations[USER_VOLUME]) + part(annotations[USER_VOLUME_MOUNT]) + part(annotations[INJECTED_ANNOTATION]) + part(annotations[PROXY_CONFIG])
+    key += part(annotations[USER_VOLUME]) + part(annotations[USER_VOLUME_MOUNT]) + part(annotations[INJECTED_ANNOTATION])
+    key += part(proxyConfigKey(annotations[PROXY_CONFIG]))
   }
   if (labels !== undefined) {
     for (const name in labels) if (name.startsWith(LABEL_PREFIX)) key += part(name) + part(labels[name])

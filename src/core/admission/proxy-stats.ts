@@ -64,3 +64,9 @@ export function proxyConfigKept (current: string | undefined, targets: readonly 
   if (current === undefined || regexps === undefined || isOwnProxyConfig(current)) return undefined
   return regexps
 }
+
+/** What of the annotation the mutation depends on (its cache key): egress-mtls's own value, or only whether a value is there. */
+export function proxyConfigKey (current: string | undefined): string | undefined {
+  if (current === undefined) return undefined
+  return isOwnProxyConfig(current) ? current : ''
+}
