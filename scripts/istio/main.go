@@ -16,6 +16,8 @@
 //	                       gets: its bound services, clusters, listeners (see waypoint.go)
 //	istio-check sds        pilot-agent's secret cache and SDS server on mounted files,
 //	                       one JSON line per SDS response until stdin closes (see sds.go)
+//	istio-check bootstrap  istio-proxy's PROXY_CONFIG -> the Envoy bootstrap
+//	                       pilot-agent writes from it (see bootstrap.go)
 //	istio-check version    the istio.io/istio module version this binary was built from
 package main
 
@@ -29,7 +31,7 @@ import (
 	"istio.io/istio/pkg/log"
 )
 
-const usage = "usage: istio-check validate|inject|envoy|waypoint|sds|version < input"
+const usage = "usage: istio-check validate|inject|envoy|waypoint|sds|bootstrap|version < input"
 
 // inputError marks a problem with what the caller sent (exit 2).
 type inputError struct{ err error }
@@ -68,6 +70,8 @@ func main() {
 		run = runEnvoy
 	case "sds": // streams until stdin closes (see sds.go)
 		os.Exit(runSDS(os.Stdin, os.Stdout))
+	case "bootstrap":
+		run = runBootstrap
 	case "version":
 		run = func([]byte) (any, error) { return map[string]string{"istio": istioVersion()}, nil }
 	default:

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
+import { tlsStatsRegexp } from '../../src/core/admission/proxy-stats.ts'
 import { certFiles } from '../../src/core/base/names.ts'
 import { type Routing } from '../../src/core/config/config.ts'
 import { render } from '../../src/core/istio/render.ts'
@@ -110,6 +111,25 @@ for (const routing of ['targetPort', 'virtualService'] as const) {
     assert.ok(tlsPort)
     if (routing === 'targetPort') assert.equal(tlsOf(tlsPort), undefined)
     else assertOurTls(tlsOf(tlsPort), 'bank-api', HOST, [HOST])
+  })
+
+  test(`${routing}: tlsStats's regexp for the host matches, whole, the TLS statistics of every cluster Istio makes for it (cluster.<alt_stat_name>.ssl.*), and no other host's`, async () => {
+    const all = await envoy(render(configFor(routing)), PROXIES)
+    const injected = proxy(all, 'injected')
+    const regexp = new RegExp(`^(?:${tlsStatsRegexp(HOST)})$`)
+    // Envoy's scope of a cluster's statistics: `cluster.<alt_stat_name, else name>.`
+    const statPrefix = (c: EnvoyCluster): string => `cluster.${(c as EnvoyCluster & { alt_stat_name?: string }).alt_stat_name ?? c.name}.`
+    const ours = injected.clusters.filter((c) => c.name.startsWith('outbound|') && c.name.endsWith(`||${HOST}`))
+    assert.deepEqual(ours.map((c) => c.name).sort(), [`outbound|8080||${HOST}`, `outbound|8443||${HOST}`])
+    for (const c of ours) {
+      for (const stat of ['ssl.handshake', 'ssl.connection_error', 'ssl.fail_verify_error', 'ssl.fail_verify_san']) {
+        assert.ok(regexp.test(`${statPrefix(c)}${stat}`), `${statPrefix(c)}${stat}`)
+      }
+      assert.ok(!regexp.test(`${statPrefix(c)}upstream_cx_total`))
+    }
+    const others = injected.clusters.filter((c) => !ours.includes(c))
+    assert.ok(others.length > 0)
+    for (const c of others) assert.ok(!regexp.test(`${statPrefix(c)}ssl.handshake`), c.name)
   })
 
   test(`${routing}: where the target is not available, the host is unknown: plain calls leave unchanged through PassthroughCluster`, async () => {

@@ -15,7 +15,7 @@ import { test } from 'node:test'
 import { parseAllDocuments } from 'yaml'
 
 import { TWO_TARGETS_CONFIG } from '../support/config.ts'
-import { BUILD_TIMEOUT_MS, egressMtls, istioCheck, istioCheckBinary, yamlDocuments } from './istio-check.ts'
+import { BUILD_TIMEOUT_MS, egressMtls, istioCheck, istioCheckBinary, pilotAgentBootstrap, yamlDocuments } from './istio-check.ts'
 
 await test('istio-check is built (or found in the cache)', { timeout: BUILD_TIMEOUT_MS }, async () => {
   await istioCheckBinary()
@@ -230,4 +230,58 @@ test('a map-form userVolume(Mount) entry whose inner "name" differs from its key
   const fine = deployment('fine', { userVolume: { 'egress-mtls-bank-api': { name: 'egress-mtls-bank-api', secret: bankSecret } }, userVolumeMount: { 'egress-mtls-bank-api': { name: 'egress-mtls-bank-api', ...bankMount } } })
   const ok = await egressMtls(['inject', '--config', configFile], yamlDocuments([fine]))
   assert.equal(ok.code, 0, ok.stderr)
+})
+
+test('tlsStats: Istio\'s injector takes egress-mtls\'s proxy.istio.io/config into the sidecar\'s ProxyConfig (proxyStatsMatcher with one regexp per target host); a workload\'s own value is kept, with EMTLS_PROXY_CONFIG_KEPT', async () => {
+  const statsConfig = join(dir, 'tls-stats.yaml')
+  await writeFile(statsConfig, `${CONFIG}tlsStats: true\n`)
+  const deployment = (name: string, annotations: Record<string, string>): unknown => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: 'payments', labels: { 'egress-mtls.io/inject': 'true' } },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name }, annotations }, spec: { containers: [{ name: 'app', image: `${name}:1` }] } },
+    },
+  })
+  const ours = await egressMtls(['inject', '--config', statsConfig], yamlDocuments([deployment('checkout', {})]))
+  assert.equal(ours.code, 0, ours.stderr)
+  assert.equal(ours.stderr, '')
+  const own = await egressMtls(['inject', '--config', statsConfig], yamlDocuments([deployment('ledger', { 'proxy.istio.io/config': 'concurrency: 2' })]))
+  assert.equal(own.code, 0, own.stderr)
+  assert.match(own.stderr, /warning: .*pod template annotation proxy\.istio\.io\/config is the workload's own: left as it is/)
+  const workloads = [...parseAllDocuments(ours.stdout), ...parseAllDocuments(own.stdout)].map((d) => d.toJS() as Workload)
+  const result = await istioCheck('inject', yamlDocuments([...workloads, ...workloads.map(podOf)])) as Injected
+  assert.deepEqual(result.warnings, [])
+  const proxyConfigEnv = (w: Workload): string => {
+    const proxy = podSpec(w).containers.find((c) => c.name === 'istio-proxy') as (Container & { env?: { name: string, value?: string }[] }) | undefined
+    const env = proxy?.env?.find((e) => e.name === 'PROXY_CONFIG')
+    assert.ok(env?.value !== undefined, `${w.kind}/${w.metadata.name}: istio-proxy has PROXY_CONFIG`)
+    return env.value
+  }
+  const proxyConfig = (w: Workload): { proxyStatsMatcher?: { inclusionRegexps?: string[] }, concurrency?: number } =>
+    JSON.parse(proxyConfigEnv(w)) as ReturnType<typeof proxyConfig>
+  const regexps = ['api.bank.example.com', 'gw.tax.example.org'].map((h) => `cluster\\.outbound\\|[0-9]+\\|\\|${h.replaceAll('.', '\\.')};\\.ssl\\..*`)
+  for (const w of result.objects) {
+    const pc = proxyConfig(w)
+    if (w.metadata.name.startsWith('checkout')) {
+      assert.deepEqual(pc.proxyStatsMatcher, { inclusionRegexps: regexps }, `${w.kind}/${w.metadata.name}`)
+    } else {
+      assert.equal(pc.proxyStatsMatcher, undefined, `${w.kind}/${w.metadata.name}`)
+      assert.equal(pc.concurrency, 2, `${w.kind}/${w.metadata.name}: the workload's own ProxyConfig`)
+    }
+  }
+
+  // pilot-agent, given that PROXY_CONFIG, writes Envoy's stats matcher with the regexps
+  // beside Istio's own inclusions.
+  interface Pattern { prefix?: string, suffix?: string, safe_regex?: { regex: string } }
+  const patterns = async (w: Workload): Promise<Pattern[]> => {
+    const b = await pilotAgentBootstrap(proxyConfigEnv(w)) as { stats_config?: { stats_matcher?: { inclusion_list?: { patterns?: Pattern[] } } } }
+    return b.stats_config?.stats_matcher?.inclusion_list?.patterns ?? []
+  }
+  const checkout = await patterns(result.objects.find((o) => o.kind === 'Pod' && o.metadata.name === 'checkout-0')!)
+  for (const regex of regexps) assert.deepEqual(checkout.filter((p) => p.safe_regex?.regex === regex), [{ safe_regex: { regex } }], regex)
+  assert.ok(checkout.some((p) => p.prefix === 'cluster_manager'), 'Istio\'s own inclusions stay')
+  const ledger = await patterns(result.objects.find((o) => o.kind === 'Pod' && o.metadata.name === 'ledger-0')!)
+  assert.deepEqual(ledger.filter((p) => p.safe_regex?.regex.includes('.ssl') === true), [], 'none for the workload that kept its own value')
 })

@@ -10,6 +10,7 @@ import type { IstioObject } from '../../src/core/istio/render.ts'
 import { cliMain as MAIN } from '../support/repo.ts'
 
 const BUILD = fileURLToPath(new URL('../../scripts/build-istio-check.sh', import.meta.url))
+const ISTIO_MODULE_DIR = fileURLToPath(new URL('../../scripts/istio', import.meta.url))
 
 /** A cold build took 18 to 46 minutes on 2 cores shared with other builds; the first test file waits up to this long. */
 export const BUILD_TIMEOUT_MS = 90 * 60 * 1000
@@ -45,10 +46,22 @@ function run (file: string, args: readonly string[], input: string, env: NodeJS.
 }
 
 /** Runs `istio-check <command>` on input; its JSON answer, or an error with its stderr. */
-export async function istioCheck (command: 'validate' | 'inject' | 'envoy' | 'waypoint' | 'version', input: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
+export async function istioCheck (command: 'validate' | 'inject' | 'envoy' | 'waypoint' | 'bootstrap' | 'version', input: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
   const r = await run(await istioCheckBinary(), [command], input, env)
   if (r.code !== 0) throw new Error(`istio-check ${command} exited ${r.code}: ${r.stderr}`)
   return JSON.parse(r.stdout) as unknown
+}
+
+/**
+ * The Envoy bootstrap pilot-agent writes from istio-proxy's PROXY_CONFIG (istio-check
+ * bootstrap), with the pinned module's bootstrap template (the one Istio's image ships),
+ * found through `go list` in scripts/istio.
+ */
+export async function pilotAgentBootstrap (proxyConfig: string): Promise<Record<string, unknown>> {
+  const dir = await run('go', ['list', '-C', ISTIO_MODULE_DIR, '-m', '-f', '{{.Dir}}', 'istio.io/istio'], '')
+  if (dir.code !== 0) throw new Error(`go list -m istio.io/istio: ${dir.stderr}`)
+  const template = `${dir.stdout.trim()}/tools/packaging/common/envoy_bootstrap.json`
+  return await istioCheck('bootstrap', proxyConfig, { ISTIO_BOOTSTRAP_TEMPLATE: template }) as Record<string, unknown>
 }
 
 /** Runs the egress-mtls CLI from source (as `node src/cli/main.ts`). */

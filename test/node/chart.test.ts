@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { isDeepStrictEqual } from 'node:util'
 
 import { stringify } from 'yaml'
 
 import { installIstioCrds } from '../support/crds.ts'
 import { kubeJson, kubeRequest } from '../support/kube.ts'
+import { issue, testAuthority } from '../support/pki.ts'
 import { packageVersion as version, repoRoot } from '../support/repo.ts'
 import { cannotRun, ensureNodeBinaries, type Node, sh, startNode } from './cluster.ts'
 
@@ -90,10 +92,12 @@ const jobDone = (ns: string, name: string, timeoutMs = 120_000): Promise<Obj> =>
   return conditionTrue(job, 'Complete') ? job : undefined
 })
 
-/** The node's processes of a pod's containers (not the sandbox), from the kubelet's cgroups. */
-function containerProcesses (podUid: string): { pid: number, uid: string, rootReadOnly: boolean, cmd: string }[] {
+interface ContainerProcess { pid: number, uid: string, rootReadOnly: boolean, cmd: string, container: string }
+
+/** The node's processes of a pod's containers (not the sandbox), from the kubelet's cgroups (`container`: the container's ID, its cgroup's name). */
+function containerProcesses (podUid: string): ContainerProcess[] {
   const roots = [`/sys/fs/cgroup/memory/${node!.name}`, `/sys/fs/cgroup/${node!.name}`].filter((d) => existsSync(d))
-  const found: { pid: number, uid: string, rootReadOnly: boolean, cmd: string }[] = []
+  const found: ContainerProcess[] = []
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (!e.isDirectory()) continue
@@ -106,7 +110,7 @@ function containerProcesses (podUid: string): { pid: number, uid: string, rootRe
             if (cmd === '/pause') continue
             const uid = /^Uid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? ''
             const root = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').find((l) => l.split(' ')[4] === '/')
-            found.push({ pid, uid, rootReadOnly: root?.split(' ')[5]?.split(',').includes('ro') ?? false, cmd })
+            found.push({ pid, uid, rootReadOnly: root?.split(' ')[5]?.split(',').includes('ro') ?? false, cmd, container: c.name })
           } catch { /* exited meanwhile */ }
         }
       }
@@ -136,7 +140,9 @@ describe('the chart on a real node', { skip }, () => {
       metadata: { name: 'bank-api-mtls' },
       stringData: { cert: 'not a real certificate', key: 'not a real key', cacert: 'not a real CA' },
     })
-    initial = await snapshot()
+    // Right after the CRDs are Established the API server may still answer 429 "storage is
+    // (re)initializing" (with retryAfterSeconds) for them: retried as the answer asks.
+    initial = await waitFor('a snapshot of the objects before the install', 60_000, snapshot)
     process.stderr.write(`[node] ready for the tests ${Date.now() - t0} ms after start\n`)
   }, { timeout: 3_600_000 })
 
@@ -198,6 +204,58 @@ describe('the chart on a real node', { skip }, () => {
     const pod = pods[0]!
     assert.equal(pod.metadata.ownerReferences?.[0]?.kind, 'ReplicaSet')
     assertInjected(pod.metadata, ['bank-api'])
+  })
+
+  test('a renewed Secret reaches the files a running injected pod sees, without a restart', { timeout: 300_000 }, async (t) => {
+    // The webhook's annotations on the ReplicaSet's Pod, made into what Istio's injector
+    // makes of them (there is no istiod on the node): the pod with istio-proxy mounting the
+    // target's Secret volume (sidecarView; test/istio/injection.test.ts holds the injector to it).
+    const [injected] = await list(`/api/v1/namespaces/${appNs}/pods?labelSelector=app=payments-api`)
+    const view = sidecarView(injected!, 'rotation-probe')
+    await create(`/api/v1/namespaces/${appNs}/pods`, view)
+    interface Status { containerStatuses?: { name: string, containerID?: string, restartCount: number, state?: { running?: object } }[] }
+    const proxyStatus = async (): Promise<{ uid: string, containerID: string, restartCount: number }> => {
+      const pod = await get<{ metadata: Meta, status?: Status }>(`/api/v1/namespaces/${appNs}/pods/rotation-probe`)
+      const s = pod.status?.containerStatuses?.find((c) => c.name === 'istio-proxy')
+      if (s?.state?.running === undefined || s.containerID === undefined) throw new Error(`istio-proxy not running: ${JSON.stringify(pod.status)}`)
+      return { uid: pod.metadata.uid!, containerID: s.containerID, restartCount: s.restartCount }
+    }
+    const before = await waitFor('istio-proxy running in rotation-probe', 180_000, proxyStatus)
+    // What the container sees: its mount namespace, through its process's root.
+    const id = before.containerID.replace(/^containerd:\/\//, '')
+    const pid = containerProcesses(before.uid).find((p) => p.container === id)?.pid ?? assert.fail(`no process of container ${id}`)
+    const mount = `/proc/${pid}/root${mountPathOf(injected!, 'bank-api')}`
+    const seen = (): Record<string, string> => Object.fromEntries(['cert', 'key', 'cacert'].map((k) => [k, readFileSync(join(mount, k), 'utf8')]))
+    assert.deepEqual(seen(), { cert: 'not a real certificate', key: 'not a real key', cacert: 'not a real CA' })
+
+    // Three renewals, as a CA renews a certificate (each its own key), a few seconds apart so
+    // that they land at different points of the kubelet's sync of the pod.
+    const ca = await testAuthority()
+    const delays: number[] = []
+    for (let i = 1; i <= 3; i++) {
+      const renewed = await issue(ca, { commonName: `payments-api renewal ${i}` })
+      const files = { cert: renewed.cert, key: renewed.key, cacert: ca.cert }
+      const r = await kubeRequest(kc(), {
+        method: 'PATCH',
+        path: `/api/v1/namespaces/${appNs}/secrets/bank-api-mtls`,
+        contentType: 'application/merge-patch+json',
+        body: { data: Object.fromEntries(Object.entries(files).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
+      })
+      assert.equal(r.status, 200, r.body)
+      const t0 = Date.now()
+      for (;;) {
+        if (isDeepStrictEqual(seen(), files)) break
+        if (Date.now() - t0 > 120_000) assert.fail(`renewal ${i}: the pod still sees the certificate ${seen()['cert']?.slice(0, 80) ?? ''}... 120 s after the update`)
+        await sleep(100)
+      }
+      delays.push(Date.now() - t0)
+      if (i < 3) await sleep(1_000 + 2_000 * i)
+    }
+    t.diagnostic(`each renewed Secret reached the running pod's files ${delays.join(', ')} ms after the API server took it (kubelet syncFrequency 5s here)`)
+    process.stderr.write(`[node] renewed Secret seen in the pod after ${delays.join(', ')} ms\n`)
+    assert.deepEqual(await proxyStatus(), { ...before, restartCount: 0 }, 'the same container, never restarted')
+    assert.ok(existsSync(`/proc/${pid}`), 'the same process')
+    await kubeRequest(kc(), { method: 'DELETE', path: `/api/v1/namespaces/${appNs}/pods/rotation-probe` })
   })
 
   test('a labelled Job runs to completion, its Pod injected', { timeout: 300_000 }, async () => {
@@ -471,4 +529,40 @@ function assertInjected (meta: PodTemplate['metadata'], targets: string[]): void
     assert.equal(meta?.labels?.[`egress-mtls.io/${t}`], 'true')
   }
   assert.deepEqual((a['egress-mtls.io/injected'] ?? '').split(',').sort(), [...targets].sort())
+}
+
+/** Istio's template turns each member of a map-form userVolume(Mount) into a named volume (mount): `- name: KEY` then the value. */
+function namedEntries (json = '{}'): Record<string, unknown>[] {
+  const entries = JSON.parse(json) as Record<string, Record<string, unknown>>
+  assert.ok(!Array.isArray(entries), `the chart's default annotationFormat is map: ${json}`)
+  return Object.entries(entries).map(([name, value]) => ({ name, ...value }))
+}
+
+/** Where istio-proxy mounts the target's Secret, from the webhook's userVolumeMount annotation. */
+function mountPathOf (pod: Obj, targetName: string): string {
+  const mount = namedEntries(pod.metadata.annotations?.['sidecar.istio.io/userVolumeMount']).find((m) => m['name'] === `egress-mtls-${targetName}`)
+  const path = mount?.['mountPath']
+  assert.ok(typeof path === 'string', `no mount of target ${targetName}`)
+  return path
+}
+
+/**
+ * An injected Pod as Istio's sidecar template completes it (its userVolume and
+ * userVolumeMount lines): each userVolume member a volume of the pod, each userVolumeMount
+ * member a mount of the istio-proxy container, which here is the image's Node, idle. A new
+ * Pod `name` with the injected pod's annotations and the webhook's labels, and no owner.
+ */
+function sidecarView (pod: Obj, name: string): Record<string, unknown> {
+  const annotations = pod.metadata.annotations ?? {}
+  const labels = Object.fromEntries(Object.entries(pod.metadata.labels ?? {}).filter(([k]) => k.startsWith('egress-mtls.io/')))
+  const spec = podSpec(['-e', 'setInterval(() => {}, 1 << 30)']) as { containers: Record<string, unknown>[] }
+  const app = spec.containers[0]!
+  return {
+    metadata: { name, labels: { ...labels, app: name }, annotations },
+    spec: {
+      ...spec,
+      volumes: namedEntries(annotations['sidecar.istio.io/userVolume']),
+      containers: [app, { ...app, name: 'istio-proxy', volumeMounts: namedEntries(annotations['sidecar.istio.io/userVolumeMount']) }],
+    },
+  }
 }

@@ -69,6 +69,7 @@ export function configArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     annotationFormat: fc.constantFrom('map', 'array'),
     routing: fc.constantFrom('targetPort', 'virtualService'),
     workloadSelector: fc.boolean(),
+    tlsStats: fc.boolean(),
     meshRootNamespace: fc.constantFrom(...namespaces),
     excludeNamespaces: fc.uniqueArray(dnsLabel(), { maxLength: 2 }),
     egressGateway: fc.record({

@@ -287,3 +287,20 @@ test('never throws: odd shapes are allowed unchanged, with a warning saying what
   assert.equal(nulls.result, 'injected')
   assert.deepEqual(nulls.patch[0], { op: 'add', path: '/spec/template/metadata', value: {} })
 })
+
+test('tlsStats on and the workload\'s own proxy.istio.io/config: injected, the value kept, EMTLS_PROXY_CONFIG_KEPT names the regexps to add', () => {
+  const stats = { ...config, tlsStats: true }
+  const own = { metadata: { labels: { app: 'web' }, annotations: { 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: true' } }, spec: { containers: [{ name: 'app', image: 'web:1' }] } }
+  const a = admit(request(workload('Deployment', undefined, own)), stats)
+  assert.equal(a.result, 'injected')
+  assert.ok(!a.patch.some((op) => op.path.includes('proxy.istio.io')), JSON.stringify(a.patch))
+  assert.deepEqual(a.warnings.map((m) => m.code), ['EMTLS_PROXY_CONFIG_KEPT'])
+  assert.equal(a.response.warnings?.[0], 'egress-mtls: pod template annotation proxy.istio.io/config is the workload\'s own: left as it is, so its sidecar keeps no TLS statistics of the targets (tlsStats); ' +
+    'to keep them, add to it proxyStatsMatcher.inclusionRegexps ["cluster\\\\.outbound\\\\|[0-9]+\\\\|\\\\|api\\\\.bank\\\\.example\\\\.com;\\\\.ssl\\\\..*","cluster\\\\.outbound\\\\|[0-9]+\\\\|\\\\|gw\\\\.tax\\\\.example\\\\.org;\\\\.ssl\\\\..*"]')
+  // Off (the default): nothing to say.
+  assert.deepEqual(admit(request(workload('Deployment', undefined, own)), config).warnings, [])
+  // On, without a value of the user's: ours is added, no warning.
+  const plain = admit(request(workload('Deployment')), stats)
+  assert.deepEqual(plain.warnings, [])
+  assert.ok(plain.patch.some((op) => op.path.endsWith('/proxy.istio.io~1config')))
+})

@@ -40,6 +40,7 @@ test('defaults fill every field but name, host and namespaces', () => {
     excludeNamespaces: [],
     egressGateway: { namespace: 'istio-system', selector: { istio: 'egressgateway' }, service: 'istio-egressgateway.istio-system.svc.cluster.local', port: 443 },
     waypoint: { name: 'waypoint', namespace: 'istio-egress', create: false },
+    tlsStats: false,
     targets: [{
       name: 'bank-api',
       host: 'api.bank.example.com',

@@ -58,6 +58,11 @@ const ANNOTATIONS: Readonly<Record<string, readonly string[]>> = {
   'sidecar.istio.io/userVolume': ['{}', '[]', '{"user":{"emptyDir":{}}}', 'not json', '[{"name":"egress-mtls-alpha","emptyDir":{}}]'],
   'sidecar.istio.io/userVolumeMount': ['{}', '{"user":{"mountPath":"/u"}}', '[{"name":"egress-mtls-beta","mountPath":"/x","readOnly":true}]'],
   'egress-mtls.io/injected': ['alpha', 'alpha,beta', ''],
+  // egress-mtls's own values (tlsStats), and two of the user's whose content must not matter
+  'proxy.istio.io/config': [
+    '{"proxyStatsMatcher":{"inclusionRegexps":["cluster\\\\.outbound\\\\|[0-9]+\\\\|\\\\|alpha\\\\.example\\\\.com;\\\\.ssl\\\\..*"]}}',
+    'concurrency: 2', 'holdApplicationUntilProxyStarts: true',
+  ],
   'kubectl.kubernetes.io/restartedAt': ['2026-11-28T01:00:00Z', '2026-11-28T02:00:00Z'],
 }
 
@@ -91,16 +96,20 @@ const twinArb = fc.tuple(caseArb, fc.constantFrom(...Object.keys(LABELS).map((k)
     return { ...c, twin: { exists: true, labels: c.meta.labels, annotations: c.meta.annotations, [field]: map } }
   })
 
-test('mutationKey: pod templates with one key get one mutation (the memo answers only what it would compute)', () => {
-  let shared = 0
-  let distinct = 0
-  fc.assert(fc.property(twinArb, ({ path, targets, meta, twin }) => {
-    const key = mutationKey(path, meta, targets)
-    if (key !== mutationKey(path, twin, targets)) { distinct++; return }
-    assert.deepEqual(mutatePodTemplate(path, twin, targets, config), mutatePodTemplate(path, meta, targets, config),
-      `key ${key}: ${JSON.stringify(meta)} and ${JSON.stringify(twin)}`)
-    if (JSON.stringify(meta) !== JSON.stringify(twin)) shared++
-  }), { numRuns: 3000 })
-  // Not vacuous: both outcomes happened many times.
-  assert.ok(shared > 100 && distinct > 100, `${shared} twins shared a key, ${distinct} did not`)
+test('mutationKey: pod templates with one key get one mutation (the memo answers only what it would compute)', async (t) => {
+  for (const c of [config, { ...config, tlsStats: true }]) {
+    await t.test(`tlsStats ${String(c.tlsStats)}`, () => {
+      let shared = 0
+      let distinct = 0
+      fc.assert(fc.property(twinArb, ({ path, targets, meta, twin }) => {
+        const key = mutationKey(path, meta, targets)
+        if (key !== mutationKey(path, twin, targets)) { distinct++; return }
+        assert.deepEqual(mutatePodTemplate(path, twin, targets, c), mutatePodTemplate(path, meta, targets, c),
+          `key ${key}: ${JSON.stringify(meta)} and ${JSON.stringify(twin)}`)
+        if (JSON.stringify(meta) !== JSON.stringify(twin)) shared++
+      }), { numRuns: 3000 })
+      // Not vacuous: both outcomes happened many times.
+      assert.ok(shared > 100 && distinct > 100, `${shared} twins shared a key, ${distinct} did not`)
+    })
+  }
 })

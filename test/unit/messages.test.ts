@@ -56,6 +56,7 @@ const SAMPLES: { readonly [C in Code]: Parameters<(typeof MESSAGES)[C]['text']> 
   EMTLS_USER_VOLUME_UNREADABLE: ['sidecar.istio.io/userVolume', 'is not valid JSON'],
   EMTLS_USER_VOLUME_CONFLICT: ['sidecar.istio.io/userVolume', 'egress-mtls-bank-api', 'bank-api', '{}'],
   EMTLS_USER_VOLUME_NAME_MISMATCH: ['sidecar.istio.io/userVolume', 'egress-mtls-bank-api', 'elsewhere', 'egress-mtls-bank-api'],
+  EMTLS_PROXY_CONFIG_KEPT: [['cluster\\.outbound\\|[0-9]+\\|\\|api\\.bank\\.example\\.com;\\.ssl\\..*']],
   EMTLS_JOB_TEMPLATE_REFUSED: ['Job', 'egress-mtls: annotation egress-mtls.io/targets is over 262144 bytes'],
   EMTLS_JOB_TEMPLATE_DIFFERS: ['Job', 'bank-api', ''],
   EMTLS_OBJECT_UNREADABLE: ['metadata', 'an object'],

@@ -223,3 +223,45 @@ test('a target moved from sidecar to egressGateway loses its volume and mount on
     labels: { 'egress-mtls.io/bank-api': 'true' },
   })
 })
+
+test('tlsStats: proxy.istio.io/config keeps the TLS statistics of each sidecar target\'s outbound clusters; the user\'s own value is never rewritten', async (t) => {
+  const stats = { ...config, tlsStats: true }
+  const PROXY = 'proxy.istio.io/config'
+  const regexp = (host: string): string => `cluster\\.outbound\\|[0-9]+\\|\\|${host.replaceAll('.', '\\.')};\\.ssl\\..*`
+  const ours = (...hosts: string[]): string => JSON.stringify({ proxyStatsMatcher: { inclusionRegexps: hosts.map(regexp) } })
+  await t.test('off by default: no annotation', () => {
+    assert.equal(annotation(run({}).template, PROXY), undefined)
+  })
+  await t.test('on: one regexp per host, sorted, compact JSON; the regexps match the stat names and nothing of another host', () => {
+    const { template } = run({}, [bank, tax], stats)
+    assert.equal(annotation(template, PROXY), ours('api.bank.example.com', 'gw.tax.example.org'))
+    const [r] = (JSON.parse(annotation(template, PROXY) ?? '') as { proxyStatsMatcher: { inclusionRegexps: string[] } }).proxyStatsMatcher.inclusionRegexps
+    const full = new RegExp(`^${r ?? ''}$`)
+    for (const name of ['handshake', 'connection_error', 'fail_verify_error', 'fail_verify_san', 'fail_verify_no_cert']) {
+      assert.ok(full.test(`cluster.outbound|443||api.bank.example.com;.ssl.${name}`), name)
+    }
+    assert.ok(!full.test('cluster.outbound|443||apixbank.example.com;.ssl.handshake'), 'dots are literal')
+    assert.ok(!full.test('cluster.outbound|443||api.bank.example.com;.upstream_cx_total'), 'only ssl.*')
+    assert.ok(!full.test('cluster.inbound|443||api.bank.example.com;.ssl.handshake'), 'outbound only')
+  })
+  await t.test('an egressGateway target has no sidecar TLS to count: none for it', () => {
+    const gw = { ...bank, origination: 'egressGateway' as const }
+    assert.equal(annotation(run({}, [gw], stats).template, PROXY), undefined)
+    assert.equal(annotation(run({}, [gw, tax], stats).template, PROXY), ours('gw.tax.example.org'))
+  })
+  await t.test('ours follows the targets and the switch: rewritten, then removed', () => {
+    const both = run({}, [bank, tax], stats).template
+    const one = run(both, [bank], stats).template
+    assert.equal(annotation(one, PROXY), ours('api.bank.example.com'))
+    assert.equal(annotation(run(one, [bank], config).template, PROXY), undefined, 'switched off')
+    assert.equal(annotation(run(one, [], stats).template, PROXY), undefined, 'opted out')
+  })
+  await t.test('the user\'s value, whatever it says, is kept as written, on and off', () => {
+    for (const value of ['concurrency: 2', '{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound"]}}', `{"proxyStatsMatcher": {"inclusionRegexps": ["${regexp('x').replaceAll('\\', '\\\\')}"]}}`, ours('api.bank.example.com') + ' ']) {
+      for (const c of [stats, config]) {
+        const { template } = run({ metadata: { annotations: { [PROXY]: value } } }, [bank], c)
+        assert.equal(annotation(template, PROXY), value)
+      }
+    }
+  })
+})

@@ -24,13 +24,14 @@
 // users read before each is put here, where the answer is made.
 import { isRecord, isStringMap, NO_STRINGS } from '../base/json.ts'
 import { memo } from '../base/memo.ts'
-import { INJECTED_ANNOTATION } from '../base/names.ts'
+import { INJECTED_ANNOTATION, PROXY_CONFIG } from '../base/names.ts'
 import { fail, ok, type Result } from '../base/result.ts'
 import type { Config } from '../config/config.ts'
 import type { AdmissionRequest, AdmissionResponse } from './admission-review.ts'
 import { type Message, message } from './messages.ts'
 import { mutatePodTemplate, type Mutation, mutationKey, type PatchOperation, type TemplateMetadata } from './mutate.ts'
 import { decide, misplacedOptIn, misplacedTargets } from './policy.ts'
+import { proxyConfigKept } from './proxy-stats.ts'
 import { controlledByDeployment, podTemplateAt, workloadKind } from './workloads.ts'
 
 export type { PatchOperation } from './mutate.ts'
@@ -117,6 +118,8 @@ function review (request: AdmissionRequest, config: Config): Admission {
     return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_DIFFERS', request.kind.kind, had, now)])
   }
   if (!mutation.ok) return deny(request, mutation.error, warnings)
+  const kept = proxyConfigKept(meta.annotations?.[PROXY_CONFIG], targets, config)
+  if (kept !== undefined) warnings = [...warnings, message('EMTLS_PROXY_CONFIG_KEPT', kept)]
   return answer(request, allowedOutcome(mutation.value.patch.length > 0, targets.length > 0), mutation.value, warnings)
 }
 

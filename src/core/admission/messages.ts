@@ -1,7 +1,7 @@
 // What users see of an admission: every warning and denial admit() answers with, under a
 // stable code, and its one text (bare: admit.ts puts `egress-mtls: ` before each once, where
 // it makes the answer). README.md "Admission warnings and denials" lists every code.
-import { INJECT_LABEL, INJECTED_ANNOTATION, TARGETS_ANNOTATION } from '../base/names.ts'
+import { INJECT_LABEL, INJECTED_ANNOTATION, PROXY_CONFIG, TARGETS_ANNOTATION } from '../base/names.ts'
 import { OVER_ANNOTATION_LIMIT } from '../text/json-text.ts'
 
 /** One warning or denial: its code and its text as users read it after `egress-mtls: `. */
@@ -111,6 +111,12 @@ export const MESSAGES = Object.freeze({
       `pod template annotation ${annotation} has an entry ${JSON.stringify(key)} whose "name" is ${JSON.stringify(inner)}: ` +
       `Istio's injector names it after "name", not the key, so it would clash with or stand in for egress-mtls's ${JSON.stringify(ours)}; ` +
       'give the entry a "name" equal to its key, or none',
+  },
+  EMTLS_PROXY_CONFIG_KEPT: {
+    as: 'warning',
+    text: (regexps: readonly string[]) =>
+      `pod template annotation ${PROXY_CONFIG} is the workload's own: left as it is, so its sidecar keeps no TLS statistics of the targets (tlsStats); ` +
+      `to keep them, add to it proxyStatsMatcher.inclusionRegexps ${JSON.stringify(regexps)}`,
   },
   EMTLS_JOB_TEMPLATE_REFUSED: {
     as: 'warning',

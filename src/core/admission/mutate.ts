@@ -5,13 +5,14 @@
 import { escapePointer, type JsonRecord, pointer, type StringMap } from '../base/json.ts'
 import { DNS1123_LABEL_FORMAT } from '../base/name-patterns.ts'
 import {
-  CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
+  CERT_FILE_NAMES, INJECTED_ANNOTATION, mountPath, PREFIX, PROXY_CONFIG, RESERVED_TARGET_NAMES, resourceName, targetPodLabel,
   USER_VOLUME, USER_VOLUME_MOUNT,
 } from '../base/names.ts'
 import { fail, ok, type Result } from '../base/result.ts'
 import type { AnnotationFormat, Config, Target } from '../config/config.ts'
 import { overAnnotationLimit } from '../text/json-text.ts'
 import { type Message, message } from './messages.ts'
+import { proxyConfigEdit, proxyConfigKey } from './proxy-stats.ts'
 import { editUserVolumes, type Entry, entry, newUserVolumes, parseUserVolumes, sameEntry } from './user-volumes.ts'
 
 export interface PatchOperation {
@@ -97,6 +98,7 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
   const edit = (key: string, e: AnnotationEdit): void => { if (e !== 'keep') setAnnotation(key, e === 'remove' ? null : e.set) }
   edit(USER_VOLUME, volumes.value)
   edit(USER_VOLUME_MOUNT, mounts.value)
+  edit(PROXY_CONFIG, proxyConfigEdit(annotations[PROXY_CONFIG], targets, config))
   setAnnotation(INJECTED_ANNOTATION, wanted.size === 0 ? null : [...wanted].join(','))
   for (const name of wanted) setLabel(targetPodLabel(name), 'true')
   for (const name of ours) {
@@ -108,7 +110,8 @@ export function mutatePodTemplate (templatePath: readonly string[], meta: Templa
 /**
  * Everything of its inputs that mutatePodTemplate reads, as one string: equal keys (with one
  * configuration) give equal mutations. Pod-template metadata is reduced to the three
- * annotations and the egress-mtls.io/ labels it reads, so that templates differing only
+ * annotations and the egress-mtls.io/ labels it reads (and proxy.istio.io/config when it is
+ * egress-mtls's, else whether it is there: proxy-stats.ts), so that templates differing only
  * in other labels and annotations (the usual case) share one key. Each part is prefixed
  * with its length, so no two inputs make the same key.
  */
@@ -120,6 +123,7 @@ export function mutationKey (templatePath: readonly string[], meta: TemplateMeta
   key += '|'
   if (annotations !== undefined) {
     key += part(annotations[USER_VOLUME]) + part(annotations[USER_VOLUME_MOUNT]) + part(annotations[INJECTED_ANNOTATION])
+    key += part(proxyConfigKey(annotations[PROXY_CONFIG]))
   }
   if (labels !== undefined) {
     for (const name in labels) if (name.startsWith(LABEL_PREFIX)) key += part(name) + part(labels[name])

@@ -23,6 +23,8 @@ export const DEFAULT_INSTANCE = 'egress-mtls'
 
 export const USER_VOLUME = 'sidecar.istio.io/userVolume'
 export const USER_VOLUME_MOUNT = 'sidecar.istio.io/userVolumeMount'
+/** Istio's per-pod ProxyConfig; egress-mtls writes its proxyStatsMatcher when `tlsStats` is on. */
+export const PROXY_CONFIG = 'proxy.istio.io/config'
 
 /** Names under egress-mtls.io/ that egress-mtls uses itself: a target may not be called so. */
 export const RESERVED_TARGET_NAMES: readonly string[] = ['inject', 'injection', 'injected', 'targets', 'target']

@@ -51,6 +51,8 @@ export interface Config {
   readonly egressGateway: EgressGateway
   /** The ambient waypoint of targets with `origination: waypoint`. */
   readonly waypoint: Waypoint
+  /** Injected pods get `proxy.istio.io/config` with a proxyStatsMatcher keeping Envoy's TLS statistics of their sidecar targets. */
+  readonly tlsStats: boolean
   readonly targets: readonly Target[]
 }
 

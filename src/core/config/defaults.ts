@@ -34,6 +34,7 @@ export interface RawConfig {
   excludeNamespaces?: string[]
   egressGateway?: RawEgressGateway
   waypoint?: RawWaypoint
+  tlsStats?: boolean
   targets?: RawTarget[]
 }
 
@@ -48,6 +49,7 @@ export function withDefaults (raw: RawConfig): Config {
     excludeNamespaces: raw.excludeNamespaces ?? [],
     egressGateway: egressGatewayDefaults(raw.egressGateway),
     waypoint: waypointDefaults(raw.waypoint),
+    tlsStats: raw.tlsStats ?? false,
     targets: (raw.targets ?? []).map((t) => ({
       name: t.name,
       host: t.host,

@@ -34,6 +34,7 @@ export const configSchema = {
     excludeNamespaces: { type: 'array', items: dnsLabel, uniqueItems: true },
     egressGateway: egressGatewaySchema,
     waypoint: waypointSchema,
+    tlsStats: { type: 'boolean' },
     targets: {
       type: 'array',
       items: {
