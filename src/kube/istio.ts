@@ -1,6 +1,6 @@
-// The Istio kinds egress-mtls provisions (networking.istio.io and security.istio.io) through client-node's CustomObjectsApi: list what one instance owns,
-// read one, server-side apply (field manager egress-mtls, force), replace a spec, delete what
-// that instance owns.
+// The Istio kinds egress-mtls provisions (networking.istio.io and security.istio.io) through
+// client-node's CustomObjectsApi: list what one instance owns, read one, server-side apply
+// (field manager egress-mtls, force), replace a spec, delete what that instance owns.
 // No request outlives `deadline` (Date.now() milliseconds).
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, V1DeleteOptions, V1Preconditions } from '@kubernetes/client-node'
 
@@ -38,7 +38,9 @@ export async function listOwned (api: CustomObjectsApi, instance: string, deadli
 }
 
 /** One object, or undefined when there is none. */
-export async function getObject (api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, deadline: number): Promise<LiveObject | undefined> {
+export async function getObject (
+  api: CustomObjectsApi, kind: IstioKind, namespace: string, name: string, deadline: number,
+): Promise<LiveObject | undefined> {
   try {
     return withKind(kind, await api.getNamespacedCustomObject({ ...base(kind), namespace, name }, deadlineOptions(deadline)))
   } catch (err) {

@@ -55,7 +55,9 @@ function decode (secret: V1Secret): Record<string, string> {
 const describe = (scope: WatchScope): string => `${scope.namespace ?? '*'}/${scope.secretName}`
 
 /** Lists then watches `scope` until stop(), re-listing after any failure (backoff up to 30 s). */
-export function watchSecrets (kc: KubeConfig, scope: WatchScope, handlers: SecretHandlers, log: Logger, lists: Gate = gate(1)): SecretWatch {
+export function watchSecrets (
+  kc: KubeConfig, scope: WatchScope, handlers: SecretHandlers, log: Logger, lists: Gate = gate(1),
+): SecretWatch {
   const core = kc.makeApiClient(CoreV1Api)
   const watcher = new Watch(kc)
   // client-node's own inactivity bound is 30 s, shorter than the bookmarks' period: every

@@ -74,7 +74,12 @@ spec:
 
 interface Mount { name: string, mountPath: string, readOnly?: boolean }
 interface Container { name: string, volumeMounts?: Mount[], restartPolicy?: string }
-interface Volume { name: string, secret?: { secretName: string, items?: { key: string, path: string }[] }, configMap?: { name: string }, emptyDir?: object }
+interface Volume {
+  name: string
+  secret?: { secretName: string, items?: { key: string, path: string }[] }
+  configMap?: { name: string }
+  emptyDir?: object
+}
 interface PodSpec { containers: Container[], initContainers?: Container[], volumes?: Volume[] }
 interface Template { metadata?: { labels?: Record<string, string>, annotations?: Record<string, string> }, spec: PodSpec }
 interface Workload {

@@ -138,7 +138,9 @@ export function misplacedOptIn (config: Config, kind: string, labels: Metadata, 
  * instead of the workload, while targets are injected: not read, so every available target
  * is; the user meant to narrow them.
  */
-export function misplacedTargets (kind: string, annotations: Metadata, podTemplateAnnotations: Metadata, injected: readonly Target[]): Message | undefined {
+export function misplacedTargets (
+  kind: string, annotations: Metadata, podTemplateAnnotations: Metadata, injected: readonly Target[],
+): Message | undefined {
   return injected.length > 0 && annotations[TARGETS_ANNOTATION] === undefined && podTemplateAnnotations[TARGETS_ANNOTATION] !== undefined
     ? message('EMTLS_TARGETS_ON_POD_TEMPLATE', kind, injected.map((t) => t.name))
     : undefined

@@ -85,6 +85,12 @@ export function serverNames (target: Target): string[] {
   return target.verifyServerName ? [target.sni] : []
 }
 
+/** The connection pool of a DestinationRule's port: connections live at most the target's maxConnectionDuration, if any. */
+export function connectionPool (target: Target): { connectionPool?: { tcp: { maxConnectionDuration: string } } } {
+  const duration = target.maxConnectionDuration
+  return duration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration: duration } } }
+}
+
 /** A maker of `target`'s objects (undefined: a host's shared ones) named `name` in `namespace`. */
 export function istioObject (target: Target | undefined, namespace: string, name: string, instance: string) {
   return (kind: IstioKind, spec: Record<string, unknown>): IstioObject => ({

@@ -77,7 +77,8 @@ export function plan (desired: readonly IstioObject[], live: readonly LiveObject
   }
   if (options.prune ?? true) {
     const where = renderedWhere(desired)
-    const stale = live.filter((l) => ownedBy(l.metadata.labels, instance) && !wanted.has(key(l.kind, l.metadata.namespace, l.metadata.name)))
+    const isWanted = (l: LiveObject): boolean => wanted.has(key(l.kind, l.metadata.namespace, l.metadata.name))
+    const stale = live.filter((l) => ownedBy(l.metadata.labels, instance) && !isWanted(l))
     stale.sort((a, b) => key(a.metadata.namespace, a.metadata.name, a.kind) < key(b.metadata.namespace, b.metadata.name, b.kind) ? -1 : 1)
     for (const l of stale) {
       entries.push({ action: 'delete', kind: l.kind, namespace: l.metadata.namespace, name: l.metadata.name, live: l, reason: options.deleteReason ?? whyDelete(l, where, desired) })
