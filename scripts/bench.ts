@@ -94,7 +94,9 @@ interface Sample {
   /** p99 latency (ms) of each round. */
   roundsP99: number[]
 }
-const emptySample = (): Sample => ({ completed: 0, seconds: 0, cpu: 0, latencies: [], errors: 0, non2xx: 0, late: 0, rounds: [], roundsCpu: [], roundsP99: [] })
+const emptySample = (): Sample => ({
+  completed: 0, seconds: 0, cpu: 0, latencies: [], errors: 0, non2xx: 0, late: 0, rounds: [], roundsCpu: [], roundsP99: [],
+})
 
 /** Reviews each server answered (by pid), warm-up and checks included: what its CPU profile covers. */
 const answered = new Map<number, number>()
@@ -160,7 +162,9 @@ function percentile (sorted: readonly number[], p: number): number {
 function median (xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = sorted.length / 2
-  return sorted.length === 0 ? Number.NaN : Number.isInteger(mid) ? ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2 : sorted[Math.floor(mid)] ?? Number.NaN
+  if (sorted.length === 0) return Number.NaN
+  if (Number.isInteger(mid)) return ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+  return sorted[Math.floor(mid)] ?? Number.NaN
 }
 
 interface Row {
@@ -463,7 +467,9 @@ async function main (): Promise<void> {
       out(`${lpad('webhook', 8)} ${lpad('floor', 8)}  nearest JavaScript frame or native entry`)
       for (const [name, [w, f]] of costs.rows) out(`${lpad(fmt(w ?? Number.NaN, 1), 8)} ${lpad(fmt(f ?? Number.NaN, 1), 8)}  ${name}`)
     }
-    if (flags.profile) await printProfiles(profDir, { webhook: answered.get(webhookPid) ?? Number.NaN, floor: answered.get(floorPid) ?? Number.NaN })
+    if (flags.profile) {
+      await printProfiles(profDir, { webhook: answered.get(webhookPid) ?? Number.NaN, floor: answered.get(floorPid) ?? Number.NaN })
+    }
   } finally {
     await webhook?.stop()
     await floor?.stop()

@@ -62,7 +62,8 @@ async function resetPeakRss (pid: number): Promise<boolean> {
 function describe (body: string, status: number, text: string): string {
   const problem = answerProblem(body, { status, headers: {}, body: text })
   if (problem !== undefined) return `WRONG: ${problem}`
-  const response = (JSON.parse(text) as { response: { allowed: boolean, patch?: string, status?: { message: string }, warnings?: string[] } }).response
+  interface Answer { allowed: boolean, patch?: string, status?: { message: string }, warnings?: string[] }
+  const response = (JSON.parse(text) as { response: Answer }).response
   if (!response.allowed) return `denied: ${response.status?.message.slice(0, 160) ?? ''}`
   return `allowed, ${response.patch === undefined ? 'no patch' : 'patched'}${response.warnings === undefined ? '' : `, warning: ${response.warnings.join('; ').slice(0, 160)}`}`
 }
@@ -128,7 +129,8 @@ export async function heldBodies (s: Listening, ca: string, count: number, bytes
   const rssBefore = (await procStatusBytes(s.pid, 'VmRSS')) ?? Number.NaN
   const reset = await resetPeakRss(s.pid)
   const answers: Record<string, number> = {}
-  const sockets = await Promise.all(Array.from({ length: count }, () => new Promise<{ socket: TLSSocket, answer: Promise<string> }>((resolve, reject) => {
+  interface Held { socket: TLSSocket, answer: Promise<string> }
+  const sockets = await Promise.all(Array.from({ length: count }, () => new Promise<Held>((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: s.https, ca, servername: 'localhost' }, () => {
       socket.write(`POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`)
       socket.write(body.slice(0, -1))

@@ -50,7 +50,9 @@ const settle = (ms: number): Promise<void> => new Promise((resolve) => setTimeou
  * handshakes at a time) and measures. Every connection is closed, and the server stopped,
  * before returning.
  */
-export async function idleConnections (start: () => Promise<Listening>, ca: string, body: string, attempted: number, batch = 50): Promise<IdleFigures> {
+export async function idleConnections (
+  start: () => Promise<Listening>, ca: string, body: string, attempted: number, batch = 50,
+): Promise<IdleFigures> {
   const server = await start()
   const sockets: TLSSocket[] = []
   try {
@@ -62,7 +64,8 @@ export async function idleConnections (start: () => Promise<Listening>, ca: stri
     let refused = 0
     const started = performance.now()
     for (let i = 0; i < attempted; i += batch) {
-      const opened = await Promise.all(Array.from({ length: Math.min(batch, attempted - i) }, () => idleConnection(server.https, ca, request)))
+      const size = Math.min(batch, attempted - i)
+      const opened = await Promise.all(Array.from({ length: size }, () => idleConnection(server.https, ca, request)))
       for (const s of opened) if (s === undefined) refused++; else sockets.push(s)
     }
     const openMs = performance.now() - started

@@ -15,7 +15,9 @@ export interface PacedResult {
   readonly seconds: number
 }
 
-export async function paced (port: number, ca: string, bodies: readonly string[], connections: number, rate: number, seconds: number): Promise<PacedResult> {
+export async function paced (
+  port: number, ca: string, bodies: readonly string[], connections: number, rate: number, seconds: number,
+): Promise<PacedResult> {
   const interval = (connections / rate) * 1000
   const perConnection = Math.max(1, Math.round((seconds * 1000) / interval))
   const latencies: number[] = []

@@ -64,12 +64,16 @@ export async function hotSpots (
   const origins = new Map<string, number>()
   // Self time per node from the first sample under FIRST_REQUEST on.
   const underRequest = (id: number): boolean => {
-    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) if (byId.get(cur)?.callFrame.functionName === FIRST_REQUEST) return true
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      if (byId.get(cur)?.callFrame.functionName === FIRST_REQUEST) return true
+    }
     return false
   }
   const first = profile.samples.findIndex(underRequest)
   const selfTime = new Map<number, number>()
-  profile.samples.forEach((id, i) => { if (first !== -1 && i >= first) selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)) })
+  profile.samples.forEach((id, i) => {
+    if (first !== -1 && i >= first) selfTime.set(id, (selfTime.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  })
   let busy = 0
   for (const [id, t] of selfTime) {
     const node = byId.get(id)

@@ -45,7 +45,8 @@ async function offline (options: DoctorOptions, io: Io): Promise<number> {
     if (Array.isArray(items)) for (const item of items as unknown[]) add(item)
     else if (v !== null) objects.push(plainNumbers(v))
   }
-  for (const m of parseManifests(await readInputs(options.filename ?? [], options.recursive === true, io.stdin))) for (const d of m.documents()) add(d.value)
+  const manifests = parseManifests(await readInputs(options.filename ?? [], options.recursive === true, io.stdin))
+  for (const m of manifests) for (const d of m.documents()) add(d.value)
   const { cert, key, cacert } = options
   const material = cert !== undefined && key !== undefined && cacert !== undefined
     ? { files: { cert, key, cacert }, material: await readMaterialFiles({ cert, key, cacert }) }

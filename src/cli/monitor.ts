@@ -44,7 +44,9 @@ export async function run (options: MonitorOptions, io: Io): Promise<number> {
   const watches = scopes.map((scope) => watchSecrets(source, scope, {
     onSecret: (namespace, name, data) => { apply(secretChanges(config, namespace, name, data)) },
     onList: (present) => {
-      for (const namespace of absentAfterList(config, scope, present, rows.values())) apply(secretChanges(config, namespace, scope.secretName, undefined))
+      for (const namespace of absentAfterList(config, scope, present, rows.values())) {
+        apply(secretChanges(config, namespace, scope.secretName, undefined))
+      }
     },
   }, log, lists))
   let ready = false

@@ -48,7 +48,9 @@ const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json'])
  * The inputs named by `-f` (files, directories, `-` for stdin), in order; a directory gives
  * its manifest files sorted by name (and those of its subdirectories with `recursive`).
  */
-export async function readInputs (paths: readonly string[], recursive: boolean, stdin: Readable, limit = MAX_STREAM_BYTES): Promise<Input[]> {
+export async function readInputs (
+  paths: readonly string[], recursive: boolean, stdin: Readable, limit = MAX_STREAM_BYTES,
+): Promise<Input[]> {
   const inputs: Input[] = []
   if (paths.filter((p) => p === '-').length > 1) throw cliError('EMTLS_CLI_STDIN_TWICE')
   for (const path of paths) {

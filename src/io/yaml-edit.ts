@@ -134,7 +134,9 @@ function fold (ops: readonly EditOperation[]): EditOperation[] {
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** The splices for `ops`, or undefined when one of them is not a case handled as text. */
-function spliceOps (text: string, doc: Document.Parsed, offset: number, ops: readonly EditOperation[], json: boolean): Splice[] | undefined {
+function spliceOps (
+  text: string, doc: Document.Parsed, offset: number, ops: readonly EditOperation[], json: boolean,
+): Splice[] | undefined {
   const splices: Splice[] = []
   for (const op of ops) {
     const parent = nodeAt(doc.contents, op.path.slice(0, -1))

@@ -80,7 +80,10 @@ const CONNECT_MS = 15_000
 const GET_IDLE_MS = 60_000
 
 export interface StreamsOptions {
-  /** Each connection is pinged this often; one with no answer within `pingTimeoutMs` is closed, failing its streams (client-go: 30 s and 15 s). */
+  /**
+   * Each connection is pinged this often; one with no answer within `pingTimeoutMs` is closed,
+   * failing its streams (client-go: 30 s and 15 s).
+   */
   readonly pingEveryMs?: number
   readonly pingTimeoutMs?: number
 }

@@ -73,7 +73,9 @@ async function once (client: CertsClient, target: CertsTarget, o: CertsOptions):
     log(`${secretName} has type ${stored.secret.type}, not ${TLS_SECRET_TYPE} (a type cannot be changed: delete the Secret to have it recreated)`)
   }
   const observed = { secret: stored.secret?.data, webhooks: stored.webhooks?.webhooks ?? [] }
-  const policy: Policy = { dnsNames: serviceDnsNames(o.service, target.namespace), leafValidityDays: o.leafValidityDays, renewFraction: o.renewFraction }
+  const policy: Policy = {
+    dnsNames: serviceDnsNames(o.service, target.namespace), leafValidityDays: o.leafValidityDays, renewFraction: o.renewFraction,
+  }
   const now = new Date()
   const d = decide(observed, policy, now)
   for (const note of d.notes) log(note)

@@ -58,7 +58,9 @@ export async function listOwned (api: CustomObjectsApi, instance: string, deadli
 }
 
 /** One object, or undefined when there is none. */
-export async function getObject (api: CustomObjectsApi, r: Resource, namespace: string, name: string, deadline: number): Promise<LiveObject | undefined> {
+export async function getObject (
+  api: CustomObjectsApi, r: Resource, namespace: string, name: string, deadline: number,
+): Promise<LiveObject | undefined> {
   try {
     return withKind(r, await api.getNamespacedCustomObject({ ...base(r), namespace, name }, deadlineOptions(deadline)))
   } catch (err) {

@@ -135,7 +135,9 @@ export async function provision (kc: KubeConfig, config: Config | undefined, opt
  * server-side apply: an object someone makes at that name between the read and the apply
  * would be taken over (the chart's admission policy refuses that write to its provisioner).
  */
-async function applyOwned (api: CustomObjectsApi, o: IstioObject, instance: string, adopt: boolean, deadline: number): Promise<LiveObject | undefined> {
+async function applyOwned (
+  api: CustomObjectsApi, o: IstioObject, instance: string, adopt: boolean, deadline: number,
+): Promise<LiveObject | undefined> {
   const live = await getObject(api, resourceFor(o.apiVersion, o.kind), o.metadata.namespace, o.metadata.name, deadline)
   if (live !== undefined && !adopt && !ownedBy(live.metadata.labels, instance)) return live
   const applied = await apply(api, o, deadline, live?.metadata.resourceVersion)

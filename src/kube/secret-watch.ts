@@ -44,9 +44,13 @@ interface WatchOptions { readonly signal: AbortSignal, readonly idleMs: number }
 
 /** Lists and watches of Secrets; `path` is a collection's, `query` its parameters. */
 export interface SecretSource {
-  list: (path: string, query: Readonly<Record<string, string>>, signal: AbortSignal) => Promise<{ items: readonly V1Secret[], resourceVersion: string }>
+  list: (
+    path: string, query: Readonly<Record<string, string>>, signal: AbortSignal,
+  ) => Promise<{ items: readonly V1Secret[], resourceVersion: string }>
   /** Resolves when the server ends the watch; rejects on failure (StatusError: the API's answer). */
-  watch: (path: string, query: Readonly<Record<string, string>>, onEvent: (event: WatchEvent) => void, options: WatchOptions) => Promise<void>
+  watch: (
+    path: string, query: Readonly<Record<string, string>>, onEvent: (event: WatchEvent) => void, options: WatchOptions,
+  ) => Promise<void>
   close: () => void
 }
 
@@ -142,7 +146,9 @@ type WatchEnd = 'ended' | 'failed' | 'relist'
  * resourceVersion seen; an ERROR event (410 Gone: the version is too old) or an HTTP error
  * means a new list. Failures wait with backoff up to 30 s, reset by any event received.
  */
-export function watchSecrets (source: SecretSource, scope: WatchScope, handlers: SecretHandlers, log: Logger, lists: Gate = gate(1)): SecretWatch {
+export function watchSecrets (
+  source: SecretSource, scope: WatchScope, handlers: SecretHandlers, log: Logger, lists: Gate = gate(1),
+): SecretWatch {
   const fieldSelector = `metadata.name=${scope.secretName}`
   const path = scope.namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${scope.namespace}/secrets`
   const halt = new AbortController()
@@ -186,7 +192,8 @@ export function watchSecrets (source: SecretSource, scope: WatchScope, handlers:
     }
   }
 
-  const pause = (): Promise<unknown> => sleep(backoffDelay(failures++, 1000, 30_000) + 200, undefined, { signal: halt.signal }).catch(() => undefined)
+  const pause = (): Promise<unknown> =>
+    sleep(backoffDelay(failures++, 1000, 30_000) + 200, undefined, { signal: halt.signal }).catch(() => undefined)
 
   const loop = async (): Promise<void> => {
     while (!stopped()) {

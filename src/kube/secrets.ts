@@ -7,7 +7,9 @@ import { deadlineOptions, withRetry } from './retry.ts'
  * The Secret's data as text; undefined when there is no such Secret. Transient API errors
  * are retried until `deadline` (Date.now() milliseconds); any other error is thrown.
  */
-export async function readSecretData (kc: KubeConfig, namespace: string, name: string, deadline: number): Promise<Record<string, string> | undefined> {
+export async function readSecretData (
+  kc: KubeConfig, namespace: string, name: string, deadline: number,
+): Promise<Record<string, string> | undefined> {
   const core = kc.makeApiClient(CoreV1Api)
   try {
     const secret = await withRetry(() => core.readNamespacedSecret({ name, namespace }, deadlineOptions(deadline)), { deadline })

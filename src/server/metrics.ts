@@ -164,9 +164,12 @@ export function createMetrics (): Metrics {
  * few additions: prom-client's Histogram checks and hashes its labels on every observe(), here
  * once per review. Exposed as prom-client exposes its own (cumulative `le` buckets, +Inf, sum, count).
  */
-function histogramByResult (registry: Registry, name: string, help: string, buckets: readonly number[]): (result: Outcome, seconds: number) => void {
+function histogramByResult (
+  registry: Registry, name: string, help: string, buckets: readonly number[],
+): (result: Outcome, seconds: number) => void {
   const series = new Map(RESULTS.map((result) => [result, { counts: buckets.map(() => 0), sum: 0, count: 0 }]))
-  const values = (): { metricName: string, labels: Record<string, string | number>, value: number }[] => [...series].flatMap(([result, s]) => {
+  interface Sample { metricName: string, labels: Record<string, string | number>, value: number }
+  const values = (): Sample[] => [...series].flatMap(([result, s]) => {
     let below = 0
     return [
       ...buckets.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le, result }, value: below += s.counts[i] ?? 0 })),

@@ -37,7 +37,9 @@ export async function reloadable<T> (options: ReloadableOptions<T>): Promise<Rel
     }
   }
   // The watcher starts before the files are first read: a change in between is not lost.
-  const watcher: FileWatcher | undefined = options.files.length === 0 ? undefined : watchFiles(options.files, reload, options.watchError, options.watch)
+  const watcher: FileWatcher | undefined = options.files.length === 0
+    ? undefined
+    : watchFiles(options.files, reload, options.watchError, options.watch)
   try {
     const initial = await options.load()
     value ??= initial

@@ -138,7 +138,8 @@ function podTemplates (objs: readonly Obj[]): { where: string, template: PodTemp
   return out
 }
 
-const podSpecs = (objs: readonly Obj[]): { where: string, spec: PodSpec }[] => podTemplates(objs).map(({ where, template }) => ({ where, spec: template.spec }))
+const podSpecs = (objs: readonly Obj[]): { where: string, spec: PodSpec }[] =>
+  podTemplates(objs).map(({ where, template }) => ({ where, spec: template.spec }))
 
 const byKind = (objs: readonly Obj[], kind: string): Obj[] => objs.filter((o) => o.kind === kind)
 

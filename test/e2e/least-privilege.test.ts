@@ -145,7 +145,9 @@ test('forged writes by the provisioner\'s token to objects that are not the rele
   const theirs = await foreignServiceEntry(payments, 'egress-mtls-bank-api', { team: 'payments' })
   const other = await foreignServiceEntry(payments, 'other-instance', { 'app.kubernetes.io/managed-by': 'egress-mtls', 'egress-mtls.io/instance': 'someone-else', 'egress-mtls.io/target': 'x' })
   const refused = async (what: string, method: string, path: string, body?: unknown, contentType?: string): Promise<string> => {
-    const r = await kubeRequest(provisioner, { method, path, ...(body === undefined ? {} : { body }), ...(contentType === undefined ? {} : { contentType }) })
+    const r = await kubeRequest(provisioner, {
+      method, path, ...(body === undefined ? {} : { body }), ...(contentType === undefined ? {} : { contentType }),
+    })
     assert.equal(r.status, 403, `${what}: HTTP ${r.status} ${r.body}`)
     const message = (JSON.parse(r.body) as { message: string }).message
     assert.match(message, /ValidatingAdmissionPolicy .*egress-mtls provisioner: may not/, what)

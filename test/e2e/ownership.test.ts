@@ -72,7 +72,9 @@ async function get (kind: IstioKind, namespace: string, name: string): Promise<L
 
 /** Spec, labels and resourceVersion: what "untouched" means. */
 const fingerprint = (o: Live | undefined): unknown =>
-  o === undefined ? undefined : { spec: o.spec, labels: o.metadata.labels, resourceVersion: o.metadata.resourceVersion, uid: o.metadata.uid }
+  o === undefined
+    ? undefined
+    : { spec: o.spec, labels: o.metadata.labels, resourceVersion: o.metadata.resourceVersion, uid: o.metadata.uid }
 
 /** Every Istio object of these namespaces, keyed `Kind ns/name`, as fingerprints. */
 async function snapshot (nss: readonly string[]): Promise<Record<string, unknown>> {
@@ -228,7 +230,8 @@ test('two instances in overlapping namespaces: provisioned, pruned and uninstall
   assert.deepEqual(Object.keys(only(second, blue)).sort(), [`DestinationRule ${a}/egress-mtls-bank-api`, `ServiceEntry ${a}/egress-mtls-bank-api`])
 
   // Now green may take b too (the name is free), and then green is uninstalled.
-  const greenGrows = await provision(green, await configFile({ targets: [{ ...tax, namespaces: [b, c] }, { ...bank, namespaces: [b, c] }] }))
+  const grown = await configFile({ targets: [{ ...tax, namespaces: [b, c] }, { ...bank, namespaces: [b, c] }] })
+  const greenGrows = await provision(green, grown)
   assert.equal(greenGrows.code, 0, greenGrows.stderr)
   const third = await snapshot([a, b, c])
   assert.deepEqual(only(third, blue), only(second, blue), 'blue untouched by green\'s provision')

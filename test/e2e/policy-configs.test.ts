@@ -81,7 +81,9 @@ async function setUp (label: string, build: (ns: Spaces) => Record<string, unkno
  * RBAC and policy rendered by the real helm and applied, then its token once the API server
  * enforces the policy (it loads policies asynchronously: a forged write in `probeNs` refused).
  */
-async function install (raw: Record<string, unknown>, releaseNs: string, probeNs: string): Promise<{ release: string, token: KubeConfig, kubeconfig: string }> {
+async function install (
+  raw: Record<string, unknown>, releaseNs: string, probeNs: string,
+): Promise<{ release: string, token: KubeConfig, kubeconfig: string }> {
   const release = `pc-${randomBytes(3).toString('hex')}`
   const full = `${release}-egress-mtls`
   // JSON, not YAML: helm reads YAML 1.1, where a target named y or no would be a boolean.
@@ -128,7 +130,10 @@ async function live (s: Setup): Promise<string[]> {
 
 const ids = (objects: readonly IstioObject[]): string[] => objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`).sort()
 
-/** Everything render produces is accepted from the real provision with the ServiceAccount's token; a second run changes nothing; --prune-all deletes it all. */
+/**
+ * Everything render produces is accepted from the real provision with the ServiceAccount's
+ * token; a second run changes nothing; --prune-all deletes it all.
+ */
 async function provisionsAll (s: Setup): Promise<void> {
   const first = await provision(s)
   assert.equal(first.code, 0, first.stderr)
@@ -475,7 +480,8 @@ test('generated configurations (every field at the edges of the schema, a third 
   }
   const namespaces = spaces.slice(0, 3)
   const releaseNs = spaces[3] ?? ''
-  // Half the draws give every other target the first one's host (and ports, in sidecar mode): a host shared where the configuration allows it.
+  // Half the draws give every other target the first one's host (and ports, in sidecar mode):
+  // a host shared where the configuration allows it.
   const sharing = fc.tuple(configArbitrary(namespaces), fc.boolean()).map(([raw, share]) => {
     if (!share) return raw
     const targets = raw['targets'] as Record<string, unknown>[]

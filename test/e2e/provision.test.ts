@@ -71,7 +71,8 @@ async function owned (namespaces: readonly string[]): Promise<Map<string, Live>>
   return out
 }
 
-const versions = (m: Map<string, Live>): Record<string, string> => Object.fromEntries([...m].map(([k, o]) => [k, o.metadata.resourceVersion]))
+const versions = (m: Map<string, Live>): Record<string, string> =>
+  Object.fromEntries([...m].map(([k, o]) => [k, o.metadata.resourceVersion]))
 
 async function namespaces<P extends string[]> (t: TestContext, ...prefixes: P): Promise<{ [K in keyof P]: string }> {
   const made = await Promise.all(prefixes.map((p) => freshNamespace(kc, p)))

@@ -242,7 +242,9 @@ async function idleConnection (port: number): Promise<{ closed: Promise<number>,
 }
 
 /** A review whose headers and half its body are sent now, the rest when finish() is called. */
-function partialReview (port: number): { finish: () => void, answer: Promise<{ status: number, close: boolean, problem: string | undefined }> } {
+interface PartialAnswer { status: number, close: boolean, problem: string | undefined }
+
+function partialReview (port: number): { finish: () => void, answer: Promise<PartialAnswer> } {
   const body = Buffer.from(bodies[1]!)
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.cert })
   let finish = (): void => undefined
@@ -285,9 +287,12 @@ test('SIGTERM under load: reviews in flight are answered with Connection: close,
   const ends = await Promise.race([busy, sleep(15_000).then(() => [])])
   stalls.disable()
   const clientStallMs = Math.round(stalls.max / 1e6)
-  const idleClosed = await Promise.all(idle.map(async (c) => (await Promise.race([c.closed, sleep(1000).then(() => Number.NaN)])) - signalAt))
+  const closedAt = async (c: (typeof idle)[number]): Promise<number> =>
+    (await Promise.race([c.closed, sleep(1000).then(() => Number.NaN)])) - signalAt
+  const idleClosed = await Promise.all(idle.map(closedAt))
   for (const c of idle) c.agent.destroy()
-  const partialAnswers = await Promise.all(partial.map((p) => p.answer.catch((err: unknown) => ({ status: 0, close: false, problem: String(err) }))))
+  const unanswered = (err: unknown): PartialAnswer => ({ status: 0, close: false, problem: String(err) })
+  const partialAnswers = await Promise.all(partial.map((p) => p.answer.catch(unanswered)))
 
   // When the server saw the signal (its log), and the uids it logged as answered after it
   // (a debug line per review) that the client never got.
@@ -326,7 +331,8 @@ test('SIGTERM under load: reviews in flight are answered with Connection: close,
     assert.equal(a.status, 200)
     assert.ok(a.close, 'the answer to a review in flight at SIGTERM lacks Connection: close')
   }
-  assert.deepEqual(exchanges.filter((e) => e.answer !== undefined).map((e) => answerProblem(e.body, e.answer!)).filter((p) => p !== undefined), [])
+  const problems = exchanges.filter((e) => e.answer !== undefined).map((e) => answerProblem(e.body, e.answer!))
+  assert.deepEqual(problems.filter((p) => p !== undefined), [])
   assert.deepEqual(lost, [], 'reviews the server answered after SIGTERM never reached the client')
   // A review all written to its connection before the server saw the signal was received
   // (it sits in the server's socket buffer): it must be answered, not reset.

@@ -162,14 +162,17 @@ const ourMount = fc.constantFrom('bank-api', 'tax-gw', 'audit-sink').map((t) => 
 const entryBody = fc.oneof(ourVolume, ourMount, fc.record({ emptyDir: fc.constant({}) }), fc.jsonValue({ maxDepth: 2 }))
 const mapForm = fc.dictionary(volumeName, entryBody, { maxKeys: 4 })
 const arrayForm = fc.array(
-  fc.tuple(volumeName, entryBody, fc.boolean()).map(([name, body, named]) => isObject(body as Json) && named ? { name, ...(body as object) } : body),
+  fc.tuple(volumeName, entryBody, fc.boolean())
+    .map(([name, body, named]) => isObject(body as Json) && named ? { name, ...(body as object) } : body),
   { maxLength: 4 },
 )
+/** The first `cut` characters of `s` (modulo its length): a value cut short. */
+const truncated = (s: string, cut: number): string => s.slice(0, cut % (s.length + 1))
 /** A value for sidecar.istio.io/userVolume or userVolumeMount: either form, or anything. */
 const annotationValue: fc.Arbitrary<Json> = fc.oneof(
   { arbitrary: mapForm.map((v) => JSON.stringify(v)), weight: 4 },
   { arbitrary: arrayForm.map((v) => JSON.stringify(v)), weight: 4 },
-  { arbitrary: fc.tuple(mapForm, fc.nat()).map(([v, cut]) => { const s = JSON.stringify(v); return s.slice(0, cut % (s.length + 1)) }), weight: 1 },
+  { arbitrary: fc.tuple(mapForm, fc.nat()).map(([v, cut]) => truncated(JSON.stringify(v), cut)), weight: 1 },
   { arbitrary: fc.json({ maxDepth: 3 }), weight: 2 },
   { arbitrary: fc.string({ maxLength: 30 }), weight: 1 },
   { arbitrary: fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<Json>, weight: 1 },

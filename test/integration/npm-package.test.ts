@@ -25,10 +25,17 @@ const tarballName = `egress-mtls-${VERSION}.tgz`
 const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}` }
 delete env['NODE_PATH']
 delete env['NODE_OPTIONS']
-const run = (cmd: string, args: readonly string[], cwd: string, timeoutMs = 120_000): Promise<Run> => runCommand(cmd, args, { cwd, env, timeoutMs })
+const run = (cmd: string, args: readonly string[], cwd: string, timeoutMs = 120_000): Promise<Run> =>
+  runCommand(cmd, args, { cwd, env, timeoutMs })
 
 interface LockEntry { dev?: boolean, [k: string]: unknown }
-interface Pkg { version: string, license: string, dependencies: Record<string, string>, bin: Record<string, string>, engines: Record<string, string> }
+interface Pkg {
+  version: string
+  license: string
+  dependencies: Record<string, string>
+  bin: Record<string, string>
+  engines: Record<string, string>
+}
 
 let work = ''
 let project = ''

@@ -23,7 +23,8 @@ const exampleConfig = join(repo, 'examples', 'config.yaml')
 const env = { ...process.env }
 delete env['NODE_PATH']
 delete env['NODE_OPTIONS']
-const run = (cmd: string, args: readonly string[], cwd: string, timeoutMs = 60_000): Promise<Run> => runCommand(cmd, args, { cwd, env, timeoutMs })
+const run = (cmd: string, args: readonly string[], cwd: string, timeoutMs = 60_000): Promise<Run> =>
+  runCommand(cmd, args, { cwd, env, timeoutMs })
 
 let work = ''
 let tree = ''

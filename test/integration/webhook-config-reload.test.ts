@@ -35,7 +35,8 @@ async function answersWith (configText: string): Promise<void> {
   const review = deploymentReview()
   const res = await post(t.webhook.port, JSON.stringify(review), { ca: t.ca.cert })
   assert.equal(res.status, 200)
-  const expected = reviewResponse(review.apiVersion, admit(review.request as unknown as AdmissionRequest, parsedConfig(configText)).response)
+  const admission = admit(review.request as unknown as AdmissionRequest, parsedConfig(configText))
+  const expected = reviewResponse(review.apiVersion, admission.response)
   assert.deepEqual(JSON.parse(res.body), JSON.parse(JSON.stringify(expected)))
 }
 

@@ -59,7 +59,8 @@ function deniedReview (uid: string): ReturnType<typeof deploymentReview> {
   return review
 }
 
-const decided = (review: ReturnType<typeof deploymentReview>) => admit(review.request as unknown as AdmissionRequest, parsedConfig(EXAMPLE_CONFIG)).response
+const decided = (review: ReturnType<typeof deploymentReview>) =>
+  admit(review.request as unknown as AdmissionRequest, parsedConfig(EXAMPLE_CONFIG)).response
 
 describe('serve logs', () => {
   test('JSON lines with level names and ISO times; the first names the version; denials and warnings at info', async () => {
@@ -73,7 +74,9 @@ describe('serve logs', () => {
       const plain = deploymentReview('plain-uid')
       assert.equal(decided(denied).allowed, false)
       assert.ok((decided(warned).warnings ?? []).length > 0)
-      for (const review of [denied, warned, plain]) assert.equal((await post(s.port, JSON.stringify(review), { ca: pki.ca.cert })).status, 200)
+      for (const review of [denied, warned, plain]) {
+        assert.equal((await post(s.port, JSON.stringify(review), { ca: pki.ca.cert })).status, 200)
+      }
       // Log lines are written as the answers are sent.
       await sleep(50)
     } finally {

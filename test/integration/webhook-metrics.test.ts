@@ -91,7 +91,8 @@ test('an opt-out is counted as removed, not injected; a dry run apart; every lab
 
     // Injected, then the same workload with the opt-in label removed: our keys come off.
     const injected = deploymentReview()
-    const answer = JSON.parse((await post(fresh.webhook.port, JSON.stringify(injected), { ca: fresh.ca.cert })).body) as { response: { patch: string } }
+    const answered = await post(fresh.webhook.port, JSON.stringify(injected), { ca: fresh.ca.cert })
+    const answer = JSON.parse(answered.body) as { response: { patch: string } }
     const applied = structuredClone(injected.request['object']) as { metadata: { labels: Record<string, string> }, spec: { template: { metadata: Record<string, unknown> } } }
     for (const op of JSON.parse(Buffer.from(answer.response.patch, 'base64').toString()) as { op: string, path: string, value: unknown }[]) {
       const keys = op.path.split('/').slice(1).map((k) => k.replaceAll('~1', '/').replaceAll('~0', '~'))
@@ -104,7 +105,8 @@ test('an opt-out is counted as removed, not injected; a dry run apart; every lab
     optOut.request['operation'] = 'UPDATE'
     optOut.request['object'] = applied
     optOut.request['oldObject'] = applied
-    const removed = JSON.parse((await post(fresh.webhook.port, JSON.stringify(optOut), { ca: fresh.ca.cert })).body) as { response: { patch?: string } }
+    const removedAnswer = await post(fresh.webhook.port, JSON.stringify(optOut), { ca: fresh.ca.cert })
+    const removed = JSON.parse(removedAnswer.body) as { response: { patch?: string } }
     assert.ok(removed.response.patch !== undefined, 'our keys are removed')
     const dry = deploymentReview()
     dry.request['dryRun'] = true

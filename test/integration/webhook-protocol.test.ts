@@ -90,7 +90,9 @@ describe('POST /mutate', () => {
   })
 })
 
-function requestHeadersOnly (port: number, contentLength: number, ca: string, done: (r: { status: number, body: string }) => void): TLSSocket {
+function requestHeadersOnly (
+  port: number, contentLength: number, ca: string, done: (r: { status: number, body: string }) => void,
+): TLSSocket {
   // Headers only: a compliant server answers 413 from the Content-Length alone.
   const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
     socket.write(`POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${contentLength}\r\n\r\n`)

@@ -209,7 +209,9 @@ describe('egress-mtls serve', { concurrency: true }, () => {
       // the delay, one stays idle through it.
       const used = new Agent({ keepAlive: true, maxSockets: 1 })
       const untouched = new Agent({ keepAlive: true, maxSockets: 1 })
-      for (const agent of [used, untouched]) assert.equal((await post(cli.port, JSON.stringify(deploymentReview()), { ca, agent })).status, 200)
+      for (const agent of [used, untouched]) {
+        assert.equal((await post(cli.port, JSON.stringify(deploymentReview()), { ca, agent })).status, 200)
+      }
       const idle = Object.values(untouched.freeSockets).flat()[0]
       assert.ok(idle !== undefined, 'an idle keep-alive socket')
       let idleClosedAt: number | undefined

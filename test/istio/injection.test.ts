@@ -74,7 +74,12 @@ spec:
 
 interface Mount { name: string, mountPath: string, readOnly?: boolean }
 interface Container { name: string, volumeMounts?: Mount[], restartPolicy?: string }
-interface Volume { name: string, secret?: { secretName: string, items?: { key: string, path: string }[] }, configMap?: { name: string }, emptyDir?: object }
+interface Volume {
+  name: string
+  secret?: { secretName: string, items?: { key: string, path: string }[] }
+  configMap?: { name: string }
+  emptyDir?: object
+}
 interface PodSpec { containers: Container[], initContainers?: Container[], volumes?: Volume[] }
 interface Template { metadata?: { labels?: Record<string, string>, annotations?: Record<string, string> }, spec: PodSpec }
 interface Workload {
@@ -276,7 +281,8 @@ test('tlsStats: Istio\'s injector takes egress-mtls\'s proxy.istio.io/config int
   // beside Istio's own inclusions.
   interface Pattern { prefix?: string, suffix?: string, safe_regex?: { regex: string } }
   const patterns = async (w: Workload): Promise<Pattern[]> => {
-    const b = await pilotAgentBootstrap(proxyConfigEnv(w)) as { stats_config?: { stats_matcher?: { inclusion_list?: { patterns?: Pattern[] } } } }
+    interface Bootstrap { stats_config?: { stats_matcher?: { inclusion_list?: { patterns?: Pattern[] } } } }
+    const b = await pilotAgentBootstrap(proxyConfigEnv(w)) as Bootstrap
     return b.stats_config?.stats_matcher?.inclusion_list?.patterns ?? []
   }
   const checkout = await patterns(result.objects.find((o) => o.kind === 'Pod' && o.metadata.name === 'checkout-0')!)

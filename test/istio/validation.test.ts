@@ -97,7 +97,8 @@ test('the checker does reject and warn: istiod\'s errors and warnings reach the 
   assert.ok(se && dr)
   const drSpec = dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }
   const tls = drSpec.trafficPolicy.portLevelSettings[0]!.tls
-  const noKey = { ...dr, spec: { ...dr.spec, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: { ...tls, privateKey: undefined } }] } } }
+  const noKeyTls = { ...tls, privateKey: undefined }
+  const noKey = { ...dr, spec: { ...dr.spec, trafficPolicy: { portLevelSettings: [{ port: { number: 80 }, tls: noKeyTls }] } } }
   const emptySelector = { ...dr, spec: { ...dr.spec, workloadSelector: { matchLabels: {} } } }
   const deprecated = { ...dr, spec: { ...dr.spec, trafficPolicy: { ...drSpec.trafficPolicy, outlierDetection: { consecutiveErrors: 5 } } } }
   const badPort = { ...se, spec: { ...se.spec, ports: [{ number: 0, name: 'http', protocol: 'HTTP' }] } }

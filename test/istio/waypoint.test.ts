@@ -11,7 +11,8 @@ import { after, test } from 'node:test'
 
 import { matchingPolicies, rbacAction, type Request } from './envoy-rbac.ts'
 import {
-  BUILD_TIMEOUT_MS, egressMtls, type EnvoyCluster, type EnvoyListener, istioCheck, istioCheckBinary, type UpstreamTlsContext, validate, waypoint,
+  BUILD_TIMEOUT_MS, egressMtls, type EnvoyCluster, type EnvoyListener, istioCheck, istioCheckBinary, type UpstreamTlsContext, validate,
+  waypoint,
   type WaypointConfig, yamlDocuments,
 } from './istio-check.ts'
 

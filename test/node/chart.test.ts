@@ -94,7 +94,10 @@ const jobDone = (ns: string, name: string, timeoutMs = 120_000): Promise<Obj> =>
 
 interface ContainerProcess { pid: number, uid: string, rootReadOnly: boolean, cmd: string, container: string }
 
-/** The node's processes of a pod's containers (not the sandbox), from the kubelet's cgroups (`container`: the container's ID, its cgroup's name). */
+/**
+ * The node's processes of a pod's containers (not the sandbox), from the kubelet's cgroups
+ * (`container`: the container's ID, its cgroup's name).
+ */
 function containerProcesses (podUid: string): ContainerProcess[] {
   const roots = [`/sys/fs/cgroup/memory/${node!.name}`, `/sys/fs/cgroup/${node!.name}`].filter((d) => existsSync(d))
   const found: ContainerProcess[] = []

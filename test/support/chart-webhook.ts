@@ -30,7 +30,8 @@ export async function registerChartWebhook (kc: KubeConfig, w: ChartWebhook): Pr
   const out = execFileSync(helm, [
     'template', 'egress-mtls', join(repoRoot, 'charts/egress-mtls'), '--namespace', 'egress-mtls', ...w.set.flatMap((s) => ['--set', s]),
   ], { encoding: 'utf8' })
-  const mwc = parseAllDocuments(out).map((d) => d.toJS() as { kind?: string, metadata: { name: string }, webhooks: Record<string, unknown>[] })
+  interface Rendered { kind?: string, metadata: { name: string }, webhooks: Record<string, unknown>[] }
+  const mwc = parseAllDocuments(out).map((d) => d.toJS() as Rendered)
     .find((o) => o.kind === 'MutatingWebhookConfiguration')
   assert.ok(mwc !== undefined, 'the chart renders a MutatingWebhookConfiguration')
   mwc.metadata.name = w.name

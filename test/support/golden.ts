@@ -38,7 +38,8 @@ export function goldenFolder (
   const files = readdirSync(dir).filter((f) => !ignore.test(f)).sort()
   // the longest suffix first: `.injected.yaml` before `.yaml`
   const suffixes = [input, ...expected, ...optional].sort((a, b) => b.length - a.length)
-  const cases = files.filter((f) => f.endsWith(input) && suffixes.find((s) => f.endsWith(s)) === input).map((f) => f.slice(0, -input.length))
+  const isInput = (f: string): boolean => f.endsWith(input) && suffixes.find((s) => f.endsWith(s)) === input
+  const cases = files.filter(isInput).map((f) => f.slice(0, -input.length))
   const stale: string[] = []
   for (const f of files) {
     const suffix = suffixes.find((s) => f.endsWith(s))
@@ -108,7 +109,8 @@ export function goldenWarnings (file: string): string[] {
 }
 
 /** The objects of a manifest, as throughWebhook reads them. */
-export const manifestObjects = (manifest: string): unknown[] => parseAllDocuments(manifest).map((d) => d.toJS() as unknown).filter((o) => o !== null)
+export const manifestObjects = (manifest: string): unknown[] =>
+  parseAllDocuments(manifest).map((d) => d.toJS() as unknown).filter((o) => o !== null)
 
 /** `egress-mtls inject ARGS` in-process, as the CLI runs it. */
 export const inject = (args: readonly string[], stdin = ''): Promise<CliResult> => runCli(['inject', ...args], {}, stdin)

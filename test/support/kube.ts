@@ -68,7 +68,9 @@ export async function kubeRequest (kc: KubeConfig, req: KubeRequest): Promise<Ht
  * A kubeconfig file (in `dir`) that authenticates as ServiceAccount `sa` of `namespace` with a
  * token from the TokenRequest API: the API server judges its requests as the pod's would be.
  */
-export async function serviceAccountKubeconfig (kc: KubeConfig, namespace: string, sa: string, dir: string, expirationSeconds = 900): Promise<string> {
+export async function serviceAccountKubeconfig (
+  kc: KubeConfig, namespace: string, sa: string, dir: string, expirationSeconds = 900,
+): Promise<string> {
   const cluster = kc.getCurrentCluster()
   if (cluster === null) throw new Error('kubeconfig has no current cluster')
   const tr = (await kubeJson(kc, {

@@ -15,7 +15,9 @@ export interface FreshNamespace {
  * Creates a uniquely named namespace `<prefix>-<random>` (prefix trimmed to fit
  * DNS-1123) with optional labels. `kc` is a KubeConfig or a kubeconfig path.
  */
-export async function freshNamespace (kc: KubeConfig | string, prefix: string, labels: Record<string, string> = {}): Promise<FreshNamespace> {
+export async function freshNamespace (
+  kc: KubeConfig | string, prefix: string, labels: Record<string, string> = {},
+): Promise<FreshNamespace> {
   const config = typeof kc === 'string' ? loadKubeConfig(kc) : kc
   const api = config.makeApiClient(CoreV1Api)
   const clean = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 50) || 'e2e'

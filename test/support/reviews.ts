@@ -75,7 +75,12 @@ function manifest (spec: DeploymentSpec): JsonObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: spec.name, namespace: NAMESPACE, labels, ...(spec.extraAnnotations === undefined ? {} : { annotations: { ...spec.extraAnnotations } }) },
+    metadata: {
+      name: spec.name,
+      namespace: NAMESPACE,
+      labels,
+      ...(spec.extraAnnotations === undefined ? {} : { annotations: { ...spec.extraAnnotations } }),
+    },
     spec: {
       replicas: spec.replicas,
       revisionHistoryLimit: 5,

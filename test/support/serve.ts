@@ -107,7 +107,9 @@ export interface ServeFiles {
 export const fileArgs = (files: ServeFiles): string[] => ['--tls-cert', files.cert, '--tls-key', files.key, '--config', files.config]
 
 /** `egress-mtls serve` on loopback port 0, through the CLI entry point (`cli`: another build of it; `args`: more flags). */
-export function startServe (files: ServeFiles, options: SpawnOptions & { logLevel?: string, cli?: string, args?: readonly string[] } = {}): Promise<Listening> {
+export function startServe (
+  files: ServeFiles, options: SpawnOptions & { logLevel?: string, cli?: string, args?: readonly string[] } = {},
+): Promise<Listening> {
   return spawnListening(options.cli ?? cliMain, [
     'serve', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0',
     ...fileArgs(files), '--log-level', options.logLevel ?? 'info',

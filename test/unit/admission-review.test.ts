@@ -10,7 +10,10 @@ const responseArb: fc.Arbitrary<AdmissionResponse> = fc.record({
   allowed: fc.boolean(),
   patch: fc.option(fc.uint8Array({ minLength: 1, maxLength: 4096 }).map((b) => Buffer.from(b).toString('base64')), { nil: undefined }),
   warnings: fc.option(fc.array(fc.string({ unit: 'grapheme' })), { nil: undefined }),
-  status: fc.option(fc.record({ code: fc.integer(), message: fc.string(), reason: fc.string() }, { noNullPrototype: true }), { nil: undefined }),
+  status: fc.option(
+    fc.record({ code: fc.integer(), message: fc.string(), reason: fc.string() }, { noNullPrototype: true }),
+    { nil: undefined },
+  ),
 }).map(({ patch, warnings, status, ...r }) => ({
   ...r,
   ...(patch === undefined ? {} : { patchType: 'JSONPatch' as const, patch }),

@@ -6,7 +6,8 @@ import { test } from 'node:test'
 import { applyPatch } from '../../src/core/admission/apply-patch.ts'
 import type { PatchOperation } from '../../src/core/admission/mutate.ts'
 
-const frozen = (ops: PatchOperation[]): readonly PatchOperation[] => Object.freeze(ops.map((o) => Object.freeze({ ...o, value: Object.freeze(o.value) })))
+const frozen = (ops: PatchOperation[]): readonly PatchOperation[] =>
+  Object.freeze(ops.map((o) => Object.freeze({ ...o, value: Object.freeze(o.value) })))
 
 test('a frozen {} added, then keys added into it: they are there, and neither argument changed', () => {
   const object = { metadata: { name: 'a' }, spec: { template: {}, replicas: 2n ** 63n - 1n } }

@@ -196,7 +196,8 @@ test('a target with verifyServerName: false warns (the sidecar accepts any name 
 
 test('the egress gateway: its Service and a ready pod, one line each', () => {
   const gateway = resolvedConfig({ targets: [] }).egressGateway
-  const lines = (service: boolean, pods: { name: string, ready: boolean }[]): string[] => checkGatewayWorkload(gateway, service, pods).map(formatFinding)
+  const lines = (service: boolean, pods: { name: string, ready: boolean }[]): string[] =>
+    checkGatewayWorkload(gateway, service, pods).map(formatFinding)
   assert.deepEqual(lines(true, [{ name: 'a', ready: true }, { name: 'b', ready: false }]), [
     'ok Service istio-system/istio-egressgateway: the egress gateway\'s Service (istio-egressgateway.istio-system.svc.cluster.local) exists',
     'ok egress gateway istio-system/istio=egressgateway: 1 of 2 pods ready',

@@ -12,7 +12,8 @@ import { resolvedConfig } from '../support/config.ts'
 
 const config = resolvedConfig({ targets: [{ name: 'bank-api', host: 'api.bank.example.com', namespaces: ['payments'] }] })
 
-const deployment = (name: string, over: { namespace?: string, apiVersion?: string, annotations?: Record<string, string> } = {}): Record<string, unknown> => ({
+interface Over { namespace?: string, apiVersion?: string, annotations?: Record<string, string> }
+const deployment = (name: string, over: Over = {}): Record<string, unknown> => ({
   apiVersion: over.apiVersion ?? 'apps/v1',
   kind: 'Deployment',
   metadata: { name, labels: { 'egress-mtls.io/inject': 'true' }, ...(over.namespace === undefined ? {} : { namespace: over.namespace }) },

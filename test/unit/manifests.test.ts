@@ -63,7 +63,8 @@ test('files, directories (sorted, manifest extensions only), -R, stdin; unreadab
   writeFileSync(join(dir, 'notes.txt'), 'not a manifest')
   mkdirSync(join(dir, 'sub'))
   writeFileSync(join(dir, 'sub', 'c.yml'), 'c: 1\n')
-  const sources = async (paths: string[], recursive: boolean): Promise<string[]> => (await readInputs(paths, recursive, none)).map((i) => i.source)
+  const sources = async (paths: string[], recursive: boolean): Promise<string[]> =>
+    (await readInputs(paths, recursive, none)).map((i) => i.source)
   assert.deepEqual(await sources([dir], false), [join(dir, 'a.json'), join(dir, 'b.yaml')])
   assert.deepEqual(await sources([dir], true), [join(dir, 'a.json'), join(dir, 'b.yaml'), join(dir, 'sub', 'c.yml')])
   assert.deepEqual(await sources([join(dir, 'notes.txt'), join(dir, 'b.yaml')], false), [join(dir, 'notes.txt'), join(dir, 'b.yaml')])

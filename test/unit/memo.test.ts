@@ -67,7 +67,8 @@ const ANNOTATIONS: Readonly<Record<string, readonly string[]>> = {
 }
 
 const mapArb = (pool: Readonly<Record<string, readonly string[]>>) => fc.option(
-  fc.tuple(...Object.entries(pool).map(([k, values]) => fc.option(fc.constantFrom(...values).map((v) => [k, v] as const), { nil: undefined })))
+  fc.tuple(...Object.entries(pool).map(([k, values]) =>
+    fc.option(fc.constantFrom(...values).map((v) => [k, v] as const), { nil: undefined })))
     .map((entries) => Object.fromEntries(entries.filter((e) => e !== undefined))),
   { nil: undefined },
 )

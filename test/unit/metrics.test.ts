@@ -11,7 +11,13 @@ const DURATION = 'egress_mtls_admission_duration_seconds'
 const REQUESTS = 'egress_mtls_admission_requests_total'
 const RESULTS: readonly Outcome[] = ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']
 
-interface Review { readonly kind: string, readonly operation: string, readonly result: Outcome, readonly seconds: number, readonly dryRun: boolean }
+interface Review {
+  readonly kind: string
+  readonly operation: string
+  readonly result: Outcome
+  readonly seconds: number
+  readonly dryRun: boolean
+}
 const reviewArb: fc.Arbitrary<Review> = fc.record({
   kind: fc.constantFrom('Deployment', 'Job', 'Widget', 'unknown'),
   operation: fc.constantFrom('CREATE', 'UPDATE', 'PATCH', 'unknown'),

@@ -14,7 +14,9 @@ const desired = render(resolvedConfig({
 }))
 
 /** A live object as the API returns it: the desired one plus server-side metadata and status. */
-function live (o: IstioObject, change: (spec: Record<string, unknown>, labels: Record<string, string>) => void = () => undefined): LiveObject {
+function live (
+  o: IstioObject, change: (spec: Record<string, unknown>, labels: Record<string, string>) => void = () => undefined,
+): LiveObject {
   const spec = structuredClone(o.spec) as Record<string, unknown>
   const labels = { ...o.metadata.labels, 'team': 'payments' }
   change(spec, labels)

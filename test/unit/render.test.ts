@@ -242,7 +242,8 @@ test('targets sharing a host in a namespace share its ServiceEntry (and VirtualS
         const dr = find(objects, 'DestinationRule', 'payments', `egress-mtls-${name}`)
         assert.equal(dr.metadata.labels['egress-mtls.io/target'], name)
         assert.deepEqual(dr.spec?.['workloadSelector'], { matchLabels: { [`egress-mtls.io/${name}`]: 'true' } })
-        const tls = (dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }).trafficPolicy.portLevelSettings[0]?.tls
+        const spec = dr.spec as { trafficPolicy: { portLevelSettings: { tls: Record<string, unknown> }[] } }
+        const tls = spec.trafficPolicy.portLevelSettings[0]?.tls
         assert.equal(tls?.['clientCertificate'], certFiles('/etc/egress-mtls', name).cert)
         assert.equal(tls['sni'], sni)
       }

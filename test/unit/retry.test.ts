@@ -51,7 +51,9 @@ test('connection refused, as client-node throws it, is transient; withRetry give
   const retries: number[] = []
   const started = Date.now()
   await assert.rejects(
-    withRetry(() => list(a), { deadline: started + 1500, baseDelayMs: 50, maxDelayMs: 200, onRetry: (_f, attempt) => retries.push(attempt) }),
+    withRetry(() => list(a), {
+      deadline: started + 1500, baseDelayMs: 50, maxDelayMs: 200, onRetry: (_f, attempt) => retries.push(attempt),
+    }),
     (e: unknown) => isTransient(e),
   )
   const elapsed = Date.now() - started

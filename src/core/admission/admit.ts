@@ -109,7 +109,8 @@ function review (request: AdmissionRequest, config: Config): Admission {
   const misplaced = misplacedOptIn(config, request.kind.kind, labels, meta.labels ?? NO_STRINGS) ??
     misplacedTargets(request.kind.kind, annotations, meta.annotations ?? NO_STRINGS, targets)
   if (misplaced !== undefined) warnings = [...warnings, misplaced]
-  const mutation = mutations(config, mutationKey(templatePath, meta, targets), () => encode(mutatePodTemplate(templatePath, meta, targets, config)))
+  const encoded = (): Encoded => encode(mutatePodTemplate(templatePath, meta, targets, config))
+  const mutation = mutations(config, mutationKey(templatePath, meta, targets), encoded)
   if (frozen) {
     if (!mutation.ok) return answer(request, 'skipped', NO_PATCH, [...warnings, message('EMTLS_JOB_TEMPLATE_REFUSED', request.kind.kind, said(mutation.error))])
     if (mutation.value.patch.length === 0) return answer(request, targets.length > 0 ? 'unchanged' : 'skipped', NO_PATCH, warnings)
@@ -172,7 +173,9 @@ function unreadable (request: AdmissionRequest, why: Message, warnings: readonly
 const NO_WARNINGS: readonly Message[] = Object.freeze([])
 const NO_PATCH: EncodedPatch = Object.freeze({ patch: Object.freeze([]), base64: '' })
 
-function answer (request: AdmissionRequest, result: Outcome, { patch, base64 } = NO_PATCH, warnings: readonly Message[] = NO_WARNINGS): Admission {
+function answer (
+  request: AdmissionRequest, result: Outcome, { patch, base64 } = NO_PATCH, warnings: readonly Message[] = NO_WARNINGS,
+): Admission {
   const response: AdmissionResponse = {
     uid: request.uid,
     allowed: true,

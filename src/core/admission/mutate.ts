@@ -43,7 +43,9 @@ const LABEL_PREFIX = `${PREFIX}/`
  * Denied when an existing userVolume/userVolumeMount cannot be read, or holds a volume of
  * ours under a name egress-mtls did not write and with a different content.
  */
-export function mutatePodTemplate (templatePath: readonly string[], meta: TemplateMetadata, targets: readonly Target[], config: Config): Mutation {
+export function mutatePodTemplate (
+  templatePath: readonly string[], meta: TemplateMetadata, targets: readonly Target[], config: Config,
+): Mutation {
   const labels = meta.labels ?? {}
   const annotations = meta.annotations ?? {}
   const before = injectedBefore(annotations)
@@ -175,7 +177,8 @@ function rewrite (
 ): Result<AnnotationEdit, Message> {
   if (current === undefined) {
     if (targets.length === 0) return KEEP
-    return ok({ set: newUserVolumes(config.annotationFormat, targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t)))) })
+    const entries = targets.map((t) => entry(config.annotationFormat, resourceName(t.name), body(t)))
+    return ok({ set: newUserVolumes(config.annotationFormat, entries) })
   }
   const read = parseUserVolumes(current)
   if (!read.ok) return fail(message('EMTLS_USER_VOLUME_UNREADABLE', annotation, read.error))

@@ -91,7 +91,9 @@ export function decide (config: Config, namespace: string, labels: Metadata, ann
 }
 
 /** The targets named by `egress-mtls.io/targets`, among those available in the namespace. */
-function narrow (config: Config, namespace: string, available: readonly Target[], atWaypoint: ReadonlyMap<string, Message>, requested: string): Decision {
+function narrow (
+  config: Config, namespace: string, available: readonly Target[], atWaypoint: ReadonlyMap<string, Message>, requested: string,
+): Decision {
   // Bounded: the value is split only when it could be stored (the API server refuses more).
   if (overAnnotationLimit(requested)) {
     return {
@@ -146,7 +148,9 @@ export function misplacedOptIn (config: Config, kind: string, labels: Metadata, 
  * instead of the workload, while targets are injected: not read, so every available target
  * is; the user meant to narrow them.
  */
-export function misplacedTargets (kind: string, annotations: Metadata, podTemplateAnnotations: Metadata, injected: readonly Target[]): Message | undefined {
+export function misplacedTargets (
+  kind: string, annotations: Metadata, podTemplateAnnotations: Metadata, injected: readonly Target[],
+): Message | undefined {
   return injected.length > 0 && annotations[TARGETS_ANNOTATION] === undefined && podTemplateAnnotations[TARGETS_ANNOTATION] !== undefined
     ? message('EMTLS_TARGETS_ON_POD_TEMPLATE', kind, injected.map((t) => t.name))
     : undefined

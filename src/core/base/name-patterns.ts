@@ -28,5 +28,8 @@ export const DNS1123_HOSTNAME_FORMAT = `^(?=.{1,253}$)${LABEL_63}(\\.${LABEL_63}
  */
 export const DNS1123_SUBDOMAIN_CHARACTERS = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/
 
-/** A label value (IsValidLabelValue) that is not empty: at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit. */
+/**
+ * A label value (IsValidLabelValue) that is not empty: at most 63 letters, digits, '-', '_'
+ * and '.', starting and ending with a letter or digit.
+ */
 export const LABEL_VALUE = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/

@@ -19,7 +19,8 @@ export function fieldLines (doc: Document, lineCounter: LineCounter): (path: rea
     for (let n = path.length; n >= 0; n--) {
       const parent: unknown = n === 0 ? undefined : doc.getIn(keys.slice(0, n - 1), true)
       const pair = isMap(parent) ? parent.items.find((p) => isScalar(p.key) && p.key.value === keys[n - 1]) : undefined
-      const start = rangeStart(pair?.key) ?? rangeStart(doc.getIn(keys.slice(0, n), true)) ?? (n === 0 ? rangeStart(doc.contents) : undefined)
+      const node = rangeStart(doc.getIn(keys.slice(0, n), true))
+      const start = rangeStart(pair?.key) ?? node ?? (n === 0 ? rangeStart(doc.contents) : undefined)
       if (start !== undefined) return lineCounter.linePos(start).line
     }
     return undefined

@@ -74,7 +74,9 @@ export function waypointIssues (raw: Record<string, unknown>): Issue[] {
  * waypoint's namespace holds one ServiceEntry per host, and every call through it to the
  * host leaves with one client certificate.
  */
-export function waypointSharedHost (a: Record<string, unknown>, first: number, b: Record<string, unknown>, i: number, host: string): Issue | undefined {
+export function waypointSharedHost (
+  a: Record<string, unknown>, first: number, b: Record<string, unknown>, i: number, host: string,
+): Issue | undefined {
   const atWaypoint = (t: Record<string, unknown>): boolean => t['origination'] === 'waypoint'
   if (!atWaypoint(a) && !atWaypoint(b)) return undefined
   const other = `targets[${first}] (${typeof a['name'] === 'string' ? a['name'] : '?'})`

@@ -47,7 +47,9 @@ export function differences (want: unknown, got: unknown, path: string): string[
 }
 
 /** Istio's sidecar injection for the namespace (or the workload's own pod-template label). */
-export function checkSidecarInjection (namespace: string, labels: Readonly<Record<string, string>>, podLabels: Readonly<Record<string, string>> = {}): Finding {
+export function checkSidecarInjection (
+  namespace: string, labels: Readonly<Record<string, string>>, podLabels: Readonly<Record<string, string>> = {},
+): Finding {
   const { ok, warn, fail } = about(`Namespace ${namespace}`)
   const pod = podLabels['sidecar.istio.io/inject']
   if (pod === 'false') return fail('the workload\'s pod template sets sidecar.istio.io/inject=false; it has no sidecar to do mTLS')
@@ -73,8 +75,10 @@ export interface Workload {
   readonly spec?: unknown
 }
 
+type Strings = Readonly<Record<string, string>>
+
 /** The pod template's labels and annotations, wherever the kind keeps its template. */
-export function podTemplateMetadata (w: Workload): { labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>> } {
+export function podTemplateMetadata (w: Workload): { labels: Strings, annotations: Strings } {
   const node = podTemplateAt(w, workloadKind(groupVersionKind(w.apiVersion, w.kind))?.templatePath ?? [])
   const metadata = isRecord(node) && isRecord(node['metadata']) ? node['metadata'] : {}
   const { labels, annotations } = metadata
@@ -90,7 +94,9 @@ const workloadName = (w: Workload): string => `${w.kind.toLowerCase()}/${w.metad
  * webhook only workloads labelled egress-mtls.io/inject=true (its objectSelector), so a
  * workload labelled otherwise never gets the webhook's warning: doctor says so.
  */
-export function checkWorkload (config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, w: Workload, offline = false): Finding[] {
+export function checkWorkload (
+  config: Config, namespace: string, namespaceLabels: Readonly<Record<string, string>>, w: Workload, offline = false,
+): Finding[] {
   const at = workloadName(w)
   const { ok, warn, fail } = about(at)
   const findings: Finding[] = []

@@ -19,7 +19,10 @@ export interface OfflineInput {
   /** The namespace of objects that name none (-n, else "default"). */
   readonly namespace: string
   /** --cert/--key/--cacert, read. */
-  readonly material?: { readonly files: { readonly cert: string, readonly key: string, readonly cacert: string }, readonly material: Material }
+  readonly material?: {
+    readonly files: { readonly cert: string, readonly key: string, readonly cacert: string }
+    readonly material: Material
+  }
   /** provision's --instance whose Istio objects to expect. */
   readonly instance: string
   readonly now: Date

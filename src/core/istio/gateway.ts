@@ -4,7 +4,7 @@
 // Secret of its own namespace (credentialName). Pure.
 import { resourceName, targetPodLabel } from '../base/names.ts'
 import type { Config, Target } from '../config/config.ts'
-import { type IstioObject, istioObject, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
+import { connectionPool, type IstioObject, istioObject, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
 
 /** Name of the objects of a target in the gateway's namespace (an Istio Gateway's name is a DNS label). */
 export const gatewaySideName = (target: string): string => `${resourceName(target)}-gateway`
@@ -106,7 +106,7 @@ export function renderGatewaySide (config: Config, target: Target, instance: str
     trafficPolicy: {
       portLevelSettings: [{
         port: { number: target.port },
-        ...(target.maxConnectionDuration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration: target.maxConnectionDuration } } }),
+        ...connectionPool(target),
         tls: {
           mode: 'MUTUAL',
           credentialName: target.secretName,

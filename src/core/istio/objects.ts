@@ -65,7 +65,9 @@ export function resourceOf (apiVersion: string | undefined, kind: string): Resou
 }
 
 /** Where `o` lives in the API: `resourcePath` of its resource. */
-export function objectPath (o: { apiVersion: string, kind: string, metadata: { namespace: string, name: string } }, name: string = o.metadata.name): string {
+export function objectPath (
+  o: { apiVersion: string, kind: string, metadata: { namespace: string, name: string } }, name: string = o.metadata.name,
+): string {
   const resource = resourceOf(o.apiVersion, o.kind)
   if (resource === undefined) throw new Error(`${o.apiVersion} ${o.kind} is not a kind egress-mtls provisions`)
   return resourcePath(resource, o.metadata.namespace, name)
@@ -137,6 +139,12 @@ export function targetNamespaces (config: Config, target: Target): readonly stri
 export function serverNames (target: Target): string[] {
   if (target.subjectAltNames.length > 0) return [...target.subjectAltNames]
   return target.verifyServerName ? [target.sni] : []
+}
+
+/** The connection pool of a DestinationRule's port: connections live at most the target's maxConnectionDuration, if any. */
+export function connectionPool (target: Target): { connectionPool?: { tcp: { maxConnectionDuration: string } } } {
+  const duration = target.maxConnectionDuration
+  return duration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration: duration } } }
 }
 
 /** A maker of `target`'s objects (undefined: a host's shared ones) named `name` in `namespace`. */

@@ -6,12 +6,13 @@
 import { certFiles, DEFAULT_INSTANCE, hostResourceName, resourceName, TARGET_LABEL, targetPodLabel } from '../base/names.ts'
 import { byHost, type Config, type Target } from '../config/config.ts'
 import { gatewaySideName, renderGatewayClient, renderGatewaySide } from './gateway.ts'
-import { type IstioObject, istioObject, RESOURCES, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
+import { connectionPool, type IstioObject, istioObject, RESOURCES, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
 import { renderWaypoint, renderWaypointTarget } from './waypoint.ts'
 
 export {
-  GATEWAY_API_VERSION, instanceSelector, ISTIO_API_VERSION, ISTIO_GROUP, ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION, type IstioKind,
-  type IstioObject, istioPath, type ObjectKind, objectPath, OWNED_SELECTOR, ownedBy, ownershipLabels, RBAC_API_VERSION, type Resource, resourceOf,
+  GATEWAY_API_VERSION, instanceSelector, ISTIO_API_VERSION, ISTIO_GROUP, ISTIO_GROUPS, ISTIO_KINDS, ISTIO_PLURALS, ISTIO_VERSION,
+  type IstioKind, type IstioObject, istioPath, type ObjectKind, objectPath, OWNED_SELECTOR, ownedBy, ownershipLabels, RBAC_API_VERSION,
+  type Resource, resourceOf,
   resourcePath, RESOURCES, serverNames, targetNamespaces,
 } from './objects.ts'
 
@@ -96,7 +97,9 @@ const compare = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0
  * hostResourceName(host), carrying the instance's ownership labels but no target label (it is
  * every one of theirs), then each target's DestinationRule, selecting its own pods.
  */
-export function renderHost (config: Config, targets: readonly Target[], namespace: string, instance: string = DEFAULT_INSTANCE): IstioObject[] {
+export function renderHost (
+  config: Config, targets: readonly Target[], namespace: string, instance: string = DEFAULT_INSTANCE,
+): IstioObject[] {
   const [first] = targets
   if (first === undefined) return []
   if (targets.length === 1) return renderTarget(config, first, namespace, instance)
@@ -124,7 +127,9 @@ export function serves (o: IstioObject, target: Target): boolean {
 const exportTo = (target: Target): string[] => target.namespaces.includes('*') ? ['*'] : ['.']
 
 /** The ServiceEntry and (routing: virtualService) the VirtualService of a sidecar target's host, made by `object`. */
-function hostObjects (config: Config, target: Target, object: ReturnType<typeof istioObject>): { serviceEntry: IstioObject, virtualService: IstioObject[] } {
+function hostObjects (
+  config: Config, target: Target, object: ReturnType<typeof istioObject>,
+): { serviceEntry: IstioObject, virtualService: IstioObject[] } {
   const serviceEntry = object('ServiceEntry', serviceEntrySpec(config, target, exportTo(target)))
   if (config.routing !== 'virtualService') return { serviceEntry, virtualService: [] }
   const virtualService = object('VirtualService', {
@@ -159,7 +164,7 @@ function destinationRule (config: Config, target: Target, namespace: string, ins
     trafficPolicy: {
       portLevelSettings: [{
         port: { number: viaVirtualService ? target.port : target.plainPort },
-        ...(target.maxConnectionDuration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration: target.maxConnectionDuration } } }),
+        ...connectionPool(target),
         tls,
       }],
     },

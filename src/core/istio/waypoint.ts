@@ -5,7 +5,8 @@
 import { MANAGER, resourceName } from '../base/names.ts'
 import type { Config, Target } from '../config/config.ts'
 import {
-  GATEWAY_API_VERSION, type IstioObject, istioObject, ownershipLabels, RBAC_API_VERSION, serverNames, serviceEntrySpec, targetNamespaces,
+  connectionPool, GATEWAY_API_VERSION, type IstioObject, istioObject, ownershipLabels, RBAC_API_VERSION, serverNames, serviceEntrySpec,
+  targetNamespaces,
 } from './objects.ts'
 
 /** Istio's label binding a ServiceEntry to the waypoint (of its own namespace) that serves it. */
@@ -55,7 +56,7 @@ export function renderWaypointTarget (config: Config, target: Target, instance: 
     trafficPolicy: {
       portLevelSettings: [{
         port: { number: target.plainPort },
-        ...(target.maxConnectionDuration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration: target.maxConnectionDuration } } }),
+        ...connectionPool(target),
         tls: {
           mode: 'MUTUAL',
           credentialName: target.secretName,
@@ -65,7 +66,8 @@ export function renderWaypointTarget (config: Config, target: Target, instance: 
       }],
     },
   }))
-  out.push({ ...serviceEntry, metadata: { ...serviceEntry.metadata, labels: { ...serviceEntry.metadata.labels, [USE_WAYPOINT_LABEL]: config.waypoint.name } } })
+  const labels = { ...serviceEntry.metadata.labels, [USE_WAYPOINT_LABEL]: config.waypoint.name }
+  out.push({ ...serviceEntry, metadata: { ...serviceEntry.metadata, labels } })
   return out
 }
 

@@ -35,7 +35,8 @@ const PIPE = 0x7c
 const GREATER = 0x3e
 
 const isBlank = (c: number): boolean => c === SPACE || c === TAB
-const isFlowIndicator = (c: number): boolean => c === COMMA || c === OPEN_SQUARE || c === CLOSE_SQUARE || c === OPEN_CURLY || c === CLOSE_CURLY
+const FLOW_INDICATORS: readonly number[] = [COMMA, OPEN_SQUARE, CLOSE_SQUARE, OPEN_CURLY, CLOSE_CURLY]
+const isFlowIndicator = (c: number): boolean => FLOW_INDICATORS.includes(c)
 /** Whether `:`, `-` or `?` (c), followed by `next`, is an indicator that starts a node. */
 const startsNode = (c: number, next: number, flow: number, quoteEnded: boolean): boolean =>
   isBlank(next) || isBreakOrEnd(next) || (flow > 0 && c === COLON && (quoteEnded || isFlowIndicator(next)))

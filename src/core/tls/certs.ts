@@ -113,7 +113,9 @@ function tooOld (cert: X509Certificate, fraction: number, now: Date): string | u
 interface CurrentCa { readonly cert: X509Certificate, readonly pair: KeyPair }
 
 /** The current CA, or why a new one is needed. */
-function checkCa (secret: Readonly<Record<string, string>>, known: readonly X509Certificate[], policy: Policy, now: Date): Result<CurrentCa> {
+function checkCa (
+  secret: Readonly<Record<string, string>>, known: readonly X509Certificate[], policy: Policy, now: Date,
+): Result<CurrentCa> {
   const keyText = secret[CA_KEY]
   if (keyText === undefined || keyText.trim() === '') return fail(`${CA_KEY} is missing`)
   const key = parseKey(keyText)
@@ -133,7 +135,9 @@ function checkCa (secret: Readonly<Record<string, string>>, known: readonly X509
   return ok({ cert, pair: { cert: cert.toString(), key: keyText } })
 }
 
-function checkLeaf (leaf: X509Certificate | undefined, secret: Readonly<Record<string, string>>, ca: X509Certificate, policy: Policy, now: Date): string[] {
+function checkLeaf (
+  leaf: X509Certificate | undefined, secret: Readonly<Record<string, string>>, ca: X509Certificate, policy: Policy, now: Date,
+): string[] {
   const certText = secret[TLS_CERT]
   if (certText === undefined || certText.trim() === '') return [`${TLS_CERT} is missing`]
   if (leaf === undefined) return [`${TLS_CERT} is not a PEM certificate`]

@@ -33,7 +33,10 @@ export interface ProbePlan {
   readonly host: string
   readonly port: number
   readonly sni: string
-  /** The names the server certificate must carry (the DestinationRule's subjectAltNames, render.ts's serverNames); empty when the sidecar does not check. */
+  /**
+   * The names the server certificate must carry (the DestinationRule's subjectAltNames,
+   * render.ts's serverNames); empty when the sidecar does not check.
+   */
   readonly serverNames: readonly string[]
   /** Where the probe connects (`--connect-to`), when not host:port. */
   readonly connectTo?: { readonly host: string, readonly port: number }
@@ -50,7 +53,10 @@ export function probePlan (target: Target, connectTo?: { host: string, port: num
   }
 }
 
-/** The HTTP request sent once the handshake is done: only an answer proves the server accepted the client (TLS 1.3 refuses it after the handshake). */
+/**
+ * The HTTP request sent once the handshake is done: only an answer proves the server
+ * accepted the client (TLS 1.3 refuses it after the handshake).
+ */
 export function probeRequest (plan: ProbePlan, userAgent: string): string {
   const host = plan.port === 443 ? plan.host : `${plan.host}:${String(plan.port)}`
   return `HEAD / HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: ${userAgent}\r\nConnection: close\r\n\r\n`
@@ -61,7 +67,10 @@ export interface Observation {
   /** The stage that failed, and how; absent when an HTTP answer came back. */
   readonly failure?: {
     readonly stage: 'connect' | 'handshake' | 'answer'
-    /** Node's or OpenSSL's error code (ECONNREFUSED, ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, ...); `timeout`; `closed` when the server closed without an error. */
+    /**
+     * Node's or OpenSSL's error code (ECONNREFUSED, ERR_SSL_TLSV1_ALERT_UNKNOWN_CA, ...);
+     * `timeout`; `closed` when the server closed without an error.
+     */
     readonly code: string
     readonly message: string
   }

@@ -96,7 +96,9 @@ export function targetsOfSecret (config: Config, namespace: string, name: string
  * not know: it reports those it finds.
  */
 export function expectedSecrets (config: Config): { namespace: string, target: Target }[] {
-  return config.targets.filter((t) => !meshWide(t)).flatMap((target) => secretNamespaces(config, target).map((namespace) => ({ namespace, target })))
+  const where = (target: Target): { namespace: string, target: Target }[] =>
+    secretNamespaces(config, target).map((namespace) => ({ namespace, target }))
+  return config.targets.filter((t) => !meshWide(t)).flatMap(where)
 }
 
 /** A sidecar-mode target of the whole mesh: its Secret may be in any namespace. */
@@ -120,7 +122,9 @@ export const rowKey = (namespace: string, target: string): string => `${namespac
  * every target it serves there. A mesh-wide target's row goes away with its Secret (its
  * `missing` is never reported: see expectedSecrets).
  */
-export function secretChanges (config: Config, namespace: string, name: string, data: Readonly<Record<string, string>> | undefined): Change[] {
+export function secretChanges (
+  config: Config, namespace: string, name: string, data: Readonly<Record<string, string>> | undefined,
+): Change[] {
   return targetsOfSecret(config, namespace, name).map((t) => {
     const key = rowKey(namespace, t.name)
     if (data === undefined && meshWide(t)) return [key, undefined]
@@ -135,7 +139,9 @@ export function secretChanges (config: Config, namespace: string, name: string, 
 export function absentAfterList (config: Config, scope: WatchScope, present: ReadonlySet<string>, known: Iterable<Row>): string[] {
   const inScope = (ns: string): boolean => scope.namespace === undefined || scope.namespace === ns
   const namespaces = new Set<string>()
-  for (const { namespace, target } of expectedSecrets(config)) if (target.secretName === scope.secretName && inScope(namespace)) namespaces.add(namespace)
+  for (const { namespace, target } of expectedSecrets(config)) {
+    if (target.secretName === scope.secretName && inScope(namespace)) namespaces.add(namespace)
+  }
   for (const row of known) if (row.secret === scope.secretName && inScope(row.namespace)) namespaces.add(row.namespace)
   return [...namespaces].filter((ns) => !present.has(ns)).sort()
 }
