@@ -8,6 +8,8 @@ import { test } from 'node:test'
 import { decide } from '../../src/core/admission/policy.ts'
 import { type Config } from '../../src/core/config/config.ts'
 import { checkWaypoint } from '../../src/core/doctor/waypoint.ts'
+import { entryDiff } from '../../src/core/istio/diff.ts'
+import { plan } from '../../src/core/istio/plan.ts'
 import { GATEWAY_API_VERSION, ISTIO_GROUPS, ISTIO_KINDS, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
 import { watchScopes } from '../../src/core/tls/secret-reading.ts'
 import { ConfigError } from '../../src/errors.ts'
@@ -223,4 +225,16 @@ test('doctor: the namespace enrolled in ambient, the waypoint present, of class 
   assert.match(lines({ 'istio.io/dataplane-mode': 'none' }, { labels: { 'istio.io/waypoint-for': 'workload' }, gatewayClassName: 'istio-waypoint' }).join('\n'),
     /fail Namespace payments: not enrolled in ambient \(istio.io\/dataplane-mode=none\)[^\n]*\nfail waypoint egress\/bank-egress: serves istio.io\/waypoint-for=workload, not services/)
   assert.match(lines(ambient, { labels: {}, gatewayClassName: 'istio' })[1] ?? '', /^fail waypoint egress\/bank-egress: is of class istio, not istio-waypoint/)
+})
+
+test('provision\'s plan: a Role whose rules were widened is an update, its diff showing the rules; its RoleBinding\'s subjects likewise', () => {
+  const desired = render(config({ targets: [bank] }))
+  const role = find(desired, 'Role', 'egress-mtls-waypoint-secrets')
+  const binding = find(desired, 'RoleBinding', 'egress-mtls-waypoint-secrets')
+  const widened = { ...role, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['*'] }] }
+  const other = { ...binding, subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'istio-egress' }] }
+  const entries = plan(desired, [...desired.filter((o) => o !== role && o !== binding), widened, other], { instance: 'egress-mtls' })
+  assert.deepEqual(entries.map((e) => `${e.action} ${e.kind}`), ['update Role', 'update RoleBinding', 'unchanged AuthorizationPolicy', 'unchanged DestinationRule', 'unchanged ServiceEntry'])
+  assert.match(entryDiff(entries[0] ?? assert.fail()), /-\s+- "\*"\n\+\s+- get\n\+\s+- list\n\+\s+- watch/)
+  assert.match(entryDiff(entries[1] ?? assert.fail()), /-\s+name: default\n\+\s+name: waypoint/)
 })
