@@ -215,6 +215,7 @@ test('forged writes by the provisioner\'s token are refused: a wider Role, a bin
     ['a gateway of another class', (o) => { (o['spec'] as Record<string, unknown>)['gatewayClassName'] = 'istio' }, exact],
     ['a second listener', (o) => { ((o['spec'] as Record<string, unknown>)['listeners'] as unknown[]).push({ name: 'http', port: 80, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'All' } } }) }, exact],
     ['another waypoint', (o) => { o.metadata.name = 'other-waypoint' }, noEntry],
+    ['a waypoint for workloads', (o) => { o.metadata.labels!['istio.io/waypoint-for'] = 'workload' }, /labelled istio\.io\/waypoint-for=service/],
   ])
   await refused(find('AuthorizationPolicy', 'egress-mtls-bank-api'), [
     ['allowing another namespace', (o) => { ((o['spec'] as { rules: { from: { source: { namespaces: string[] } }[] }[] }).rules[0]?.from[0]?.source.namespaces ?? []).push(releaseNs) }, exact],
@@ -227,6 +228,8 @@ test('forged writes by the provisioner\'s token are refused: a wider Role, a bin
   ])
   await refused(find('ServiceEntry', 'egress-mtls-bank-api'), [
     ['exported everywhere', (o) => { (o['spec'] as Record<string, unknown>)['exportTo'] = ['*'] }, /exported to \., .* only/],
+    ['bound to another waypoint', (o) => { o.metadata.labels!['istio.io/use-waypoint'] = 'other-waypoint' }, /labelled istio\.io\/use-waypoint=bank-egress/],
+    ['bound to no waypoint (its host then left by ztunnel itself, without the certificate)', (o) => { delete o.metadata.labels!['istio.io/use-waypoint'] }, /labelled istio\.io\/use-waypoint=bank-egress/],
     ['for another host', (o) => { (o['spec'] as Record<string, unknown>)['hosts'] = ['payroll.internal.example.com'] }, /exported to/],
   ])
 })
