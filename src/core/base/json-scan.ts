@@ -41,25 +41,25 @@ SPECIAL[BACKSLASH] = 1
 
 /** The index after the string whose opening quote is at `i`, or -1. */
 function stringEnd (bytes: Uint8Array, i: number): number {
-  for (i++; ; i++) {
-    const c = bytes[i]
-    if (c !== undefined && SPECIAL[c] === 0) continue
+  const n = bytes.length
+  for (i++; i < n; i++) {
+    const c = bytes[i] ?? 0
+    if (SPECIAL[c] === 0) continue
     if (c === QUOTE) return i + 1
-    if (c === BACKSLASH) {
-      const e = bytes[++i]
-      if (e === 0x75) {
-        if (!(isHex(bytes[i + 1]) && isHex(bytes[i + 2]) && isHex(bytes[i + 3]) && isHex(bytes[i + 4]))) return -1
-        i += 4
-      } else if (!isEscape(e)) {
-        return -1
-      }
-    } else if (c === undefined || c < 0x20) {
-      // The end of the bytes, or a control character (which a JSON string must escape). Bytes
-      // from 0x80 on are UTF-8: any of them may stand in a string, as JSON.parse of the
-      // decoded text (malformed sequences decode to U+FFFD) would accept them.
+    // A control character: a JSON string must escape it. Bytes from 0x80 on are UTF-8: any of
+    // them may stand in a string, as JSON.parse of the decoded text (malformed sequences
+    // decode to U+FFFD) would accept them.
+    if (c !== BACKSLASH) return -1
+    const e = bytes[++i]
+    if (e === 0x75) {
+      if (!(isHex(bytes[i + 1]) && isHex(bytes[i + 2]) && isHex(bytes[i + 3]) && isHex(bytes[i + 4]))) return -1
+      i += 4
+    } else if (!isEscape(e)) {
       return -1
     }
   }
+  // The bytes ended inside the string.
+  return -1
 }
 
 /** The index after the number starting at `i`, or -1: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
