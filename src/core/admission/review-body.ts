@@ -4,7 +4,7 @@ import { isRecord } from '../base/json.ts'
 import { jsonValueEnd } from '../base/json-scan.ts'
 import { fail, ok, type Result } from '../base/result.ts'
 
-const OLD_OBJECT_KEY = '"oldObject":'
+const OLD_OBJECT_KEY = Buffer.from('"oldObject":')
 
 /**
  * What request.oldObject holds once its JSON text has been checked and left unparsed. A
