@@ -149,3 +149,25 @@ export function jsonValueEnd (bytes: Uint8Array, start: number): number {
     }
   }
 }
+
+/**
+ * How many containers the bytes from `start` to the end close, net (closing brackets less
+ * opening ones, strings skipped), or -1 where a string does not end. Of a text that parses as
+ * JSON, this is how deep `start` stands: 2 inside a member of a member of the top object.
+ */
+export function depthClosed (bytes: Uint8Array, start: number): number {
+  let depth = 0
+  const n = bytes.length
+  for (let i = start; i < n; i++) {
+    const c = bytes[i]
+    if (c === QUOTE) {
+      i = stringEnd(bytes, i) - 1
+      if (i === -2) return -1
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      depth--
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+      depth++
+    }
+  }
+  return depth
+}
