@@ -10,7 +10,7 @@
 //
 //   node scripts/bench.ts [--duration 1] [--rounds 10] [--connections 32] [--rate 1000 (paced row of (a))]
 //                         [--only a,b,c,h,m,idle] [--startup-runs 5]
-//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop;
+//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() and (a)'s body to JSON in a loop;
 //                                      idle: 2,000 idle connections, bench/idle.ts)
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots in µs per review)
 //                         [--perf]   (Linux perf: CPU time only, preemption left out; see bench/perf.ts)
