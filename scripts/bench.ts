@@ -10,7 +10,7 @@
 //
 //   node scripts/bench.ts [--duration 1] [--rounds 10] [--connections 32] [--rate 1000 (paced row of (a))]
 //                         [--only a,b,c,h,m,idle] [--startup-runs 5]
-//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() in a loop;
+//                                     (h: hostile ~3 MiB annotations, four at once; m: admit() and (a)'s body to JSON in a loop;
 //                                      idle: 2,000 idle connections, bench/idle.ts)
 //                         [--profile]   (CPU profiles of both servers; prints the hot spots in µs per review)
 //                         [--perf]   (Linux perf: CPU time only, preemption left out; see bench/perf.ts)
@@ -36,7 +36,7 @@ import { repoRoot } from '../test/support/repo.ts'
 import { answerProblem, keepAliveAgent, post } from '../test/support/review-client.ts'
 import { BENCH_CONFIG, type Hostile, hostileCreate, type Scenario, scenarios } from '../test/support/reviews.ts'
 import { type Listening, procStatusBytes, type ServeFiles, type SpawnOptions, startFloor, startServe } from '../test/support/serve.ts'
-import { admitMicro } from './bench/admit.ts'
+import { admitMicro, bodyMicro } from './bench/admit.ts'
 import { type MemoryCgroup, memoryCgroup } from './bench/cgroup.ts'
 import { type HeldBodies, heldBodies, type HostileBatch, hostileBatch } from './bench/hostile.ts'
 import { idleReport } from './bench/idle.ts'
@@ -446,6 +446,8 @@ async function main (): Promise<void> {
     if (ONLY.has('m')) {
       const m = admitMicro()
       out(`  admit() in a loop, CPU µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
+      const b = bodyMicro()
+      out(`  (a)'s body to JSON in a loop, CPU µs: JSON.parse of all of it ${fmt(b.whole, 2)}, as the webhook reads it (oldObject checked, not parsed) ${fmt(b.unparsed, 2)}`)
     }
 
     const exit = await webhook.stop()

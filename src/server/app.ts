@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 
 import { type AdmissionRequest, parseReview, reviewJson } from '../core/admission/admission-review.ts'
 import { type Admission, admit } from '../core/admission/admit.ts'
+import { reviewBodyJson } from '../core/admission/review-body.ts'
 import type { Config } from '../core/config/config.ts'
 import { BODY_BUDGET, BODY_LIMIT, BODY_TIMEOUT_MS, BodyError, createBodyBudget } from './body-budget.ts'
 import { type Metrics, type Rejection, UNKNOWN } from './metrics.ts'
@@ -233,16 +234,11 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   app.addContentTypeParser('application/json', (request, _payload, done) => {
     const { body, release } = bodies.read(request.raw)
     request.raw.once('close', release)
-    body.then((text) => {
+    body.then((bytes) => {
       request.reviewStart = performance.now()
-      let value: unknown
-      try {
-        value = JSON.parse(text)
-      } catch {
-        done(new BadRequest('body is not valid JSON'), undefined)
-        return
-      }
-      done(null, value)
+      const json = reviewBodyJson(bytes)
+      if (json.ok) done(null, json.value)
+      else done(new BadRequest(json.error), undefined)
     }, (err: unknown) => {
       if (err instanceof BodyError && err.reason === 'body_budget') shed(err)
       done(err as Error, undefined)

@@ -47,8 +47,8 @@ export class BodyError extends Error {
 export interface BodyBudget {
   /** The bytes held now (the budget and the reserve for small bodies together). */
   readonly held: () => number
-  /** Reads a request's body as UTF-8 within the limits; the bytes stay counted until `release()`. */
-  read: (req: IncomingMessage) => { readonly body: Promise<string>, readonly release: () => void }
+  /** Reads a request's body within the limits; the bytes stay counted until `release()`. */
+  read: (req: IncomingMessage) => { readonly body: Promise<Buffer>, readonly release: () => void }
 }
 
 export interface BodyLimits {
@@ -74,14 +74,14 @@ export function createBodyBudget ({ bodyLimit, budget, timeoutMs }: BodyLimits):
         mine = 0
         mineReserved = 0
       }
-      const body = new Promise<string>((resolve, reject) => {
+      const body = new Promise<Buffer>((resolve, reject) => {
         const declared = Number(req.headers['content-length'])
         const chunks: Buffer[] = []
         const finish = (err: BodyError | undefined): void => {
           clearTimeout(timer)
           req.off('data', onData).off('end', onEnd).off('aborted', onGone).off('error', onGone).off('close', onClose)
           if (err === undefined) {
-            resolve(Buffer.concat(chunks, mine).toString('utf8'))
+            resolve(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, mine))
             return
           }
           // What was received is dropped at once; the rest is not read.

@@ -18,6 +18,7 @@ export interface AdmissionRequest {
   /** CREATE, UPDATE, DELETE or CONNECT */
   readonly operation: string
   readonly object?: unknown
+  /** Never read. From the webhook's body: UNPARSED (review-body.ts), checked as JSON and not parsed. */
   readonly oldObject?: unknown
   readonly dryRun?: boolean
 }
