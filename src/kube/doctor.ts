@@ -142,7 +142,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     else {
       const live = gw.value as (LiveObject & { spec?: { gatewayClassName?: string } }) | undefined
       const className = live?.spec?.gatewayClassName
-      const seen = live === undefined ? undefined : { labels: live.metadata.labels ?? {}, ...(className === undefined ? {} : { gatewayClassName: className }) }
+      const labels = live?.metadata.labels ?? {}
+      const seen = live === undefined ? undefined : { labels, ...(className === undefined ? {} : { gatewayClassName: className }) }
       findings.push(...checkWaypoint(config, namespace, namespaceLabels, seen))
     }
   }
