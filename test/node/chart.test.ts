@@ -143,6 +143,18 @@ describe('the chart on a real node', { skip }, () => {
       metadata: { name: 'bank-api-mtls' },
       stringData: { cert: 'not a real certificate', key: 'not a real key', cacert: 'not a real CA' },
     })
+    // The controller manager gives each new namespace its `default` ServiceAccount and its
+    // kube-root-ca.crt ConfigMap, a moment later: the snapshot waits for them, or they would
+    // count as objects the release left behind.
+    for (const ns of [releaseNs, appNs, 'istio-system']) {
+      await waitFor(`namespace ${ns}'s default ServiceAccount and kube-root-ca.crt`, 60_000, async () => {
+        for (const path of [`/api/v1/namespaces/${ns}/serviceaccounts/default`, `/api/v1/namespaces/${ns}/configmaps/kube-root-ca.crt`]) {
+          const { status } = await kubeRequest(kc(), { path })
+          if (status !== 200) throw new Error(`${path}: ${status}`)
+        }
+        return true
+      })
+    }
     // Right after the CRDs are Established the API server may still answer 429 "storage is
     // (re)initializing" (with retryAfterSeconds) for them: retried as the answer asks.
     initial = await waitFor('a snapshot of the objects before the install', 60_000, snapshot)
