@@ -18,6 +18,7 @@ import { startControlPlane } from '../../test/support/control-plane.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../../test/support/kube.ts'
 import { httpGet, sample, scrape } from '../../test/support/metrics-port.ts'
 import { clientMaterial, notAfterSeconds } from '../../test/support/pki.ts'
+import { pool } from '../../test/support/pool.ts'
 import { cliMain, repoRoot } from '../../test/support/repo.ts'
 import { run } from '../../test/support/run.ts'
 import { procStatusBytes } from '../../test/support/serve.ts'
@@ -26,12 +27,6 @@ const { values } = parseArgs({ options: { namespaces: { type: 'string', default:
 const N = Number(values.namespaces)
 const CHANGES = Number(values.changes)
 const TARGETS = ['bank-api', 'tax-gw', 'pay-hub']
-
-/** Runs `fn` over `items`, `width` at a time. */
-async function pool<T> (items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => { while (next < items.length) await fn(items[next++]!) }))
-}
 
 const binaries = await ensureBinaries()
 const cp = await startControlPlane({ binaries })
