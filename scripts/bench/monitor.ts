@@ -6,7 +6,7 @@
 //
 //   node scripts/bench/monitor.ts [--namespaces 1000] [--changes 10]
 import { spawn } from 'node:child_process'
-import { cp as copy, rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
@@ -40,13 +40,8 @@ try {
   const configFile = join(work, 'config.json')
   await writeFile(configFile, JSON.stringify(config))
   await writeFile(join(work, 'values.yaml'), stringify({ config }))
-  // Only the monitor's RBAC is needed. helm renders every template, and the provisioner's
-  // admission policy refuses a configuration this large (its CEL list is over the API
-  // server's limit): render a copy of the chart without it.
-  const chart = join(work, 'chart')
-  await copy(join(repoRoot, 'charts', 'egress-mtls'), chart, { recursive: true })
-  await rm(join(chart, 'templates', 'admission-policy.yaml'))
-  const rendered = await run(binaries.helm ?? 'helm', ['template', 'bench', chart, '-n', 'egress-mtls', '-f', join(work, 'values.yaml'), '--show-only', 'templates/monitor-rbac.yaml'], { cwd: repoRoot })
+  // Only the monitor's RBAC is needed.
+  const rendered = await run(binaries.helm ?? 'helm', ['template', 'bench', join(repoRoot, 'charts', 'egress-mtls'), '-n', 'egress-mtls', '-f', join(work, 'values.yaml'), '--show-only', 'templates/monitor-rbac.yaml'], { cwd: repoRoot })
   if (rendered.code !== 0) throw new Error(rendered.stderr)
   type Rbac = { kind: string, apiVersion: string, metadata: { name: string, namespace?: string } } | null
   const rbac = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as Rbac).filter((o) => o !== null)
