@@ -108,7 +108,7 @@ export const ERRORS = Object.freeze({
   },
   EMTLS_CLI_TARGET_GATEWAY_NAMESPACE: {
     exit: 2,
-    text: (target: string, home: string, namespace: string) => `target ${target} originates at the egress gateway: its Secret is in namespace ${home} only (drop -n ${namespace})`,
+    text: (target: string, proxy: string, home: string, namespace: string) => `target ${target} originates at the ${proxy}: its Secret is in namespace ${home} only (drop -n ${namespace})`,
   },
   EMTLS_CLI_CONNECT_TO_INVALID: { exit: 2, text: (value: string) => `--connect-to ${JSON.stringify(value)}: must be HOST:PORT, e.g. 127.0.0.1:8443` },
   EMTLS_CLI_NO_KUBECONFIG: {

@@ -29,7 +29,7 @@ export async function run (options: ProbeOptions, io: Io): Promise<number> {
     material = await readMaterialFiles({ cert: options.cert, key: options.key, cacert: options.cacert })
     checks = checkMaterial('files', { cert: options.cert, key: options.key, cacert: options.cacert }, material, now)
   } else {
-    const namespace = target.origination === 'egressGateway' ? gatewayNamespace(config, target, options.namespace) : options.namespace ?? onlyNamespace(target)
+    const namespace = target.origination === 'sidecar' ? options.namespace ?? onlyNamespace(target) : proxyNamespace(config, target, options.namespace)
     const [{ loadKubeConfig }, { apiFailure }] = await Promise.all([import('../kube/client.ts'), import('../kube/api-failure.ts')])
     const { readSecretData } = await import('../kube/secrets.ts')
     const kc = loadKubeConfig(options.kubeconfig, options.context) // a bad kubeconfig is bad usage, not a finding
@@ -78,11 +78,12 @@ function findTarget (config: Config, name: string): Target {
   return target
 }
 
-/** A target at the egress gateway: its Secret is in the gateway's namespace only. */
-function gatewayNamespace (config: Config, target: Target, namespace: string | undefined): string {
-  const home = config.egressGateway.namespace
+/** A target at the egress gateway or the waypoint: its Secret is in that namespace only. */
+function proxyNamespace (config: Config, target: Target, namespace: string | undefined): string {
+  const waypoint = target.origination === 'waypoint'
+  const home = waypoint ? config.waypoint.namespace : config.egressGateway.namespace
   if (namespace !== undefined && namespace !== home) {
-    throw cliError('EMTLS_CLI_TARGET_GATEWAY_NAMESPACE', target.name, home, namespace)
+    throw cliError('EMTLS_CLI_TARGET_GATEWAY_NAMESPACE', target.name, waypoint ? 'waypoint' : 'egress gateway', home, namespace)
   }
   return home
 }

@@ -10,11 +10,12 @@ import { type Config, targetsForNamespace } from '../core/config/config.ts'
 import { checkResource, checkServerNameVerification, checkSidecarInjection, checkWorkload, podTemplateMetadata, scanNamespace, type Workload } from '../core/doctor/doctor.ts'
 import { checkGatewayWorkload } from '../core/doctor/gateway.ts'
 import { checkIstioVersion, type Istiod } from '../core/doctor/istio-version.ts'
-import { targetNamespaces, targetObjects } from '../core/istio/render.ts'
+import { checkWaypoint } from '../core/doctor/waypoint.ts'
+import { GATEWAY_API_VERSION, targetNamespaces, targetObjects } from '../core/istio/render.ts'
 import { checkSecret } from '../core/tls/client-material.ts'
 import { cliError } from '../errors.ts'
 import { apiFailure } from './api-failure.ts'
-import { getObject, istioApi, resourceFor } from './istio.ts'
+import { getObject, istioApi, type LiveObject, resourceFor } from './istio.ts'
 import { deadlineOptions, type RetryOptions, withRetry } from './retry.ts'
 import { readSecretData } from './secrets.ts'
 
@@ -115,8 +116,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
   const istio = istioApi(kc)
   const checked = new Set<string>()
   for (const t of targets) {
-    // At the egress gateway, the Secret is in the gateway's namespace only.
-    const secretNs = t.origination === 'egressGateway' ? config.egressGateway.namespace : namespace
+    // At the egress gateway (the waypoint), the Secret is in the gateway's (the waypoint's) namespace only.
+    const secretNs = t.origination === 'egressGateway' ? config.egressGateway.namespace : t.origination === 'waypoint' ? config.waypoint.namespace : namespace
     const secret = await read(`Secret ${secretNs}/${t.secretName}`, () => readSecretData(kc, secretNs, t.secretName, options.deadline), false)
     if (!secret.ok) findings.push(secret.error)
     else findings.push(...checkSecret(t, secretNs, secret.value, options.now))
@@ -134,6 +135,17 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     }
   }
   if (targets.some((t) => t.origination === 'egressGateway')) findings.push(...await gatewayWorkload(kc, config, read, bound))
+  if (targets.some((t) => t.origination === 'waypoint')) {
+    const { name, namespace: at } = config.waypoint
+    const gw = await read(`waypoint ${at}/${name}`, () => getObject(istio, resourceFor(GATEWAY_API_VERSION, 'Gateway'), at, name, options.deadline))
+    if (!gw.ok) findings.push(gw.error)
+    else {
+      const live = gw.value as (LiveObject & { spec?: { gatewayClassName?: string } }) | undefined
+      const className = live?.spec?.gatewayClassName
+      const seen = live === undefined ? undefined : { labels: live.metadata.labels ?? {}, ...(className === undefined ? {} : { gatewayClassName: className }) }
+      findings.push(...checkWaypoint(config, namespace, namespaceLabels, seen))
+    }
+  }
 
   if (targets.length > 0) findings.push(...await istioVersion(kc, config.meshRootNamespace, read, bound))
 
@@ -157,7 +169,8 @@ export async function doctor (kc: KubeConfig, config: Config, options: DoctorOpt
     }
     findings.push(...scanNamespace(config, namespace, namespaceLabels, workloads))
   }
-  findings.push(checkSidecarInjection(namespace, namespaceLabels, podLabels))
+  // An ambient namespace whose targets are all at the waypoint has no sidecar to check.
+  if (targets.length === 0 || targets.some((t) => t.origination !== 'waypoint')) findings.push(checkSidecarInjection(namespace, namespaceLabels, podLabels))
   return findings
 }
 

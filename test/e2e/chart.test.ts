@@ -410,7 +410,8 @@ describe('chart', () => {
         const security = { apiGroups: ['security.istio.io'], resources: ['authorizationpolicies'] }
         const istio = (verbs: string[]): Rule[] => [{ ...networking, verbs }, { ...security, verbs }]
         assert.deepEqual(sorted(grants.get(`${full}-provision`)), sorted([
-          { scope: '(cluster)', rules: istio(['get', 'list', 'delete']) },
+          // pruning a waypoint's Role, RoleBinding and Gateway too (none made here: no waypoint target)
+          { scope: '(cluster)', rules: [...istio(['get', 'list', 'delete']), { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: ['get', 'list', 'delete'] }, { apiGroups: ['gateway.networking.k8s.io'], resources: ['gateways'], verbs: ['get', 'list', 'delete'] }] },
           { scope: payments, rules: [...istio(['create', 'patch']), { apiGroups: [''], resources: ['secrets'], resourceNames: ['bank-api-mtls', 'tax-gw-client'], verbs: ['get'] }] },
           { scope: billing, rules: [...istio(['create', 'patch']), { apiGroups: [''], resources: ['secrets'], resourceNames: ['tax-gw-client'], verbs: ['get'] }] },
           { scope: meshRoot, rules: istio(['create', 'patch']) },

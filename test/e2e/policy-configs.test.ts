@@ -19,7 +19,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import fc from 'fast-check'
 import { parseAllDocuments } from 'yaml'
 
-import { ISTIO_KINDS, type IstioKind, type IstioObject, istioPath, render } from '../../src/core/istio/render.ts'
+import { type IstioKind, type IstioObject, istioPath, objectPath, render, resourcePath, RESOURCES } from '../../src/core/istio/render.ts'
 import { HELM_ENV } from '../support/binaries.ts'
 import { resolvedConfig } from '../support/config.ts'
 import { configArbitrary, validConfig } from '../support/config-arbitrary.ts'
@@ -122,9 +122,9 @@ const provision = async (s: Setup, ...flags: string[]): Promise<{ code: number, 
 async function live (s: Setup): Promise<string[]> {
   const out: string[] = []
   for (const ns of [s.ns.p1, s.ns.p2, s.ns.root, s.ns.gw]) {
-    for (const kind of ISTIO_KINDS) {
-      const list = await kubeJson(kc, { path: istioPath(kind, ns) }) as { items: Obj[] }
-      for (const o of list.items) if (o.metadata.labels?.['egress-mtls.io/instance'] === s.release) out.push(`${kind} ${ns}/${o.metadata.name}`)
+    for (const r of RESOURCES) {
+      const list = await kubeJson(kc, { path: resourcePath(r, ns) }) as { items: Obj[] }
+      for (const o of list.items) if (o.metadata.labels?.['egress-mtls.io/instance'] === s.release) out.push(`${r.kind} ${ns}/${o.metadata.name}`)
     }
   }
   return out.sort()
@@ -152,7 +152,7 @@ async function prunesAll (s: Setup): Promise<void> {
 }
 
 /** The rendered object of kind at namespace/name, as a mutable copy. */
-function find (s: Setup, kind: IstioKind, namespace: string, name: string): Obj {
+function find (s: Setup, kind: IstioKind | 'Role' | 'RoleBinding', namespace: string, name: string): Obj {
   const o = s.rendered.find((x) => x.kind === kind && x.metadata.namespace === namespace && x.metadata.name === name)
   assert.ok(o !== undefined, `${kind} ${namespace}/${name} is rendered (rendered: ${ids(s.rendered).join(', ')})`)
   return structuredClone(o) as unknown as Obj
@@ -161,7 +161,7 @@ function find (s: Setup, kind: IstioKind, namespace: string, name: string): Obj 
 /** Sent as provision sends (server-side apply, field manager egress-mtls), as a dry run. */
 const apply = (s: { token: KubeConfig }, o: Obj) => kubeRequest(s.token, {
   method: 'PATCH',
-  path: `${istioPath(o.kind as IstioKind, o.metadata.namespace ?? '', o.metadata.name)}?fieldManager=egress-mtls&force=true&dryRun=All`,
+  path: `${objectPath(o as unknown as IstioObject)}?fieldManager=egress-mtls&force=true&dryRun=All`,
   body: o,
   contentType: 'application/apply-patch+yaml',
 })
@@ -393,6 +393,49 @@ describe('egressGateway: namespaced, mesh-wide, one in the gateway\'s own namesp
     const taxSe = find(s, 'ServiceEntry', s.ns.p1, 'egress-mtls-tax-gw')
     await forgeriesRefused(s, taxSe, [
       ['a sidecar target\'s VirtualService answering itself (only the gateway routes\' may)', (o) => ({ ...o, kind: 'VirtualService', spec: { hosts: ['gw.tax.example.org'], exportTo: ['.'], http: [{ directResponse: { status: 403 } }] } }), noEntry],
+    ])
+  })
+  test('provision --prune-all with the token deletes it all', async () => { await prunesAll(s) })
+})
+
+describe('waypoint: namespaced, mesh-wide, one in the waypoint\'s own namespace, the waypoint created; a sidecar target beside them', () => {
+  let s: Setup
+  before(async () => {
+    s = await setUp('waypoint', (ns) => ({
+      waypoint: { name: 'bank-egress', namespace: ns.gw, create: true },
+      targets: [
+        { name: 'bank-api', host: 'api.bank.example.com', namespaces: [ns.p1, ns.p2], origination: 'waypoint', secretName: 'bank-client' },
+        { name: 'mesh-gw', host: 'gw.mesh.example.net', namespaces: ['*'], origination: 'waypoint' },
+        { name: 'local', host: 'local.example.org', namespaces: [ns.gw], origination: 'waypoint' },
+        { name: 'tax-gw', host: 'gw.tax.example.org', namespaces: [ns.p1] },
+      ],
+    }))
+  })
+  test('provision with the provisioner\'s token: everything rendered accepted (the Secret reader, the waypoint, each target\'s objects)', async () => {
+    assert.deepEqual([...new Set(s.rendered.map((o) => `${o.apiVersion} ${o.kind}`))].sort(), [
+      'gateway.networking.k8s.io/v1 Gateway', 'networking.istio.io/v1 DestinationRule', 'networking.istio.io/v1 ServiceEntry',
+      'rbac.authorization.k8s.io/v1 Role', 'rbac.authorization.k8s.io/v1 RoleBinding', 'security.istio.io/v1 AuthorizationPolicy',
+    ])
+    await provisionsAll(s)
+  })
+  test('forged: a wider Role or binding, a policy letting another namespace in, another Secret, a wider export, another target\'s name', async () => {
+    const exact = /exactly as rendered/
+    await forgeriesRefused(s, find(s, 'Role', s.ns.gw, 'egress-mtls-bank-egress-secrets'), [
+      ['a Role that may also write Secrets', (o) => { o['rules'] = [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'update'] }] }, exact],
+    ])
+    await forgeriesRefused(s, find(s, 'RoleBinding', s.ns.gw, 'egress-mtls-bank-egress-secrets'), [
+      ['bound to the release\'s own ServiceAccount', (o) => { o['subjects'] = [{ kind: 'ServiceAccount', name: 'default', namespace: s.ns.release }] }, exact],
+    ])
+    await forgeriesRefused(s, find(s, 'AuthorizationPolicy', s.ns.gw, 'egress-mtls-bank-api'), [
+      ['allowing the mesh-root namespace too', (o) => { at(o, 'spec.rules.0.from.0.source')['namespaces'] = [s.ns.p1, s.ns.p2, s.ns.root] }, exact],
+      ['the mesh-wide target\'s (none is rendered: it is every namespace\'s)', (o) => { o.metadata.name = 'egress-mtls-mesh-gw'; o.metadata.labels!['egress-mtls.io/target'] = 'mesh-gw' }, noEntry],
+    ])
+    await forgeriesRefused(s, find(s, 'DestinationRule', s.ns.gw, 'egress-mtls-bank-api'), [
+      ['presenting another target\'s Secret', (o) => { at(o, 'spec.trafficPolicy.portLevelSettings.0.tls')['credentialName'] = 'local-mtls' }, reach],
+    ])
+    await forgeriesRefused(s, find(s, 'ServiceEntry', s.ns.gw, 'egress-mtls-bank-api'), [
+      ['exported to the mesh root too', (o) => { at(o, 'spec')['exportTo'] = ['.', s.ns.p1, s.ns.p2, s.ns.root] }, reach],
+      ['in a target\'s namespace (waypoint targets have nothing there)', (o) => { o.metadata.namespace = s.ns.p1 }, noEntry],
     ])
   })
   test('provision --prune-all with the token deletes it all', async () => { await prunesAll(s) })

@@ -72,7 +72,8 @@ test('generated configurations, at the edges of the schema, render objects istio
     const config = validConfig(raw)
     if (config === undefined) continue // not a valid configuration: nothing to render
     configs++
-    for (const object of render(config)) objects.push({ object, raw })
+    // istiod validates Istio's kinds; a waypoint's Role, RoleBinding and Gateway API Gateway meet the API server's schemas (e2e tier).
+    for (const object of render(config).filter((o) => o.apiVersion.includes('.istio.io/'))) objects.push({ object, raw })
   }
   assert.ok(configs > 50, `only ${configs} of 300 generated configurations were valid`)
   const verdicts = await validate(yamlDocuments(objects.map((o) => o.object)))

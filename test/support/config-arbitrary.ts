@@ -53,12 +53,13 @@ export function targetArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
     subjectAltNames: fc.array(fc.oneof(dnsName, fc.constant('spiffe://bank.example/ns/x/sa/y'), fc.string({ minLength: 1, maxLength: 20 })), { maxLength: 3 }),
     maxConnectionDuration: duration,
     verifyServerName: fc.boolean(),
-    origination: fc.constantFrom('sidecar', 'sidecar', 'egressGateway'),
+    origination: fc.constantFrom('sidecar', 'sidecar', 'egressGateway', 'waypoint'),
   }, { requiredKeys: ['name', 'host', 'namespaces'] })
     // Names to verify and no verification contradict each other (a configuration error).
     .map((t) => t.verifyServerName === false ? { ...t, subjectAltNames: undefined } : t)
-    // At the egress gateway: the Secret keys Istio reads, and a name its Gateway can carry.
+    // At the egress gateway: the Secret keys Istio reads, and a name its Gateway can carry; at the waypoint, the same keys.
     .map((t) => t.origination === 'egressGateway' ? { ...t, name: t.name.slice(0, 43).replace(/-+$/, ''), secretKeys: undefined } : t)
+    .map((t) => t.origination === 'waypoint' ? { ...t, secretKeys: undefined } : t)
     .map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)))
 }
 
@@ -76,9 +77,14 @@ export function configArbitrary (namespaces: readonly string[]): fc.Arbitrary<Re
       selector: fc.constantFrom({ istio: 'egressgateway' }, { app: 'egress', 'topology.example.com/zone': 'a.b_c-1' }),
       port: fc.constantFrom(443, 8443, 1, 65535),
     }, { requiredKeys: ['namespace'] }),
+    waypoint: fc.record({
+      name: dnsLabel(),
+      namespace: fc.constantFrom(...namespaces),
+      create: fc.boolean(),
+    }, { requiredKeys: ['namespace'] }),
     targets: fc.uniqueArray(targetArbitrary(namespaces), { minLength: 1, maxLength: 4, selector: (t) => t['name'] }),
-  // The gateway's namespace is always one of `namespaces` (they must exist where the objects are applied).
-  }, { requiredKeys: ['targets', 'meshRootNamespace', 'egressGateway'] })
+  // The gateway's and the waypoint's namespaces are always among `namespaces` (they must exist where the objects are applied).
+  }, { requiredKeys: ['targets', 'meshRootNamespace', 'egressGateway', 'waypoint'] })
 }
 
 /** A generated configuration resolved (defaults applied), or undefined where it does not validate. */

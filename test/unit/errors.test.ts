@@ -36,7 +36,7 @@ const SAMPLES: { readonly [C in ErrorCode]: Parameters<(typeof ERRORS)[C]['text'
   EMTLS_CLI_PROBE_FILES_TOGETHER: [],
   EMTLS_CLI_TARGET_UNKNOWN: ['nope', []],
   EMTLS_CLI_TARGET_NAMESPACE_NEEDED: ['bank-api', ['*']],
-  EMTLS_CLI_TARGET_GATEWAY_NAMESPACE: ['bank-api', 'istio-egress', 'payments'],
+  EMTLS_CLI_TARGET_GATEWAY_NAMESPACE: ['bank-api', 'egress gateway', 'istio-egress', 'payments'],
   EMTLS_CLI_CONNECT_TO_INVALID: [':443'],
   EMTLS_CLI_NO_KUBECONFIG: [],
   EMTLS_CLI_KUBECONFIG_UNREADABLE: ['kc', 'no such file'],

@@ -7,7 +7,11 @@ import { test } from 'node:test'
 
 import { decide } from '../../src/core/admission/policy.ts'
 import { type Config } from '../../src/core/config/config.ts'
+import { checkWaypoint } from '../../src/core/doctor/waypoint.ts'
+import { entryDiff } from '../../src/core/istio/diff.ts'
+import { plan } from '../../src/core/istio/plan.ts'
 import { GATEWAY_API_VERSION, ISTIO_GROUPS, ISTIO_KINDS, type IstioObject, render, renderWarnings } from '../../src/core/istio/render.ts'
+import { watchScopes } from '../../src/core/tls/secret-reading.ts'
 import { ConfigError } from '../../src/errors.ts'
 import { parsedConfig, resolvedConfig } from '../support/config.ts'
 import { crdValidators, gvk, schemaErrorsWith } from '../support/crd-schemas.ts'
@@ -198,4 +202,39 @@ test('webhook: a waypoint target is never injected; a workload that asks for it 
   assert.deepEqual(decide(c, 'billing', { 'egress-mtls.io/inject': 'true' }, {}), { targets: [], warnings: [{ code: 'EMTLS_TARGET_AT_WAYPOINT', text: why }] })
   // Not opted in: nothing said.
   assert.deepEqual(decide(c, 'billing', {}, {}), { targets: [], warnings: [] })
+})
+
+test('monitor: a waypoint target\'s Secret is watched in the waypoint\'s namespace only, a mesh-wide one too', () => {
+  const c = config({ waypoint: { namespace: 'egress' }, targets: [bank, { ...bank, name: 'everywhere', host: 'all.example.net', namespaces: ['*'] }] })
+  assert.deepEqual(watchScopes(c), [{ namespace: 'egress', secretName: 'bank-api-mtls' }, { namespace: 'egress', secretName: 'everywhere-mtls' }])
+})
+
+test('doctor: the namespace enrolled in ambient, the waypoint present, of class istio-waypoint, serving services', () => {
+  const c = config({ waypoint: { name: 'bank-egress', namespace: 'egress' }, targets: [bank] })
+  const lines = (labels: Record<string, string>, gw?: { labels: Record<string, string>, gatewayClassName?: string }): string[] =>
+    checkWaypoint(c, 'payments', labels, gw).map((f) => `${f.level} ${f.subject}: ${f.message}`)
+  const ambient = { 'istio.io/dataplane-mode': 'ambient' }
+  assert.deepEqual(lines(ambient, { labels: {}, gatewayClassName: 'istio-waypoint' }), [
+    'ok Namespace payments: enrolled in ambient (istio.io/dataplane-mode=ambient): its calls reach the waypoint',
+    'ok waypoint egress/bank-egress: an istio-waypoint serving services (istio.io/waypoint-for=service)',
+  ])
+  assert.deepEqual(lines({}, undefined), [
+    'fail Namespace payments: not enrolled in ambient (no label istio.io/dataplane-mode): nothing carries its calls to the waypoint, so waypoint targets get no client certificate; label it istio.io/dataplane-mode=ambient',
+    'fail waypoint egress/bank-egress: not found: nothing originates the mutual TLS of waypoint targets; create it (istioctl waypoint apply -n egress --name bank-egress) or set waypoint.create: true',
+  ])
+  assert.match(lines({ 'istio.io/dataplane-mode': 'none' }, { labels: { 'istio.io/waypoint-for': 'workload' }, gatewayClassName: 'istio-waypoint' }).join('\n'),
+    /fail Namespace payments: not enrolled in ambient \(istio.io\/dataplane-mode=none\)[^\n]*\nfail waypoint egress\/bank-egress: serves istio.io\/waypoint-for=workload, not services/)
+  assert.match(lines(ambient, { labels: {}, gatewayClassName: 'istio' })[1] ?? '', /^fail waypoint egress\/bank-egress: is of class istio, not istio-waypoint/)
+})
+
+test('provision\'s plan: a Role whose rules were widened is an update, its diff showing the rules; its RoleBinding\'s subjects likewise', () => {
+  const desired = render(config({ targets: [bank] }))
+  const role = find(desired, 'Role', 'egress-mtls-waypoint-secrets')
+  const binding = find(desired, 'RoleBinding', 'egress-mtls-waypoint-secrets')
+  const widened = { ...role, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['*'] }] }
+  const other = { ...binding, subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: 'istio-egress' }] }
+  const entries = plan(desired, [...desired.filter((o) => o !== role && o !== binding), widened, other], { instance: 'egress-mtls' })
+  assert.deepEqual(entries.map((e) => `${e.action} ${e.kind}`), ['update Role', 'update RoleBinding', 'unchanged AuthorizationPolicy', 'unchanged DestinationRule', 'unchanged ServiceEntry'])
+  assert.match(entryDiff(entries[0] ?? assert.fail()), /-\s+- "\*"\n\+\s+- get\n\+\s+- list\n\+\s+- watch/)
+  assert.match(entryDiff(entries[1] ?? assert.fail()), /-\s+name: default\n\+\s+name: waypoint/)
 })

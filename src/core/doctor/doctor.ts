@@ -8,7 +8,7 @@ import { about, type Finding } from '../base/findings.ts'
 import { isRecord, isStringMap, jsonEqual, pointerTokens } from '../base/json.ts'
 import { INJECT_LABEL, INJECTED_ANNOTATION, NAMESPACE_LABEL, TARGETS_ANNOTATION } from '../base/names.ts'
 import { type Config, type Target, targetsForNamespace } from '../config/config.ts'
-import type { LiveObject } from '../istio/plan.ts'
+import { type LiveObject, managedBody } from '../istio/plan.ts'
 import type { IstioObject } from '../istio/render.ts'
 
 /**
@@ -28,7 +28,8 @@ export function checkResource (desired: IstioObject, live: LiveObject | undefine
   const labels = live.metadata.labels ?? {}
   const lost = Object.entries(desired.metadata.labels).filter(([k, v]) => labels[k] !== v).map(([k, v]) => `${k}=${v}`)
   if (lost.length > 0) return fail(`lacks the label${lost.length > 1 ? 's' : ''} ${lost.join(', ')}; run egress-mtls provision`)
-  const diff = differences(desired.spec, live.spec, 'spec')
+  // A Role's rules, a RoleBinding's subjects and roleRef, else the spec.
+  const diff = desired.spec === undefined ? differences(managedBody(desired), managedBody(live), desired.kind) : differences(desired.spec, live.spec, 'spec')
   if (diff.length > 0) return fail(`differs from what render produces at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}; run egress-mtls provision`)
   return ok('as rendered')
 }

@@ -78,10 +78,11 @@ export function watchScopes (config: Config): WatchScope[] {
 
 /**
  * Where a target's Secret lives: each namespace it lists in sidecar mode; the egress
- * gateway's namespace only for a target that originates there, whatever its namespaces.
+ * gateway's (the waypoint's) namespace only for a target that originates there, whatever its namespaces.
  */
 export function secretNamespaces (config: Config, t: Target): readonly string[] {
-  return t.origination === 'egressGateway' ? [config.egressGateway.namespace] : t.namespaces
+  if (t.origination === 'egressGateway') return [config.egressGateway.namespace]
+  return t.origination === 'waypoint' ? [config.waypoint.namespace] : t.namespaces
 }
 
 /** The targets whose Secret a Secret `name` in `namespace` is. */
@@ -100,7 +101,7 @@ export function expectedSecrets (config: Config): { namespace: string, target: T
 }
 
 /** A sidecar-mode target of the whole mesh: its Secret may be in any namespace. */
-const meshWide = (t: Target): boolean => t.origination !== 'egressGateway' && t.namespaces.includes('*')
+const meshWide = (t: Target): boolean => t.origination === 'sidecar' && t.namespaces.includes('*')
 
 /** One series set of the monitor: a target's Secret in a namespace, as last read. */
 export interface Row {
