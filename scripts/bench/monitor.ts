@@ -6,7 +6,7 @@
 //
 //   node scripts/bench/monitor.ts [--namespaces 1000] [--changes 10]
 import { spawn } from 'node:child_process'
-import { cp as copy, rm, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
@@ -18,6 +18,7 @@ import { startControlPlane } from '../../test/support/control-plane.ts'
 import { kubeJson, kubeRequest, loadKubeConfig, serviceAccountKubeconfig } from '../../test/support/kube.ts'
 import { httpGet, sample, scrape } from '../../test/support/metrics-port.ts'
 import { clientMaterial, notAfterSeconds } from '../../test/support/pki.ts'
+import { pool } from '../../test/support/pool.ts'
 import { cliMain, repoRoot } from '../../test/support/repo.ts'
 import { run } from '../../test/support/run.ts'
 import { procStatusBytes } from '../../test/support/serve.ts'
@@ -26,12 +27,6 @@ const { values } = parseArgs({ options: { namespaces: { type: 'string', default:
 const N = Number(values.namespaces)
 const CHANGES = Number(values.changes)
 const TARGETS = ['bank-api', 'tax-gw', 'pay-hub']
-
-/** Runs `fn` over `items`, `width` at a time. */
-async function pool<T> (items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: width }, async () => { while (next < items.length) await fn(items[next++]!) }))
-}
 
 const binaries = await ensureBinaries()
 const cp = await startControlPlane({ binaries })
@@ -45,13 +40,8 @@ try {
   const configFile = join(work, 'config.json')
   await writeFile(configFile, JSON.stringify(config))
   await writeFile(join(work, 'values.yaml'), stringify({ config }))
-  // Only the monitor's RBAC is needed. helm renders every template, and the provisioner's
-  // admission policy refuses a configuration this large (its CEL list is over the API
-  // server's limit): render a copy of the chart without it.
-  const chart = join(work, 'chart')
-  await copy(join(repoRoot, 'charts', 'egress-mtls'), chart, { recursive: true })
-  await rm(join(chart, 'templates', 'admission-policy.yaml'))
-  const rendered = await run(binaries.helm ?? 'helm', ['template', 'bench', chart, '-n', 'egress-mtls', '-f', join(work, 'values.yaml'), '--show-only', 'templates/monitor-rbac.yaml'], { cwd: repoRoot })
+  // Only the monitor's RBAC is needed.
+  const rendered = await run(binaries.helm ?? 'helm', ['template', 'bench', join(repoRoot, 'charts', 'egress-mtls'), '-n', 'egress-mtls', '-f', join(work, 'values.yaml'), '--show-only', 'templates/monitor-rbac.yaml'], { cwd: repoRoot })
   if (rendered.code !== 0) throw new Error(rendered.stderr)
   type Rbac = { kind: string, apiVersion: string, metadata: { name: string, namespace?: string } } | null
   const rbac = parseAllDocuments(rendered.stdout).map((d) => d.toJS() as Rbac).filter((o) => o !== null)

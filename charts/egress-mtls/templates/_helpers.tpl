@@ -359,3 +359,37 @@ wrapped in dyn() unless they are all strings (JSON is then CEL already).
 [ {{- range $i, $v := . }}{{ if $i }}, {{ end }}dyn({{ include "egress-mtls.celLiteral" $v }}){{ end -}} ]
 {{- end -}}
 {{- end -}}
+
+{{- /*
+A CEL list too long for one expression (the API server parses each up to 100,000
+characters), as policy variables: (list NAME ITEMS), ITEMS CEL literals of at most 99,000
+characters each, packed in order into NAME0, NAME1, ... of at most 90,000 characters, and
+NAME, their concatenation.
+*/ -}}
+{{- define "egress-mtls.celListVariables" -}}
+{{- $name := index . 0 -}}
+{{- $chunks := list -}}
+{{- $chunk := list -}}
+{{- $size := 0 -}}
+{{- range index . 1 -}}
+{{- if and $chunk (gt (add $size (len .) 12) 90000) -}}
+{{- $chunks = append $chunks $chunk -}}
+{{- $chunk = list -}}
+{{- $size = 0 -}}
+{{- end -}}
+{{- $chunk = append $chunk . -}}
+{{- $size = add $size (len .) 12 -}}
+{{- end -}}
+{{- $chunks = append $chunks $chunk -}}
+{{- $parts := list -}}
+{{- range $i, $c := $chunks }}
+- name: {{ $name }}{{ $i }}
+  expression: >-
+    [
+      {{ join ",\n      " $c }}
+    ]
+{{- $parts = append $parts (printf "variables.%s%d" $name $i) -}}
+{{- end }}
+- name: {{ $name }}
+  expression: {{ join " + " $parts | quote }}
+{{- end -}}
