@@ -4,7 +4,7 @@
 // Secret of its own namespace (credentialName). Pure.
 import { resourceName, targetPodLabel } from '../base/names.ts'
 import type { Config, Target } from '../config/config.ts'
-import { connectionPool, type IstioObject, istioObject, serverNames, serviceEntrySpec, targetNamespaces } from './objects.ts'
+import { credentialOrigination, type IstioObject, istioObject, serviceEntrySpec, targetNamespaces } from './objects.ts'
 
 /** Name of the objects of a target in the gateway's namespace (an Istio Gateway's name is a DNS label). */
 export const gatewaySideName = (target: string): string => `${resourceName(target)}-gateway`
@@ -99,23 +99,7 @@ export function renderGatewaySide (config: Config, target: Target, instance: str
     exportTo,
     http: [{ route: [{ destination: { host: target.host, port: { number: target.port } } }] }],
   }))
-  const names = serverNames(target)
-  out.push(object('DestinationRule', {
-    host: target.host,
-    exportTo,
-    trafficPolicy: {
-      portLevelSettings: [{
-        port: { number: target.port },
-        ...connectionPool(target),
-        tls: {
-          mode: 'MUTUAL',
-          credentialName: target.secretName,
-          sni: target.sni,
-          ...(names.length > 0 ? { subjectAltNames: names } : {}),
-        },
-      }],
-    },
-  }))
+  out.push(object('DestinationRule', credentialOrigination(target, target.port, exportTo)))
   if (!target.namespaces.includes('*')) {
     // Keyed on the connection's SNI (the host's server, whatever Host header the requests on
     // it carry), never on HTTP attributes: Istio turns a DENY rule's HTTP-only conditions

@@ -147,6 +147,31 @@ export function connectionPool (target: Target): { connectionPool?: { tcp: { max
   return duration === undefined ? {} : { connectionPool: { tcp: { maxConnectionDuration: duration } } }
 }
 
+/**
+ * A DestinationRule's spec originating mutual TLS to `target` on `port` with the certificate
+ * of its Secret by name (`credentialName`: the proxy's SDS reads the Secret of its own
+ * namespace): at the egress gateway and at the waypoint.
+ */
+export function credentialOrigination (target: Target, port: number, exportTo: readonly string[]): Record<string, unknown> {
+  const names = serverNames(target)
+  return {
+    host: target.host,
+    exportTo: [...exportTo],
+    trafficPolicy: {
+      portLevelSettings: [{
+        port: { number: port },
+        ...connectionPool(target),
+        tls: {
+          mode: 'MUTUAL',
+          credentialName: target.secretName,
+          sni: target.sni,
+          ...(names.length > 0 ? { subjectAltNames: names } : {}),
+        },
+      }],
+    },
+  }
+}
+
 /** A maker of `target`'s objects (undefined: a host's shared ones) named `name` in `namespace`. */
 export function istioObject (target: Target | undefined, namespace: string, name: string, instance: string) {
   return (kind: IstioKind, spec: Record<string, unknown>): IstioObject => ({

@@ -5,7 +5,7 @@
 import { MANAGER, resourceName } from '../base/names.ts'
 import type { Config, Target } from '../config/config.ts'
 import {
-  connectionPool, GATEWAY_API_VERSION, type IstioObject, istioObject, ownershipLabels, RBAC_API_VERSION, serverNames, serviceEntrySpec,
+  credentialOrigination, GATEWAY_API_VERSION, type IstioObject, istioObject, ownershipLabels, RBAC_API_VERSION, serviceEntrySpec,
   targetNamespaces,
 } from './objects.ts'
 
@@ -41,7 +41,6 @@ export function renderWaypointTarget (config: Config, target: Target, instance: 
   const meshWide = target.namespaces.includes('*')
   const exportTo = meshWide ? ['*'] : [...new Set(['.', ...targetNamespaces(config, target).filter((n) => n !== namespace)])]
   const serviceEntry = object('ServiceEntry', serviceEntrySpec({ ...config, routing: 'targetPort' }, target, exportTo))
-  const names = serverNames(target)
   const out: IstioObject[] = []
   if (!meshWide) {
     out.push(object('AuthorizationPolicy', {
@@ -50,22 +49,7 @@ export function renderWaypointTarget (config: Config, target: Target, instance: 
       rules: [{ from: [{ source: { namespaces: [...target.namespaces] } }] }],
     }))
   }
-  out.push(object('DestinationRule', {
-    host: target.host,
-    exportTo: ['.'],
-    trafficPolicy: {
-      portLevelSettings: [{
-        port: { number: target.plainPort },
-        ...connectionPool(target),
-        tls: {
-          mode: 'MUTUAL',
-          credentialName: target.secretName,
-          sni: target.sni,
-          ...(names.length > 0 ? { subjectAltNames: names } : {}),
-        },
-      }],
-    },
-  }))
+  out.push(object('DestinationRule', credentialOrigination(target, target.plainPort, ['.'])))
   const labels = { ...serviceEntry.metadata.labels, [USE_WAYPOINT_LABEL]: config.waypoint.name }
   out.push({ ...serviceEntry, metadata: { ...serviceEntry.metadata, labels } })
   return out
