@@ -8,7 +8,7 @@
 // (floor then webhook, or webhook then floor): on a shared machine a burst of outside load
 // skews one round, not the verdict.
 //
-//   node scripts/bench.ts [--duration 1] [--rounds 10] [--connections 32] [--rate 1000 (paced row of (a))]
+//   node scripts/bench.ts [--duration 1] [--rounds 10] [--warmup 8] [--connections 32] [--rate 1000 (paced row of (a))]
 //                         [--only a,b,c,h,m,idle] [--startup-runs 5]
 //                                     (h: hostile ~3 MiB annotations, four at once; m: admit() and (a)'s body to JSON in a loop;
 //                                      idle: 2,000 idle connections, bench/idle.ts)
@@ -48,6 +48,7 @@ const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '8' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '1000' },
     only: { type: 'string', default: 'a,b,c,h,m,idle' },
@@ -62,6 +63,13 @@ const { values: flags } = parseArgs({
 })
 const DURATION = Number(flags.duration)
 const ROUNDS = Number(flags.rounds)
+/**
+ * Seconds of load on each server before its first round of each scenario. Under `--trace-opt`
+ * both servers still compile new code for about 8 s of load (the webhook, with more code, a
+ * few dozen functions a second for longer than the floor); rounds measured before that
+ * compare two JITs at work, not two servers.
+ */
+const WARMUP = Number(flags.warmup)
 const CONNECTIONS = Number(flags.connections)
 const RATE = Number(flags.rate)
 const ONLY = new Set(flags.only.split(','))
@@ -204,8 +212,8 @@ function row (label: string, server: 'webhook' | 'floor', load: Load, s: Sample)
 /** Alternates floor and webhook round by round (ABBA order), after a warm-up of each. */
 async function compare (webhook: Listening, floor: Listening, ca: string, sc: Scenario, load: Load): Promise<[Row, Row]> {
   const warm = emptySample()
-  await run(floor, ca, sc.bodies, load, 1, warm)
-  await run(webhook, ca, sc.bodies, load, 1, warm)
+  await run(floor, ca, sc.bodies, load, WARMUP, warm)
+  await run(webhook, ca, sc.bodies, load, WARMUP, warm)
   const w = emptySample()
   const f = emptySample()
   for (let r = 0; r < ROUNDS; r++) {
@@ -329,7 +337,7 @@ async function main (): Promise<void> {
     const memoryLimit = flags['memory-limit'] === '' ? undefined : Number(flags['memory-limit'])
     if (memoryLimit !== undefined) cgroup = await memoryCgroup(memoryLimit)
     out(`egress-mtls benchmark: Node ${process.version}, ${availableParallelism()} cores, HTTP/1.1 keep-alive over TLS 1.3 (EC P-256 certificate), ` +
-      `autocannon; ${ROUNDS} rounds x ${DURATION} s per server and load, floor and webhook interleaved; ` +
+      `autocannon; ${ROUNDS} rounds x ${DURATION} s per server and load after ${WARMUP} s of warm-up each, floor and webhook interleaved; ` +
       `floor: ${FASTIFY_FLOOR ? 'Fastify set up as the webhook, deciding nothing' : 'bare node:https'}; ` +
       `serve ${cli === undefined ? 'from src/*.ts (type stripping)' : 'compiled to JavaScript'}${NODE_ARGS.length > 0 ? `; node ${NODE_ARGS.join(' ')}` : ''}` +
       (memoryLimit === undefined ? '' : `; the webhook in a ${memoryLimit} MiB memory cgroup (V8 sizes its heap from it), the floor outside`))
