@@ -11,8 +11,15 @@ export const UNKNOWN = 'unknown'
 // Label values come from the request body: anything outside these sets is counted as
 // "other", so that no client can grow the number of series without bound.
 const KINDS: ReadonlySet<string> = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'])
-const OPERATIONS: ReadonlySet<string> = new Set(['CREATE', 'UPDATE', 'DELETE', 'CONNECT'])
 const RESULTS: readonly Outcome[] = ['injected', 'removed', 'unchanged', 'skipped', 'denied', 'error']
+// The label values of each dimension, "other" first; a review's counter is found by their positions.
+const KIND_LABELS: readonly string[] = ['other', UNKNOWN, ...KINDS]
+const OPERATION_LABELS: readonly string[] = ['other', UNKNOWN, 'CREATE', 'UPDATE', 'DELETE', 'CONNECT']
+const OTHER_SLOT = 0
+const slots = (values: readonly string[]): ReadonlyMap<string, number> => new Map(values.map((v, i) => [v, i]))
+const KIND_SLOT = slots(KIND_LABELS)
+const OPERATION_SLOT = slots(OPERATION_LABELS)
+const RESULT_SLOT = slots(RESULTS)
 
 /**
  * Requests and connections turned away before any review was read (not admission errors):
@@ -47,16 +54,24 @@ export interface Metrics {
 export function createMetrics (): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
-  // Reviews are counted in plain numbers and added to the counter at each scrape: prom-client's
-  // inc() hashes and checks its labels on every call, a scrape is rarer than a review.
-  const answered = new Map<string, { readonly labels: { kind: string, operation: string, result: Outcome, dry_run: string }, n: number }>()
+  // Reviews are counted in plain numbers, one per label set, and added to the counter at each
+  // scrape: prom-client's inc() hashes and checks its labels on every call (and a key string
+  // per review would be built and hashed), a scrape is rarer than a review.
+  const answered = new Float64Array(KIND_LABELS.length * OPERATION_LABELS.length * RESULTS.length * 2)
   const requests = new Counter({
     name: 'egress_mtls_admission_requests_total',
     help: 'AdmissionReviews answered, by workload kind, operation, result (injected, removed, unchanged, skipped, denied, error) and dry_run.',
     labelNames: ['kind', 'operation', 'result', 'dry_run'] as const,
     registers: [registry],
     collect () {
-      for (const a of answered.values()) if (a.n > 0) { this.inc(a.labels, a.n); a.n = 0 }
+      answered.forEach((n, slot) => {
+        if (n === 0) return
+        answered[slot] = 0
+        const result = RESULTS[Math.floor(slot / 2) % RESULTS.length]
+        const operation = OPERATION_LABELS[Math.floor(slot / (2 * RESULTS.length)) % OPERATION_LABELS.length]
+        const kind = KIND_LABELS[Math.floor(slot / (2 * RESULTS.length * OPERATION_LABELS.length))]
+        if (result !== undefined && operation !== undefined && kind !== undefined) this.inc({ kind, operation, result, dry_run: slot % 2 === 1 ? 'true' : 'false' }, n)
+      })
     },
   })
   const observeDuration = histogramByResult(
@@ -137,13 +152,11 @@ export function createMetrics (): Metrics {
   return {
     registry,
     admission (kind, operation, result, seconds, dryRun = false) {
-      const k = KINDS.has(kind) ? kind : kind === UNKNOWN ? UNKNOWN : 'other'
-      const o = OPERATIONS.has(operation) ? operation : operation === UNKNOWN ? UNKNOWN : 'other'
-      const d = dryRun ? 'true' : 'false'
-      const key = `${k} ${o} ${result} ${d}`
-      const a = answered.get(key)
-      if (a === undefined) answered.set(key, { labels: { kind: k, operation: o, result, dry_run: d }, n: 1 })
-      else a.n++
+      const k = KIND_SLOT.get(kind) ?? OTHER_SLOT
+      const o = OPERATION_SLOT.get(operation) ?? OTHER_SLOT
+      const r = RESULT_SLOT.get(result) ?? 0
+      const slot = ((k * OPERATION_LABELS.length + o) * RESULTS.length + r) * 2 + (dryRun ? 1 : 0)
+      answered[slot] = (answered[slot] ?? 0) + 1
       if (seconds !== undefined) observeDuration(result, seconds)
     },
     rejection (reason) { rejections.inc({ reason }) },
