@@ -21,8 +21,10 @@ export const tlsStatsRegexp = (host: string): string => `${CLUSTER}${host.replac
 
 /** The regexps egress-mtls wants on a pod template with these targets (one per sidecar target's host, sorted), or undefined. */
 function wantedRegexps (targets: readonly Target[], config: Config): string[] | undefined {
+  // Asked on every injected review: with tlsStats off (the default), nothing is built.
+  if (!config.tlsStats) return undefined
   const hosts = [...new Set(targets.filter((t) => t.origination === 'sidecar').map((t) => t.host))].sort()
-  return config.tlsStats && hosts.length > 0 ? hosts.map(tlsStatsRegexp) : undefined
+  return hosts.length > 0 ? hosts.map(tlsStatsRegexp) : undefined
 }
 
 const valueOf = (regexps: readonly string[]): string => JSON.stringify({ proxyStatsMatcher: { inclusionRegexps: regexps } })
@@ -60,8 +62,9 @@ export function proxyConfigEdit (current: string | undefined, targets: readonly 
 
 /** The user's own value, kept where egress-mtls wanted to write its own: what the warning names, or undefined. */
 export function proxyConfigKept (current: string | undefined, targets: readonly Target[], config: Config): readonly string[] | undefined {
+  if (current === undefined) return undefined
   const regexps = wantedRegexps(targets, config)
-  if (current === undefined || regexps === undefined || isOwnProxyConfig(current)) return undefined
+  if (regexps === undefined || isOwnProxyConfig(current)) return undefined
   return regexps
 }
 
