@@ -67,3 +67,33 @@ test('the same verdict as JSON.parse on JSON values and on texts near them', () 
     assert.equal(scansAsJson(text), isJson(text), text)
   }), { numRuns: 5000 })
 })
+
+// Strings are read four bytes at a time: every byte, and every pair of bytes (an escape, a
+// quote after a control character), at every place in the four, and the ends of the bytes.
+test('every byte and pair of bytes in a string, at each place in a 4-byte word: JSON.parse\'s verdict on the decoded text', () => {
+  const verdict = (bytes: Buffer): boolean => {
+    const end = jsonValueEnd(bytes, 0)
+    return end !== -1 && /^[ \t\n\r]*$/.test(bytes.toString('utf8', end))
+  }
+  for (let a = 0; a < 256; a++) {
+    for (let b = 0; b < 256; b++) {
+      for (let at = 1; at <= 5; at++) {
+        const bytes = Buffer.from('"abcdefghijk"')
+        bytes[at] = a
+        bytes[at + 1] = b
+        if (verdict(bytes) !== isJson(bytes.toString('utf8'))) assert.fail(`bytes ${a} ${b} at ${at}: ${JSON.stringify(bytes.toString('latin1'))}`)
+      }
+    }
+  }
+})
+
+test('a view of a larger buffer: nothing after its end is read', () => {
+  const whole = Buffer.from('xxx"abcdefghijklmnop"')
+  for (let from = 0; from <= 3; from++) {
+    const text = whole.subarray(from)
+    const at = 3 - from
+    assert.equal(jsonValueEnd(text, at), text.length, `from ${from}`)
+    // Cut before the closing quote, at each place in the last four bytes: the string does not end.
+    for (let cut = 1; cut <= 5; cut++) assert.equal(jsonValueEnd(text.subarray(0, text.length - cut), at), -1, `from ${from}, cut ${cut}`)
+  }
+})

@@ -81,3 +81,23 @@ test('bodies near a review: JSON.parse\'s verdict, and its value but for oldObje
     assert.deepEqual(read(got.value), read(value))
   }), { numRuns: 2000 })
 })
+
+test('the key found past many `j`s after it, in oldObject and after it, and at the very start and end', () => {
+  const review = labelledUpdate()
+  const request = review['request'] as JsonObject
+  const oldObject = request['oldObject'] as JsonObject
+  for (const js of [1, 15, 16, 17, 40]) {
+    const many = { ...review, request: { ...request, oldObject: { ...oldObject, jjj: 'j'.repeat(js) } }, j: 'j'.repeat(js) }
+    const text = JSON.stringify(many)
+    assert.deepEqual(reviewBodyJson(bytes(text)), { ok: true, value: expected(text) }, `${js} j`)
+  }
+  const padding = 'p'.repeat(300)
+  const top = `{"oldObject":{"a":"${padding}"},"j":1}`
+  assert.deepEqual(reviewBodyJson(bytes(top)), { ok: true, value: JSON.parse(top) as unknown })
+  for (const text of [`{"request":{"oldObject":{"a":"${padding}"}}}`, `{"request":{"oldObject":{"a":"${padding}"}},"x":"j"}`]) {
+    assert.deepEqual(reviewBodyJson(bytes(text)), { ok: true, value: expected(text) }, text)
+  }
+  const cut = `{"request":{"oldObject":{"a":"${padding}"}}`
+  assert.deepEqual(reviewBodyJson(bytes(cut)), { ok: false, error: 'body is not valid JSON' })
+  assert.deepEqual(reviewBodyJson(bytes('"j"')), { ok: true, value: 'j' })
+})
