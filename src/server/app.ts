@@ -163,12 +163,12 @@ function bounded (value: string | undefined, max = MAX_NAME): string | undefined
 
 /**
  * A review's log line: denials and warnings at info (what the user saw, and why), every
- * review at debug; never the object itself.
+ * review at debug (`debug`: the logger's level, read once); never the object itself.
  */
-function logReview (log: Logger, review: AdmissionRequest, admission: Admission, seconds: number): void {
+function logReview (log: Logger, debug: boolean, review: AdmissionRequest, admission: Admission, seconds: number): void {
   const { allowed, status, warnings } = admission.response
   const notable = !allowed || (warnings !== undefined && warnings.length > 0)
-  if (!notable && !log.isLevelEnabled('debug')) return
+  if (!notable && !debug) return
   // Every field from the request is bounded (the uid by parseReview): a review cannot write
   // a line of megabytes.
   const line = {
@@ -220,6 +220,8 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   const bodies = createBodyBudget({ bodyLimit: BODY_LIMIT, budget: limits.bodyBudgetBytes, timeoutMs: limits.bodyTimeoutMs })
   metrics.countBodyBytes(bodies.held)
   const shed = shedLogger(log)
+  // The level is set once, at start (serve --log-level).
+  const debug = log.isLevelEnabled('debug')
   metrics.countConnections(() => new Promise((resolve) => {
     app.server.getConnections((err, count) => { resolve(err === null ? count : 0) })
   }))
@@ -296,7 +298,7 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
     send(reply.type(JSON_TYPE), 200, reviewJson(parsed.value.apiVersion, admission.response))
     const seconds = (performance.now() - request.reviewStart) / 1000
     metrics.admission(review.kind.kind, review.operation, admission.result, seconds, review.dryRun === true)
-    logReview(log, review, admission, seconds)
+    logReview(log, debug, review, admission, seconds)
   })
   return Object.assign(app, {
     /** Whether the port can take another connection: not at its cap. */
