@@ -59,10 +59,11 @@ export interface BodyBudget {
    * Reads a request's body within the limits and calls `done` once: with the body, or with
    * the BodyError that refused it (what was received is dropped before, the rest not read).
    * The body's bytes stay counted until `done` returns: the caller parses and answers
-   * within it. The body is the caller's own, to change in place if it likes: nothing else
-   * holds or reads it (Node's HTTP parser copies every body chunk into a buffer of its own,
-   * and a body of several chunks is joined into a new one; a joined body under half of
-   * `Buffer.poolSize` lies in Node's shared pool: its `buffer` is shared, its bytes are not).
+   * within it. The body is the caller's until `done` returns, to read or change in place:
+   * nothing else reads it meanwhile (Node's HTTP parser copies every body chunk into a buffer
+   * of its own). After that it is not: a body of several chunks up to JOIN_BYTES is joined
+   * into a buffer the budget keeps and reuses for the next one, so nothing may keep the body,
+   * or a view of it, once `done` has returned (JSON.parse's strings are copies).
    */
   read: (req: IncomingMessage, done: (body: Buffer | BodyError) => void) => void
 }
@@ -72,6 +73,12 @@ export interface BodyLimits {
   readonly budget: number
   readonly timeoutMs: number
 }
+
+/**
+ * Bodies of several chunks up to this size are joined into one buffer kept for it, not a
+ * new one each (an allocation of ~20 KB and its collection cost several times the copy).
+ */
+export const JOIN_BYTES = SMALL_BODY
 
 /** A body still arriving: when it is too late, and how it is refused then. */
 interface Pending {
@@ -97,6 +104,20 @@ export function createBodyBudget ({ bodyLimit, budget, timeoutMs }: BodyLimits):
     }
   }
   const period = Math.max(1, Math.ceil(timeoutMs / SWEEPS_PER_TIMEOUT))
+  let joined: Buffer | undefined
+  let joinedLent = false
+  /** A body's chunks as one buffer: the only one, the buffer kept for joining, or a new one. */
+  const join = (chunks: readonly Buffer[], length: number): Buffer => {
+    if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0]
+    if (length > JOIN_BYTES || joinedLent) return Buffer.concat(chunks, length)
+    joined ??= Buffer.allocUnsafeSlow(JOIN_BYTES)
+    let at = 0
+    for (const chunk of chunks) {
+      joined.set(chunk, at)
+      at += chunk.length
+    }
+    return joined.subarray(0, length)
+  }
   return {
     held: () => held + reserved,
     read (req, done) {
@@ -146,12 +167,15 @@ export function createBodyBudget ({ bodyLimit, budget, timeoutMs }: BodyLimits):
         if (!open) return
         open = false
         pending.delete(me)
-        const body = chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, mine)
+        const body = join(chunks, mine)
         chunks = []
+        const lent = body.buffer === joined?.buffer
+        if (lent) joinedLent = true
         try {
           done(body)
         } finally {
           release()
+          if (lent) joinedLent = false
         }
       }
       // A request's 'close' comes after its 'end' (Node destroys a request once read), or

@@ -9,11 +9,13 @@ import { connect, type Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { type BodyBudget, BodyError, createBodyBudget, SMALL_BODY } from '../../src/server/body-budget.ts'
+import { type BodyBudget, BodyError, type BodyLimits, createBodyBudget, JOIN_BYTES, SMALL_BODY } from '../../src/server/body-budget.ts'
 
 /** What `done` was given for one request, with the bytes the budget held while it ran. */
 interface Outcome {
   readonly result: Buffer | BodyError
+  /** The body as it was when handed over. */
+  readonly text: string | undefined
   readonly heldInDone: number
   readonly ms: number
   readonly calls: () => number
@@ -27,7 +29,8 @@ interface Bench {
   readonly close: () => Promise<void>
 }
 
-async function bench (limits: { bodyLimit?: number, budget?: number, timeoutMs?: number } = {}): Promise<Bench> {
+/** A server whose requests are read by a budget of `limits`; `inDone` is called on each body in the callback. */
+async function bench (limits: Partial<BodyLimits> = {}, inDone?: (body: Buffer) => void): Promise<Bench> {
   const budget = createBodyBudget({ bodyLimit: 64 * 1024, budget: 1024 * 1024, timeoutMs: 5000, ...limits })
   const waiting: ((o: Outcome) => void)[] = []
   const arrived: Outcome[] = []
@@ -36,7 +39,9 @@ async function bench (limits: { bodyLimit?: number, budget?: number, timeoutMs?:
     let calls = 0
     budget.read(req, (result) => {
       calls++
-      const outcome = { result, heldInDone: budget.held(), ms: performance.now() - started, calls: () => calls }
+      const text = result instanceof Buffer ? result.toString() : undefined
+      const outcome = { result, text, heldInDone: budget.held(), ms: performance.now() - started, calls: () => calls }
+      if (result instanceof Buffer) inDone?.(result)
       const resolve = waiting.shift()
       if (resolve === undefined) arrived.push(outcome)
       else resolve(outcome)
@@ -104,6 +109,22 @@ describe('the body budget', { concurrency: true, timeout: 20_000 }, () => {
       assert.equal(b.budget.held(), 0, 'released once the callback returned')
       assert.equal(outcome.calls(), 1)
       socket.destroy()
+    } finally { await b.close() }
+  })
+
+  test('bodies of several chunks are joined in one buffer kept for it, each whole though the one before was changed in place; one over JOIN_BYTES in a new one', async () => {
+    const b = await bench({ bodyLimit: 1024 * 1024, budget: 4 * 1024 * 1024 }, (body) => { body.fill('#') })
+    try {
+      for (const [size, pieces, letter] of [[30_000, 3, 'a'], [10_000, 2, 'b'], [40_000, 4, 'c'], [JOIN_BYTES + 5000, 2, 'd'], [20_000, 2, 'e']] as const) {
+        const body = `{"${letter}":"${letter.repeat(size - 8)}"}`
+        const step = Math.ceil(body.length / pieces)
+        const socket = await connection(b.port)
+        await send(socket, [head(body.length), ...Array.from({ length: pieces }, (_, i) => body.slice(i * step, (i + 1) * step))])
+        const outcome = await b.next()
+        assert.equal(outcome.text, body, `the body of ${size} bytes`)
+        assert.equal(b.budget.held(), 0)
+        socket.destroy()
+      }
     } finally { await b.close() }
   })
 
