@@ -230,7 +230,9 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   // harmless; secure-json-parse (Fastify's default) would scan every megabyte for them.
   app.removeAllContentTypeParsers()
   // The body is read within the per-request limit, the shared budget and the body deadline
-  // (body-budget.ts); its bytes stay counted until the answer is sent (within the callback).
+  // (body-budget.ts); its bytes stay counted until the answer is sent (within the callback),
+  // and the body may be a buffer the budget reuses once the callback returns: only
+  // reviewBodyJson reads it, and JSON.parse's values keep nothing of it.
   app.addContentTypeParser('application/json', (request, _payload, done) => {
     bodies.read(request.raw, (body) => {
       if (body instanceof BodyError) {
