@@ -232,18 +232,20 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   // harmless; secure-json-parse (Fastify's default) would scan every megabyte for them.
   app.removeAllContentTypeParsers()
   // The body is read within the per-request limit, the shared budget and the body deadline
-  // (body-budget.ts); its bytes stay counted until the answer is sent.
+  // (body-budget.ts); its bytes stay counted until the answer is sent (within the callback),
+  // and the body may be a buffer the budget reuses once the callback returns: only
+  // reviewBodyJson reads it, and JSON.parse's values keep nothing of it.
   app.addContentTypeParser('application/json', (request, _payload, done) => {
-    const { body, release } = bodies.read(request.raw)
-    request.raw.once('close', release)
-    body.then((bytes) => {
+    bodies.read(request.raw, (body) => {
+      if (body instanceof BodyError) {
+        if (body.reason === 'body_budget') shed(body)
+        done(body, undefined)
+        return
+      }
       request.reviewStart = performance.now()
-      const json = reviewBodyJson(bytes)
+      const json = reviewBodyJson(body)
       if (json.ok) done(null, json.value)
       else done(new BadRequest(json.error), undefined)
-    }, (err: unknown) => {
-      if (err instanceof BodyError && err.reason === 'body_budget') shed(err)
-      done(err as Error, undefined)
     })
   })
 

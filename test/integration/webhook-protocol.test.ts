@@ -3,7 +3,7 @@
 // `egress-mtls serve` (the TLS policy: webhook-tls.test.ts; 400, 415 and 404 in process: test/unit/webhook-protocol.test.ts).
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
-import { Agent } from 'node:https'
+import { Agent, request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
@@ -72,6 +72,24 @@ describe('POST /mutate', () => {
     })
     assert.equal(res.status, 413)
     assert.match(errorOf(res.body), /larger than 6356992 bytes/)
+  })
+
+  test('a chunked review (no Content-Length, its body in several writes) is answered like any other', async () => {
+    const body = JSON.stringify(deploymentReview('chunked-uid'))
+    const answer = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port: t.webhook.port, method: 'POST', path: '/mutate', ca, agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+        let text = ''
+        res.setEncoding('utf8').on('data', (c: string) => { text += c }).on('end', () => { resolve({ status: res.statusCode ?? 0, body: text }) })
+      })
+      req.on('error', reject)
+      const third = Math.ceil(body.length / 3)
+      req.write(body.slice(0, third))
+      assert.equal(req.chunkedEncoding, true)
+      setTimeout(() => { req.write(body.slice(third, 2 * third)) }, 20)
+      setTimeout(() => { req.end(body.slice(2 * third)) }, 40)
+    })
+    assert.equal(answer.status, 200)
+    assert.equal((JSON.parse(answer.body) as { response: { uid: string } }).response.uid, 'chunked-uid')
   })
 
   test('keeps HTTP/1.1 connections alive across reviews, even after bad input', async () => {
