@@ -17,6 +17,7 @@ export interface AdmissionRequest {
   readonly name?: string
   /** CREATE, UPDATE, DELETE or CONNECT */
   readonly operation: string
+  /** From the webhook's body, its metadata.managedFields (never read) is UNPARSED too in an UPDATE (review-body.ts). */
   readonly object?: unknown
   /** Never read. From the webhook's body: UNPARSED (review-body.ts), checked as JSON and not parsed. */
   readonly oldObject?: unknown
