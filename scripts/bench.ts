@@ -472,7 +472,7 @@ async function main (): Promise<void> {
       const m = admitMicro()
       out(`  admit() in a loop, CPU µs per review: (a) ${fmt(m.hit, 2)} (memo hit), (b) ${fmt(m.skipped, 2)}, (a) with a new user volume each time ${fmt(m.miss, 2)}, 2.9 MB [[[...]]] userVolume ${fmt(m.hostile, 2)}`)
       const b = bodyMicro()
-      out(`  (a)'s body to JSON in a loop, CPU µs: JSON.parse of all of it ${fmt(b.whole, 2)}, as the webhook reads it (oldObject checked, not parsed) ${fmt(b.unparsed, 2)}`)
+      out(`  (a)'s body to JSON in a loop, CPU µs: JSON.parse of all of it ${fmt(b.whole, 2)}, as the webhook reads it (oldObject and managedFields checked, not parsed) ${fmt(b.unparsed, 2)}`)
     }
 
     const exit = await webhook.stop()
