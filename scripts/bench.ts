@@ -8,7 +8,7 @@
 // (floor then webhook, or webhook then floor): on a shared machine a burst of outside load
 // skews one round, not the verdict.
 //
-//   node scripts/bench.ts [--duration 1] [--rounds 10] [--warmup 8] [--connections 32] [--rate 1000 (paced row of (a))]
+//   node scripts/bench.ts [--duration 1] [--rounds 20] [--warmup 8] [--connections 32] [--rate 1000 (paced row of (a))]
 //                         [--only a,b,c,h,m,idle] [--startup-runs 5]
 //                                     (h: hostile ~3 MiB annotations, four at once; m: admit() and (a)'s body to JSON in a loop;
 //                                      idle: 2,000 idle connections, bench/idle.ts)
@@ -51,7 +51,7 @@ import { hotSpots } from './bench/profile.ts'
 const { values: flags } = parseArgs({
   options: {
     duration: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '8' },
     connections: { type: 'string', default: '32' },
     rate: { type: 'string', default: '1000' },
