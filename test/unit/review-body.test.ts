@@ -50,16 +50,6 @@ test('a key managedFields before the object\'s: the object\'s managedFields pars
   }
 })
 
-test('a managedFields that is not JSON: the body is not JSON', () => {
-  const text = JSON.stringify(labelledUpdate())
-  const at = text.indexOf('"managedFields":[') + '"managedFields":['.length
-  for (const broken of ['1,,', '"\u0001",', '01,', '[1,],', '"\\x",', '{"a"},']) {
-    const body = `${text.slice(0, at)}${broken}${text.slice(at)}`
-    assert.throws(() => JSON.parse(body))
-    assert.deepEqual(reviewBodyJson(bytes(body)), { ok: false, error: 'body is not valid JSON' }, broken)
-  }
-})
-
 test('a CREATE (oldObject null) and a body without oldObject: parsed whole', () => {
   for (const review of [unlabelledCreate(), { ...unlabelledCreate(), request: { ...(unlabelledCreate()['request'] as JsonObject), oldObject: undefined } }]) {
     const text = JSON.stringify(review)
@@ -68,13 +58,15 @@ test('a CREATE (oldObject null) and a body without oldObject: parsed whole', () 
   }
 })
 
-test('an oldObject that is not JSON: the body is not JSON', () => {
+test('an oldObject or a managedFields that is not JSON: the body is not JSON', () => {
   const text = JSON.stringify(labelledUpdate())
-  const at = text.lastIndexOf('"oldObject":{') + '"oldObject":{'.length
-  for (const broken of ['"a":,', '"a":1,,', '"a":"\u0001",', '"a":01,', '"a":[1,],', '"a":"\\x",']) {
-    const body = `${text.slice(0, at)}${broken}${text.slice(at)}`
-    assert.throws(() => JSON.parse(body))
-    assert.deepEqual(reviewBodyJson(bytes(body)), { ok: false, error: 'body is not valid JSON' }, broken)
+  const inside = [text.lastIndexOf('"oldObject":{') + '"oldObject":{'.length, text.indexOf('"managedFields":[{') + '"managedFields":['.length]
+  for (const at of inside) {
+    for (const broken of ['"a":,', '1,,', '"a":1,,', '"\u0001",', '"a":"\u0001",', '01,', '"a":01,', '[1,],', '"a":[1,],', '"a":"\\x",', '{"a"},']) {
+      const body = `${text.slice(0, at)}${broken}${text.slice(at)}`
+      assert.throws(() => JSON.parse(body))
+      assert.deepEqual(reviewBodyJson(bytes(body)), { ok: false, error: 'body is not valid JSON' }, `${text.slice(at - 16, at)}${broken}`)
+    }
   }
   assert.deepEqual(reviewBodyJson(bytes(text.slice(0, -3))), { ok: false, error: 'body is not valid JSON' })
 })
