@@ -283,9 +283,14 @@ export function createApp ({ certificate, config, metrics, log, draining, limits
   app.setNotFoundHandler((_request, reply) => { fail(reply, 404, 'not found: reviews go to POST /mutate') })
 
   app.post('/mutate', (request: FastifyRequest, reply: FastifyReply) => {
+    const { body } = request
     // No Content-Type and no body: the JSON parser never ran.
-    if (request.body === undefined) { fail(reply, 415, ERROR_MESSAGES[415] ?? ''); return }
-    const parsed = parseReview(request.body)
+    if (body === undefined) { fail(reply, 415, ERROR_MESSAGES[415] ?? ''); return }
+    // Not kept on the request, which lives until its answer is written: the review is read
+    // here, at once, and a body kept beyond survives the young generation's collections
+    // (under Node's own heap choices, 261 MB of RSS after 80,000 reviews of (a) instead of 200).
+    request.body = undefined
+    const parsed = parseReview(body)
     if (!parsed.ok) { fail(reply, 400, parsed.error); return }
     const review = parsed.value.request
     let admission
