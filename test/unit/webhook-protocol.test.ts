@@ -44,6 +44,22 @@ async function send ({ body, contentType = 'application/json', method = 'POST', 
 
 const errorOf = (body: string): string => (JSON.parse(body) as { message: string }).message
 
+test('the review is not kept on the request, which outlives the handler until the answer is written', async () => {
+  const leaf = await loopbackServer(await testAuthority())
+  const config = parsedConfig(EXAMPLE_CONFIG)
+  const own = createApp({ certificate: servingCertificate(leaf.cert, leaf.key, 'test'), config: () => config, metrics: createMetrics(), log: pino({ level: 'silent' }), draining: () => false })
+  const left: unknown[] = []
+  own.addHook('onResponse', (request, _reply, done) => { left.push(request.body); done() })
+  await own.ready()
+  try {
+    const res = await own.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(deploymentReview()) })
+    assert.equal(res.statusCode, 200, res.body)
+    assert.deepEqual(left, [undefined])
+  } finally {
+    await own.close()
+  }
+})
+
 describe('POST /mutate', () => {
   const noUid = deploymentReview()
   delete noUid.request['uid']
